@@ -1,0 +1,42 @@
+// Lint rules. The pure core additionally may not read the clock or draw randomness (STYLE.md §1):
+// time arrives as tick() and randomness through the injected Rand.
+import js from '@eslint/js'
+import tseslint from 'typescript-eslint'
+
+export default tseslint.config(
+  { ignores: ['dist/**', 'node_modules/**'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    rules: {
+      '@typescript-eslint/consistent-type-imports': 'error',
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_' },
+      ],
+      'no-constant-condition': ['error', { checkLoops: false }],
+    },
+  },
+  {
+    files: ['src/raft/**/*.ts'],
+    ignores: ['src/raft/**/*.test.ts'],
+    rules: {
+      'no-restricted-globals': [
+        'error',
+        { name: 'Date', message: 'src/raft reads no clock: time arrives as tick().' },
+        { name: 'setTimeout', message: 'src/raft does no I/O and has no timers.' },
+        { name: 'setInterval', message: 'src/raft does no I/O and has no timers.' },
+        { name: 'console', message: 'src/raft logs through the injected Logger.' },
+        { name: 'process', message: 'src/raft does no I/O.' },
+      ],
+      'no-restricted-properties': [
+        'error',
+        {
+          object: 'Math',
+          property: 'random',
+          message: 'src/raft draws randomness only from the injected Rand.',
+        },
+      ],
+    },
+  },
+)
