@@ -1,0 +1,89 @@
+/**
+ * A tiny benchmark harness: runs a workload a few times, reports the median per-op time, the
+ * throughput and the heap bytes allocated per op, and a hash of the result so that a speed-up
+ * that changes the answer shows.
+ *
+ * Allocation is measured as the growth of the used heap across a run with garbage collection
+ * kept out of the way: run node with --expose-gc and a young generation large enough for the
+ * run (--max-semi-space-size), as `npm run bench` does. When a GC still happens inside a run,
+ * the figure is marked with `~` (a lower bound).
+ */
+import { getHeapStatistics } from 'node:v8'
+
+export interface Measurement {
+  name: string
+  ops: number
+  nsPerOpMedian: number
+  opsPerSecond: number
+  heapBytesPerOp: number
+  heapExact: boolean
+  extra: Record<string, number | string>
+}
+
+export interface RunOptions {
+  name: string
+  /** Operations per run. */
+  ops: number
+  /** Runs; the median is reported. */
+  runs: number
+  /** Builds fresh state and returns the function that performs `ops` operations. */
+  setup: () => { run: () => void; extra?: () => Record<string, number | string> }
+}
+
+const gc = (globalThis as { gc?: () => void }).gc
+
+export function measure(opts: RunOptions): Measurement {
+  const times: number[] = []
+  const allocs: number[] = []
+  let exact = true
+  let extra: Record<string, number | string> = {}
+  for (let i = 0; i < opts.runs; i++) {
+    const { run, extra: getExtra } = opts.setup()
+    gc?.()
+    const heapBefore = getHeapStatistics()
+    const t0 = process.hrtime.bigint()
+    run()
+    const t1 = process.hrtime.bigint()
+    const heapAfter = getHeapStatistics()
+    times.push(Number(t1 - t0) / opts.ops)
+    const grew = heapAfter.used_heap_size - heapBefore.used_heap_size
+    if (grew < 0 || gc === undefined) exact = false
+    allocs.push(Math.max(0, grew) / opts.ops)
+    if (getExtra) extra = getExtra()
+  }
+  const nsPerOpMedian = median(times)
+  return {
+    name: opts.name,
+    ops: opts.ops,
+    nsPerOpMedian,
+    opsPerSecond: 1e9 / nsPerOpMedian,
+    heapBytesPerOp: median(allocs),
+    heapExact: exact,
+    extra,
+  }
+}
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b)
+  const mid = s.length >> 1
+  return s.length % 2 === 1 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2
+}
+
+export function formatRow(m: Measurement): string {
+  const extra = Object.entries(m.extra)
+    .map(([k, v]) => `${k}=${typeof v === 'number' ? round(v) : v}`)
+    .join(' ')
+  return (
+    `${m.name.padEnd(34)} ${fmt(m.opsPerSecond).padStart(12)} entries/s ` +
+    `${round(m.nsPerOpMedian).toString().padStart(9)} ns/entry ` +
+    `${(m.heapExact ? '' : '~') + round(m.heapBytesPerOp)} B/entry  ${extra}`
+  )
+}
+
+function round(v: number): number {
+  return v >= 100 ? Math.round(v) : Math.round(v * 100) / 100
+}
+
+function fmt(v: number): string {
+  return Math.round(v).toLocaleString('en-US')
+}

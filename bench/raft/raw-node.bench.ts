@@ -1,0 +1,175 @@
+/**
+ * Raft core throughput, one core, no I/O (what etcd-io/raft's BenchmarkRawNode measures).
+ *
+ * (a) single-voter and two-voter: propose one 128-byte entry, then drain Readys until it is
+ *     applied: append to MemoryStorage, answer the MsgApps on behalf of the other voter, advance.
+ *     Storage calls per proposal catch accidental O(n) work.
+ * (b) a 3-voter cluster in one process, messages delivered in memory, proposals in batches of
+ *     1, 16 and 256 entries: committed entries per second on the leader.
+ *
+ * Cost sketch: per entry the leader appends to the unstable log, encodes nothing (no wire), and
+ * per batch does one MsgApp per follower, one ack per follower, and one commit; so the per-entry
+ * cost should fall with the batch size towards the cost of copying entries between logs.
+ */
+import { createHash } from 'node:crypto'
+import { RawNode } from '../../src/raft/raw-node.js'
+import { MemoryStorage } from '../../src/raft/storage.js'
+import { MessageType, message, type Message, type NodeId } from '../../src/raft/raftpb/types.js'
+import { formatRow, measure, type Measurement } from '../harness.js'
+
+const PAYLOAD = new Uint8Array(128).fill(0x61)
+
+function newStorage(voters: NodeId[]): MemoryStorage {
+  const s = new MemoryStorage()
+  s.applySnapshot({
+    data: new Uint8Array(0),
+    metadata: {
+      index: 1,
+      term: 1,
+      confState: { voters, learners: [], votersOutgoing: [], learnersNext: [], autoLeave: false },
+    },
+  })
+  return s
+}
+
+function newNode(id: NodeId, storage: MemoryStorage): RawNode {
+  return new RawNode({
+    id,
+    electionTick: 10,
+    heartbeatTick: 1,
+    storage,
+    maxSizePerMsg: Infinity,
+    maxInflightMsgs: 256,
+  })
+}
+
+/** (a) etcd-io/raft's BenchmarkRawNode: one node, the other voter's acks faked. */
+function rawNodeBench(name: string, voters: NodeId[], ops: number): Measurement {
+  return measure({
+    name,
+    ops,
+    runs: 5,
+    setup() {
+      const storage = newStorage(voters)
+      const rn = newNode(1n, storage)
+      let applied = 0
+      let readies = 0
+      const stabilize = (): void => {
+        while (rn.hasReady()) {
+          readies++
+          const rd = rn.ready()
+          const n = rd.committedEntries.length
+          if (n > 0) applied = (rd.committedEntries[n - 1] as { index: number }).index
+          storage.append(rd.entries)
+          for (const m of rd.messages) {
+            if (m.type === MessageType.MsgVote) {
+              rn.step(message({ to: m.from, from: m.to, term: m.term, type: MessageType.MsgVoteResp }))
+            } else if (m.type === MessageType.MsgApp) {
+              const idx = m.entries.length > 0 ? (m.entries[m.entries.length - 1] as { index: number }).index : m.index
+              rn.step(message({ to: m.from, from: m.to, term: m.term, type: MessageType.MsgAppResp, index: idx }))
+            }
+          }
+          rn.advance()
+        }
+      }
+      rn.campaign()
+      stabilize()
+      const base = { ...storage.callStats }
+      const readiesBase = readies
+      const first = applied
+      return {
+        run() {
+          for (let i = 0; i < ops; i++) {
+            rn.propose(PAYLOAD)
+            stabilize()
+          }
+          if (applied < first + ops) throw new Error(`applied ${applied}, want ${first + ops}`)
+        },
+        extra() {
+          const s = storage.callStats
+          return {
+            'firstIndex/op': (s.firstIndex - base.firstIndex) / ops,
+            'lastIndex/op': (s.lastIndex - base.lastIndex) / ops,
+            'term/op': (s.term - base.term) / ops,
+            'entries/op': (s.entries - base.entries) / ops,
+            'ready/op': (readies - readiesBase) / ops,
+          }
+        },
+      }
+    },
+  })
+}
+
+/** (b) three RawNodes exchanging messages in memory; node 1 leads and takes the proposals. */
+function clusterBench(batch: number, entries: number): Measurement {
+  const ops = Math.max(batch, Math.floor(entries / batch) * batch)
+  let digest = ''
+  const m = measure({
+    name: `3 voters, batch ${batch}`,
+    ops,
+    runs: 5,
+    setup() {
+      const ids = [1n, 2n, 3n]
+      const storages = ids.map(() => newStorage(ids))
+      const nodes = ids.map((id, i) => newNode(id, storages[i] as MemoryStorage))
+      const queue: Message[] = []
+      let committed = 0
+      const hash = createHash('sha256')
+      const pump = (): void => {
+        for (let round = 0; round < 1000; round++) {
+          let busy = false
+          for (let i = 0; i < nodes.length; i++) {
+            const rn = nodes[i] as RawNode
+            if (!rn.hasReady()) continue
+            busy = true
+            const rd = rn.ready()
+            ;(storages[i] as MemoryStorage).append(rd.entries)
+            if (rd.hardState !== null) (storages[i] as MemoryStorage).setHardState(rd.hardState)
+            for (const msg of rd.messages) queue.push(msg)
+            if (i === 0 && rd.committedEntries.length > 0) {
+              committed = (rd.committedEntries[rd.committedEntries.length - 1] as { index: number }).index
+            }
+            rn.advance()
+          }
+          while (queue.length > 0) {
+            busy = true
+            const msg = queue.shift() as Message
+            ;(nodes[Number(msg.to) - 1] as RawNode).step(msg)
+          }
+          if (!busy) return
+        }
+        throw new Error('cluster did not settle')
+      }
+      ;(nodes[0] as RawNode).campaign()
+      pump()
+      const start = committed
+      return {
+        run() {
+          const leader = nodes[0] as RawNode
+          for (let done = 0; done < ops; done += batch) {
+            for (let j = 0; j < batch; j++) leader.propose(PAYLOAD)
+            pump()
+          }
+          if (committed < start + ops) throw new Error(`committed ${committed}, want ${start + ops}`)
+          hash.update(String(committed))
+          digest = hash.digest('hex').slice(0, 12)
+        },
+      }
+    },
+  })
+  m.extra.hash = digest
+  return m
+}
+
+export function runRaftBench(size: number): string {
+  const n = Math.max(1, Math.round(20_000 * size))
+  const rows = [
+    rawNodeBench('RawNode single-voter (1 per op)', [1n], n),
+    rawNodeBench('RawNode two-voters (1 per op)', [1n, 2n], n),
+    clusterBench(1, n),
+    clusterBench(16, n * 4),
+    clusterBench(256, n * 16),
+  ]
+  const header = `raft benchmark (node ${process.version}, size=${size}); 128-byte entries; medians of 5 runs\n`
+  return header + rows.map(formatRow).join('\n') + '\n'
+}

@@ -1,0 +1,23 @@
+/**
+ * `npm run bench -- NAME [--size=N]`: runs the named benchmark suite and prints its table.
+ */
+import { runRaftBench } from './raft/raw-node.bench.js'
+
+const suites: Record<string, (size: number) => string> = {
+  raft: runRaftBench,
+}
+
+const args = process.argv.slice(2)
+const name = args.find((a) => !a.startsWith('--'))
+const sizeArg = args.find((a) => a.startsWith('--size='))
+const size = sizeArg === undefined ? 1 : Number(sizeArg.slice('--size='.length))
+
+if (name === undefined || suites[name] === undefined) {
+  process.stderr.write(`usage: npm run bench -- NAME [--size=N]; NAME is one of: ${Object.keys(suites).join(', ')}\n`)
+  process.exit(2)
+}
+if (!Number.isFinite(size) || size <= 0) {
+  process.stderr.write(`--size must be a positive number, got ${sizeArg}\n`)
+  process.exit(2)
+}
+process.stdout.write(suites[name](size))

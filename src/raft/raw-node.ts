@@ -1,0 +1,338 @@
+/**
+ * RawNode: the application's single-threaded handle on a Raft instance (etcd-io/raft rawnode.go).
+ *
+ * The application ticks it, steps messages into it, and drains its work as Readys:
+ *   1. persist Entries, HardState and Snapshot (fsync when mustSync),
+ *   2. send Messages,
+ *   3. apply the Snapshot and CommittedEntries (applyConfChange for conf changes),
+ *   4. call advance().
+ * With asyncStorageWrites the Ready instead carries MsgStorageAppend / MsgStorageApply messages to
+ * the local append and apply targets, whose responses the application steps back in once the
+ * work is durable; advance() is then never called. This lets a server write its disk in parallel
+ * with the network (Raft thesis §10.2.1).
+ */
+import { Raft, confChangeToMsg } from './raft.js'
+import type { Config } from './config.js'
+import { errInvalidConfig, errStepLocalMsg, errStepPeerNotFound } from './errors.js'
+import { encodeConfChange } from './raftpb/codec.js'
+import { asV2 } from './raftpb/confchange.js'
+import { entsSize, isLocalMsg, isLocalMsgTarget, isResponseMsg } from './util.js'
+import { getBasicStatus, getStatus, type BasicStatus, type Status } from './status.js'
+import type { Progress } from './tracker/progress.js'
+import type { ReadState, Ready, SoftState } from './ready.js'
+import {
+  EMPTY_BYTES,
+  ConfChangeType,
+  EntryType,
+  LocalAppendThread,
+  None,
+  emptyHardState,
+  LocalApplyThread,
+  MessageType,
+  entry,
+  hardStateEqual,
+  isEmptyHardState,
+  isEmptySnap,
+  message,
+  type ConfChange,
+  type ConfChangeV2,
+  type ConfState,
+  type Entry,
+  type HardState,
+  type Message,
+  type NodeId,
+} from './raftpb/types.js'
+
+/** A member of the initial configuration, for bootstrap(). */
+export interface Peer {
+  id: NodeId
+  context?: Uint8Array
+}
+
+export enum SnapshotStatus {
+  SnapshotFinish = 1,
+  SnapshotFailure = 2,
+}
+
+export enum ProgressType {
+  Peer = 0,
+  Learner = 1,
+}
+
+/** Whether a Ready's state must be fsynced: new entries, or a changed term or vote. */
+export function mustSync(st: HardState, prev: HardState, entriesCount: number): boolean {
+  return entriesCount !== 0 || st.vote !== prev.vote || st.term !== prev.term
+}
+
+export class RawNode {
+  readonly raft: Raft
+  private readonly asyncStorageWrites: boolean
+  private prevSoftState: SoftState
+  private prevHardState: HardState
+  /** Self-addressed work accepted with a Ready, stepped on advance() (sync mode only). */
+  private stepsOnAdvance: Message[] = []
+
+  constructor(config: Config) {
+    this.raft = new Raft(config)
+    this.asyncStorageWrites = config.asyncStorageWrites ?? false
+    this.prevSoftState = this.raft.softState()
+    this.prevHardState = this.raft.hardState()
+  }
+
+  tick(): void {
+    this.raft.tick()
+  }
+
+  /** Advances only the election clock (deprecated upstream; kept for quiesced groups). */
+  tickQuiesced(): void {
+    this.raft.electionElapsed++
+  }
+
+  campaign(): void {
+    this.raft.step(message({ type: MessageType.MsgHup }))
+  }
+
+  propose(data: Uint8Array): void {
+    this.raft.step(message({ type: MessageType.MsgProp, from: this.raft.id, entries: [entry({ data })] }))
+  }
+
+  proposeConfChange(cc: ConfChange | ConfChangeV2): void {
+    this.raft.step(confChangeToMsg(cc))
+  }
+
+  /** Activates a committed conf change; call exactly once per conf-change entry applied. */
+  applyConfChange(cc: ConfChange | ConfChangeV2): ConfState {
+    return this.raft.applyConfChange(asV2(cc))
+  }
+
+  /**
+   * Steps a message from the network. Local message types are refused unless they come from a
+   * local target, and responses from peers we have no progress for are refused.
+   */
+  step(m: Message): void {
+    if (isLocalMsg(m.type) && !isLocalMsgTarget(m.from)) throw errStepLocalMsg()
+    if (isResponseMsg(m.type) && !isLocalMsgTarget(m.from) && !this.raft.trk.progress.has(m.from)) {
+      throw errStepPeerNotFound()
+    }
+    this.raft.step(m)
+  }
+
+  /** The outstanding work; it must be handled and then acknowledged with advance(). */
+  ready(): Ready {
+    const rd = this.readyWithoutAccept()
+    this.acceptReady(rd)
+    return rd
+  }
+
+  private readyWithoutAccept(): Ready {
+    const r = this.raft
+    const hs = r.hardState()
+    const softState = r.softState()
+    const rd: Ready = {
+      softState: softStateEqual(softState, this.prevSoftState) ? null : softState,
+      hardState: hardStateEqual(hs, this.prevHardState) ? null : hs,
+      readStates: r.readStates.length > 0 ? r.readStates : NO_READ_STATES,
+      entries: r.raftLog.nextUnstableEnts(),
+      snapshot: r.raftLog.hasNextUnstableSnapshot() ? r.raftLog.nextUnstableSnapshot() : null,
+      committedEntries: r.raftLog.nextCommittedEnts(!this.asyncStorageWrites),
+      messages: r.msgs,
+      mustSync: false,
+    }
+    rd.mustSync = mustSync(hs, this.prevHardState, rd.entries.length)
+
+    if (this.asyncStorageWrites) {
+      if (this.needStorageAppendMsg(rd)) rd.messages = [...rd.messages, this.newStorageAppendMsg(rd)]
+      if (rd.committedEntries.length > 0) rd.messages = [...rd.messages, this.newStorageApplyMsg(rd.committedEntries)]
+    } else if (r.msgsAfterAppend.length > 0) {
+      // Sync mode: the Ready contract already says messages go out after the entries are
+      // durable, so the held-back responses to other nodes can join them.
+      const out = [...rd.messages]
+      for (const m of r.msgsAfterAppend) if (m.to !== r.id) out.push(m)
+      rd.messages = out
+    }
+    return rd
+  }
+
+  private needStorageAppendMsg(rd: Ready): boolean {
+    return (
+      rd.entries.length > 0 ||
+      rd.hardState !== null ||
+      !isEmptySnap(rd.snapshot) ||
+      this.raft.msgsAfterAppend.length > 0
+    )
+  }
+
+  private needStorageAppendRespMsg(rd: Ready): boolean {
+    return this.raft.raftLog.hasNextOrInProgressUnstableEnts() || !isEmptySnap(rd.snapshot)
+  }
+
+  private newStorageAppendMsg(rd: Ready): Message {
+    const m = message({ type: MessageType.MsgStorageAppend, to: LocalAppendThread, from: this.raft.id })
+    m.entries = rd.entries
+    if (rd.hardState !== null) {
+      // All three or none: an empty reconstructed HardState means "nothing to write".
+      m.term = rd.hardState.term
+      m.vote = rd.hardState.vote
+      m.commit = rd.hardState.commit
+    }
+    if (!isEmptySnap(rd.snapshot)) m.snapshot = rd.snapshot
+    // Self-addressed MsgAppResps come before the MsgStorageAppendResp, so the leader's ack is
+    // handled while the entries are still in the unstable log (a fast path for term()).
+    m.responses = [...this.raft.msgsAfterAppend]
+    if (this.needStorageAppendRespMsg(rd)) m.responses.push(this.newStorageAppendRespMsg(rd))
+    return m
+  }
+
+  /**
+   * The response confirming that everything handed out so far is durable. It carries the term
+   * at send time: if the term changed meanwhile, entries of the unstable log may have been
+   * replaced while this write was in flight (an ABA race), so raft ignores its entry part. It
+   * names the log's last (index, term) even when this Ready had no entries, so that some
+   * response after a term change eventually lets the unstable log shrink.
+   */
+  private newStorageAppendRespMsg(rd: Ready): Message {
+    const r = this.raft
+    const m = message({ type: MessageType.MsgStorageAppendResp, to: r.id, from: LocalAppendThread, term: r.term })
+    if (r.raftLog.hasNextOrInProgressUnstableEnts()) {
+      const last = r.raftLog.lastEntryID()
+      m.index = last.index
+      m.logTerm = last.term
+    }
+    if (!isEmptySnap(rd.snapshot)) m.snapshot = rd.snapshot
+    return m
+  }
+
+  private newStorageApplyMsg(ents: Entry[]): Message {
+    return message({
+      type: MessageType.MsgStorageApply,
+      to: LocalApplyThread,
+      from: this.raft.id,
+      entries: ents,
+      responses: [this.newStorageApplyRespMsg(ents)],
+    })
+  }
+
+  private newStorageApplyRespMsg(ents: Entry[]): Message {
+    return message({ type: MessageType.MsgStorageApplyResp, to: this.raft.id, from: LocalApplyThread, entries: ents })
+  }
+
+  /** Records that the application took `rd`; nothing may change the node in between. */
+  private acceptReady(rd: Ready): void {
+    const r = this.raft
+    if (rd.softState !== null) this.prevSoftState = rd.softState
+    if (rd.hardState !== null && !isEmptyHardState(rd.hardState)) this.prevHardState = rd.hardState
+    if (rd.readStates.length !== 0) r.readStates = []
+    if (!this.asyncStorageWrites) {
+      if (this.stepsOnAdvance.length !== 0) r.logger.panic('two accepted Ready structs without call to Advance')
+      for (const m of r.msgsAfterAppend) if (m.to === r.id) this.stepsOnAdvance.push(m)
+      if (this.needStorageAppendRespMsg(rd)) this.stepsOnAdvance.push(this.newStorageAppendRespMsg(rd))
+      if (rd.committedEntries.length > 0) this.stepsOnAdvance.push(this.newStorageApplyRespMsg(rd.committedEntries))
+    }
+    r.msgs = []
+    r.msgsAfterAppend = []
+    r.raftLog.acceptUnstable()
+    if (rd.committedEntries.length > 0) {
+      const ents = rd.committedEntries
+      const index = (ents[ents.length - 1] as Entry).index
+      r.raftLog.acceptApplying(index, entsSize(ents), !this.asyncStorageWrites)
+    }
+  }
+
+  hasReady(): boolean {
+    const r = this.raft
+    if (!softStateEqual(r.softState(), this.prevSoftState)) return true
+    const hs = r.hardState()
+    if (!isEmptyHardState(hs) && !hardStateEqual(hs, this.prevHardState)) return true
+    if (r.raftLog.hasNextUnstableSnapshot()) return true
+    if (r.msgs.length > 0 || r.msgsAfterAppend.length > 0) return true
+    if (r.raftLog.hasNextUnstableEnts() || r.raftLog.hasNextCommittedEnts(!this.asyncStorageWrites)) return true
+    return r.readStates.length !== 0
+  }
+
+  /**
+   * Acknowledges the last Ready: steps the self-acks, then marks entries stable, then marks
+   * entries applied, in that order. Never called with asyncStorageWrites.
+   */
+  advance(): void {
+    if (this.asyncStorageWrites) this.raft.logger.panic('Advance must not be called when using AsyncStorageWrites')
+    const steps = this.stepsOnAdvance
+    this.stepsOnAdvance = []
+    for (const m of steps) {
+      try {
+        this.raft.step(m)
+      } catch {
+        // Go discards these errors too: a self-response cannot be a dropped proposal.
+      }
+    }
+  }
+
+  status(): Status {
+    return getStatus(this.raft)
+  }
+
+  basicStatus(): BasicStatus {
+    return getBasicStatus(this.raft)
+  }
+
+  /** Visits every peer's progress, in id order, without copying the map. */
+  withProgress(visitor: (id: NodeId, type: ProgressType, pr: Progress) => void): void {
+    this.raft.trk.visit((id, pr) => visitor(id, pr.isLearner ? ProgressType.Learner : ProgressType.Peer, pr))
+  }
+
+  /** The transport failed to deliver to `id`: a replicating follower falls back to probing. */
+  reportUnreachable(id: NodeId): void {
+    this.raft.step(message({ type: MessageType.MsgUnreachable, from: id }))
+  }
+
+  reportSnapshot(id: NodeId, status: SnapshotStatus): void {
+    this.raft.step(message({ type: MessageType.MsgSnapStatus, from: id, reject: status === SnapshotStatus.SnapshotFailure }))
+  }
+
+  transferLeader(transferee: NodeId): void {
+    this.raft.step(message({ type: MessageType.MsgTransferLeader, from: transferee }))
+  }
+
+  forgetLeader(): void {
+    this.raft.step(message({ type: MessageType.MsgForgetLeader }))
+  }
+
+  /**
+   * Bootstraps an empty Storage with one ConfChangeAddNode entry per peer at term 1, committed
+   * and applied at once. A Storage whose initial snapshot carries the ConfState is the
+   * recommended alternative (it needs no log entries).
+   */
+  bootstrap(peers: Peer[]): void {
+    if (peers.length === 0) throw errInvalidConfig('must provide at least one peer to Bootstrap')
+    const r = this.raft
+    if (r.raftLog.storage.lastIndex() !== 0) throw errInvalidConfig("can't bootstrap a nonempty Storage")
+    // Nothing is persisted yet: an empty previous HardState makes the first Ready emit one.
+    this.prevHardState = emptyHardState()
+    r.becomeFollower(1, None)
+    const ents = peers.map((peer, i) => {
+      const cc: ConfChange = {
+        id: 0n,
+        type: ConfChangeType.ConfChangeAddNode,
+        nodeId: peer.id,
+        context: peer.context ?? EMPTY_BYTES,
+      }
+      return entry({ type: EntryType.EntryConfChange, term: 1, index: i + 1, data: encodeConfChange(cc) })
+    })
+    r.raftLog.append(ents)
+    r.raftLog.committed = ents.length
+    for (const peer of peers) {
+      r.applyConfChange(asV2({ id: 0n, type: ConfChangeType.ConfChangeAddNode, nodeId: peer.id, context: EMPTY_BYTES }))
+    }
+  }
+
+  /** Requests a linearizable read; the answer arrives as a ReadState with the same context. */
+  readIndex(rctx: Uint8Array): void {
+    this.raft.step(message({ type: MessageType.MsgReadIndex, entries: [entry({ data: rctx })] }))
+  }
+}
+
+const NO_READ_STATES: ReadState[] = Object.freeze([]) as unknown as ReadState[]
+
+function softStateEqual(a: SoftState, b: SoftState): boolean {
+  return a.lead === b.lead && a.raftState === b.raftState
+}
+
