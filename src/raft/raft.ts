@@ -9,6 +9,7 @@
 import { assert } from './assert.js'
 import { ReadOnly } from './read-only.js'
 import { RaftLog } from './raft-log.js'
+import { LogSlice } from './types.js'
 import { ReadOnlyOption, validateConfig, type Config, type Rand } from './config.js'
 import { errProposalDropped, RaftError } from './errors.js'
 import type { Logger } from './logger.js'
@@ -1041,7 +1042,7 @@ export class Raft {
       this.send(message({ to: m.from, type: MessageType.MsgAppResp, index: this.raftLog.committed }))
       return
     }
-    const slice = { term: m.term, prev: { term: m.logTerm, index: m.index }, entries: m.entries }
+    const slice = new LogSlice(m.term, { term: m.logTerm, index: m.index }, m.entries)
     const lastNewIndex = this.raftLog.maybeAppend(slice, m.commit)
     if (lastNewIndex !== undefined) {
       this.send(message({ to: m.from, type: MessageType.MsgAppResp, index: lastNewIndex }))
