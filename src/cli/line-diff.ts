@@ -47,10 +47,15 @@ function middle(a: string[], b: string[]): Op[] {
   let i = 0
   let j = 0
   while (i < a.length && j < b.length) {
-    if (a[i] === b[j]) ops.push({ kind: ' ', line: a[i++] as string }), j++
-    else if ((lcs[(i + 1) * w + j] as number) >= (lcs[i * w + j + 1] as number)) {
+    if (a[i] === b[j]) {
+      ops.push({ kind: ' ', line: a[i] as string })
+      i++
+      j++
+    } else if ((lcs[(i + 1) * w + j] as number) >= (lcs[i * w + j + 1] as number)) {
       ops.push(del[i++] as Op)
-    } else ops.push(add[j++] as Op)
+    } else {
+      ops.push(add[j++] as Op)
+    }
   }
   return [...ops, ...del.slice(i), ...add.slice(j)]
 }

@@ -12,7 +12,8 @@ import { MajorityConfig } from '../quorum/majority.js'
 import { ConfChangeType } from '../raftpb/types.js'
 import type { ConfChangeSingle, NodeId } from '../raftpb/types.js'
 import { Inflights } from '../tracker/inflights.js'
-import { Progress, ProgressMap } from '../tracker/progress.js'
+import { Progress } from '../tracker/progress.js'
+import type { ProgressMap } from '../tracker/progress.js'
 import type { TrackerConfig } from '../tracker/tracker.js'
 
 /** What a Changer reads; a ProgressTracker fits. The Changer never mutates it. */

@@ -89,7 +89,7 @@ export function parseLine(line: string): { cmd: string; args: CmdArg[] } {
 function parseList(text: string, fail: () => never): { vals: string[]; rest: string } {
   const vals: string[] = []
   let rest = text
-  for (let done = false; !done; ) {
+  for (let done = false; !done;) {
     const runes = Array.from(rest)
     let pos = 0
     // Advances past the ')' that closes a '(' just consumed.
@@ -162,7 +162,7 @@ class Reader {
       const pos = `${this.source}:${this.scanner.line}`
       let line = raw.trim()
       if (line.startsWith('#')) continue
-      for (let cont: string | undefined; line.endsWith('\\'); ) {
+      for (let cont: string | undefined; line.endsWith('\\');) {
         cont = this.scanner.scan()
         if (cont === undefined) break
         this.emit(cont)

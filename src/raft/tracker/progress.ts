@@ -7,7 +7,7 @@
 import { assert, assertNever } from '../assert.js'
 import type { NodeId } from '../raftpb/types.js'
 import { compareIds } from '../quorum/types.js'
-import { Inflights } from './inflights.js'
+import type { Inflights } from './inflights.js'
 import { StateType, stateTypeName } from './state.js'
 
 export interface ProgressInit {
