@@ -17,12 +17,13 @@ import { runDataDriven } from '../raft/rafttest/datadriven.js'
 import { createConfChangeHandler } from '../raft/rafttest/confchange-handler.js'
 import { createInteractionHandler } from '../raft/rafttest/interaction.js'
 import { createQuorumHandler } from '../raft/rafttest/quorum-handler.js'
+import { realDeps } from '../raft/rafttest/real-deps.js'
 import { lineDiff } from './line-diff.js'
 
 const handlers = new Map<string, () => Handler>([
   ['quorum', createQuorumHandler],
   ['confchange', createConfChangeHandler],
-  ['interaction', createInteractionHandler],
+  ['interaction', () => createInteractionHandler(realDeps)],
 ])
 
 /** The .txt files under `path` (or `path` itself), sorted. */

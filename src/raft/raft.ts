@@ -61,7 +61,7 @@ export enum CampaignType {
   Transfer = 'CampaignTransfer',
 }
 
-const CAMPAIGN_TRANSFER_BYTES = new TextEncoder().encode(CampaignType.Transfer)
+const CAMPAIGN_TRANSFER_BYTES = Uint8Array.from(CampaignType.Transfer, (c) => c.charCodeAt(0))
 
 const hex = (id: NodeId): string => id.toString(16)
 
@@ -361,7 +361,7 @@ export class Raft {
     this.trk.visit((id, pr) => {
       pr.match = id === this.id ? lastIndex : 0
       pr.next = lastIndex + 1
-      pr.sentCommit = 0
+      pr.sentCommitIndex = 0
       pr.state = ProgressStateType.StateProbe
       pr.pendingSnapshot = 0
       pr.recentActive = false

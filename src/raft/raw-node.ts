@@ -324,6 +324,11 @@ export class RawNode {
     }
   }
 
+  /** Test hook: pins the election timeout until the next state change. */
+  setRandomizedElectionTimeout(ticks: number): void {
+    this.raft.setRandomizedElectionTimeout(ticks)
+  }
+
   /** Requests a linearizable read; the answer arrives as a ReadState with the same context. */
   readIndex(rctx: Uint8Array): void {
     this.raft.step(message({ type: MessageType.MsgReadIndex, entries: [entry({ data: rctx })] }))
