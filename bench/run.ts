@@ -13,7 +13,9 @@ const sizeArg = args.find((a) => a.startsWith('--size='))
 const size = sizeArg === undefined ? 1 : Number(sizeArg.slice('--size='.length))
 
 if (name === undefined || suites[name] === undefined) {
-  process.stderr.write(`usage: npm run bench -- NAME [--size=N]; NAME is one of: ${Object.keys(suites).join(', ')}\n`)
+  process.stderr.write(
+    `usage: npm run bench -- NAME [--size=N]; NAME is one of: ${Object.keys(suites).join(', ')}\n`,
+  )
   process.exit(2)
 }
 if (!Number.isFinite(size) || size <= 0) {

@@ -63,10 +63,23 @@ function rawNodeBench(name: string, voters: NodeId[], ops: number): Measurement 
           storage.append(rd.entries)
           for (const m of rd.messages) {
             if (m.type === MessageType.MsgVote) {
-              rn.step(message({ to: m.from, from: m.to, term: m.term, type: MessageType.MsgVoteResp }))
+              rn.step(
+                message({ to: m.from, from: m.to, term: m.term, type: MessageType.MsgVoteResp }),
+              )
             } else if (m.type === MessageType.MsgApp) {
-              const idx = m.entries.length > 0 ? (m.entries[m.entries.length - 1] as { index: number }).index : m.index
-              rn.step(message({ to: m.from, from: m.to, term: m.term, type: MessageType.MsgAppResp, index: idx }))
+              const idx =
+                m.entries.length > 0
+                  ? (m.entries[m.entries.length - 1] as { index: number }).index
+                  : m.index
+              rn.step(
+                message({
+                  to: m.from,
+                  from: m.to,
+                  term: m.term,
+                  type: MessageType.MsgAppResp,
+                  index: idx,
+                }),
+              )
             }
           }
           rn.advance()
@@ -127,7 +140,8 @@ function clusterBench(batch: number, entries: number): Measurement {
             if (rd.hardState !== null) (storages[i] as MemoryStorage).setHardState(rd.hardState)
             for (const msg of rd.messages) queue.push(msg)
             if (i === 0 && rd.committedEntries.length > 0) {
-              committed = (rd.committedEntries[rd.committedEntries.length - 1] as { index: number }).index
+              committed = (rd.committedEntries[rd.committedEntries.length - 1] as { index: number })
+                .index
             }
             rn.advance()
           }
@@ -150,7 +164,8 @@ function clusterBench(batch: number, entries: number): Measurement {
             for (let j = 0; j < batch; j++) leader.propose(PAYLOAD)
             pump()
           }
-          if (committed < start + ops) throw new Error(`committed ${committed}, want ${start + ops}`)
+          if (committed < start + ops)
+            throw new Error(`committed ${committed}, want ${start + ops}`)
           hash.update(String(committed))
           digest = hash.digest('hex').slice(0, 12)
         },

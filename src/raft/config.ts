@@ -68,7 +68,8 @@ export function validateConfig(c: Config, defaultLogger: Logger): ValidConfig {
     throw errInvalidConfig(message)
   }
   if (typeof c.id !== 'bigint' || c.id === None) fail(`id (${String(c.id)}) cannot be none (0)`)
-  if (c.id < 0n || c.id > 0xffff_ffff_ffff_ffffn) fail(`id (${c.id}) must be an unsigned 64-bit integer`)
+  if (c.id < 0n || c.id > 0xffff_ffff_ffff_ffffn)
+    fail(`id (${c.id}) must be an unsigned 64-bit integer`)
   if (isLocalMsgTarget(c.id)) fail(`id (${c.id}) cannot be a local target`)
   if (!Number.isSafeInteger(c.heartbeatTick) || c.heartbeatTick <= 0) {
     fail(`heartbeatTick (${c.heartbeatTick}) must be greater than 0`)
@@ -80,7 +81,12 @@ export function validateConfig(c: Config, defaultLogger: Logger): ValidConfig {
   if (!Number.isSafeInteger(c.maxInflightMsgs) || c.maxInflightMsgs <= 0) {
     fail(`maxInflightMsgs (${c.maxInflightMsgs}) must be greater than 0`)
   }
-  const sizes = ['maxSizePerMsg', 'maxCommittedSizePerReady', 'maxUncommittedEntriesSize', 'maxInflightBytes'] as const
+  const sizes = [
+    'maxSizePerMsg',
+    'maxCommittedSizePerReady',
+    'maxUncommittedEntriesSize',
+    'maxInflightBytes',
+  ] as const
   for (const name of sizes) {
     const v = c[name]
     if (v !== undefined && !(v === Infinity || (Number.isSafeInteger(v) && v >= 0))) {
@@ -96,8 +102,13 @@ export function validateConfig(c: Config, defaultLogger: Logger): ValidConfig {
     fail(`maxInflightBytes (${maxInflightBytesIn}) must be >= maxSizePerMsg (${maxSizePerMsg})`)
   }
   const readOnlyOption = c.readOnlyOption ?? ReadOnlyOption.ReadOnlySafe
-  if (readOnlyOption !== ReadOnlyOption.ReadOnlySafe && readOnlyOption !== ReadOnlyOption.ReadOnlyLeaseBased) {
-    fail(`readOnlyOption (${String(readOnlyOption)}) must be ReadOnlySafe (0) or ReadOnlyLeaseBased (1)`)
+  if (
+    readOnlyOption !== ReadOnlyOption.ReadOnlySafe &&
+    readOnlyOption !== ReadOnlyOption.ReadOnlyLeaseBased
+  ) {
+    fail(
+      `readOnlyOption (${String(readOnlyOption)}) must be ReadOnlySafe (0) or ReadOnlyLeaseBased (1)`,
+    )
   }
   if (readOnlyOption === ReadOnlyOption.ReadOnlyLeaseBased && c.checkQuorum !== true) {
     fail('checkQuorum must be enabled when readOnlyOption is ReadOnlyLeaseBased')
@@ -111,7 +122,9 @@ export function validateConfig(c: Config, defaultLogger: Logger): ValidConfig {
     asyncStorageWrites: c.asyncStorageWrites ?? false,
     maxSizePerMsg,
     maxCommittedSizePerReady:
-      (c.maxCommittedSizePerReady ?? 0) === 0 ? maxSizePerMsg : (c.maxCommittedSizePerReady as number),
+      (c.maxCommittedSizePerReady ?? 0) === 0
+        ? maxSizePerMsg
+        : (c.maxCommittedSizePerReady as number),
     maxUncommittedEntriesSize:
       (c.maxUncommittedEntriesSize ?? 0) === 0 ? Infinity : (c.maxUncommittedEntriesSize as number),
     maxInflightMsgs: c.maxInflightMsgs,

@@ -15,7 +15,8 @@ import { errProposalDropped, RaftError } from './errors.js'
 import type { Logger } from './logger.js'
 import { discardLogger as defaultLogger } from './logger.js'
 import { ProgressTracker, type TrackerConfig } from './tracker/tracker.js'
-import { Progress, type ProgressMap } from './tracker/progress.js'
+import type { Progress } from './tracker/progress.js'
+import { type ProgressMap } from './tracker/progress.js'
 import { Inflights } from './tracker/inflights.js'
 import { StateType as ProgressStateType } from './tracker/state.js'
 import { VoteResult } from './quorum/types.js'
@@ -145,7 +146,11 @@ export class Raft {
 
     const last = this.raftLog.lastEntryID()
     const restored = restoreConfState(new Changer(this.trk, last.index), confState)
-    assertConfStatesEquivalent(this.logger, confState, this.switchToConfig(restored.config, restored.progress))
+    assertConfStatesEquivalent(
+      this.logger,
+      confState,
+      this.switchToConfig(restored.config, restored.progress),
+    )
 
     if (!isEmptyHardState(hardState)) this.loadState(hardState)
     if (c.applied > 0) this.raftLog.appliedTo(c.applied, 0)
@@ -197,7 +202,11 @@ export class Raft {
       }
       if (t !== MessageType.MsgProp && t !== MessageType.MsgReadIndex) m.term = this.term
     }
-    if (t === MessageType.MsgAppResp || t === MessageType.MsgVoteResp || t === MessageType.MsgPreVoteResp) {
+    if (
+      t === MessageType.MsgAppResp ||
+      t === MessageType.MsgVoteResp ||
+      t === MessageType.MsgPreVoteResp
+    ) {
       this.msgsAfterAppend.push(m)
     } else {
       if (m.to === this.id) {
@@ -284,7 +293,9 @@ export class Raft {
         `sent snapshot[index: ${sindex}, term: ${sterm}] to ${hex(to)} [${pr.toString()}]`,
     )
     pr.becomeSnapshot(sindex)
-    this.logger.debug(`${hex(this.id)} paused sending replication messages to ${hex(to)} [${pr.toString()}]`)
+    this.logger.debug(
+      `${hex(this.id)} paused sending replication messages to ${hex(to)} [${pr.toString()}]`,
+    )
     this.send(message({ to, type: MessageType.MsgSnap, snapshot }))
     return true
   }
@@ -318,14 +329,20 @@ export class Raft {
     const newApplied = Math.max(index, this.raftLog.applied)
     this.raftLog.appliedTo(newApplied, size)
 
-    if (this.trk.config.autoLeave && newApplied >= this.pendingConfIndex && this.state === StateType.StateLeader) {
+    if (
+      this.trk.config.autoLeave &&
+      newApplied >= this.pendingConfIndex &&
+      this.state === StateType.StateLeader
+    ) {
       // An empty ConfChangeV2 leaves the joint configuration. Its payload is empty, so the
       // uncommitted quota never refuses it; a leadership transfer may, and then we retry on
       // the next apply.
       const m = confChangeToMsg(null)
       try {
         this.step(m)
-        this.logger.info(`initiating automatic transition out of joint configuration ${this.trk.config.toString()}`)
+        this.logger.info(
+          `initiating automatic transition out of joint configuration ${this.trk.config.toString()}`,
+        )
       } catch (err) {
         if (!RaftError.is(err, 'PROPOSAL_DROPPED')) throw err
         this.logger.debug(
@@ -398,7 +415,10 @@ export class Raft {
     this.electionElapsed++
     if (this.promotable() && this.pastElectionTimeout()) {
       this.electionElapsed = 0
-      this.stepOrLog(message({ from: this.id, type: MessageType.MsgHup }), 'error occurred during election')
+      this.stepOrLog(
+        message({ from: this.id, type: MessageType.MsgHup }),
+        'error occurred during election',
+      )
     }
   }
 
@@ -414,7 +434,8 @@ export class Raft {
         )
       }
       // A transfer that did not finish within an election timeout is abandoned.
-      if (this.state === StateType.StateLeader && this.leadTransferee !== None) this.abortLeaderTransfer()
+      if (this.state === StateType.StateLeader && this.leadTransferee !== None)
+        this.abortLeaderTransfer()
     }
     if (this.state !== StateType.StateLeader) return
     if (this.heartbeatElapsed >= this.heartbeatTimeout) {
@@ -541,13 +562,32 @@ export class Raft {
       this.logger.info(
         `${hex(this.id)} [logterm: ${last.term}, index: ${last.index}] sent ${MessageType[voteMsg]} request to ${hex(id)} at term ${this.term}`,
       )
-      this.send(message({ to: id, term, type: voteMsg, index: last.index, logTerm: last.term, context: ctx }))
+      this.send(
+        message({
+          to: id,
+          term,
+          type: voteMsg,
+          index: last.index,
+          logTerm: last.term,
+          context: ctx,
+        }),
+      )
     }
   }
 
-  private poll(id: NodeId, t: MessageType, v: boolean): { granted: number; rejected: number; result: VoteResult } {
-    if (v) this.logger.info(`${hex(this.id)} received ${MessageType[t]} from ${hex(id)} at term ${this.term}`)
-    else this.logger.info(`${hex(this.id)} received ${MessageType[t]} rejection from ${hex(id)} at term ${this.term}`)
+  private poll(
+    id: NodeId,
+    t: MessageType,
+    v: boolean,
+  ): { granted: number; rejected: number; result: VoteResult } {
+    if (v)
+      this.logger.info(
+        `${hex(this.id)} received ${MessageType[t]} from ${hex(id)} at term ${this.term}`,
+      )
+    else
+      this.logger.info(
+        `${hex(this.id)} received ${MessageType[t]} rejection from ${hex(id)} at term ${this.term}`,
+      )
     this.trk.recordVote(id, v)
     return this.trk.tallyVotes()
   }
@@ -562,7 +602,8 @@ export class Raft {
     } else if (m.term > this.term) {
       if (m.type === MessageType.MsgVote || m.type === MessageType.MsgPreVote) {
         const force = bytesEqual(m.context, CAMPAIGN_TRANSFER_BYTES)
-        const inLease = this.checkQuorum && this.lead !== None && this.electionElapsed < this.electionTimeout
+        const inLease =
+          this.checkQuorum && this.lead !== None && this.electionElapsed < this.electionTimeout
         if (!force && inLease) {
           // Within the minimum election timeout of hearing from a leader, neither change term
           // nor grant a vote: this keeps a partitioned node from disrupting a live leader.
@@ -581,7 +622,11 @@ export class Raft {
         this.logger.info(
           `${hex(this.id)} [term: ${this.term}] received a ${MessageType[m.type]} message with higher term from ${hex(m.from)} [term: ${m.term}]`,
         )
-        if (m.type === MessageType.MsgApp || m.type === MessageType.MsgHeartbeat || m.type === MessageType.MsgSnap) {
+        if (
+          m.type === MessageType.MsgApp ||
+          m.type === MessageType.MsgHeartbeat ||
+          m.type === MessageType.MsgSnap
+        ) {
           this.becomeFollower(m.term, m.from)
         } else {
           this.becomeFollower(m.term, None)
@@ -628,7 +673,10 @@ export class Raft {
   }
 
   private stepLowerTerm(m: Message): void {
-    if ((this.checkQuorum || this.preVote) && (m.type === MessageType.MsgHeartbeat || m.type === MessageType.MsgApp)) {
+    if (
+      (this.checkQuorum || this.preVote) &&
+      (m.type === MessageType.MsgHeartbeat || m.type === MessageType.MsgApp)
+    ) {
       // A leader of an older term: possibly delayed, or we advanced our term in a partition and
       // can neither win nor rejoin. With CheckQuorum or PreVote our higher term would never
       // reach that leader through votes, so answer with an empty MsgAppResp at our term; it
@@ -640,7 +688,9 @@ export class Raft {
       this.logger.info(
         `${hex(this.id)} [logterm: ${last.term}, index: ${last.index}, vote: ${hex(this.vote)}] rejected ${MessageType[m.type]} from ${hex(m.from)} [logterm: ${m.logTerm}, index: ${m.index}] at term ${this.term}`,
       )
-      this.send(message({ to: m.from, term: this.term, type: MessageType.MsgPreVoteResp, reject: true }))
+      this.send(
+        message({ to: m.from, term: this.term, type: MessageType.MsgPreVoteResp, reject: true }),
+      )
     } else if (m.type === MessageType.MsgStorageAppendResp) {
       if (m.index !== 0) {
         // The entries may have been overwritten in the unstable log at a later term (the ABA
@@ -682,7 +732,9 @@ export class Raft {
       this.logger.info(
         `${hex(this.id)} [logterm: ${last.term}, index: ${last.index}, vote: ${hex(this.vote)}] rejected ${MessageType[m.type]} from ${hex(m.from)} [logterm: ${cand.term}, index: ${cand.index}] at term ${this.term}`,
       )
-      this.send(message({ to: m.from, term: this.term, type: voteRespMsgType(m.type), reject: true }))
+      this.send(
+        message({ to: m.from, term: this.term, type: voteRespMsgType(m.type), reject: true }),
+      )
     }
   }
 
@@ -819,7 +871,9 @@ export class Raft {
         nextProbeIdx = this.raftLog.findConflictByTerm(m.rejectHint, m.logTerm).index
       }
       if (pr.maybeDecrTo(m.index, nextProbeIdx)) {
-        this.logger.debug(`${hex(this.id)} decreased progress of ${hex(m.from)} to [${pr.toString()}]`)
+        this.logger.debug(
+          `${hex(this.id)} decreased progress of ${hex(m.from)} to [${pr.toString()}]`,
+        )
         if (pr.state === ProgressStateType.StateReplicate) pr.becomeProbe()
         this.sendAppend(m.from)
       }
@@ -827,10 +881,17 @@ export class Raft {
     }
     // An ack that does not advance match still moves a caught-up probing peer to Replicate
     // (heartbeat_resp_recovers_from_probing.txt).
-    if (!(pr.maybeUpdate(m.index) || (pr.match === m.index && pr.state === ProgressStateType.StateProbe))) return
+    if (!(
+      pr.maybeUpdate(m.index) ||
+      (pr.match === m.index && pr.state === ProgressStateType.StateProbe)
+    ))
+      return
     if (pr.state === ProgressStateType.StateProbe) {
       pr.becomeReplicate()
-    } else if (pr.state === ProgressStateType.StateSnapshot && pr.match + 1 >= this.raftLog.firstIndex()) {
+    } else if (
+      pr.state === ProgressStateType.StateSnapshot &&
+      pr.match + 1 >= this.raftLog.firstIndex()
+    ) {
       // Any snapshot that lets us continue from the log will do, whatever its index: the
       // application may install snapshots from other sources.
       this.logger.debug(
@@ -857,7 +918,9 @@ export class Raft {
       }
     }
     if (m.from === this.leadTransferee && pr.match === this.raftLog.lastIndex()) {
-      this.logger.info(`${hex(this.id)} sent MsgTimeoutNow to ${hex(m.from)} after received MsgAppResp`)
+      this.logger.info(
+        `${hex(this.id)} sent MsgTimeoutNow to ${hex(m.from)} after received MsgAppResp`,
+      )
       this.sendTimeoutNow(m.from)
     }
   }
@@ -898,10 +961,14 @@ export class Raft {
       )
     }
     if (leadTransferee === this.id) {
-      this.logger.debug(`${hex(this.id)} is already leader. Ignored transferring leadership to self`)
+      this.logger.debug(
+        `${hex(this.id)} is already leader. Ignored transferring leadership to self`,
+      )
       return
     }
-    this.logger.info(`${hex(this.id)} [term ${this.term}] starts to transfer leadership to ${hex(leadTransferee)}`)
+    this.logger.info(
+      `${hex(this.id)} [term ${this.term}] starts to transfer leadership to ${hex(leadTransferee)}`,
+    )
     // The transfer must finish within one election timeout.
     this.electionElapsed = 0
     this.leadTransferee = leadTransferee
@@ -918,7 +985,9 @@ export class Raft {
   /** Shared by StateCandidate and StatePreCandidate; each counts only its own kind of vote. */
   private stepCandidate(m: Message): void {
     const myVoteRespType =
-      this.state === StateType.StatePreCandidate ? MessageType.MsgPreVoteResp : MessageType.MsgVoteResp
+      this.state === StateType.StatePreCandidate
+        ? MessageType.MsgPreVoteResp
+        : MessageType.MsgVoteResp
     switch (m.type) {
       case MessageType.MsgProp:
         this.logger.info(`${hex(this.id)} no leader at term ${this.term}; dropping proposal`)
@@ -993,7 +1062,9 @@ export class Raft {
         return
       case MessageType.MsgTransferLeader:
         if (this.lead === None) {
-          this.logger.info(`${hex(this.id)} no leader at term ${this.term}; dropping leader transfer msg`)
+          this.logger.info(
+            `${hex(this.id)} no leader at term ${this.term}; dropping leader transfer msg`,
+          )
           return
         }
         m.to = this.lead
@@ -1006,7 +1077,9 @@ export class Raft {
           return
         }
         if (this.lead !== None) {
-          this.logger.info(`${hex(this.id)} forgetting leader ${hex(this.lead)} at term ${this.term}`)
+          this.logger.info(
+            `${hex(this.id)} forgetting leader ${hex(this.lead)} at term ${this.term}`,
+          )
           this.lead = None
         }
         return
@@ -1019,7 +1092,9 @@ export class Raft {
         return
       case MessageType.MsgReadIndex:
         if (this.lead === None) {
-          this.logger.info(`${hex(this.id)} no leader at term ${this.term}; dropping index reading msg`)
+          this.logger.info(
+            `${hex(this.id)} no leader at term ${this.term}; dropping index reading msg`,
+          )
           return
         }
         m.to = this.lead
@@ -1039,7 +1114,9 @@ export class Raft {
 
   handleAppendEntries(m: Message): void {
     if (m.index < this.raftLog.committed) {
-      this.send(message({ to: m.from, type: MessageType.MsgAppResp, index: this.raftLog.committed }))
+      this.send(
+        message({ to: m.from, type: MessageType.MsgAppResp, index: this.raftLog.committed }),
+      )
       return
     }
     const slice = new LogSlice(m.term, { term: m.logTerm, index: m.index }, m.entries)
@@ -1054,7 +1131,10 @@ export class Raft {
     // Hint the largest (index, term) that may match: the last entry of ours with index <=
     // m.index and term <= m.logTerm. This skips our whole divergent uncommitted tail at once.
     // m.index >= committed here, so the search starts at or above committed.
-    const hint = this.raftLog.findConflictByTerm(Math.min(m.index, this.raftLog.lastIndex()), m.logTerm)
+    const hint = this.raftLog.findConflictByTerm(
+      Math.min(m.index, this.raftLog.lastIndex()),
+      m.logTerm,
+    )
     this.send(
       message({
         to: m.from,
@@ -1079,12 +1159,16 @@ export class Raft {
       this.logger.info(
         `${hex(this.id)} [commit: ${this.raftLog.committed}] restored snapshot [index: ${sindex}, term: ${sterm}]`,
       )
-      this.send(message({ to: m.from, type: MessageType.MsgAppResp, index: this.raftLog.lastIndex() }))
+      this.send(
+        message({ to: m.from, type: MessageType.MsgAppResp, index: this.raftLog.lastIndex() }),
+      )
     } else {
       this.logger.info(
         `${hex(this.id)} [commit: ${this.raftLog.committed}] ignored snapshot [index: ${sindex}, term: ${sterm}]`,
       )
-      this.send(message({ to: m.from, type: MessageType.MsgAppResp, index: this.raftLog.committed }))
+      this.send(
+        message({ to: m.from, type: MessageType.MsgAppResp, index: this.raftLog.committed }),
+      )
     }
   }
 
@@ -1093,13 +1177,18 @@ export class Raft {
     if (s.metadata.index <= this.raftLog.committed) return false
     if (this.state !== StateType.StateFollower) {
       // Defense in depth: a leader must never apply a snapshot; leave the term behind.
-      this.logger.warn(`${hex(this.id)} attempted to restore snapshot as leader; should never happen`)
+      this.logger.warn(
+        `${hex(this.id)} attempted to restore snapshot as leader; should never happen`,
+      )
       this.becomeFollower(this.term + 1, None)
       return false
     }
     // More defense in depth: much of the core assumes this node has a Progress.
     const cs = s.metadata.confState
-    const found = cs.voters.includes(this.id) || cs.learners.includes(this.id) || cs.votersOutgoing.includes(this.id)
+    const found =
+      cs.voters.includes(this.id) ||
+      cs.learners.includes(this.id) ||
+      cs.votersOutgoing.includes(this.id)
     if (!found) {
       this.logger.warn(
         `${hex(this.id)} attempted to restore snapshot but it is not in the ConfState ${describeConfStateGo(cs)}; should never happen`,
@@ -1119,7 +1208,11 @@ export class Raft {
     // Rebuild the tracker from the snapshot's configuration.
     this.trk = new ProgressTracker(this.trk.maxInflight, this.trk.maxInflightBytes)
     const restored = restoreConfState(new Changer(this.trk, this.raftLog.lastIndex()), cs)
-    assertConfStatesEquivalent(this.logger, cs, this.switchToConfig(restored.config, restored.progress))
+    assertConfStatesEquivalent(
+      this.logger,
+      cs,
+      this.switchToConfig(restored.config, restored.progress),
+    )
     const last = this.raftLog.lastEntryID()
     this.logger.info(
       `${hex(this.id)} [commit: ${this.raftLog.committed}, lastindex: ${last.index}, lastterm: ${last.term}] restored snapshot [index: ${id.index}, term: ${id.term}]`,
@@ -1140,7 +1233,9 @@ export class Raft {
       result = changer.leaveJoint()
     } else {
       const joint = ccEnterJoint(cc)
-      result = joint.ok ? changer.enterJoint(joint.autoLeave, cc.changes) : changer.simple(cc.changes)
+      result = joint.ok
+        ? changer.enterJoint(joint.autoLeave, cc.changes)
+        : changer.simple(cc.changes)
     }
     return this.switchToConfig(result.config, result.progress)
   }
@@ -1223,13 +1318,21 @@ export class Raft {
       this.readStates.push({ index: readIndex, requestCtx: (req.entries[0] as Entry).data })
       return
     }
-    this.send(message({ type: MessageType.MsgReadIndexResp, to: req.from, index: readIndex, entries: req.entries }))
+    this.send(
+      message({
+        type: MessageType.MsgReadIndexResp,
+        to: req.from,
+        index: readIndex,
+        entries: req.entries,
+      }),
+    )
   }
 
   /** Empty payloads are never refused: the new leader's entry and auto-leave must get through. */
   increaseUncommittedSize(ents: Entry[]): boolean {
     const s = payloadsSize(ents)
-    if (this.uncommittedSize > 0 && s > 0 && this.uncommittedSize + s > this.maxUncommittedSize) return false
+    if (this.uncommittedSize > 0 && s > 0 && this.uncommittedSize + s > this.maxUncommittedSize)
+      return false
     this.uncommittedSize += s
     return true
   }
@@ -1242,7 +1345,9 @@ export class Raft {
   private releasePendingReadIndexMessages(): void {
     if (this.pendingReadIndexMessages.length === 0) return
     if (!this.committedEntryInCurrentTerm()) {
-      this.logger.error('pending MsgReadIndex should be released only after first commit in current term')
+      this.logger.error(
+        'pending MsgReadIndex should be released only after first commit in current term',
+      )
       return
     }
     const msgs = this.pendingReadIndexMessages

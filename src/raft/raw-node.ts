@@ -93,7 +93,9 @@ export class RawNode {
   }
 
   propose(data: Uint8Array): void {
-    this.raft.step(message({ type: MessageType.MsgProp, from: this.raft.id, entries: [entry({ data })] }))
+    this.raft.step(
+      message({ type: MessageType.MsgProp, from: this.raft.id, entries: [entry({ data })] }),
+    )
   }
 
   proposeConfChange(cc: ConfChange | ConfChangeV2): void {
@@ -141,8 +143,10 @@ export class RawNode {
     rd.mustSync = mustSync(hs, this.prevHardState, rd.entries.length)
 
     if (this.asyncStorageWrites) {
-      if (this.needStorageAppendMsg(rd)) rd.messages = [...rd.messages, this.newStorageAppendMsg(rd)]
-      if (rd.committedEntries.length > 0) rd.messages = [...rd.messages, this.newStorageApplyMsg(rd.committedEntries)]
+      if (this.needStorageAppendMsg(rd))
+        rd.messages = [...rd.messages, this.newStorageAppendMsg(rd)]
+      if (rd.committedEntries.length > 0)
+        rd.messages = [...rd.messages, this.newStorageApplyMsg(rd.committedEntries)]
     } else if (r.msgsAfterAppend.length > 0) {
       // Sync mode: the Ready contract already says messages go out after the entries are
       // durable, so the held-back responses to other nodes can join them.
@@ -167,7 +171,11 @@ export class RawNode {
   }
 
   private newStorageAppendMsg(rd: Ready): Message {
-    const m = message({ type: MessageType.MsgStorageAppend, to: LocalAppendThread, from: this.raft.id })
+    const m = message({
+      type: MessageType.MsgStorageAppend,
+      to: LocalAppendThread,
+      from: this.raft.id,
+    })
     m.entries = rd.entries
     if (rd.hardState !== null) {
       // All three or none: an empty reconstructed HardState means "nothing to write".
@@ -192,7 +200,12 @@ export class RawNode {
    */
   private newStorageAppendRespMsg(rd: Ready): Message {
     const r = this.raft
-    const m = message({ type: MessageType.MsgStorageAppendResp, to: r.id, from: LocalAppendThread, term: r.term })
+    const m = message({
+      type: MessageType.MsgStorageAppendResp,
+      to: r.id,
+      from: LocalAppendThread,
+      term: r.term,
+    })
     if (r.raftLog.hasNextOrInProgressUnstableEnts()) {
       const last = r.raftLog.lastEntryID()
       m.index = last.index
@@ -213,7 +226,12 @@ export class RawNode {
   }
 
   private newStorageApplyRespMsg(ents: Entry[]): Message {
-    return message({ type: MessageType.MsgStorageApplyResp, to: this.raft.id, from: LocalApplyThread, entries: ents })
+    return message({
+      type: MessageType.MsgStorageApplyResp,
+      to: this.raft.id,
+      from: LocalApplyThread,
+      entries: ents,
+    })
   }
 
   /** Records that the application took `rd`; nothing may change the node in between. */
@@ -223,10 +241,13 @@ export class RawNode {
     if (rd.hardState !== null && !isEmptyHardState(rd.hardState)) this.prevHardState = rd.hardState
     if (rd.readStates.length !== 0) r.readStates = []
     if (!this.asyncStorageWrites) {
-      if (this.stepsOnAdvance.length !== 0) r.logger.panic('two accepted Ready structs without call to Advance')
+      if (this.stepsOnAdvance.length !== 0)
+        r.logger.panic('two accepted Ready structs without call to Advance')
       for (const m of r.msgsAfterAppend) if (m.to === r.id) this.stepsOnAdvance.push(m)
-      if (this.needStorageAppendRespMsg(rd)) this.stepsOnAdvance.push(this.newStorageAppendRespMsg(rd))
-      if (rd.committedEntries.length > 0) this.stepsOnAdvance.push(this.newStorageApplyRespMsg(rd.committedEntries))
+      if (this.needStorageAppendRespMsg(rd))
+        this.stepsOnAdvance.push(this.newStorageAppendRespMsg(rd))
+      if (rd.committedEntries.length > 0)
+        this.stepsOnAdvance.push(this.newStorageApplyRespMsg(rd.committedEntries))
     }
     r.msgs = []
     r.msgsAfterAppend = []
@@ -245,7 +266,8 @@ export class RawNode {
     if (!isEmptyHardState(hs) && !hardStateEqual(hs, this.prevHardState)) return true
     if (r.raftLog.hasNextUnstableSnapshot()) return true
     if (r.msgs.length > 0 || r.msgsAfterAppend.length > 0) return true
-    if (r.raftLog.hasNextUnstableEnts() || r.raftLog.hasNextCommittedEnts(!this.asyncStorageWrites)) return true
+    if (r.raftLog.hasNextUnstableEnts() || r.raftLog.hasNextCommittedEnts(!this.asyncStorageWrites))
+      return true
     return r.readStates.length !== 0
   }
 
@@ -254,7 +276,8 @@ export class RawNode {
    * entries applied, in that order. Never called with asyncStorageWrites.
    */
   advance(): void {
-    if (this.asyncStorageWrites) this.raft.logger.panic('Advance must not be called when using AsyncStorageWrites')
+    if (this.asyncStorageWrites)
+      this.raft.logger.panic('Advance must not be called when using AsyncStorageWrites')
     const steps = this.stepsOnAdvance
     this.stepsOnAdvance = []
     for (const m of steps) {
@@ -276,7 +299,9 @@ export class RawNode {
 
   /** Visits every peer's progress, in id order, without copying the map. */
   withProgress(visitor: (id: NodeId, type: ProgressType, pr: Progress) => void): void {
-    this.raft.trk.visit((id, pr) => visitor(id, pr.isLearner ? ProgressType.Learner : ProgressType.Peer, pr))
+    this.raft.trk.visit((id, pr) =>
+      visitor(id, pr.isLearner ? ProgressType.Learner : ProgressType.Peer, pr),
+    )
   }
 
   /** The transport failed to deliver to `id`: a replicating follower falls back to probing. */
@@ -285,7 +310,13 @@ export class RawNode {
   }
 
   reportSnapshot(id: NodeId, status: SnapshotStatus): void {
-    this.raft.step(message({ type: MessageType.MsgSnapStatus, from: id, reject: status === SnapshotStatus.SnapshotFailure }))
+    this.raft.step(
+      message({
+        type: MessageType.MsgSnapStatus,
+        from: id,
+        reject: status === SnapshotStatus.SnapshotFailure,
+      }),
+    )
   }
 
   transferLeader(transferee: NodeId): void {
@@ -304,7 +335,8 @@ export class RawNode {
   bootstrap(peers: Peer[]): void {
     if (peers.length === 0) throw errInvalidConfig('must provide at least one peer to Bootstrap')
     const r = this.raft
-    if (r.raftLog.storage.lastIndex() !== 0) throw errInvalidConfig("can't bootstrap a nonempty Storage")
+    if (r.raftLog.storage.lastIndex() !== 0)
+      throw errInvalidConfig("can't bootstrap a nonempty Storage")
     // Nothing is persisted yet: an empty previous HardState makes the first Ready emit one.
     this.prevHardState = emptyHardState()
     r.becomeFollower(1, None)
@@ -315,12 +347,24 @@ export class RawNode {
         nodeId: peer.id,
         context: peer.context ?? EMPTY_BYTES,
       }
-      return entry({ type: EntryType.EntryConfChange, term: 1, index: i + 1, data: encodeConfChange(cc) })
+      return entry({
+        type: EntryType.EntryConfChange,
+        term: 1,
+        index: i + 1,
+        data: encodeConfChange(cc),
+      })
     })
     r.raftLog.append(ents)
     r.raftLog.committed = ents.length
     for (const peer of peers) {
-      r.applyConfChange(asV2({ id: 0n, type: ConfChangeType.ConfChangeAddNode, nodeId: peer.id, context: EMPTY_BYTES }))
+      r.applyConfChange(
+        asV2({
+          id: 0n,
+          type: ConfChangeType.ConfChangeAddNode,
+          nodeId: peer.id,
+          context: EMPTY_BYTES,
+        }),
+      )
     }
   }
 
@@ -340,4 +384,3 @@ const NO_READ_STATES: ReadState[] = Object.freeze([]) as unknown as ReadState[]
 function softStateEqual(a: SoftState, b: SoftState): boolean {
   return a.lead === b.lead && a.raftState === b.raftState
 }
-

@@ -1,5 +1,5 @@
-// Goal: Pontoon's quorum and confchange packages reproduce etcd-io/raft's package-level
-// data-driven files exactly. Method: run each file through its handler and compare the rewrite
+// Goal: Pontoon's Raft core (interaction/) and its quorum and confchange packages reproduce
+// etcd-io/raft's data-driven files exactly, all 41 of them. Method: run each file through its handler and compare the rewrite
 // with the original (the files live outside the repository, in ../shared).
 
 import assert from 'node:assert/strict'
@@ -9,7 +9,9 @@ import { test } from 'node:test'
 import { createConfChangeHandler } from './confchange-handler.js'
 import type { Handler } from './datadriven.js'
 import { runDataDriven } from './datadriven.js'
+import { createInteractionHandler } from './interaction.js'
 import { createQuorumHandler } from './quorum-handler.js'
+import { realDeps } from './real-deps.js'
 
 const conformanceDir = fileURLToPath(
   new URL('../../../../../shared/conformance/etcd-raft/', import.meta.url),
@@ -18,6 +20,7 @@ const conformanceDir = fileURLToPath(
 const suites: [string, () => Handler][] = [
   ['quorum', createQuorumHandler],
   ['confchange', createConfChangeHandler],
+  ['interaction', () => createInteractionHandler(realDeps)],
 ]
 
 for (const [dir, createHandler] of suites) {
