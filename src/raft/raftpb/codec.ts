@@ -14,7 +14,7 @@
  * a length running past the end, a term or index above 2^53-1, an unknown enum value, nesting
  * deeper than MAX_DEPTH) throws a RaftError with code MALFORMED and nothing else. Unknown fields
  * are skipped. Decoding copies its input once and byte fields are views into that copy, so the
- * caller may reuse the input buffer.
+ * caller may reuse the input buffer (and a retained field keeps that whole copy alive).
  *
  * Sizes are computed before encoding so each encode allocates exactly one Uint8Array (see
  * `allocate` for where it comes from) and writes it in place; entrySize doubles as the size
@@ -454,7 +454,8 @@ class Reader {
   readonly buf: Uint8Array
 
   constructor(input: Uint8Array) {
-    this.buf = input.slice()
+    this.buf = allocate(input.length)
+    this.buf.set(input)
     this.limit = input.length
   }
 
