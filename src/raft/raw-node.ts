@@ -13,7 +13,8 @@
  */
 import { Raft, confChangeToMsg } from './raft.js'
 import type { Config } from './config.js'
-import { errInvalidConfig, errStepLocalMsg, errStepPeerNotFound } from './errors.js'
+import { RaftError, errInvalidConfig, errStepLocalMsg, errStepPeerNotFound } from './errors.js'
+import { LogSlice } from './types.js'
 import { encodeConfChange } from './raftpb/codec.js'
 import { asV2 } from './raftpb/confchange.js'
 import { entsSize, isLocalMsg, isLocalMsgTarget, isResponseMsg } from './util.js'
@@ -115,6 +116,12 @@ export class RawNode {
     if (isLocalMsg(m.type) && !isLocalMsgTarget(m.from)) throw errStepLocalMsg()
     if (isResponseMsg(m.type) && !isLocalMsgTarget(m.from) && !this.raft.trk.progress.has(m.from)) {
       throw errStepPeerNotFound()
+    }
+    if (m.type === MessageType.MsgApp) {
+      // A MsgApp whose entries do not follow its previous entry would corrupt the log.
+      const problem = new LogSlice(m.term, { term: m.logTerm, index: m.index }, m.entries).valid()
+      if (problem !== null)
+        throw new RaftError('MALFORMED', `malformed MsgApp from ${m.from.toString(16)}: ${problem}`)
     }
     this.raft.step(m)
   }
