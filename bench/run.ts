@@ -1,10 +1,12 @@
 /**
  * `npm run bench -- NAME [--size=N]`: runs the named benchmark suite and prints its table.
  */
+import { runNodeIdBench } from './raft/node-id.bench.js'
 import { runRaftBench } from './raft/raw-node.bench.js'
 
 const suites: Record<string, (size: number) => string> = {
   raft: runRaftBench,
+  'node-id': runNodeIdBench,
 }
 
 const args = process.argv.slice(2)
