@@ -826,11 +826,20 @@ export class Raft {
       )
       throw errProposalDropped()
     }
+    // Decode every conf change before changing anything: a malformed one throws RaftError
+    // MALFORMED and leaves the node as it was.
+    let ccs: (ConfChange | ConfChangeV2 | null)[] | null = null
     for (let i = 0; i < m.entries.length; i++) {
       const e = m.entries[i] as Entry
-      let cc: ConfChange | ConfChangeV2 | null = null
-      if (e.type === EntryType.EntryConfChange) cc = unmarshalConfChange(e.data)
-      else if (e.type === EntryType.EntryConfChangeV2) cc = unmarshalConfChangeV2(e.data)
+      if (e.type === EntryType.EntryNormal) continue
+      ccs ??= new Array<ConfChange | ConfChangeV2 | null>(m.entries.length).fill(null)
+      ccs[i] =
+        e.type === EntryType.EntryConfChange
+          ? unmarshalConfChange(e.data)
+          : unmarshalConfChangeV2(e.data)
+    }
+    for (let i = 0; ccs !== null && i < m.entries.length; i++) {
+      const cc = ccs[i] ?? null
       if (cc === null) continue
       const alreadyPending = this.pendingConfIndex > this.raftLog.applied
       const alreadyJoint = this.trk.config.voters.outgoing.size > 0
