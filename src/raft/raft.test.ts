@@ -1247,6 +1247,36 @@ describe('replication and commit', () => {
     }
   })
 
+  it('replication converges over a lossy link, the losses replaying exactly by seed', () => {
+    const run = (seed: number): { delivered: number; logs: Entry[][] } => {
+      const nt = new Network([null, null, null], { seed })
+      let delivered = 0
+      nt.msgHook = () => {
+        delivered++
+        return true
+      }
+      nt.send(hup(1n))
+      nt.drop(1, 3, 0.5)
+      nt.drop(3, 1, 0.5)
+      for (let i = 0; i < 20; i++) {
+        nt.send(propMsg(1n, utf8(`v${i}`)))
+        nt.send(beat(1n))
+      }
+      nt.recover()
+      for (let i = 0; i < 3; i++) nt.send(beat(1n))
+      const logs = [1, 2, 3].map((id) => nt.raft(id).raftLog.allEntries())
+      for (const id of [2, 3]) {
+        assert.equal(nt.raft(id).raftLog.committed, nt.raft(1).raftLog.committed, `node ${id}`)
+      }
+      return { delivered, logs }
+    }
+    const a = run(7)
+    assert.equal(a.logs[0]?.length, 21)
+    assert.deepEqual(a.logs[1], a.logs[0])
+    assert.deepEqual(a.logs[2], a.logs[0])
+    assert.equal(run(7).delivered, a.delivered, 'same seed, same losses')
+  })
+
   it('a single node commits its own proposals', () => {
     const nt = new Network([null])
     nt.send(hup(1n))

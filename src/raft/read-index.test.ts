@@ -201,6 +201,41 @@ describe('ReadIndex with ReadOnlySafe', () => {
     assert.deepEqual(readStates(r), [[1, 'ctx']])
   })
 
+  it('in a joint configuration, needs a quorum of both halves', () => {
+    const s = new MemoryStorage()
+    s.applySnapshot({
+      data: new Uint8Array(0),
+      metadata: {
+        index: 0,
+        term: 0,
+        confState: {
+          voters: [1n, 2n, 3n],
+          votersOutgoing: [1n, 4n, 5n],
+          learners: [],
+          learnersNext: [],
+          autoLeave: false,
+        },
+      },
+    })
+    const r = newTestRaft(1n, 10, 1, s)
+    r.becomeCandidate()
+    r.becomeLeader()
+    r.raftLog.commitTo(r.raftLog.lastIndex())
+    readMessages(r)
+    r.step(readIndexMsg(1n, 'ctx'))
+    const hbs = heartbeats(readMessages(r))
+    assert.deepEqual(
+      hbs.map((m) => m.to),
+      [2n, 3n, 4n, 5n],
+    )
+    const ctx = (hbs[0] as Message).context
+    r.step(heartbeatResp(r, 2n, ctx))
+    r.step(heartbeatResp(r, 3n, ctx))
+    assert.deepEqual(r.readStates, [], 'the incoming half alone is not enough')
+    r.step(heartbeatResp(r, 5n, ctx))
+    assert.deepEqual(readStates(r), [[1, 'ctx']])
+  })
+
   it('serves reads on a learner through the leader', () => {
     const s = newTestStorage([1n], [2n])
     const a = newTestRaft(1n, 10, 1, s)
