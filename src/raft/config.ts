@@ -67,7 +67,8 @@ export function validateConfig(c: Config, defaultLogger: Logger): ValidConfig {
   const fail = (message: string): never => {
     throw errInvalidConfig(message)
   }
-  if (typeof c.id !== 'bigint' || c.id === None) fail(`id (${String(c.id)}) cannot be none (0)`)
+  if (typeof c.id !== 'bigint') fail(`id (${String(c.id)}) must be a bigint`)
+  if (c.id === None) fail('id (0) cannot be none (0)')
   if (c.id < 0n || c.id > 0xffff_ffff_ffff_ffffn)
     fail(`id (${c.id}) must be an unsigned 64-bit integer`)
   if (isLocalMsgTarget(c.id)) fail(`id (${c.id}) cannot be a local target`)
