@@ -95,6 +95,11 @@ const invalid: [string, Partial<Config>, string][] = [
     'maxInflightBytes (100) must be >= maxSizePerMsg (Infinity)',
   ],
   [
+    'one entry per message with no committed-size budget',
+    { maxSizePerMsg: 0 },
+    'maxCommittedSizePerReady (0) must be positive: set it, or a non-zero maxSizePerMsg',
+  ],
+  [
     'readOnlyOption unknown',
     { readOnlyOption: 2 as ReadOnlyOption },
     'readOnlyOption (2) must be ReadOnlySafe (0) or ReadOnlyLeaseBased (1)',
@@ -132,8 +137,8 @@ describe('validateConfig', () => {
     const c = validateConfig(base(), discardLogger)
     assert.equal(c.applied, 0)
     assert.equal(c.asyncStorageWrites, false)
-    assert.equal(c.maxSizePerMsg, 0, 'one entry per message, as in etcd')
-    assert.equal(c.maxCommittedSizePerReady, 0, 'defaults to maxSizePerMsg')
+    assert.equal(c.maxSizePerMsg, 1024 * 1024, "etcd's server default")
+    assert.equal(c.maxCommittedSizePerReady, 1024 * 1024, 'defaults to maxSizePerMsg')
     assert.equal(c.maxUncommittedEntriesSize, Infinity)
     assert.equal(c.maxInflightBytes, Infinity)
     assert.equal(c.checkQuorum, false)

@@ -9,6 +9,9 @@ import type { Storage } from './storage.js'
 import { isLocalMsgTarget } from './util.js'
 import { None, type NodeId } from './raftpb/types.js'
 
+/** etcd's server default for MaxSizePerMsg. */
+export const DEFAULT_MAX_SIZE_PER_MSG = 1024 * 1024
+
 export enum ReadOnlyOption {
   /** Reads are confirmed by a heartbeat round with a quorum (Raft thesis §6.4). The default. */
   ReadOnlySafe = 0,
@@ -34,7 +37,10 @@ export interface Config {
   applied?: number
   /** Persist and apply through MsgStorageAppend / MsgStorageApply instead of Ready/Advance. */
   asyncStorageWrites?: boolean
-  /** Byte cap (encoded entries) of one MsgApp. Infinity: unlimited; 0: one entry per message. */
+  /**
+   * Byte cap (encoded entries) of one MsgApp. Infinity: unlimited; 0: one entry per message;
+   * unset: 1 MiB (etcd's server default).
+   */
   maxSizePerMsg?: number
   /** Byte cap of committed entries being applied at once; 0 means maxSizePerMsg. */
   maxCommittedSizePerReady?: number
@@ -97,7 +103,15 @@ export function validateConfig(c: Config, defaultLogger: Logger): ValidConfig {
   if (c.applied !== undefined && !(Number.isSafeInteger(c.applied) && c.applied >= 0)) {
     fail(`applied (${c.applied}) must be a non-negative integer`)
   }
-  const maxSizePerMsg = c.maxSizePerMsg ?? 0
+  // Unset, maxSizePerMsg takes etcd's server default (1 MiB); an explicit 0 means one entry per
+  // message, as in etcd-io/raft.
+  const maxSizePerMsg = c.maxSizePerMsg ?? DEFAULT_MAX_SIZE_PER_MSG
+  const maxCommittedSizePerReady =
+    (c.maxCommittedSizePerReady ?? 0) === 0 ? maxSizePerMsg : (c.maxCommittedSizePerReady as number)
+  if (maxCommittedSizePerReady === 0) {
+    // etcd-io/raft accepts this and panics at the first commit ("applying entry size (0-0)=0").
+    fail('maxCommittedSizePerReady (0) must be positive: set it, or a non-zero maxSizePerMsg')
+  }
   const maxInflightBytesIn = c.maxInflightBytes ?? 0
   if (maxInflightBytesIn !== 0 && maxInflightBytesIn < maxSizePerMsg) {
     fail(`maxInflightBytes (${maxInflightBytesIn}) must be >= maxSizePerMsg (${maxSizePerMsg})`)
@@ -122,10 +136,7 @@ export function validateConfig(c: Config, defaultLogger: Logger): ValidConfig {
     applied: c.applied ?? 0,
     asyncStorageWrites: c.asyncStorageWrites ?? false,
     maxSizePerMsg,
-    maxCommittedSizePerReady:
-      (c.maxCommittedSizePerReady ?? 0) === 0
-        ? maxSizePerMsg
-        : (c.maxCommittedSizePerReady as number),
+    maxCommittedSizePerReady,
     maxUncommittedEntriesSize:
       (c.maxUncommittedEntriesSize ?? 0) === 0 ? Infinity : (c.maxUncommittedEntriesSize as number),
     maxInflightMsgs: c.maxInflightMsgs,

@@ -188,7 +188,11 @@ describe('progress and flow control', () => {
 
   it('MsgApp sizes honour MaxSizePerMsg but carry at least one entry', () => {
     for (const maxSizePerMsg of [0, 300, 1000]) {
-      const r = leader([1n, 2n], { maxSizePerMsg, maxInflightMsgs: 1000 })
+      const r = leader([1n, 2n], {
+        maxSizePerMsg,
+        maxCommittedSizePerReady: Infinity,
+        maxInflightMsgs: 1000,
+      })
       readMessages(r)
       pr(r, 2n).becomeProbe()
       const datas = [100, 100, 100, 2000, 100, 50, 50, 50, 50, 100, 100, 100]

@@ -5,7 +5,8 @@
 import type { Raft } from './raft.js'
 import type { Progress } from './tracker/progress.js'
 import type { TrackerConfig } from './tracker/tracker.js'
-import { StateType, type SoftState } from './ready.js'
+import { StateType, stateTypeName, type SoftState } from './ready.js'
+import { stateTypeName as stateName } from './tracker/state.js'
 import type { HardState, NodeId } from './raftpb/types.js'
 
 export interface BasicStatus {
@@ -38,4 +39,25 @@ export function getStatus(r: Raft): Status {
     r.trk.visit((id, pr) => progress.set(id, pr.clone()))
   }
   return { ...getBasicStatus(r), config: r.trk.config.clone(), progress }
+}
+
+/**
+ * etcd-io/raft's Status JSON (etcd serves it at /debug/vars): ids in hex, progress by peer
+ * (sorted here, where Go's map order is random).
+ */
+export function statusToJSON(s: Status): string {
+  const hex = (id: NodeId): string => id.toString(16)
+  const progress = [...s.progress.keys()]
+    .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
+    .map((id) => {
+      const pr = s.progress.get(id) as Progress
+      return `"${hex(id)}":{"match":${pr.match},"next":${pr.next},"state":${JSON.stringify(stateName(pr.state))}}`
+    })
+    .join(',')
+  return (
+    `{"id":"${hex(s.id)}","term":${s.hardState.term},"vote":"${hex(s.hardState.vote)}",` +
+    `"commit":${s.hardState.commit},"lead":"${hex(s.softState.lead)}",` +
+    `"raftState":${JSON.stringify(stateTypeName(s.softState.raftState))},"applied":${s.applied},` +
+    `"progress":{${progress}},"leadtransferee":"${hex(s.leadTransferee)}"}`
+  )
 }
