@@ -17,6 +17,8 @@ export interface Measurement {
   opsPerSecond: number
   heapBytesPerOp: number
   heapExact: boolean
+  /** What one op is, singular and plural: `entry`/`entries` unless the benchmark says. */
+  unit: [string, string]
   extra: Record<string, number | string>
 }
 
@@ -26,6 +28,8 @@ export interface RunOptions {
   ops: number
   /** Runs; the median is reported. */
   runs: number
+  /** What one op is, singular and plural (default `entry`/`entries`). */
+  unit?: [string, string]
   /** Builds fresh state and returns the function that performs `ops` operations. */
   setup: () => { run: () => void; extra?: () => Record<string, number | string> }
 }
@@ -59,6 +63,7 @@ export function measure(opts: RunOptions): Measurement {
     opsPerSecond: 1e9 / nsPerOpMedian,
     heapBytesPerOp: median(allocs),
     heapExact: exact,
+    unit: opts.unit ?? ['entry', 'entries'],
     extra,
   }
 }
@@ -73,10 +78,11 @@ export function formatRow(m: Measurement): string {
   const extra = Object.entries(m.extra)
     .map(([k, v]) => `${k}=${typeof v === 'number' ? round(v) : v}`)
     .join(' ')
+  const [one, many] = m.unit
   return (
-    `${m.name.padEnd(34)} ${fmt(m.opsPerSecond).padStart(12)} entries/s ` +
-    `${round(m.nsPerOpMedian).toString().padStart(9)} ns/entry ` +
-    `${(m.heapExact ? '' : '~') + round(m.heapBytesPerOp)} B/entry  ${extra}`
+    `${m.name.padEnd(34)} ${fmt(m.opsPerSecond).padStart(12)} ${many}/s ` +
+    `${round(m.nsPerOpMedian).toString().padStart(9)} ns/${one} ` +
+    `${(m.heapExact ? '' : '~') + round(m.heapBytesPerOp)} B/${one}  ${extra}`
   )
 }
 

@@ -1,10 +1,11 @@
 /**
  * `npm run bench -- NAME [--size=N]`: runs the named benchmark suite and prints its table.
  */
+import { runQuorumBench } from './raft/quorum.bench.js'
 import { runRaftBench } from './raft/raw-node.bench.js'
 
 const suites: Record<string, (size: number) => string> = {
-  raft: runRaftBench,
+  raft: (size) => runRaftBench(size) + runQuorumBench(size),
 }
 
 const args = process.argv.slice(2)
