@@ -30,7 +30,6 @@ import {
   LocalApplyThread,
   MessageType,
   entry,
-  hardStateEqual,
   isEmptyHardState,
   isEmptySnap,
   message,
@@ -128,11 +127,15 @@ export class RawNode {
 
   private readyWithoutAccept(): Ready {
     const r = this.raft
-    const hs = r.hardState()
-    const softState = r.softState()
+    // The state records are built only when they changed: most Readys carry neither, and the
+    // allocations showed in profiles. An unchanged HardState equals the previous one field for
+    // field, so mustSync() below gives the same answer with either.
+    const softChanged = this.softStateChanged()
+    const hardChanged = this.hardStateChanged()
+    const hs = hardChanged ? r.hardState() : this.prevHardState
     const rd: Ready = {
-      softState: softStateEqual(softState, this.prevSoftState) ? null : softState,
-      hardState: hardStateEqual(hs, this.prevHardState) ? null : hs,
+      softState: softChanged ? r.softState() : null,
+      hardState: hardChanged ? hs : null,
       readStates: r.readStates.length > 0 ? r.readStates : NO_READ_STATES,
       entries: r.raftLog.nextUnstableEnts(),
       snapshot: r.raftLog.hasNextUnstableSnapshot() ? r.raftLog.nextUnstableSnapshot() : null,
@@ -259,11 +262,26 @@ export class RawNode {
     }
   }
 
+  /** Whether r.softState() differs from prevSoftState, without building it. */
+  private softStateChanged(): boolean {
+    const r = this.raft
+    const prev = this.prevSoftState
+    return r.lead !== prev.lead || r.state !== prev.raftState
+  }
+
+  /** Whether r.hardState() differs from prevHardState, without building it. */
+  private hardStateChanged(): boolean {
+    const r = this.raft
+    const prev = this.prevHardState
+    return r.term !== prev.term || r.vote !== prev.vote || r.raftLog.committed !== prev.commit
+  }
+
   hasReady(): boolean {
     const r = this.raft
-    if (!softStateEqual(r.softState(), this.prevSoftState)) return true
-    const hs = r.hardState()
-    if (!isEmptyHardState(hs) && !hardStateEqual(hs, this.prevHardState)) return true
+    // Asked after every Ready, so it compares fields instead of building the state records.
+    if (this.softStateChanged()) return true
+    const hsEmpty = r.term === 0 && r.vote === None && r.raftLog.committed === 0
+    if (!hsEmpty && this.hardStateChanged()) return true
     if (r.raftLog.hasNextUnstableSnapshot()) return true
     if (r.msgs.length > 0 || r.msgsAfterAppend.length > 0) return true
     if (r.raftLog.hasNextUnstableEnts() || r.raftLog.hasNextCommittedEnts(!this.asyncStorageWrites))
@@ -380,7 +398,3 @@ export class RawNode {
 }
 
 const NO_READ_STATES: ReadState[] = Object.freeze([]) as unknown as ReadState[]
-
-function softStateEqual(a: SoftState, b: SoftState): boolean {
-  return a.lead === b.lead && a.raftState === b.raftState
-}
