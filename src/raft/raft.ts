@@ -43,6 +43,7 @@ import {
   isEmptyHardState,
   isEmptySnap,
   message,
+  newMessage,
   type ConfChange,
   type ConfChangeV2,
   type ConfState,
@@ -229,6 +230,11 @@ export class Raft {
     // The message is built only on failure: formatting it eagerly cost more than the whole
     // check on this path, which runs for every follower on every proposal.
     if (pr === undefined) assert(false, `no progress for ${hex(to)}`)
+    return this.maybeSendAppendTo(to, pr, sendIfEmpty)
+  }
+
+  /** maybeSendAppend for a caller that already holds `to`'s Progress (a broadcast). */
+  private maybeSendAppendTo(to: NodeId, pr: Progress, sendIfEmpty: boolean): boolean {
     if (pr.isPaused()) return false
 
     const prevIndex = pr.next - 1
@@ -255,16 +261,13 @@ export class Raft {
     }
     if (ents.length === 0 && !sendIfEmpty) return false
 
-    this.send(
-      message({
-        to,
-        type: MessageType.MsgApp,
-        index: prevIndex,
-        logTerm: prevTerm,
-        entries: ents,
-        commit: this.raftLog.committed,
-      }),
-    )
+    // newMessage, not message(): this and the acks below are the per-entry messages.
+    const m = newMessage(MessageType.MsgApp, to)
+    m.index = prevIndex
+    m.logTerm = prevTerm
+    m.entries = ents
+    m.commit = this.raftLog.committed
+    this.send(m)
     pr.sentEntries(ents.length, payloadsSize(ents))
     pr.sentCommit(this.raftLog.committed)
     return true
@@ -307,13 +310,16 @@ export class Raft {
     const pr = this.trk.progress.get(to)
     if (pr === undefined) assert(false, `no progress for ${hex(to)}`) // formatted on failure only
     const commit = Math.min(pr.match, this.raftLog.committed)
-    this.send(message({ to, type: MessageType.MsgHeartbeat, commit, context: ctx }))
+    const m = newMessage(MessageType.MsgHeartbeat, to)
+    m.commit = commit
+    m.context = ctx
+    this.send(m)
     pr.sentCommit(commit)
   }
 
   bcastAppend(): void {
-    this.trk.visit((id) => {
-      if (id !== this.id) this.sendAppend(id)
+    this.trk.visit((id, pr) => {
+      if (id !== this.id) this.maybeSendAppendTo(id, pr, true)
     })
   }
 
@@ -409,7 +415,9 @@ export class Raft {
     li = this.raftLog.append(es)
     // The leader acks its own entries only once they are durable: the self-addressed
     // MsgAppResp waits in msgsAfterAppend until the append is persisted (thesis §10.2.1).
-    this.send(message({ to: this.id, type: MessageType.MsgAppResp, index: li }))
+    const m = newMessage(MessageType.MsgAppResp, this.id)
+    m.index = li
+    this.send(m)
     return true
   }
 
@@ -1116,15 +1124,13 @@ export class Raft {
 
   handleAppendEntries(m: Message): void {
     if (m.index < this.raftLog.committed) {
-      this.send(
-        message({ to: m.from, type: MessageType.MsgAppResp, index: this.raftLog.committed }),
-      )
+      this.sendAppendResp(m.from, this.raftLog.committed)
       return
     }
     const slice = new LogSlice(m.term, { term: m.logTerm, index: m.index }, m.entries)
     const lastNewIndex = this.raftLog.maybeAppend(slice, m.commit)
     if (lastNewIndex !== undefined) {
-      this.send(message({ to: m.from, type: MessageType.MsgAppResp, index: lastNewIndex }))
+      this.sendAppendResp(m.from, lastNewIndex)
       return
     }
     this.logger.debug(
@@ -1149,9 +1155,18 @@ export class Raft {
     )
   }
 
+  /** Acknowledges an append up to `index` (built with newMessage: one per MsgApp). */
+  private sendAppendResp(to: NodeId, index: number): void {
+    const m = newMessage(MessageType.MsgAppResp, to)
+    m.index = index
+    this.send(m)
+  }
+
   handleHeartbeat(m: Message): void {
     this.raftLog.commitTo(m.commit)
-    this.send(message({ to: m.from, type: MessageType.MsgHeartbeatResp, context: m.context }))
+    const resp = newMessage(MessageType.MsgHeartbeatResp, m.from)
+    resp.context = m.context
+    this.send(resp)
   }
 
   handleSnapshot(m: Message): void {

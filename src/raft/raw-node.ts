@@ -33,6 +33,7 @@ import {
   isEmptyHardState,
   isEmptySnap,
   message,
+  newMessage,
   type ConfChange,
   type ConfChangeV2,
   type ConfState,
@@ -92,9 +93,11 @@ export class RawNode {
   }
 
   propose(data: Uint8Array): void {
-    this.raft.step(
-      message({ type: MessageType.MsgProp, from: this.raft.id, entries: [entry({ data })] }),
-    )
+    // Built field by field (newMessage, an entry literal): this runs once per proposal.
+    const m = newMessage(MessageType.MsgProp, None)
+    m.from = this.raft.id
+    m.entries = [{ term: 0, index: 0, type: EntryType.EntryNormal, data }]
+    this.raft.step(m)
   }
 
   proposeConfChange(cc: ConfChange | ConfChangeV2): void {
@@ -203,12 +206,9 @@ export class RawNode {
    */
   private newStorageAppendRespMsg(rd: Ready): Message {
     const r = this.raft
-    const m = message({
-      type: MessageType.MsgStorageAppendResp,
-      to: r.id,
-      from: LocalAppendThread,
-      term: r.term,
-    })
+    const m = newMessage(MessageType.MsgStorageAppendResp, r.id)
+    m.from = LocalAppendThread
+    m.term = r.term
     if (r.raftLog.hasNextOrInProgressUnstableEnts()) {
       const last = r.raftLog.lastEntryID()
       m.index = last.index
@@ -229,12 +229,10 @@ export class RawNode {
   }
 
   private newStorageApplyRespMsg(ents: Entry[]): Message {
-    return message({
-      type: MessageType.MsgStorageApplyResp,
-      to: this.raft.id,
-      from: LocalApplyThread,
-      entries: ents,
-    })
+    const m = newMessage(MessageType.MsgStorageApplyResp, this.raft.id)
+    m.from = LocalApplyThread
+    m.entries = ents
+    return m
   }
 
   /** Records that the application took `rd`; nothing may change the node in between. */

@@ -226,25 +226,38 @@ export class Progress {
 
 /**
  * The progress of every tracked peer. Iteration in id order is frequent (every broadcast), so
- * the sorted ids are cached and rebuilt only after the membership changes.
+ * the sorted ids, and the Progress of each in the same order, are cached: a lookup by bigint id
+ * goes through V8's generic hashing and costs more than the rest of a broadcast's bookkeeping.
+ * The ids are rebuilt after the membership changes; the Progress list after any set or delete.
  */
 export class ProgressMap extends Map<NodeId, Progress> {
   private sortedCache: NodeId[] | null = null
+  private progressCache: Progress[] | null = null
+  /** Bumped by every set, delete and clear: a caller holding cached entries checks it. */
+  version = 0
 
   override set(id: NodeId, pr: Progress): this {
     if (!this.has(id)) this.sortedCache = null
+    this.progressCache = null
+    this.version++
     return super.set(id, pr)
   }
 
   override delete(id: NodeId): boolean {
     const deleted = super.delete(id)
-    if (deleted) this.sortedCache = null
+    if (deleted) {
+      this.sortedCache = null
+      this.progressCache = null
+      this.version++
+    }
     return deleted
   }
 
   override clear(): void {
     super.clear()
     this.sortedCache = null
+    this.progressCache = null
+    this.version++
   }
 
   /**
@@ -254,6 +267,17 @@ export class ProgressMap extends Map<NodeId, Progress> {
   sortedIds(): readonly NodeId[] {
     if (this.sortedCache === null) this.sortedCache = Array.from(this.keys()).sort(compareIds)
     return this.sortedCache
+  }
+
+  /**
+   * The Progress of each id of sortedIds(), in the same order. Like sortedIds() it is replaced,
+   * never mutated; it is current while `version` is unchanged.
+   */
+  sortedProgress(): readonly Progress[] {
+    if (this.progressCache === null) {
+      this.progressCache = this.sortedIds().map((id) => super.get(id) as Progress)
+    }
+    return this.progressCache
   }
 
   /** A deep copy: every Progress is cloned. */
