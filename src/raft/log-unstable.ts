@@ -169,7 +169,9 @@ export class Unstable {
   }
 
   private assertInProgressBounds(): void {
-    assert(this.offset <= this.offsetInProgress, `offsetInProgress ${this.offsetInProgress}`)
+    // The message is formatted only on failure: this runs on every append and stableTo.
+    if (this.offset > this.offsetInProgress)
+      assert(false, `offsetInProgress ${this.offsetInProgress}`)
     assert(this.offsetInProgress <= this.offset + this.entries.length, 'in progress past the end')
   }
 }

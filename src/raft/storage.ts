@@ -209,6 +209,9 @@ export class MemoryStorage implements Storage {
   private assertInvariants(): void {
     // Cheap checks only: both ends of the array must agree with the index arithmetic.
     const lastEntry = this.ents[this.ents.length - 1] as Entry
-    assert(lastEntry.index === this.last(), `last entry ${lastEntry.index} != ${this.last()}`)
+    // Formatted only on failure: this runs on every append.
+    if (lastEntry.index !== this.last()) {
+      assert(false, `last entry ${lastEntry.index} != ${this.last()}`)
+    }
   }
 }
