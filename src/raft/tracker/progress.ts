@@ -236,8 +236,30 @@ export class ProgressMap extends Map<NodeId, Progress> {
   /** Bumped by every set, delete and clear: a caller holding cached entries checks it. */
   version = 0
 
+  /**
+   * Up to this many peers get() and has() scan the cached ids: comparing a handful of bigints
+   * with === measured about three times cheaper than one Map lookup, which hashes the bigint
+   * (a message's `from` is a fresh bigint, so it has no cached hash). Groups are rarely larger.
+   */
+  static readonly scanMax = 8
+
+  override get(id: NodeId): Progress | undefined {
+    if (this.size > ProgressMap.scanMax) return super.get(id)
+    const ids = this.sortedIds()
+    const prs = this.sortedProgress()
+    for (let i = 0; i < ids.length; i++) if (ids[i] === id) return prs[i]
+    return undefined
+  }
+
+  override has(id: NodeId): boolean {
+    if (this.size > ProgressMap.scanMax) return super.has(id)
+    const ids = this.sortedIds()
+    for (let i = 0; i < ids.length; i++) if (ids[i] === id) return true
+    return false
+  }
+
   override set(id: NodeId, pr: Progress): this {
-    if (!this.has(id)) this.sortedCache = null
+    if (!super.has(id)) this.sortedCache = null
     this.progressCache = null
     this.version++
     return super.set(id, pr)
