@@ -14,7 +14,14 @@
 import { createHash } from 'node:crypto'
 import { RawNode } from '../../src/raft/raw-node.js'
 import { MemoryStorage } from '../../src/raft/storage.js'
-import { MessageType, newMessage, type Message, type NodeId } from '../../src/raft/raftpb/types.js'
+import {
+  MessageType,
+  None,
+  entry,
+  newMessage,
+  type Message,
+  type NodeId,
+} from '../../src/raft/raftpb/types.js'
 import { formatRow, measure, type Measurement } from '../harness.js'
 
 const PAYLOAD = new Uint8Array(128).fill(0x61)
@@ -115,11 +122,22 @@ export function rawNodeBench(name: string, voters: NodeId[], ops: number): Measu
 }
 
 /** (b) three RawNodes exchanging messages in memory; node 1 leads and takes the proposals. */
-export function clusterBench(batch: number, entries: number): Measurement {
+/**
+ * How a batch reaches the leader: `proposals` calls propose() once per entry (each proposal
+ * broadcasts its own MsgApp, as etcd's node.Propose does), `msgprop` steps one MsgProp carrying
+ * the whole batch (one MsgApp per follower per batch, the cost sketch above).
+ */
+export type BatchMode = 'proposals' | 'msgprop'
+
+export function clusterBench(
+  batch: number,
+  entries: number,
+  mode: BatchMode = 'proposals',
+): Measurement {
   const ops = Math.max(batch, Math.floor(entries / batch) * batch)
   let digest = ''
   const m = measure({
-    name: `3 voters, batch ${batch}`,
+    name: mode === 'proposals' ? `3 voters, batch ${batch}` : `3 voters, MsgProp of ${batch}`,
     ops,
     runs: 5,
     setup() {
@@ -166,7 +184,15 @@ export function clusterBench(batch: number, entries: number): Measurement {
         run() {
           const leader = nodes[0] as RawNode
           for (let done = 0; done < ops; done += batch) {
-            for (let j = 0; j < batch; j++) leader.propose(PAYLOAD)
+            if (mode === 'proposals') {
+              for (let j = 0; j < batch; j++) leader.propose(PAYLOAD)
+            } else {
+              // Fresh entries every time: the leader assigns their term and index in place.
+              const prop = newMessage(MessageType.MsgProp, None)
+              prop.from = 1n
+              for (let j = 0; j < batch; j++) prop.entries.push(entry({ data: PAYLOAD }))
+              leader.step(prop)
+            }
             pump()
           }
           if (committed < start + ops)
@@ -189,6 +215,8 @@ export function runRaftBench(size: number): string {
     clusterBench(1, n),
     clusterBench(16, n * 4),
     clusterBench(256, n * 16),
+    clusterBench(16, n * 4, 'msgprop'),
+    clusterBench(256, n * 16, 'msgprop'),
   ]
   const header = `raft benchmark (node ${process.version}, size=${size}); 128-byte entries; medians of 5 runs\n`
   return header + rows.map(formatRow).join('\n') + '\n'
