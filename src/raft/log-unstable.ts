@@ -77,8 +77,11 @@ export class Unstable {
    * returning it; anything added later is returned until the next call.
    */
   acceptInProgress(): void {
-    const last = this.entries[this.entries.length - 1]
-    if (last !== undefined) this.offsetInProgress = last.index + 1
+    // Length first: reading entries[-1] of an empty array is a named-property lookup through
+    // the prototype chain, about a hundred times slower than an element read, and the tail is
+    // empty on most calls.
+    const n = this.entries.length
+    if (n !== 0) this.offsetInProgress = (this.entries[n - 1] as Entry).index + 1
     if (this.snapshot !== null) this.snapshotInProgress = true
   }
 
