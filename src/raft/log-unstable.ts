@@ -109,7 +109,9 @@ export class Unstable {
       )
       return
     }
-    this.entries = this.entries.slice(id.index + 1 - this.offset)
+    const kept = id.index + 1 - this.offset
+    // Usually everything handed out is now stable: a fresh empty tail is cheaper than a slice.
+    this.entries = kept === this.entries.length ? [] : this.entries.slice(kept)
     this.offset = id.index + 1
     this.offsetInProgress = Math.max(this.offsetInProgress, this.offset)
     this.assertInProgressBounds()

@@ -109,8 +109,8 @@ export class RaftLog {
 
   /** Appends entries after (or over) the uncommitted tail; returns the new last index. */
   append(ents: readonly Entry[]): number {
-    const first = ents[0]
-    if (first === undefined) return this.lastIndex()
+    if (ents.length === 0) return this.lastIndex() // length first: ents[0] would read out of bounds
+    const first = ents[0] as Entry
     const after = first.index - 1
     if (after < this.committed) {
       this.logger.panic(`after(${after}) is out of range [committed(${this.committed})]`)

@@ -156,7 +156,7 @@ export class RawNode {
     } else if (r.msgsAfterAppend.length > 0) {
       // Sync mode: the Ready contract already says messages go out after the entries are
       // durable, so the held-back responses to other nodes can join them.
-      const out = [...rd.messages]
+      const out = rd.messages.slice() // not a spread: that goes through the iterator protocol
       for (const m of r.msgsAfterAppend) if (m.to !== r.id) out.push(m)
       rd.messages = out
     }

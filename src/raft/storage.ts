@@ -178,8 +178,10 @@ export class MemoryStorage implements Storage {
    * entry overlapping the log replaces it and everything after it; a gap after the log panics.
    */
   append(entries: readonly Entry[]): void {
-    const head = entries[0]
-    if (head === undefined) return
+    // Length first: most Readys carry no entries, and reading [0] of an empty array is an
+    // out-of-bounds load, which V8 handles on a slow path.
+    if (entries.length === 0) return
+    const head = entries[0] as Entry
     const first = this.offset() + 1
     const last = head.index + entries.length - 1
     if (last < first) return // all already compacted

@@ -296,10 +296,15 @@ export class ProgressMap extends Map<NodeId, Progress> {
    * never mutated; it is current while `version` is unchanged.
    */
   sortedProgress(): readonly Progress[] {
-    if (this.progressCache === null) {
-      this.progressCache = this.sortedIds().map((id) => super.get(id) as Progress)
-    }
+    if (this.progressCache === null) this.progressCache = this.buildProgressCache()
     return this.progressCache
+  }
+
+  // Kept out of sortedProgress(): a closure over `super` there would cost every call a context.
+  private buildProgressCache(): Progress[] {
+    const prs: Progress[] = []
+    for (const id of this.sortedIds()) prs.push(super.get(id) as Progress)
+    return prs
   }
 
   /** A deep copy: every Progress is cloned. */
