@@ -14,6 +14,8 @@ export interface Measurement {
   name: string
   ops: number
   nsPerOpMedian: number
+  /** The fastest run: the least disturbed by other processes on a shared machine. */
+  nsPerOpMin: number
   /**
    * Process CPU time per op (median): on a shared machine it moves much less than wall time when
    * other processes take the cores, so compare it when the wall figures are noisy.
@@ -73,6 +75,7 @@ export function measure(opts: RunOptions): Measurement {
     name: opts.name,
     ops: opts.ops,
     nsPerOpMedian,
+    nsPerOpMin: Math.min(...times),
     cpuNsPerOpMedian: median(cpuTimes),
     opsPerSecond: 1e9 / nsPerOpMedian,
     heapBytesPerOp: median(allocs),

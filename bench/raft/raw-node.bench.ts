@@ -190,7 +190,9 @@ export function clusterBench(
               // Fresh entries every time: the leader assigns their term and index in place.
               const prop = newMessage(MessageType.MsgProp, None)
               prop.from = 1n
-              for (let j = 0; j < batch; j++) prop.entries.push(entry({ data: PAYLOAD }))
+              const ents = []
+              for (let j = 0; j < batch; j++) ents.push(entry({ data: PAYLOAD }))
+              prop.entries = ents
               leader.step(prop)
             }
             pump()

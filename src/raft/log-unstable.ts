@@ -142,7 +142,10 @@ export class Unstable {
     const fromIndex = (ents[0] as Entry).index
     if (fromIndex === this.offset + this.entries.length) {
       // Directly after the tail: a plain append. In place is safe, readers only get copies.
-      for (const e of ents) this.entries.push(e)
+      // An empty tail (the usual case once writes keep up) takes a copy of exactly the right
+      // size; the first push into an empty array would allocate room for 16.
+      if (this.entries.length === 0) this.entries = ents.slice()
+      else for (const e of ents) this.entries.push(e)
     } else if (fromIndex <= this.offset) {
       this.logger.info(`replace the unstable entries from index ${fromIndex}`)
       // Everything held is replaced; nothing of the new tail has been handed out.

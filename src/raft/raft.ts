@@ -203,17 +203,22 @@ export class Raft {
       }
       if (t !== MessageType.MsgProp && t !== MessageType.MsgReadIndex) m.term = this.term
     }
+    // Both queues are handed out with each Ready and start again empty, so most pushes would be
+    // the first into an empty array, which allocates room for 16; a one-element literal
+    // allocates room for one.
     if (
       t === MessageType.MsgAppResp ||
       t === MessageType.MsgVoteResp ||
       t === MessageType.MsgPreVoteResp
     ) {
-      this.msgsAfterAppend.push(m)
+      if (this.msgsAfterAppend.length === 0) this.msgsAfterAppend = [m]
+      else this.msgsAfterAppend.push(m)
     } else {
       if (m.to === this.id) {
         this.logger.panic(`message should not be self-addressed when sending ${MessageType[t]}`)
       }
-      this.msgs.push(m)
+      if (this.msgs.length === 0) this.msgs = [m]
+      else this.msgs.push(m)
     }
   }
 
