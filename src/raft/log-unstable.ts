@@ -66,6 +66,11 @@ export class Unstable {
     return this.entries.slice(inProgress)
   }
 
+  /** Whether nextEntries() would return any entry. */
+  hasNextEntries(): boolean {
+    return this.entries.length > this.offsetInProgress - this.offset
+  }
+
   /** The snapshot, unless there is none or it was already handed out for writing. */
   nextSnapshot(): Snapshot | null {
     if (this.snapshot === null || this.snapshotInProgress) return null

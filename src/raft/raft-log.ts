@@ -159,8 +159,9 @@ export class RaftLog {
     return this.unstable.nextEntries()
   }
 
+  /** Asked by every hasReady(), so it counts instead of copying the entries out. */
   hasNextUnstableEnts(): boolean {
-    return this.nextUnstableEnts().length > 0
+    return this.unstable.hasNextEntries()
   }
 
   /** True while any entry is waiting to be written or being written. */
