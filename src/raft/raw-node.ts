@@ -156,9 +156,15 @@ export class RawNode {
     } else if (r.msgsAfterAppend.length > 0) {
       // Sync mode: the Ready contract already says messages go out after the entries are
       // durable, so the held-back responses to other nodes can join them.
-      const out = rd.messages.slice() // not a spread: that goes through the iterator protocol
-      for (const m of r.msgsAfterAppend) if (m.to !== r.id) out.push(m)
-      rd.messages = out
+      // The copy is made only when one of them is for another node: a leader's are usually all
+      // self-acks. A slice, not a spread: that goes through the iterator protocol.
+      let out: Message[] | null = null
+      for (const m of r.msgsAfterAppend) {
+        if (m.to === r.id) continue
+        if (out === null) out = rd.messages.slice()
+        out.push(m)
+      }
+      if (out !== null) rd.messages = out
     }
     return rd
   }
