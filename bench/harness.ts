@@ -14,9 +14,18 @@ export interface Measurement {
   name: string
   ops: number
   nsPerOpMedian: number
+  /** The fastest run: the least disturbed by other processes on a shared machine. */
+  nsPerOpMin: number
+  /**
+   * Process CPU time per op (median): on a shared machine it moves much less than wall time when
+   * other processes take the cores, so compare it when the wall figures are noisy.
+   */
+  cpuNsPerOpMedian: number
   opsPerSecond: number
   heapBytesPerOp: number
   heapExact: boolean
+  /** What one op is, singular and plural: `entry`/`entries` unless the benchmark says. */
+  unit: [string, string]
   extra: Record<string, number | string>
 }
 
@@ -26,6 +35,8 @@ export interface RunOptions {
   ops: number
   /** Runs; the median is reported. */
   runs: number
+  /** What one op is, singular and plural (default `entry`/`entries`). */
+  unit?: [string, string]
   /** Builds fresh state and returns the function that performs `ops` operations. */
   setup: () => { run: () => void; extra?: () => Record<string, number | string> }
 }
@@ -34,18 +45,26 @@ const gc = (globalThis as { gc?: () => void }).gc
 
 export function measure(opts: RunOptions): Measurement {
   const times: number[] = []
+  const cpuTimes: number[] = []
   const allocs: number[] = []
   let exact = true
   let extra: Record<string, number | string> = {}
+  // Two discarded runs first: otherwise the first benchmark of a process pays for compiling the
+  // core (on a busy machine the background compiler lags, and one run was not enough), and its
+  // median mostly measured the JIT.
+  for (let i = 0; i < 2; i++) opts.setup().run()
   for (let i = 0; i < opts.runs; i++) {
     const { run, extra: getExtra } = opts.setup()
     gc?.()
     const heapBefore = getHeapStatistics()
+    const cpu0 = process.cpuUsage()
     const t0 = process.hrtime.bigint()
     run()
     const t1 = process.hrtime.bigint()
+    const cpu = process.cpuUsage(cpu0)
     const heapAfter = getHeapStatistics()
     times.push(Number(t1 - t0) / opts.ops)
+    cpuTimes.push(((cpu.user + cpu.system) * 1000) / opts.ops)
     const grew = heapAfter.used_heap_size - heapBefore.used_heap_size
     if (grew < 0 || gc === undefined) exact = false
     allocs.push(Math.max(0, grew) / opts.ops)
@@ -56,9 +75,12 @@ export function measure(opts: RunOptions): Measurement {
     name: opts.name,
     ops: opts.ops,
     nsPerOpMedian,
+    nsPerOpMin: Math.min(...times),
+    cpuNsPerOpMedian: median(cpuTimes),
     opsPerSecond: 1e9 / nsPerOpMedian,
     heapBytesPerOp: median(allocs),
     heapExact: exact,
+    unit: opts.unit ?? ['entry', 'entries'],
     extra,
   }
 }
@@ -73,10 +95,12 @@ export function formatRow(m: Measurement): string {
   const extra = Object.entries(m.extra)
     .map(([k, v]) => `${k}=${typeof v === 'number' ? round(v) : v}`)
     .join(' ')
+  const [one, many] = m.unit
   return (
-    `${m.name.padEnd(34)} ${fmt(m.opsPerSecond).padStart(12)} entries/s ` +
-    `${round(m.nsPerOpMedian).toString().padStart(9)} ns/entry ` +
-    `${(m.heapExact ? '' : '~') + round(m.heapBytesPerOp)} B/entry  ${extra}`
+    `${m.name.padEnd(34)} ${fmt(m.opsPerSecond).padStart(12)} ${many}/s ` +
+    `${round(m.nsPerOpMedian).toString().padStart(9)} ns/${one} ` +
+    `(cpu ${round(m.cpuNsPerOpMedian).toString().padStart(6)}) ` +
+    `${(m.heapExact ? '' : '~') + round(m.heapBytesPerOp)} B/${one}  ${extra}`
   )
 }
 

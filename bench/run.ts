@@ -2,10 +2,11 @@
  * `npm run bench -- NAME [--size=N]`: runs the named benchmark suite and prints its table.
  */
 import { runNodeIdBench } from './raft/node-id.bench.js'
+import { runQuorumBench } from './raft/quorum.bench.js'
 import { runRaftBench } from './raft/raw-node.bench.js'
 
 const suites: Record<string, (size: number) => string> = {
-  raft: runRaftBench,
+  raft: (size) => runRaftBench(size) + runQuorumBench(size) + runNodeIdBench(),
   'node-id': runNodeIdBench,
 }
 

@@ -66,6 +66,11 @@ export class Unstable {
     return this.entries.slice(inProgress)
   }
 
+  /** Whether nextEntries() would return any entry. */
+  hasNextEntries(): boolean {
+    return this.entries.length > this.offsetInProgress - this.offset
+  }
+
   /** The snapshot, unless there is none or it was already handed out for writing. */
   nextSnapshot(): Snapshot | null {
     if (this.snapshot === null || this.snapshotInProgress) return null
@@ -77,8 +82,11 @@ export class Unstable {
    * returning it; anything added later is returned until the next call.
    */
   acceptInProgress(): void {
-    const last = this.entries[this.entries.length - 1]
-    if (last !== undefined) this.offsetInProgress = last.index + 1
+    // Length first: reading entries[-1] of an empty array is a named-property lookup through
+    // the prototype chain, about a hundred times slower than an element read, and the tail is
+    // empty on most calls.
+    const n = this.entries.length
+    if (n !== 0) this.offsetInProgress = (this.entries[n - 1] as Entry).index + 1
     if (this.snapshot !== null) this.snapshotInProgress = true
   }
 
@@ -106,7 +114,9 @@ export class Unstable {
       )
       return
     }
-    this.entries = this.entries.slice(id.index + 1 - this.offset)
+    const kept = id.index + 1 - this.offset
+    // Usually everything handed out is now stable: a fresh empty tail is cheaper than a slice.
+    this.entries = kept === this.entries.length ? [] : this.entries.slice(kept)
     this.offset = id.index + 1
     this.offsetInProgress = Math.max(this.offsetInProgress, this.offset)
     this.assertInProgressBounds()
@@ -137,7 +147,10 @@ export class Unstable {
     const fromIndex = (ents[0] as Entry).index
     if (fromIndex === this.offset + this.entries.length) {
       // Directly after the tail: a plain append. In place is safe, readers only get copies.
-      for (const e of ents) this.entries.push(e)
+      // An empty tail (the usual case once writes keep up) takes a copy of exactly the right
+      // size; the first push into an empty array would allocate room for 16.
+      if (this.entries.length === 0) this.entries = ents.slice()
+      else for (const e of ents) this.entries.push(e)
     } else if (fromIndex <= this.offset) {
       this.logger.info(`replace the unstable entries from index ${fromIndex}`)
       // Everything held is replaced; nothing of the new tail has been handed out.
@@ -169,7 +182,9 @@ export class Unstable {
   }
 
   private assertInProgressBounds(): void {
-    assert(this.offset <= this.offsetInProgress, `offsetInProgress ${this.offsetInProgress}`)
+    // The message is formatted only on failure: this runs on every append and stableTo.
+    if (this.offset > this.offsetInProgress)
+      assert(false, `offsetInProgress ${this.offsetInProgress}`)
     assert(this.offsetInProgress <= this.offset + this.entries.length, 'in progress past the end')
   }
 }

@@ -97,7 +97,7 @@ export class RaftLog {
         )
       }
       const offset = a.prev.index + 1
-      assert(ci >= offset, `conflict ${ci} before the slice at ${offset}`)
+      if (ci < offset) assert(false, `conflict ${ci} before the slice at ${offset}`)
       if (ci - offset > a.entries.length) {
         this.logger.panic(`index, ${ci - offset}, is out of range [${a.entries.length}]`)
       }
@@ -109,8 +109,8 @@ export class RaftLog {
 
   /** Appends entries after (or over) the uncommitted tail; returns the new last index. */
   append(ents: readonly Entry[]): number {
-    const first = ents[0]
-    if (first === undefined) return this.lastIndex()
+    if (ents.length === 0) return this.lastIndex() // length first: ents[0] would read out of bounds
+    const first = ents[0] as Entry
     const after = first.index - 1
     if (after < this.committed) {
       this.logger.panic(`after(${after}) is out of range [committed(${this.committed})]`)
@@ -159,8 +159,9 @@ export class RaftLog {
     return this.unstable.nextEntries()
   }
 
+  /** Asked by every hasReady(), so it counts instead of copying the entries out. */
   hasNextUnstableEnts(): boolean {
-    return this.nextUnstableEnts().length > 0
+    return this.unstable.hasNextEntries()
   }
 
   /** True while any entry is waiting to be written or being written. */
@@ -271,7 +272,8 @@ export class RaftLog {
     // Clamp: accounting the application got wrong must not underflow the budget.
     this.applyingEntsSize = this.applyingEntsSize > size ? this.applyingEntsSize - size : 0
     this.applyingEntsPaused = this.applyingEntsSize >= this.maxApplyingEntsSize
-    assert(this.applied <= this.applying, `applied ${i} > applying ${this.applying}`)
+    // Formatted only on failure: this runs once per applied Ready.
+    if (this.applied > this.applying) assert(false, `applied ${i} > applying ${this.applying}`)
   }
 
   /** The entries up to i, of `size` bytes in total, were handed to the application. */

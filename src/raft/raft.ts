@@ -43,6 +43,7 @@ import {
   isEmptyHardState,
   isEmptySnap,
   message,
+  newMessage,
   type ConfChange,
   type ConfChangeV2,
   type ConfState,
@@ -202,17 +203,22 @@ export class Raft {
       }
       if (t !== MessageType.MsgProp && t !== MessageType.MsgReadIndex) m.term = this.term
     }
+    // Both queues are handed out with each Ready and start again empty, so most pushes would be
+    // the first into an empty array, which allocates room for 16; a one-element literal
+    // allocates room for one.
     if (
       t === MessageType.MsgAppResp ||
       t === MessageType.MsgVoteResp ||
       t === MessageType.MsgPreVoteResp
     ) {
-      this.msgsAfterAppend.push(m)
+      if (this.msgsAfterAppend.length === 0) this.msgsAfterAppend = [m]
+      else this.msgsAfterAppend.push(m)
     } else {
       if (m.to === this.id) {
         this.logger.panic(`message should not be self-addressed when sending ${MessageType[t]}`)
       }
-      this.msgs.push(m)
+      if (this.msgs.length === 0) this.msgs = [m]
+      else this.msgs.push(m)
     }
   }
 
@@ -226,7 +232,14 @@ export class Raft {
    */
   maybeSendAppend(to: NodeId, sendIfEmpty: boolean): boolean {
     const pr = this.trk.progress.get(to)
-    assert(pr !== undefined, `no progress for ${hex(to)}`)
+    // The message is built only on failure: formatting it eagerly cost more than the whole
+    // check on this path, which runs for every follower on every proposal.
+    if (pr === undefined) assert(false, `no progress for ${hex(to)}`)
+    return this.maybeSendAppendTo(to, pr, sendIfEmpty)
+  }
+
+  /** maybeSendAppend for a caller that already holds `to`'s Progress (a broadcast). */
+  private maybeSendAppendTo(to: NodeId, pr: Progress, sendIfEmpty: boolean): boolean {
     if (pr.isPaused()) return false
 
     const prevIndex = pr.next - 1
@@ -253,16 +266,13 @@ export class Raft {
     }
     if (ents.length === 0 && !sendIfEmpty) return false
 
-    this.send(
-      message({
-        to,
-        type: MessageType.MsgApp,
-        index: prevIndex,
-        logTerm: prevTerm,
-        entries: ents,
-        commit: this.raftLog.committed,
-      }),
-    )
+    // newMessage, not message(): this and the acks below are the per-entry messages.
+    const m = newMessage(MessageType.MsgApp, to)
+    m.index = prevIndex
+    m.logTerm = prevTerm
+    m.entries = ents
+    m.commit = this.raftLog.committed
+    this.send(m)
     pr.sentEntries(ents.length, payloadsSize(ents))
     pr.sentCommit(this.raftLog.committed)
     return true
@@ -303,15 +313,18 @@ export class Raft {
   /** Heartbeats carry commit = min(match, committed): never ask a follower to commit past its log. */
   sendHeartbeat(to: NodeId, ctx: Uint8Array): void {
     const pr = this.trk.progress.get(to)
-    assert(pr !== undefined, `no progress for ${hex(to)}`)
+    if (pr === undefined) assert(false, `no progress for ${hex(to)}`) // formatted on failure only
     const commit = Math.min(pr.match, this.raftLog.committed)
-    this.send(message({ to, type: MessageType.MsgHeartbeat, commit, context: ctx }))
+    const m = newMessage(MessageType.MsgHeartbeat, to)
+    m.commit = commit
+    m.context = ctx
+    this.send(m)
     pr.sentCommit(commit)
   }
 
   bcastAppend(): void {
-    this.trk.visit((id) => {
-      if (id !== this.id) this.sendAppend(id)
+    this.trk.visit((id, pr) => {
+      if (id !== this.id) this.maybeSendAppendTo(id, pr, true)
     })
   }
 
@@ -407,7 +420,9 @@ export class Raft {
     li = this.raftLog.append(es)
     // The leader acks its own entries only once they are durable: the self-addressed
     // MsgAppResp waits in msgsAfterAppend until the append is persisted (thesis §10.2.1).
-    this.send(message({ to: this.id, type: MessageType.MsgAppResp, index: li }))
+    const m = newMessage(MessageType.MsgAppResp, this.id)
+    m.index = li
+    this.send(m)
     return true
   }
 
@@ -1123,15 +1138,13 @@ export class Raft {
 
   handleAppendEntries(m: Message): void {
     if (m.index < this.raftLog.committed) {
-      this.send(
-        message({ to: m.from, type: MessageType.MsgAppResp, index: this.raftLog.committed }),
-      )
+      this.sendAppendResp(m.from, this.raftLog.committed)
       return
     }
     const slice = new LogSlice(m.term, { term: m.logTerm, index: m.index }, m.entries)
     const lastNewIndex = this.raftLog.maybeAppend(slice, m.commit)
     if (lastNewIndex !== undefined) {
-      this.send(message({ to: m.from, type: MessageType.MsgAppResp, index: lastNewIndex }))
+      this.sendAppendResp(m.from, lastNewIndex)
       return
     }
     this.logger.debug(
@@ -1156,9 +1169,18 @@ export class Raft {
     )
   }
 
+  /** Acknowledges an append up to `index` (built with newMessage: one per MsgApp). */
+  private sendAppendResp(to: NodeId, index: number): void {
+    const m = newMessage(MessageType.MsgAppResp, to)
+    m.index = index
+    this.send(m)
+  }
+
   handleHeartbeat(m: Message): void {
     this.raftLog.commitTo(m.commit)
-    this.send(message({ to: m.from, type: MessageType.MsgHeartbeatResp, context: m.context }))
+    const resp = newMessage(MessageType.MsgHeartbeatResp, m.from)
+    resp.context = m.context
+    this.send(resp)
   }
 
   handleSnapshot(m: Message): void {

@@ -31,10 +31,10 @@ import {
   LocalApplyThread,
   MessageType,
   entry,
-  hardStateEqual,
   isEmptyHardState,
   isEmptySnap,
   message,
+  newMessage,
   type ConfChange,
   type ConfChangeV2,
   type ConfState,
@@ -94,9 +94,11 @@ export class RawNode {
   }
 
   propose(data: Uint8Array): void {
-    this.raft.step(
-      message({ type: MessageType.MsgProp, from: this.raft.id, entries: [entry({ data })] }),
-    )
+    // Built field by field (newMessage, an entry literal): this runs once per proposal.
+    const m = newMessage(MessageType.MsgProp, None)
+    m.from = this.raft.id
+    m.entries = [{ term: 0, index: 0, type: EntryType.EntryNormal, data }]
+    this.raft.step(m)
   }
 
   proposeConfChange(cc: ConfChange | ConfChangeV2): void {
@@ -135,11 +137,15 @@ export class RawNode {
 
   private readyWithoutAccept(): Ready {
     const r = this.raft
-    const hs = r.hardState()
-    const softState = r.softState()
+    // The state records are built only when they changed: most Readys carry neither, and the
+    // allocations showed in profiles. An unchanged HardState equals the previous one field for
+    // field, so mustSync() below gives the same answer with either.
+    const softChanged = this.softStateChanged()
+    const hardChanged = this.hardStateChanged()
+    const hs = hardChanged ? r.hardState() : this.prevHardState
     const rd: Ready = {
-      softState: softStateEqual(softState, this.prevSoftState) ? null : softState,
-      hardState: hardStateEqual(hs, this.prevHardState) ? null : hs,
+      softState: softChanged ? r.softState() : null,
+      hardState: hardChanged ? hs : null,
       readStates: r.readStates.length > 0 ? r.readStates : NO_READ_STATES,
       entries: r.raftLog.nextUnstableEnts(),
       snapshot: r.raftLog.hasNextUnstableSnapshot() ? r.raftLog.nextUnstableSnapshot() : null,
@@ -157,9 +163,15 @@ export class RawNode {
     } else if (r.msgsAfterAppend.length > 0) {
       // Sync mode: the Ready contract already says messages go out after the entries are
       // durable, so the held-back responses to other nodes can join them.
-      const out = [...rd.messages]
-      for (const m of r.msgsAfterAppend) if (m.to !== r.id) out.push(m)
-      rd.messages = out
+      // The copy is made only when one of them is for another node: a leader's are usually all
+      // self-acks. A slice, not a spread: that goes through the iterator protocol.
+      let out: Message[] | null = null
+      for (const m of r.msgsAfterAppend) {
+        if (m.to === r.id) continue
+        if (out === null) out = rd.messages.slice()
+        out.push(m)
+      }
+      if (out !== null) rd.messages = out
     }
     return rd
   }
@@ -207,12 +219,9 @@ export class RawNode {
    */
   private newStorageAppendRespMsg(rd: Ready): Message {
     const r = this.raft
-    const m = message({
-      type: MessageType.MsgStorageAppendResp,
-      to: r.id,
-      from: LocalAppendThread,
-      term: r.term,
-    })
+    const m = newMessage(MessageType.MsgStorageAppendResp, r.id)
+    m.from = LocalAppendThread
+    m.term = r.term
     if (r.raftLog.hasNextOrInProgressUnstableEnts()) {
       const last = r.raftLog.lastEntryID()
       m.index = last.index
@@ -233,12 +242,10 @@ export class RawNode {
   }
 
   private newStorageApplyRespMsg(ents: Entry[]): Message {
-    return message({
-      type: MessageType.MsgStorageApplyResp,
-      to: this.raft.id,
-      from: LocalApplyThread,
-      entries: ents,
-    })
+    const m = newMessage(MessageType.MsgStorageApplyResp, this.raft.id)
+    m.from = LocalApplyThread
+    m.entries = ents
+    return m
   }
 
   /** Records that the application took `rd`; nothing may change the node in between. */
@@ -266,11 +273,26 @@ export class RawNode {
     }
   }
 
+  /** Whether r.softState() differs from prevSoftState, without building it. */
+  private softStateChanged(): boolean {
+    const r = this.raft
+    const prev = this.prevSoftState
+    return r.lead !== prev.lead || r.state !== prev.raftState
+  }
+
+  /** Whether r.hardState() differs from prevHardState, without building it. */
+  private hardStateChanged(): boolean {
+    const r = this.raft
+    const prev = this.prevHardState
+    return r.term !== prev.term || r.vote !== prev.vote || r.raftLog.committed !== prev.commit
+  }
+
   hasReady(): boolean {
     const r = this.raft
-    if (!softStateEqual(r.softState(), this.prevSoftState)) return true
-    const hs = r.hardState()
-    if (!isEmptyHardState(hs) && !hardStateEqual(hs, this.prevHardState)) return true
+    // Asked after every Ready, so it compares fields instead of building the state records.
+    if (this.softStateChanged()) return true
+    const hsEmpty = r.term === 0 && r.vote === None && r.raftLog.committed === 0
+    if (!hsEmpty && this.hardStateChanged()) return true
     if (r.raftLog.hasNextUnstableSnapshot()) return true
     if (r.msgs.length > 0 || r.msgsAfterAppend.length > 0) return true
     if (r.raftLog.hasNextUnstableEnts() || r.raftLog.hasNextCommittedEnts(!this.asyncStorageWrites))
@@ -387,7 +409,3 @@ export class RawNode {
 }
 
 const NO_READ_STATES: ReadState[] = Object.freeze([]) as unknown as ReadState[]
-
-function softStateEqual(a: SoftState, b: SoftState): boolean {
-  return a.lead === b.lead && a.raftState === b.raftState
-}

@@ -49,8 +49,9 @@ export class LogSlice {
 
   /** The ID of the last entry, or prev when there are none. */
   lastEntryID(): EntryID {
-    const last = this.entries[this.entries.length - 1]
-    return last === undefined ? this.prev : pbEntryID(last)
+    // Length first: entries[-1] of an empty array is a slow named-property lookup.
+    const n = this.entries.length
+    return n === 0 ? this.prev : pbEntryID(this.entries[n - 1] as Entry)
   }
 
   /** Null when the slice is well-formed, otherwise a description of the first violation. */

@@ -147,6 +147,37 @@ export interface ConfChangeV2 {
   context: Uint8Array
 }
 
+/** Shared by every newMessage() that has no entries or responses; frozen, so a push throws. */
+const NO_ENTRIES = Object.freeze([]) as unknown as Entry[]
+const NO_RESPONSES = Object.freeze([]) as unknown as Message[]
+
+/**
+ * A message of `type` to `to` with every other field at its zero value; the caller then sets the
+ * fields it needs one by one. Of the same object shape as message()'s, for the hot paths:
+ * message()'s argument has a different shape at each of its many call sites, which makes its
+ * property reads megamorphic, and it is one more allocation per message. Unlike message(), the
+ * empty `entries` and `responses` are shared frozen arrays (two allocations fewer per message, a
+ * third of its size): assign these fields, never push onto them.
+ */
+export function newMessage(type: MessageType, to: NodeId): Message {
+  return {
+    type,
+    to,
+    from: None,
+    term: 0,
+    logTerm: 0,
+    index: 0,
+    entries: NO_ENTRIES,
+    commit: 0,
+    vote: None,
+    snapshot: null,
+    reject: false,
+    rejectHint: 0,
+    context: EMPTY_BYTES,
+    responses: NO_RESPONSES,
+  }
+}
+
 /** Builds a message with every field present (one object shape for the whole core). */
 export function message(fields: Partial<Message> & Pick<Message, 'type'>): Message {
   return {

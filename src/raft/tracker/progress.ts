@@ -226,25 +226,60 @@ export class Progress {
 
 /**
  * The progress of every tracked peer. Iteration in id order is frequent (every broadcast), so
- * the sorted ids are cached and rebuilt only after the membership changes.
+ * the sorted ids, and the Progress of each in the same order, are cached: a lookup by bigint id
+ * goes through V8's generic hashing and costs more than the rest of a broadcast's bookkeeping.
+ * The ids are rebuilt after the membership changes; the Progress list after any set or delete.
  */
 export class ProgressMap extends Map<NodeId, Progress> {
   private sortedCache: NodeId[] | null = null
+  private progressCache: Progress[] | null = null
+  /** Bumped by every set, delete and clear: a caller holding cached entries checks it. */
+  version = 0
+
+  /**
+   * Up to this many peers get() and has() scan the cached ids: comparing a handful of bigints
+   * with === measured about three times cheaper than one Map lookup, which hashes the bigint
+   * (a message's `from` is a fresh bigint, so it has no cached hash). Groups are rarely larger.
+   */
+  static readonly scanMax = 8
+
+  override get(id: NodeId): Progress | undefined {
+    if (this.size > ProgressMap.scanMax) return super.get(id)
+    const ids = this.sortedIds()
+    const prs = this.sortedProgress()
+    for (let i = 0; i < ids.length; i++) if (ids[i] === id) return prs[i]
+    return undefined
+  }
+
+  override has(id: NodeId): boolean {
+    if (this.size > ProgressMap.scanMax) return super.has(id)
+    const ids = this.sortedIds()
+    for (let i = 0; i < ids.length; i++) if (ids[i] === id) return true
+    return false
+  }
 
   override set(id: NodeId, pr: Progress): this {
-    if (!this.has(id)) this.sortedCache = null
+    if (!super.has(id)) this.sortedCache = null
+    this.progressCache = null
+    this.version++
     return super.set(id, pr)
   }
 
   override delete(id: NodeId): boolean {
     const deleted = super.delete(id)
-    if (deleted) this.sortedCache = null
+    if (deleted) {
+      this.sortedCache = null
+      this.progressCache = null
+      this.version++
+    }
     return deleted
   }
 
   override clear(): void {
     super.clear()
     this.sortedCache = null
+    this.progressCache = null
+    this.version++
   }
 
   /**
@@ -254,6 +289,22 @@ export class ProgressMap extends Map<NodeId, Progress> {
   sortedIds(): readonly NodeId[] {
     if (this.sortedCache === null) this.sortedCache = Array.from(this.keys()).sort(compareIds)
     return this.sortedCache
+  }
+
+  /**
+   * The Progress of each id of sortedIds(), in the same order. Like sortedIds() it is replaced,
+   * never mutated; it is current while `version` is unchanged.
+   */
+  sortedProgress(): readonly Progress[] {
+    if (this.progressCache === null) this.progressCache = this.buildProgressCache()
+    return this.progressCache
+  }
+
+  // Kept out of sortedProgress(): a closure over `super` there would cost every call a context.
+  private buildProgressCache(): Progress[] {
+    const prs: Progress[] = []
+    for (const id of this.sortedIds()) prs.push(super.get(id) as Progress)
+    return prs
   }
 
   /** A deep copy: every Progress is cloned. */

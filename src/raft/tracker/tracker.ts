@@ -112,11 +112,16 @@ export class ProgressTracker {
 
   /** Calls `fn` for every tracked peer in ascending id order. */
   visit(fn: (id: NodeId, pr: Progress) => void): void {
-    // A snapshot of the ids, so `fn` may change the map.
-    const ids = this.progress.sortedIds()
+    // A snapshot of the ids, so `fn` may change the map. The cached Progress list saves a
+    // lookup by id per peer, and is what get() would return for as long as neither the map
+    // nor our reference to it changes; if `fn` changes either, the lookups take over.
+    const map = this.progress
+    const version = map.version
+    const ids = map.sortedIds()
+    const prs = map.sortedProgress()
     for (let i = 0; i < ids.length; i++) {
       const id = ids[i] as NodeId
-      const pr = this.progress.get(id)
+      const pr = this.progress === map && map.version === version ? prs[i] : this.progress.get(id)
       if (pr !== undefined) fn(id, pr)
     }
   }
