@@ -74,7 +74,8 @@ export class Unstable {
   /** The snapshot, unless there is none or it was already handed out for writing. */
   nextSnapshot(): Snapshot | null {
     if (this.snapshot === null || this.snapshotInProgress) return null
-    return this.snapshot
+    // A copy: the application owns what a Ready hands out, and must not reach our state.
+    return cloneSnapshot(this.snapshot)
   }
 
   /**

@@ -509,27 +509,26 @@ describe('RaftLog', () => {
   })
 
   it('commitTo', () => {
-    const table: [number, number, string[]][] = [
-      [3, 3, []],
-      [1, 2, []], // never decrease
-      // commit out of range: warn and commit what we have
-      [
-        4,
-        3,
-        [
-          'WARN tocommit(4) is out of range [lastIndex(3)]. Was the raft log corrupted, truncated, or lost?',
-        ],
-      ],
+    const table: [number, number][] = [
+      [3, 3],
+      [1, 2], // never decrease
     ]
-    for (const [commit, wcommit, wlog] of table) {
-      const { logger, lines } = captureLogger()
-      const log = newLogWith(terms(1, 1, 2, 3), logger)
+    for (const [commit, wcommit] of table) {
+      const log = newLogWith(terms(1, 1, 2, 3))
       log.committed = 2
-      lines.length = 0
       log.commitTo(commit)
       assert.equal(log.committed, wcommit)
-      assert.deepEqual(lines, wlog)
     }
+  })
+
+  it('commitTo past the last index is fatal and commits nothing', () => {
+    const log = newLogWith(terms(1, 1, 2, 3))
+    log.committed = 2
+    assert.throws(
+      () => log.commitTo(4),
+      /tocommit\(4\) is out of range \[lastIndex\(3\)\]\. Was the raft log corrupted, truncated, or lost\?/,
+    )
+    assert.equal(log.committed, 2)
   })
 
   it('stableTo', () => {

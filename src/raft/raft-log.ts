@@ -240,19 +240,17 @@ export class RaftLog {
 
   /**
    * Raises committed to `tocommit`; never lowers it. A commit index past our last entry means we
-   * lost entries we acknowledged (a follower that crashed before syncing, a truncated disk): etcd
-   * warns and commits what it has, letting the leader repair the log, instead of crashing.
+   * lost entries we acknowledged (a disk that dropped synced writes): continuing could vote or
+   * ack on a log that is not what we promised, so this is fatal, as in etcd-io/raft.
    */
   commitTo(tocommit: number): void {
     if (this.committed >= tocommit) return
     const last = this.lastIndex()
     if (last < tocommit) {
-      this.logger.warn(
+      this.logger.panic(
         `tocommit(${tocommit}) is out of range [lastIndex(${last})]. ` +
           `Was the raft log corrupted, truncated, or lost?`,
       )
-      this.committed = last
-      return
     }
     this.committed = tocommit
   }

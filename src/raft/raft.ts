@@ -404,12 +404,14 @@ export class Raft {
   }
 
   /** Appends proposals at this term; false when the uncommitted quota refuses them. */
-  appendEntry(es: Entry[]): boolean {
+  appendEntry(proposed: readonly Entry[]): boolean {
     let li = this.raftLog.lastIndex()
-    for (let i = 0; i < es.length; i++) {
-      const e = es[i] as Entry
-      e.term = this.term
-      e.index = li + 1 + i
+    // Fresh entries: the log must not share objects with the proposer, who may reuse them (Go
+    // clones here too). One small object per entry; the payload bytes are shared, read-only.
+    const es = new Array<Entry>(proposed.length)
+    for (let i = 0; i < proposed.length; i++) {
+      const p = proposed[i] as Entry
+      es[i] = { term: this.term, index: li + 1 + i, type: p.type, data: p.data }
     }
     if (!this.increaseUncommittedSize(es)) {
       this.logger.warn(
@@ -466,7 +468,8 @@ export class Raft {
     try {
       this.step(m)
     } catch (err) {
-      if (!(err instanceof RaftError)) throw err
+      // Only a dropped proposal is an expected outcome; anything else is a broken node.
+      if (!RaftError.is(err, 'PROPOSAL_DROPPED')) throw err
       this.logger.debug(`${what}: ${err.message}`)
     }
   }
@@ -538,15 +541,20 @@ export class Raft {
     let found = false
     const lo = this.raftLog.applied + 1
     const hi = this.raftLog.committed + 1
-    this.raftLog.scan(lo, hi, this.raftLog.maxApplyingEntsSize, (ents) => {
-      for (const e of ents) {
-        if (e.type === EntryType.EntryConfChange || e.type === EntryType.EntryConfChangeV2) {
-          found = true
-          return false
+    try {
+      this.raftLog.scan(lo, hi, this.raftLog.maxApplyingEntsSize, (ents) => {
+        for (const e of ents) {
+          if (e.type === EntryType.EntryConfChange || e.type === EntryType.EntryConfChangeV2) {
+            found = true
+            return false
+          }
         }
-      }
-      return true
-    })
+        return true
+      })
+    } catch (err) {
+      if (!(err instanceof RaftError)) throw err
+      this.logger.panic(`error scanning unapplied entries [${lo}, ${hi}): ${err.message}`)
+    }
     return found
   }
 
@@ -566,7 +574,8 @@ export class Raft {
       voteMsg = MessageType.MsgVote
       term = this.term
     }
-    const ctx = t === CampaignType.Transfer ? CAMPAIGN_TRANSFER_BYTES : EMPTY_BYTES
+    // A copy per message: a receiver may own and mutate what it is handed.
+    const ctx = t === CampaignType.Transfer ? CAMPAIGN_TRANSFER_BYTES.slice() : EMPTY_BYTES
     for (const id of this.trk.voterNodes()) {
       if (id === this.id) {
         // Our own vote counts once it is durable: a self-addressed response in msgsAfterAppend.
@@ -844,6 +853,7 @@ export class Raft {
     // Decode every conf change before changing anything: a malformed one throws RaftError
     // MALFORMED and leaves the node as it was.
     let ccs: (ConfChange | ConfChangeV2 | null)[] | null = null
+    let ents = m.entries
     for (let i = 0; i < m.entries.length; i++) {
       const e = m.entries[i] as Entry
       if (e.type === EntryType.EntryNormal) continue
@@ -871,12 +881,14 @@ export class Raft {
         this.logger.info(
           `${hex(this.id)} ignoring conf change ${describeConfChange(cc)} at config ${this.trk.config.toString()}: ${failedCheck}`,
         )
-        m.entries[i] = entry({ type: EntryType.EntryNormal })
+        // Replace it in a copy of the entries: the proposer's array stays as it was.
+        if (ents === m.entries) ents = m.entries.slice()
+        ents[i] = entry({ type: EntryType.EntryNormal })
       } else {
         this.pendingConfIndex = this.raftLog.lastIndex() + i + 1
       }
     }
-    if (!this.appendEntry(m.entries)) throw errProposalDropped()
+    if (!this.appendEntry(ents)) throw errProposalDropped()
     this.bcastAppend()
   }
 
@@ -1066,8 +1078,8 @@ export class Raft {
           )
           throw errProposalDropped()
         }
-        m.to = this.lead
-        this.send(m)
+        // A copy: the caller's message is theirs (Go steps messages by value).
+        this.send({ ...m, to: this.lead })
         return
       case MessageType.MsgApp:
         this.electionElapsed = 0
@@ -1091,8 +1103,8 @@ export class Raft {
           )
           return
         }
-        m.to = this.lead
-        this.send(m)
+        // A copy: the caller's message is theirs (Go steps messages by value).
+        this.send({ ...m, to: this.lead })
         return
       case MessageType.MsgForgetLeader:
         // Under lease-based reads a forgotten leader could still hold its lease.
@@ -1121,8 +1133,8 @@ export class Raft {
           )
           return
         }
-        m.to = this.lead
-        this.send(m)
+        // A copy: the caller's message is theirs (Go steps messages by value).
+        this.send({ ...m, to: this.lead })
         return
       case MessageType.MsgReadIndexResp:
         if (m.entries.length !== 1) {

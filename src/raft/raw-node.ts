@@ -72,6 +72,12 @@ export class RawNode {
   private prevHardState: HardState
   /** Self-addressed work accepted with a Ready, stepped on advance() (sync mode only). */
   private stepsOnAdvance: Message[] = []
+  /**
+   * The first failure that was not a RaftError (a broken invariant, a panic). Go's raft would
+   * have crashed the process; here the node refuses every further call instead, so that it can
+   * never run on half-changed state.
+   */
+  private broken: unknown = null
 
   constructor(config: Config) {
     this.raft = new Raft(config)
@@ -80,8 +86,23 @@ export class RawNode {
     this.prevHardState = this.raft.hardState()
   }
 
+  private checkUsable(): void {
+    if (this.broken !== null) throw this.broken
+  }
+
+  /** RaftErrors are expected outcomes (a dropped proposal); anything else breaks the node. */
+  private markBroken(err: unknown): unknown {
+    if (!(err instanceof RaftError)) this.broken = err
+    return err
+  }
+
   tick(): void {
-    this.raft.tick()
+    this.checkUsable()
+    try {
+      this.raft.tick()
+    } catch (err) {
+      throw this.markBroken(err)
+    }
   }
 
   /** Advances only the election clock (deprecated upstream; kept for quiesced groups). */
@@ -90,24 +111,44 @@ export class RawNode {
   }
 
   campaign(): void {
-    this.raft.step(message({ type: MessageType.MsgHup }))
+    this.checkUsable()
+    try {
+      this.raft.step(message({ type: MessageType.MsgHup }))
+    } catch (err) {
+      throw this.markBroken(err)
+    }
   }
 
   propose(data: Uint8Array): void {
-    // Built field by field (newMessage, an entry literal): this runs once per proposal.
-    const m = newMessage(MessageType.MsgProp, None)
-    m.from = this.raft.id
-    m.entries = [{ term: 0, index: 0, type: EntryType.EntryNormal, data }]
-    this.raft.step(m)
+    this.checkUsable()
+    try {
+      // Built field by field (newMessage, an entry literal): this runs once per proposal.
+      const m = newMessage(MessageType.MsgProp, None)
+      m.from = this.raft.id
+      m.entries = [{ term: 0, index: 0, type: EntryType.EntryNormal, data }]
+      this.raft.step(m)
+    } catch (err) {
+      throw this.markBroken(err)
+    }
   }
 
   proposeConfChange(cc: ConfChange | ConfChangeV2): void {
-    this.raft.step(confChangeToMsg(cc))
+    this.checkUsable()
+    try {
+      this.raft.step(confChangeToMsg(cc))
+    } catch (err) {
+      throw this.markBroken(err)
+    }
   }
 
   /** Activates a committed conf change; call exactly once per conf-change entry applied. */
   applyConfChange(cc: ConfChange | ConfChangeV2): ConfState {
-    return this.raft.applyConfChange(asV2(cc))
+    this.checkUsable()
+    try {
+      return this.raft.applyConfChange(asV2(cc))
+    } catch (err) {
+      throw this.markBroken(err)
+    }
   }
 
   /**
@@ -115,24 +156,41 @@ export class RawNode {
    * local target, and responses from peers we have no progress for are refused.
    */
   step(m: Message): void {
-    if (isLocalMsg(m.type) && !isLocalMsgTarget(m.from)) throw errStepLocalMsg()
-    if (isResponseMsg(m.type) && !isLocalMsgTarget(m.from) && !this.raft.trk.progress.has(m.from)) {
-      throw errStepPeerNotFound()
+    this.checkUsable()
+    try {
+      if (isLocalMsg(m.type) && !isLocalMsgTarget(m.from)) throw errStepLocalMsg()
+      if (
+        isResponseMsg(m.type) &&
+        !isLocalMsgTarget(m.from) &&
+        !this.raft.trk.progress.has(m.from)
+      ) {
+        throw errStepPeerNotFound()
+      }
+      if (m.type === MessageType.MsgApp) {
+        // A MsgApp whose entries do not follow its previous entry would corrupt the log.
+        const problem = new LogSlice(m.term, { term: m.logTerm, index: m.index }, m.entries).valid()
+        if (problem !== null)
+          throw new RaftError(
+            'MALFORMED',
+            `malformed MsgApp from ${m.from.toString(16)}: ${problem}`,
+          )
+      }
+      this.raft.step(m)
+    } catch (err) {
+      throw this.markBroken(err)
     }
-    if (m.type === MessageType.MsgApp) {
-      // A MsgApp whose entries do not follow its previous entry would corrupt the log.
-      const problem = new LogSlice(m.term, { term: m.logTerm, index: m.index }, m.entries).valid()
-      if (problem !== null)
-        throw new RaftError('MALFORMED', `malformed MsgApp from ${m.from.toString(16)}: ${problem}`)
-    }
-    this.raft.step(m)
   }
 
   /** The outstanding work; it must be handled and then acknowledged with advance(). */
   ready(): Ready {
-    const rd = this.readyWithoutAccept()
-    this.acceptReady(rd)
-    return rd
+    this.checkUsable()
+    try {
+      const rd = this.readyWithoutAccept()
+      this.acceptReady(rd)
+      return rd
+    } catch (err) {
+      throw this.markBroken(err)
+    }
   }
 
   private readyWithoutAccept(): Ready {
@@ -305,16 +363,22 @@ export class RawNode {
    * entries applied, in that order. Never called with asyncStorageWrites.
    */
   advance(): void {
-    if (this.asyncStorageWrites)
-      this.raft.logger.panic('Advance must not be called when using AsyncStorageWrites')
-    const steps = this.stepsOnAdvance
-    this.stepsOnAdvance = []
-    for (const m of steps) {
-      try {
-        this.raft.step(m)
-      } catch {
-        // Go discards these errors too: a self-response cannot be a dropped proposal.
+    this.checkUsable()
+    try {
+      if (this.asyncStorageWrites)
+        this.raft.logger.panic('Advance must not be called when using AsyncStorageWrites')
+      const steps = this.stepsOnAdvance
+      this.stepsOnAdvance = []
+      for (const m of steps) {
+        try {
+          this.raft.step(m)
+        } catch (err) {
+          // Go discards returned errors here (a self-response drops nothing); panics propagate.
+          if (!(err instanceof RaftError)) throw err
+        }
       }
+    } catch (err) {
+      throw this.markBroken(err)
     }
   }
 
@@ -328,32 +392,53 @@ export class RawNode {
 
   /** Visits every peer's progress, in id order, without copying the map. */
   withProgress(visitor: (id: NodeId, type: ProgressType, pr: Progress) => void): void {
+    // Copies, as Go hands out values: a visitor must not be able to change the tracker.
     this.raft.trk.visit((id, pr) =>
-      visitor(id, pr.isLearner ? ProgressType.Learner : ProgressType.Peer, pr),
+      visitor(id, pr.isLearner ? ProgressType.Learner : ProgressType.Peer, pr.clone()),
     )
   }
 
   /** The transport failed to deliver to `id`: a replicating follower falls back to probing. */
   reportUnreachable(id: NodeId): void {
-    this.raft.step(message({ type: MessageType.MsgUnreachable, from: id }))
+    this.checkUsable()
+    try {
+      this.raft.step(message({ type: MessageType.MsgUnreachable, from: id }))
+    } catch (err) {
+      throw this.markBroken(err)
+    }
   }
 
   reportSnapshot(id: NodeId, status: SnapshotStatus): void {
-    this.raft.step(
-      message({
-        type: MessageType.MsgSnapStatus,
-        from: id,
-        reject: status === SnapshotStatus.SnapshotFailure,
-      }),
-    )
+    this.checkUsable()
+    try {
+      this.raft.step(
+        message({
+          type: MessageType.MsgSnapStatus,
+          from: id,
+          reject: status === SnapshotStatus.SnapshotFailure,
+        }),
+      )
+    } catch (err) {
+      throw this.markBroken(err)
+    }
   }
 
   transferLeader(transferee: NodeId): void {
-    this.raft.step(message({ type: MessageType.MsgTransferLeader, from: transferee }))
+    this.checkUsable()
+    try {
+      this.raft.step(message({ type: MessageType.MsgTransferLeader, from: transferee }))
+    } catch (err) {
+      throw this.markBroken(err)
+    }
   }
 
   forgetLeader(): void {
-    this.raft.step(message({ type: MessageType.MsgForgetLeader }))
+    this.checkUsable()
+    try {
+      this.raft.step(message({ type: MessageType.MsgForgetLeader }))
+    } catch (err) {
+      throw this.markBroken(err)
+    }
   }
 
   /**
@@ -362,38 +447,43 @@ export class RawNode {
    * recommended alternative (it needs no log entries).
    */
   bootstrap(peers: Peer[]): void {
-    if (peers.length === 0) throw errInvalidConfig('must provide at least one peer to Bootstrap')
-    const r = this.raft
-    if (r.raftLog.storage.lastIndex() !== 0)
-      throw errInvalidConfig("can't bootstrap a nonempty Storage")
-    // Nothing is persisted yet: an empty previous HardState makes the first Ready emit one.
-    this.prevHardState = emptyHardState()
-    r.becomeFollower(1, None)
-    const ents = peers.map((peer, i) => {
-      const cc: ConfChange = {
-        id: 0n,
-        type: ConfChangeType.ConfChangeAddNode,
-        nodeId: peer.id,
-        context: peer.context ?? EMPTY_BYTES,
-      }
-      return entry({
-        type: EntryType.EntryConfChange,
-        term: 1,
-        index: i + 1,
-        data: encodeConfChange(cc),
-      })
-    })
-    r.raftLog.append(ents)
-    r.raftLog.committed = ents.length
-    for (const peer of peers) {
-      r.applyConfChange(
-        asV2({
+    this.checkUsable()
+    try {
+      if (peers.length === 0) throw errInvalidConfig('must provide at least one peer to Bootstrap')
+      const r = this.raft
+      if (r.raftLog.storage.lastIndex() !== 0)
+        throw errInvalidConfig("can't bootstrap a nonempty Storage")
+      // Nothing is persisted yet: an empty previous HardState makes the first Ready emit one.
+      this.prevHardState = emptyHardState()
+      r.becomeFollower(1, None)
+      const ents = peers.map((peer, i) => {
+        const cc: ConfChange = {
           id: 0n,
           type: ConfChangeType.ConfChangeAddNode,
           nodeId: peer.id,
-          context: EMPTY_BYTES,
-        }),
-      )
+          context: peer.context ?? EMPTY_BYTES,
+        }
+        return entry({
+          type: EntryType.EntryConfChange,
+          term: 1,
+          index: i + 1,
+          data: encodeConfChange(cc),
+        })
+      })
+      r.raftLog.append(ents)
+      r.raftLog.committed = ents.length
+      for (const peer of peers) {
+        r.applyConfChange(
+          asV2({
+            id: 0n,
+            type: ConfChangeType.ConfChangeAddNode,
+            nodeId: peer.id,
+            context: EMPTY_BYTES,
+          }),
+        )
+      }
+    } catch (err) {
+      throw this.markBroken(err)
     }
   }
 
@@ -404,7 +494,12 @@ export class RawNode {
 
   /** Requests a linearizable read; the answer arrives as a ReadState with the same context. */
   readIndex(rctx: Uint8Array): void {
-    this.raft.step(message({ type: MessageType.MsgReadIndex, entries: [entry({ data: rctx })] }))
+    this.checkUsable()
+    try {
+      this.raft.step(message({ type: MessageType.MsgReadIndex, entries: [entry({ data: rctx })] }))
+    } catch (err) {
+      throw this.markBroken(err)
+    }
   }
 }
 
