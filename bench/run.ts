@@ -6,7 +6,7 @@ import { runQuorumBench } from './raft/quorum.bench.js'
 import { runRaftBench } from './raft/raw-node.bench.js'
 
 const suites: Record<string, (size: number) => string> = {
-  raft: (size) => runRaftBench(size) + runQuorumBench(size) + runNodeIdBench(),
+  raft: (size) => runRaftBench(size) + runQuorumBench(size) + runNodeIdBench(size),
   'node-id': runNodeIdBench,
 }
 

@@ -6,9 +6,9 @@
 import { formatRow, measure, type Measurement } from '../harness.js'
 
 const PEERS = 5
-const OPS = 1_000_000
+const OPS_DEFAULT = 1_000_000
 
-function lookups<K>(name: string, ids: K[]): Measurement {
+function lookups<K>(name: string, ids: K[], OPS: number): Measurement {
   let sink = 0
   return measure({
     name,
@@ -31,7 +31,8 @@ function lookups<K>(name: string, ids: K[]): Measurement {
   })
 }
 
-export function runNodeIdBench(): string {
+export function runNodeIdBench(size = 1): string {
+  const ops = Math.max(1000, Math.round(OPS_DEFAULT * size))
   // Random-looking 64-bit ids, as etcd generates them; the number versions are what a JS number
   // would keep of them (rounded above 2^53).
   const big = Array.from(
@@ -40,8 +41,8 @@ export function runNodeIdBench(): string {
   )
   const num = big.map((b) => Number(b))
   const rows = [
-    lookups('Map.get + === with bigint ids', big),
-    lookups('Map.get + === with number ids', num),
+    lookups('Map.get + === with bigint ids', big, ops),
+    lookups('Map.get + === with number ids', num, ops),
   ]
   for (const r of rows) r.extra = {}
   const ratio = (rows[0] as Measurement).nsPerOpMedian / (rows[1] as Measurement).nsPerOpMedian

@@ -1,0 +1,22 @@
+// Goal: no benchmark rots. Method: run each suite once at a tiny size and check that it prints
+// its rows (each benchmark verifies its own result, e.g. every proposal committed, and throws
+// otherwise). Timings are not asserted: tests never measure speed.
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import { runNodeIdBench } from './raft/node-id.bench.js'
+import { runQuorumBench } from './raft/quorum.bench.js'
+import { runRaftBench } from './raft/raw-node.bench.js'
+
+test('raft benchmark runs', () => {
+  const out = runRaftBench(0.01)
+  assert.match(out, /single-voter/)
+  assert.match(out, /3 voters/)
+})
+
+test('quorum benchmark runs', () => {
+  assert.match(runQuorumBench(0.01), /committedIndex 11/)
+})
+
+test('node-id benchmark runs', () => {
+  assert.match(runNodeIdBench(0.001), /bigint\/number time ratio/)
+})
