@@ -16,7 +16,14 @@ import type { Config } from './config.js'
 import { errInvalidConfig, errStepLocalMsg, errStepPeerNotFound } from './errors.js'
 import { encodeConfChange } from './raftpb/codec.js'
 import { asV2 } from './raftpb/confchange.js'
-import { entsSize, isLocalMsg, isLocalMsgTarget, isResponseMsg } from './util.js'
+import {
+  NO_MESSAGES,
+  enqueue,
+  entsSize,
+  isLocalMsg,
+  isLocalMsgTarget,
+  isResponseMsg,
+} from './util.js'
 import { getBasicStatus, getStatus, type BasicStatus, type Status } from './status.js'
 import type { Progress } from './tracker/progress.js'
 import type { ReadState, Ready, SoftState } from './ready.js'
@@ -70,7 +77,7 @@ export class RawNode {
   private prevSoftState: SoftState
   private prevHardState: HardState
   /** Self-addressed work accepted with a Ready, stepped on advance() (sync mode only). */
-  private stepsOnAdvance: Message[] = []
+  private stepsOnAdvance: Message[] = NO_MESSAGES
 
   constructor(config: Config) {
     this.raft = new Raft(config)
@@ -250,14 +257,17 @@ export class RawNode {
     if (!this.asyncStorageWrites) {
       if (this.stepsOnAdvance.length !== 0)
         r.logger.panic('two accepted Ready structs without call to Advance')
-      for (const m of r.msgsAfterAppend) if (m.to === r.id) this.stepsOnAdvance.push(m)
+      let steps = NO_MESSAGES
+      for (const m of r.msgsAfterAppend) if (m.to === r.id) steps = enqueue(steps, m)
       if (this.needStorageAppendRespMsg(rd))
-        this.stepsOnAdvance.push(this.newStorageAppendRespMsg(rd))
+        steps = enqueue(steps, this.newStorageAppendRespMsg(rd))
       if (rd.committedEntries.length > 0)
-        this.stepsOnAdvance.push(this.newStorageApplyRespMsg(rd.committedEntries))
+        steps = enqueue(steps, this.newStorageApplyRespMsg(rd.committedEntries))
+      this.stepsOnAdvance = steps
     }
-    r.msgs = []
-    r.msgsAfterAppend = []
+    // The shared empty queue: the handed-out arrays now belong to the application.
+    r.msgs = NO_MESSAGES
+    r.msgsAfterAppend = NO_MESSAGES
     r.raftLog.acceptUnstable()
     if (rd.committedEntries.length > 0) {
       const ents = rd.committedEntries
@@ -301,7 +311,7 @@ export class RawNode {
     if (this.asyncStorageWrites)
       this.raft.logger.panic('Advance must not be called when using AsyncStorageWrites')
     const steps = this.stepsOnAdvance
-    this.stepsOnAdvance = []
+    this.stepsOnAdvance = NO_MESSAGES
     for (const m of steps) {
       try {
         this.raft.step(m)
