@@ -165,8 +165,12 @@ export class RawNode {
       // durable, so the held-back responses to other nodes can join them.
       // The copy is made only when one of them is for another node: a leader's are usually all
       // self-acks. A slice, not a spread: that goes through the iterator protocol.
+      // Indexed loops over the queues: for-of over the frozen NO_MESSAGES as well as ordinary
+      // arrays leaves V8's fast array iteration, and every step allocated an iterator result.
       let out: Message[] | null = null
-      for (const m of r.msgsAfterAppend) {
+      const held = r.msgsAfterAppend
+      for (let i = 0; i < held.length; i++) {
+        const m = held[i] as Message
         if (m.to === r.id) continue
         if (out === null) out = rd.messages.slice()
         out.push(m)
@@ -258,7 +262,11 @@ export class RawNode {
       if (this.stepsOnAdvance.length !== 0)
         r.logger.panic('two accepted Ready structs without call to Advance')
       let steps = NO_MESSAGES
-      for (const m of r.msgsAfterAppend) if (m.to === r.id) steps = enqueue(steps, m)
+      const held = r.msgsAfterAppend
+      for (let i = 0; i < held.length; i++) {
+        const m = held[i] as Message
+        if (m.to === r.id) steps = enqueue(steps, m) // indexed: see readyWithoutAccept
+      }
       if (this.needStorageAppendRespMsg(rd))
         steps = enqueue(steps, this.newStorageAppendRespMsg(rd))
       if (rd.committedEntries.length > 0)
@@ -312,9 +320,9 @@ export class RawNode {
       this.raft.logger.panic('Advance must not be called when using AsyncStorageWrites')
     const steps = this.stepsOnAdvance
     this.stepsOnAdvance = NO_MESSAGES
-    for (const m of steps) {
+    for (let i = 0; i < steps.length; i++) {
       try {
-        this.raft.step(m)
+        this.raft.step(steps[i] as Message) // indexed: see readyWithoutAccept
       } catch {
         // Go discards these errors too: a self-response cannot be a dropped proposal.
       }
