@@ -162,11 +162,11 @@ export class RawNode {
         rd.messages = [...rd.messages, this.newStorageApplyMsg(rd.committedEntries)]
     } else if (r.msgsAfterAppend.length > 0) {
       // Sync mode: the Ready contract already says messages go out after the entries are
-      // durable, so the held-back responses to other nodes can join them.
-      // The copy is made only when one of them is for another node: a leader's are usually all
-      // self-acks. A slice, not a spread: that goes through the iterator protocol.
-      // Indexed loops over the queues: for-of over the frozen NO_MESSAGES as well as ordinary
-      // arrays leaves V8's fast array iteration, and every step allocated an iterator result.
+      // durable, so the held-back responses to other nodes can join them. The copy is made only
+      // when one of them is for another node (a leader's are usually all self-acks), with
+      // slice(), not a spread, which goes through the iterator protocol. The loops over the
+      // queues are indexed: for-of over the frozen NO_MESSAGES as well as ordinary arrays
+      // leaves V8's fast array iteration, and every step allocated an iterator result.
       let out: Message[] | null = null
       const held = r.msgsAfterAppend
       for (let i = 0; i < held.length; i++) {
