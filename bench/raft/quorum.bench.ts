@@ -35,8 +35,9 @@ function committedIndexBench(voters: number, calls: number): Measurement {
       const ids: NodeId[] = []
       const indexes = new Map<NodeId, number>()
       for (let i = 1; i <= voters; i++) {
-        ids.push(BigInt(i))
-        indexes.set(BigInt(i), next())
+        const id = BigInt(i)
+        ids.push(id)
+        indexes.set(id, next())
       }
       const config = new MajorityConfig(ids)
       const acked = new MapAckIndexer(indexes)

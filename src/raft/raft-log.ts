@@ -124,8 +124,10 @@ export class RaftLog {
    * at that index, or that we do not have; 0 when every entry is already in the log.
    */
   findConflict(ents: readonly Entry[]): number {
-    for (const e of ents) {
-      const id = pbEntryID(e)
+    // Indexed, not for-of: a message's entries may be a frozen shared empty array, and for-of
+    // over frozen and ordinary arrays alike leaves V8's fast iteration.
+    for (let i = 0; i < ents.length; i++) {
+      const id = pbEntryID(ents[i] as Entry)
       if (this.matchTerm(id)) continue
       if (id.index <= this.lastIndex()) {
         this.logger.info(

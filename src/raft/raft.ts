@@ -31,7 +31,14 @@ import {
   unmarshalConfChange,
   unmarshalConfChangeV2,
 } from './raftpb/confchange.js'
-import { describeConfChange, payloadsSize, entsSize, voteRespMsgType } from './util.js'
+import {
+  NO_MESSAGES,
+  describeConfChange,
+  enqueue,
+  payloadsSize,
+  entsSize,
+  voteRespMsgType,
+} from './util.js'
 import { StateType, type ReadState, type SoftState } from './ready.js'
 import {
   EMPTY_BYTES,
@@ -90,13 +97,13 @@ export class Raft {
   /** True when this node is a learner in its own view of the configuration. */
   isLearner = false
   /** Messages to send at once; they never target this node. */
-  msgs: Message[] = []
+  msgs: Message[] = NO_MESSAGES
   /**
    * Messages to send only once all unstable state handed out so far is durable: MsgAppResp,
    * MsgVoteResp and MsgPreVoteResp. A node that acked an entry or granted a vote it then forgot
    * in a crash could break safety (Raft thesis §3.8). They may target this node (self-acks).
    */
-  msgsAfterAppend: Message[] = []
+  msgsAfterAppend: Message[] = NO_MESSAGES
   lead: NodeId = None
   /** The target of a leadership transfer in progress, or None (Raft thesis §3.10). */
   leadTransferee: NodeId = None
@@ -203,22 +210,17 @@ export class Raft {
       }
       if (t !== MessageType.MsgProp && t !== MessageType.MsgReadIndex) m.term = this.term
     }
-    // Both queues are handed out with each Ready and start again empty, so most pushes would be
-    // the first into an empty array, which allocates room for 16; a one-element literal
-    // allocates room for one.
     if (
       t === MessageType.MsgAppResp ||
       t === MessageType.MsgVoteResp ||
       t === MessageType.MsgPreVoteResp
     ) {
-      if (this.msgsAfterAppend.length === 0) this.msgsAfterAppend = [m]
-      else this.msgsAfterAppend.push(m)
+      this.msgsAfterAppend = enqueue(this.msgsAfterAppend, m)
     } else {
       if (m.to === this.id) {
         this.logger.panic(`message should not be self-addressed when sending ${MessageType[t]}`)
       }
-      if (this.msgs.length === 0) this.msgs = [m]
-      else this.msgs.push(m)
+      this.msgs = enqueue(this.msgs, m)
     }
   }
 
@@ -323,9 +325,12 @@ export class Raft {
   }
 
   bcastAppend(): void {
-    this.trk.visit((id, pr) => {
-      if (id !== this.id) this.maybeSendAppendTo(id, pr, true)
-    })
+    this.trk.visit(this.sendAppendVisitor)
+  }
+
+  /** bcastAppend's visitor, made once: a closure per broadcast showed in allocation profiles. */
+  private readonly sendAppendVisitor = (id: NodeId, pr: Progress): void => {
+    if (id !== this.id) this.maybeSendAppendTo(id, pr, true)
   }
 
   bcastHeartbeat(): void {

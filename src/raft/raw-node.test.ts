@@ -35,7 +35,7 @@ import {
 } from './raftpb/types.js'
 import { msg, newTestConfig, newTestStorage, utf8 } from './rafttest/network.js'
 import { MemoryStorage } from './storage.js'
-import { entrySize, isLocalMsg, isResponseMsg, payloadSize } from './util.js'
+import { enqueue, entrySize, isLocalMsg, isResponseMsg, payloadSize } from './util.js'
 import type { Config } from './config.js'
 import { StateType as ProgressState } from './tracker/state.js'
 
@@ -620,11 +620,11 @@ describe('RawNode Ready/Advance', () => {
     const rn = new RawNode(newTestConfig(1n, 3, 1, s))
     const m1 = msg({ type: MessageType.MsgApp, to: 2n, context: utf8('foo') })
     const m2 = msg({ type: MessageType.MsgApp, to: 2n, context: utf8('bar') })
-    rn.raft.msgs.push(m1)
+    rn.raft.msgs = enqueue(rn.raft.msgs, m1)
     const rd = rn.ready()
     assert.equal(rn.raft.msgs.length, 0)
     assert.deepEqual(rd.messages, [m1])
-    rn.raft.msgs.push(m2)
+    rn.raft.msgs = enqueue(rn.raft.msgs, m2)
     rn.advance()
     assert.deepEqual(rn.raft.msgs, [m2])
   })

@@ -17,7 +17,14 @@ import { RaftError, errInvalidConfig, errStepLocalMsg, errStepPeerNotFound } fro
 import { LogSlice } from './types.js'
 import { encodeConfChange } from './raftpb/codec.js'
 import { asV2 } from './raftpb/confchange.js'
-import { entsSize, isLocalMsg, isLocalMsgTarget, isResponseMsg } from './util.js'
+import {
+  NO_MESSAGES,
+  enqueue,
+  entsSize,
+  isLocalMsg,
+  isLocalMsgTarget,
+  isResponseMsg,
+} from './util.js'
 import { getBasicStatus, getStatus, type BasicStatus, type Status } from './status.js'
 import type { Progress } from './tracker/progress.js'
 import type { ReadState, Ready, SoftState } from './ready.js'
@@ -71,7 +78,7 @@ export class RawNode {
   private prevSoftState: SoftState
   private prevHardState: HardState
   /** Self-addressed work accepted with a Ready, stepped on advance() (sync mode only). */
-  private stepsOnAdvance: Message[] = []
+  private stepsOnAdvance: Message[] = NO_MESSAGES
   /**
    * The first failure that was not a RaftError (a broken invariant, a panic). Go's raft would
    * have crashed the process; here the node refuses every further call instead, so that it can
@@ -220,11 +227,15 @@ export class RawNode {
         rd.messages = [...rd.messages, this.newStorageApplyMsg(rd.committedEntries)]
     } else if (r.msgsAfterAppend.length > 0) {
       // Sync mode: the Ready contract already says messages go out after the entries are
-      // durable, so the held-back responses to other nodes can join them.
-      // The copy is made only when one of them is for another node: a leader's are usually all
-      // self-acks. A slice, not a spread: that goes through the iterator protocol.
+      // durable, so the held-back responses to other nodes can join them. The copy is made only
+      // when one of them is for another node (a leader's are usually all self-acks), with
+      // slice(), not a spread, which goes through the iterator protocol. The loops over the
+      // queues are indexed: for-of over the frozen NO_MESSAGES as well as ordinary arrays
+      // leaves V8's fast array iteration, and every step allocated an iterator result.
       let out: Message[] | null = null
-      for (const m of r.msgsAfterAppend) {
+      const held = r.msgsAfterAppend
+      for (let i = 0; i < held.length; i++) {
+        const m = held[i] as Message
         if (m.to === r.id) continue
         if (out === null) out = rd.messages.slice()
         out.push(m)
@@ -315,14 +326,21 @@ export class RawNode {
     if (!this.asyncStorageWrites) {
       if (this.stepsOnAdvance.length !== 0)
         r.logger.panic('two accepted Ready structs without call to Advance')
-      for (const m of r.msgsAfterAppend) if (m.to === r.id) this.stepsOnAdvance.push(m)
+      let steps = NO_MESSAGES
+      const held = r.msgsAfterAppend
+      for (let i = 0; i < held.length; i++) {
+        const m = held[i] as Message
+        if (m.to === r.id) steps = enqueue(steps, m) // indexed: see readyWithoutAccept
+      }
       if (this.needStorageAppendRespMsg(rd))
-        this.stepsOnAdvance.push(this.newStorageAppendRespMsg(rd))
+        steps = enqueue(steps, this.newStorageAppendRespMsg(rd))
       if (rd.committedEntries.length > 0)
-        this.stepsOnAdvance.push(this.newStorageApplyRespMsg(rd.committedEntries))
+        steps = enqueue(steps, this.newStorageApplyRespMsg(rd.committedEntries))
+      this.stepsOnAdvance = steps
     }
-    r.msgs = []
-    r.msgsAfterAppend = []
+    // The shared empty queue: the handed-out arrays now belong to the application.
+    r.msgs = NO_MESSAGES
+    r.msgsAfterAppend = NO_MESSAGES
     r.raftLog.acceptUnstable()
     if (rd.committedEntries.length > 0) {
       const ents = rd.committedEntries
@@ -368,10 +386,10 @@ export class RawNode {
       if (this.asyncStorageWrites)
         this.raft.logger.panic('Advance must not be called when using AsyncStorageWrites')
       const steps = this.stepsOnAdvance
-      this.stepsOnAdvance = []
-      for (const m of steps) {
+      this.stepsOnAdvance = NO_MESSAGES
+      for (let i = 0; i < steps.length; i++) {
         try {
-          this.raft.step(m)
+          this.raft.step(steps[i] as Message) // indexed: see readyWithoutAccept
         } catch (err) {
           // Go discards returned errors here (a self-response drops nothing); panics propagate.
           if (!(err instanceof RaftError)) throw err

@@ -50,6 +50,7 @@ export interface Ready {
   softState: SoftState | null
   /** Null when unchanged (never an empty HardState). */
   hardState: HardState | null
+  /** Read-only: when empty it may be an array shared by every Ready (frozen). */
   readStates: ReadState[]
   /** Entries to persist before the messages are sent. */
   entries: Entry[]
@@ -57,6 +58,7 @@ export interface Ready {
   snapshot: Snapshot | null
   /** Entries to apply, already persisted. */
   committedEntries: Entry[]
+  /** Read-only: when empty it may be an array shared by every Ready (frozen, see NO_MESSAGES). */
   messages: Message[]
   /** Whether the writes must be fsynced: entries, or a changed term or vote. */
   mustSync: boolean

@@ -73,6 +73,24 @@ export function isResponseMsg(t: MessageType): boolean {
   return responseMsgs[t] === true
 }
 
+/** The empty message queue, shared by every holder; frozen, so a push into it throws. */
+export const NO_MESSAGES: Message[] = Object.freeze([]) as unknown as Message[]
+
+/**
+ * Appends `m` to a message queue and returns the queue, which is a new array while the queue is
+ * short. The core's queues are handed out with every Ready and start again empty,
+ * so most appends are the first, and the first push into an empty array allocates room for 16.
+ * Callers store the result: `q = enqueue(q, m)`.
+ */
+export function enqueue(queue: Message[], m: Message): Message[] {
+  if (queue.length === 0) return [m]
+  // A second message is common too (a self-ack and a storage response): a two-element literal
+  // again saves the growth to 17.
+  if (queue.length === 1) return [queue[0] as Message, m]
+  queue.push(m)
+  return queue
+}
+
 export function isLocalMsgTarget(id: NodeId): boolean {
   return id === LocalAppendThread || id === LocalApplyThread
 }

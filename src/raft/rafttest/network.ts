@@ -12,6 +12,7 @@ import { Raft } from '../raft.js'
 import { seededRand, type Config } from '../config.js'
 import { RaftError } from '../errors.js'
 import { MemoryStorage } from '../storage.js'
+import { enqueue } from '../util.js'
 import {
   emptySnapshot,
   entry,
@@ -126,7 +127,7 @@ export function stepIgnoringDrops(r: Raft, m: Message): void {
 export function stepOrSend(r: Raft, msgs: Message[]): void {
   for (const m of msgs) {
     if (m.to === r.id) r.step(m)
-    else r.msgs.push(m)
+    else r.msgs = enqueue(r.msgs, m)
   }
 }
 
