@@ -11,6 +11,7 @@
  */
 
 import type { Logger } from '../logger.js'
+import { stateTypeName, type ReadState, type Ready, type SoftState } from '../ready.js'
 import type {
   ConfChange,
   ConfChangeSingle,
@@ -23,38 +24,13 @@ import type {
   Snapshot,
 } from '../raftpb/types.js'
 
-/** A raft role. Values match Go's StateType (and ready.ts): follower 0 ... pre-candidate 3. */
+/** A raft role: ready.ts's StateType (follower 0 ... pre-candidate 3). */
 export type StateTypeLike = number
 
 /** Go's StateType.String() names, indexed by value. */
-export const stateTypeNames: readonly string[] = [
-  'StateFollower',
-  'StateCandidate',
-  'StateLeader',
-  'StatePreCandidate',
-]
+export const stateTypeNames: readonly string[] = [0, 1, 2, 3].map((s) => stateTypeName(s))
 
-export interface SoftState {
-  lead: NodeId
-  raftState: StateTypeLike
-}
-
-export interface ReadState {
-  index: number
-  requestCtx: Uint8Array
-}
-
-/** The shape of src/raft/ready.ts's Ready; nullable fields are null when unchanged or absent. */
-export interface Ready {
-  softState: SoftState | null
-  hardState: HardState | null
-  readStates: ReadState[]
-  entries: Entry[]
-  snapshot: Snapshot | null
-  committedEntries: Entry[]
-  messages: Message[]
-  mustSync: boolean
-}
+export type { SoftState, ReadState, Ready }
 
 /** Go's BasicStatus, whose embedded HardState and SoftState stay nested here. */
 export interface BasicStatusLike {
