@@ -1351,13 +1351,9 @@ export class Raft {
     return this.termOrZero(this.raftLog.committed) === this.term
   }
 
+  /** The term at index, or 0 when it is compacted or beyond the log: no exception on a miss. */
   private termOrZero(index: number): number {
-    try {
-      return this.raftLog.term(index)
-    } catch (err) {
-      if (isCompactedOrUnavailable(err)) return 0
-      throw err
-    }
+    return this.raftLog.zeroTermOnOutOfBounds(index)
   }
 
   /** Answers a confirmed read: a ReadState for our own, a MsgReadIndexResp for a follower's. */
