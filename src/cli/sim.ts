@@ -7,7 +7,7 @@
  * A failing seed is printed with the command that replays it. Exit status: 0 all passed,
  * 1 a seed failed, 2 bad usage.
  */
-import { describeOptions, runSeed, type RunResult } from '../sim/run.js'
+import { describeCounts, describeOptions, runSeed, type RunResult } from '../sim/run.js'
 
 interface Args {
   seed?: number
@@ -50,7 +50,7 @@ function runOne(seed: number, trace: boolean): number {
   }
   process.stdout.write(
     `seed ${seed} passed: ${r.ticks} ticks, ${r.opsDone} client ops, converged ` +
-      `${r.livenessTicks} ticks after healing, hash ${r.hash.toString(16)}\n`,
+      `${r.livenessTicks} ticks after healing, hash ${r.hash.toString(16)}\n  ${describeCounts(r.counts)}\n`,
   )
   return 0
 }
@@ -61,11 +61,13 @@ function runMany(count: number, from: number): number {
   let ops = 0
   let failed = 0
   let livenessMax = 0
+  const counts = new Int32Array(32)
   for (let i = 0; i < count; i++) {
     const seed = from + i
     const r = runSeed(seed)
     ticks += r.ticks
     ops += r.opsDone
+    for (let k = 0; k < r.counts.length; k++) counts[k]! += r.counts[k]!
     if (r.violation === null) livenessMax = Math.max(livenessMax, r.livenessTicks)
     else {
       failed++
@@ -82,7 +84,7 @@ function runMany(count: number, from: number): number {
     `${count - failed}/${count} seeds passed in ${seconds.toFixed(1)} s ` +
       `(${((count / seconds) * 60).toFixed(0)} seeds/min): ` +
       `${(ticks / seconds).toFixed(0)} simulated ticks/s, ${(ops / seconds).toFixed(0)} client ops/s, ` +
-      `slowest convergence ${livenessMax} ticks after healing\n`,
+      `slowest convergence ${livenessMax} ticks after healing\n  ${describeCounts(counts)}\n`,
   )
   return failed === 0 ? 0 : 1
 }

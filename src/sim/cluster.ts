@@ -59,6 +59,24 @@ const CRASH_POINT_COUNT = 7
 /** Delivery rounds per tick; what is still due after them waits for the next tick. */
 const ROUNDS_MAX = 8
 
+/** What the run's hash and counters record; the counters show whether a seed exercised much. */
+export enum Ev {
+  Start = 1,
+  Crash = 2,
+  RoleChange = 3,
+  SnapshotInstall = 4,
+  Apply = 5,
+  WriteAck = 6,
+  ReadServed = 7,
+  Deliver = 8,
+  Liveness = 9,
+  Heal = 10,
+  Partition = 11,
+  Compact = 12,
+  Submit = 13,
+}
+const EV_COUNT = 14
+
 const enum Report {
   Unreachable = 0,
   SnapshotFinish = 1,
@@ -106,6 +124,8 @@ export class Cluster {
   /** A rolling hash of everything that happened: equal hashes mean equal runs. */
   hash = 0
   liveness = false
+  /** How often each Ev happened. */
+  readonly counts = new Int32Array(EV_COUNT)
   private readonly clients: Client[] = []
   private readonly faults: Prng
   private readonly workload: Prng
@@ -215,7 +235,7 @@ export class Cluster {
       node.crashPoint = CrashPoint.None
       if (node.rn === null) this.start(node)
     }
-    this.note(9, 0, 0)
+    this.note(Ev.Liveness, 0, 0)
     this.log('liveness phase: network healed, all nodes up')
   }
 
@@ -243,6 +263,12 @@ export class Cluster {
       if (rn === null || rn.raft.lead !== leader) return false
     }
     return true
+  }
+
+  /** The leader's last log index, or 0 without a leader. */
+  leaderLastIndex(): number {
+    const leader = this.leaderId()
+    return leader === 0 ? 0 : (this.nodes[leader] as SimNode).rn!.raft.raftLog.lastIndex()
   }
 
   /** The lowest applied index over the live nodes. */
@@ -298,7 +324,7 @@ export class Cluster {
     })
     node.tickAccPermille = 0
     this.checker.restarted(node.id, sm.applied, node.rn.raft.raftLog.committed)
-    this.note(1, node.id, sm.applied)
+    this.note(Ev.Start, node.id, sm.applied)
     if (this.now > 0) this.log(`n${node.id} restart applied ${sm.applied}`)
   }
 
@@ -310,7 +336,7 @@ export class Cluster {
     node.pendingReads.clear()
     node.waitingReads.length = 0
     this.checker.crashed(node.id)
-    this.note(2, node.id, 0)
+    this.note(Ev.Crash, node.id, 0)
     this.log(`n${node.id} CRASH ${where}`)
   }
 
@@ -347,7 +373,7 @@ export class Cluster {
 
   private roleChanged(node: SimNode, ss: SoftState): void {
     const r = (node.rn as RawNode).raft
-    this.note(3, node.id, r.term * 8 + ss.raftState)
+    this.note(Ev.RoleChange, node.id, r.term * 8 + ss.raftState)
     this.log(`n${node.id} ${StateType[ss.raftState]} term ${r.term} lead ${ss.lead}`)
     if (ss.raftState !== StateType.StateLeader) return
     const log = r.raftLog
@@ -392,7 +418,7 @@ export class Cluster {
         throw new Error('snapshot data does not match its index')
       node.sm = sm
       this.checker.snapshotApplied(node.id, sm.applied, sm.hash)
-      this.note(4, node.id, sm.applied)
+      this.note(Ev.SnapshotInstall, node.id, sm.applied)
       this.log(`n${node.id} installs snapshot ${sm.applied}`)
     }
     for (const rs of rd.readStates) {
@@ -410,7 +436,7 @@ export class Cluster {
       if (e.type !== EntryType.EntryNormal) throw new Error('conf changes are not simulated yet')
       sm.apply(e)
       this.checker.applied(node.id, e.index, e.term, hashBytes(e.data), sm.hash)
-      this.note(5, node.id, e.index)
+      this.note(Ev.Apply, node.id, e.index)
       if (this.trace !== null)
         this.log(`n${node.id} apply ${e.index} term ${e.term} ${describeData(sm)}`)
       if (sm.appliedClient >= 0) this.writeApplied(node, sm.appliedClient, sm.appliedSeq, e.index)
@@ -429,7 +455,7 @@ export class Cluster {
     c.busy = false
     this.opsDone++
     if (index > this.ackedWriteMax) this.ackedWriteMax = index
-    this.note(6, clientId, index)
+    this.note(Ev.WriteAck, clientId, index)
   }
 
   private serveReads(node: SimNode, sm: KvStateMachine): void {
@@ -452,7 +478,7 @@ export class Cluster {
       }
       c.busy = false
       this.opsDone++
-      this.note(7, c.id, w.index)
+      this.note(Ev.ReadServed, c.id, w.index)
       this.log(`n${node.id} serves read of client ${c.id} at ${w.index} (applied ${sm.applied})`)
     }
     waiting.length = kept
@@ -493,7 +519,7 @@ export class Cluster {
       this.traceMessage('lost', m)
       return
     }
-    this.note(8, m.type * 64 + from * 8 + to, m.index * 4096 + m.term)
+    this.note(Ev.Deliver, m.type * 64 + from * 8 + to, m.index * 4096 + m.term)
     this.traceMessage('deliver', m)
     try {
       node.rn.step(m)
@@ -537,7 +563,7 @@ export class Cluster {
     else if (this.partitioned && p.chance(o.healRate)) {
       this.net.healAll()
       this.partitioned = false
-      this.note(10, 0, 0)
+      this.note(Ev.Heal, 0, 0)
       this.log('network healed')
     }
     if (p.chance(o.crashRate)) {
@@ -603,7 +629,7 @@ export class Cluster {
       cutBetween(rest.slice(0, k), rest.slice(k))
       what = `bridge ${bridge} between {${rest.slice(0, k)}} and {${rest.slice(k)}}`
     }
-    this.note(11, kind, 0)
+    this.note(Ev.Partition, kind, 0)
     this.log(`partition: ${what}`)
   }
 
@@ -616,7 +642,7 @@ export class Cluster {
     const compactIndex = sm.applied - this.faults.between(0, 20)
     const compacted = s.firstIndex() - 1
     if (compactIndex > compacted) s.compact(compactIndex)
-    this.note(12, node.id, sm.applied)
+    this.note(Ev.Compact, node.id, sm.applied)
     this.log(`n${node.id} snapshot at ${sm.applied}, log starts after ${s.firstIndex() - 1}`)
   }
 
@@ -654,7 +680,7 @@ export class Cluster {
     c.target = leader !== 0 && p.chance(0.8) ? leader : p.between(1, this.options.nodeCount)
     c.deadline = this.now + this.options.clientTimeoutTicks
     const rn = (this.nodes[c.target] as SimNode).rn
-    this.note(13, c.id, c.target)
+    this.note(Ev.Submit, c.id, c.target)
     if (rn === null) return
     try {
       if (c.isRead) {
@@ -687,7 +713,8 @@ export class Cluster {
     return best
   }
 
-  private note(kind: number, a: number, b: number): void {
+  private note(kind: Ev, a: number, b: number): void {
+    this.counts[kind] = (this.counts[kind] as number) + 1
     this.hash = mixHash(mixHash(mixHash(this.hash, kind), a), b)
   }
 

@@ -5,7 +5,7 @@
  * measures time around it.
  */
 import { Violation } from './checkers.js'
-import { Cluster } from './cluster.js'
+import { Cluster, Ev } from './cluster.js'
 import { chooseOptions, type SimOptions } from './options.js'
 
 export interface RunResult {
@@ -20,6 +20,8 @@ export interface RunResult {
   /** Ticks the liveness phase needed to converge (or its bound when it did not). */
   livenessTicks: number
   trace: string[] | null
+  /** How often each Ev happened. */
+  counts: Int32Array
 }
 
 export function runSeed(seed: number, { trace = false } = {}): RunResult {
@@ -47,6 +49,7 @@ export function runSeed(seed: number, { trace = false } = {}): RunResult {
     hash: cluster.hash,
     livenessTicks,
     trace: cluster.trace,
+    counts: cluster.counts,
   }
 }
 
@@ -69,11 +72,15 @@ function awaitConvergence(cluster: Cluster): number {
   }
   let progressAt = ticks
   let applied = cluster.minApplied()
+  // A lagging quorum may first have to overwrite a long divergent tail, one message per round
+  // trip when flow control is tight, before the commit index (and so the applied one) can move.
+  const backlog = Math.max(0, cluster.leaderLastIndex() - applied)
+  const stallMax = o.stallTicksMax + backlog * 2 * (o.delayMax + 1)
   while (!cluster.converged()) {
-    if (ticks - progressAt === o.stallTicksMax) {
+    if (ticks - progressAt === stallMax) {
       throw new Violation(
         'liveness',
-        `applied index stuck at ${applied} for ${o.stallTicksMax} ticks\n${cluster.describe()}`,
+        `applied index stuck at ${applied} for ${stallMax} ticks\n${cluster.describe()}`,
       )
     }
     cluster.tick()
@@ -98,4 +105,13 @@ export function describeOptions(o: SimOptions): string {
     `dup ${o.duplicateRate} delay ${o.delayMax} reorder ${o.reorder} partition ${o.partitionRate} ` +
     `crash ${o.crashRate} compact ${o.compactRate} tickrates ${rates} safety ${o.safetyTicks}`
   )
+}
+
+/** The event counters, one line: "Crash 3 Partition 2 ...", skipping zeros. */
+export function describeCounts(counts: Int32Array): string {
+  const parts: string[] = []
+  for (let k = 0; k < counts.length; k++) {
+    if ((counts[k] as number) > 0 && Ev[k] !== undefined) parts.push(`${Ev[k]} ${counts[k]}`)
+  }
+  return parts.join(', ')
 }
