@@ -9,7 +9,8 @@
  * - log matching: an (index, term) pair ever persisted by any node always carries the same data
  *   and follows the same previous term, so two logs agreeing on an entry agree on every earlier
  *   one (by induction on the index);
- * - leader completeness: a new leader's log holds every entry any node has applied;
+ * - leader completeness: a new leader's log holds every entry any node has known committed or
+ *   applied, and no node ever commits a different term at an index committed elsewhere;
  * - state machine safety: every node applies the same entry at each index, and the state machine
  *   hash after index i is the same everywhere (this also covers state installed by snapshots);
  * - no committed entry lost: the above hold across crashes, because the records are global and
@@ -63,8 +64,12 @@ export class Checker {
   /** Per node id: the applied and commit index of the live incarnation; -1 while crashed. */
   private readonly nodeApplied: number[]
   private readonly nodeCommitted: number[]
+  /** By log index: the term of the entry any node first reported committed there; -1 unknown. */
+  private readonly committedTerm: number[] = []
   /** The highest index any node has applied. */
   maxApplied = 0
+  /** The highest index any node has known committed. */
+  maxCommitted = 0
 
   constructor(nodeCount: number) {
     this.nodeApplied = new Array<number>(nodeCount + 1).fill(-1)
@@ -146,8 +151,12 @@ export class Checker {
     if (index > this.maxApplied) this.maxApplied = index
   }
 
-  /** `node`'s commit index is now `committed`. */
-  committed(node: number, committed: number): void {
+  /**
+   * `node`'s commit index is now `committed`; `termAt` reads its log (0 when compacted). Every
+   * index newly committed there is recorded with its term: a committed entry is forever, so a
+   * node that later commits another term at that index, or a leader without it, is a violation.
+   */
+  committed(node: number, committed: number, termAt: (i: number) => number): void {
     const last = this.nodeCommitted[node] as number
     if (committed < last) {
       throw new Violation(
@@ -156,6 +165,20 @@ export class Checker {
       )
     }
     this.nodeCommitted[node] = committed
+    this.fillTo(committed)
+    for (let i = Math.max(last + 1, 1); i <= committed; i++) {
+      const term = termAt(i)
+      if (term === 0) continue
+      const seen = this.committedTerm[i] as number
+      if (seen === -1) this.committedTerm[i] = term
+      else if (seen !== term) {
+        throw new Violation(
+          'state-machine-safety',
+          `node ${node} committed index ${i} at term ${term}, another node at term ${seen}`,
+        )
+      }
+    }
+    if (committed > this.maxCommitted) this.maxCommitted = committed
   }
 
   crashed(node: number): void {
@@ -169,24 +192,26 @@ export class Checker {
     this.nodeCommitted[node] = committed
   }
 
-  /** `node` just became leader of `term`: its log must hold every applied entry. */
+  /** `node` just became leader of `term`: its log must hold every committed or applied entry. */
   leaderLog(node: number, term: number, log: LogView): void {
     this.leader(term, node)
-    if (log.lastIndex < this.maxApplied) {
+    const known = Math.max(this.maxApplied, this.maxCommitted)
+    if (log.lastIndex < known) {
       throw new Violation(
         'leader-completeness',
         `leader ${node} of term ${term} has last index ${log.lastIndex}, ` +
-          `but index ${this.maxApplied} was applied`,
+          `but index ${known} was committed`,
       )
     }
-    for (let i = Math.max(log.firstIndex, 1); i <= this.maxApplied; i++) {
-      const want = this.appliedTerm[i]
+    for (let i = Math.max(log.firstIndex, 1); i <= known; i++) {
+      let want = this.committedTerm[i]
+      if (want === undefined || want === -1) want = this.appliedTerm[i]
       if (want === undefined || want === -1) continue
       const got = log.termAt(i)
       if (got !== want) {
         throw new Violation(
           'leader-completeness',
-          `leader ${node} of term ${term} has term ${got} at index ${i}, applied was term ${want}`,
+          `leader ${node} of term ${term} has term ${got} at index ${i}, committed was term ${want}`,
         )
       }
     }
@@ -209,6 +234,7 @@ export class Checker {
       this.appliedTerm.push(-1)
       this.appliedHash.push(-1)
       this.smHashAt.push(-1)
+      this.committedTerm.push(-1)
     }
   }
 }

@@ -74,8 +74,9 @@ export enum Ev {
   Partition = 11,
   Compact = 12,
   Submit = 13,
+  LeaseStaleRead = 14,
 }
-const EV_COUNT = 14
+const EV_COUNT = 15
 
 const enum Report {
   Unreachable = 0,
@@ -108,10 +109,11 @@ interface Client {
   isRead: boolean
   cmd: Command
   target: number
+  targetWasLeader: boolean
   deadline: number
   readCtx: number
-  /** The highest index of a write acknowledged before this operation started. */
-  ackedAtStart: number
+  /** The highest index committed (or of a write acknowledged) before this operation started. */
+  committedAtStart: number
 }
 
 export class Cluster {
@@ -133,7 +135,6 @@ export class Cluster {
   private readonly confState: ConfState
   private readonly logger: Logger
   private readonly reports: number[] = []
-  private readonly checkStaleReads: boolean
   private partitioned = false
   private readCounter = 0
   private valueCounter = 0
@@ -165,9 +166,6 @@ export class Cluster {
         : new LevelLogger(LogLevel.Info, (_level, message) =>
             trace.push(`${this.now} raft ${message}`),
           )
-    // Lease reads are only as good as the clocks (etcd-io/raft Config docs): with skewed tick
-    // rates a stale lease read is expected, not a bug.
-    this.checkStaleReads = !options.readLease || options.tickRatePermille.every((r) => r === 1000)
     const boot = new KvStateMachine(1, 0).snapshot()
     for (let id = 1; id <= n; id++) {
       const node = new SimNode(id, root.fork())
@@ -186,9 +184,10 @@ export class Cluster {
         isRead: false,
         cmd: { op: Op.Put, client: id, seq: 0, key: 0, value: 0, expected: 0 },
         target: 0,
+        targetWasLeader: false,
         deadline: 0,
         readCtx: 0,
-        ackedAtStart: 0,
+        committedAtStart: 0,
       })
     }
   }
@@ -367,7 +366,8 @@ export class Cluster {
       return true
     }
     rn.advance()
-    this.checker.committed(node.id, rn.raft.raftLog.committed)
+    const log = rn.raft.raftLog
+    this.checker.committed(node.id, log.committed, (i) => log.zeroTermOnOutOfBounds(i))
     return true
   }
 
@@ -469,19 +469,29 @@ export class Cluster {
       }
       const c = this.clients[w.client]
       if (c === undefined || !c.busy || !c.isRead || c.readCtx !== w.ctx) continue
-      if (this.checkStaleReads && w.index < c.ackedAtStart) {
-        throw new Violation(
-          'stale-read',
-          `client ${c.id} read at index ${w.index} on node ${node.id}, but a write at index ` +
-            `${c.ackedAtStart} was acknowledged before the read started`,
-        )
-      }
+      if (w.index < c.committedAtStart) this.staleRead(node, c, w.index)
       c.busy = false
       this.opsDone++
       this.note(Ev.ReadServed, c.id, w.index)
       this.log(`n${node.id} serves read of client ${c.id} at ${w.index} (applied ${sm.applied})`)
     }
     waiting.length = kept
+  }
+
+  /**
+   * A read answered below the commit index its request saw. With ReadOnlySafe that breaks
+   * linearizability. With lease reads etcd-io/raft allows it even without clock drift: a deposed
+   * leader keeps leading until its next CheckQuorum round, up to two election timeouts after it
+   * was cut off, while the others elect a successor after one (sofa-jraft #25 has the same
+   * window). Those are counted, not failed.
+   */
+  private staleRead(node: SimNode, c: Client, index: number): void {
+    const what =
+      `client ${c.id} read at index ${index} on node ${node.id}, but index ` +
+      `${c.committedAtStart} was committed before the read started`
+    if (!this.options.readLease) throw new Violation('stale-read', what)
+    this.note(Ev.LeaseStaleRead, c.id, index)
+    this.log(`lease read stale (etcd-io/raft allows it): ${what}`)
   }
 
   private send(from: number, m: Message): void {
@@ -567,7 +577,9 @@ export class Cluster {
       this.log('network healed')
     }
     if (p.chance(o.crashRate)) {
-      const node = this.nodes[p.between(1, n)] as SimNode
+      const leader = this.leaderId()
+      const target = leader !== 0 && p.chance(o.crashLeaderBias) ? leader : p.between(1, n)
+      const node = this.nodes[target] as SimNode
       if (node.rn !== null && node.crashPoint === CrashPoint.None) {
         node.crashPoint = p.intn(CRASH_POINT_COUNT) as CrashPoint
         if (node.crashPoint === CrashPoint.BetweenReadies) this.crash(node, 'between Readies')
@@ -576,7 +588,7 @@ export class Cluster {
     for (let id = 1; id <= n; id++) {
       const node = this.nodes[id] as SimNode
       if (node.rn === null) {
-        if (this.now - node.downSince > o.electionTick && p.chance(o.restartRate)) this.start(node)
+        if (this.now - node.downSince >= o.downTicksMin && p.chance(o.restartRate)) this.start(node)
       } else if (p.chance(o.compactRate)) this.compact(node)
     }
   }
@@ -648,9 +660,13 @@ export class Cluster {
 
   private runWorkload(): void {
     const p = this.workload
+    const leader = this.leaderId()
     for (const c of this.clients) {
       if (c.busy) {
-        if (this.now >= c.deadline) this.submit(c)
+        // A client fails over when its request times out, or at once when the leader it talked
+        // to is gone and another one is known (as etcd's client balancer does).
+        const deposed = c.targetWasLeader && leader !== 0 && leader !== c.target
+        if (this.now >= c.deadline || deposed) this.submit(c)
       } else if (!this.liveness && p.chance(this.options.opRate)) {
         this.begin(c)
       }
@@ -663,7 +679,10 @@ export class Cluster {
     c.seq++
     c.busy = true
     c.isRead = p.chance(o.readRatio)
-    c.ackedAtStart = this.ackedWriteMax
+    // Linearizability asks a read to reflect every acknowledged write; ReadIndex promises more,
+    // every entry committed before the request, which catches a stale read before any client
+    // could notice it.
+    c.committedAtStart = Math.max(this.ackedWriteMax, this.checker.maxCommitted)
     const cmd = c.cmd
     cmd.op = p.chance(o.casRatio) ? Op.Cas : Op.Put
     cmd.seq = c.seq
@@ -678,7 +697,10 @@ export class Cluster {
     const p = this.workload
     const leader = this.leaderId()
     c.target = leader !== 0 && p.chance(0.8) ? leader : p.between(1, this.options.nodeCount)
+    c.targetWasLeader = c.target === leader
     c.deadline = this.now + this.options.clientTimeoutTicks
+    // A retried read is a new ReadIndex request, which must reflect everything committed by now.
+    if (c.isRead) c.committedAtStart = Math.max(c.committedAtStart, this.checker.maxCommitted)
     const rn = (this.nodes[c.target] as SimNode).rn
     this.note(Ev.Submit, c.id, c.target)
     if (rn === null) return

@@ -94,12 +94,21 @@ test('monotonic: applied going backwards, skipping, or commit regressing is caug
   expectViolation('monotonic', () => c.applied(1, 2, 1, 0xaaaa, 0x1111))
   expectViolation('monotonic', () => c.applied(1, 5, 1, 0xdddd, 0x4444))
   expectViolation('monotonic', () => c.snapshotApplied(1, 3, 0x2222))
-  c.committed(1, 7)
-  expectViolation('monotonic', () => c.committed(1, 6))
+  const terms = (): number => 1
+  c.committed(1, 7, terms)
+  expectViolation('monotonic', () => c.committed(1, 6, terms))
   // A restart may start lower: only a live node must not go back.
   c.crashed(1)
   c.restarted(1, 1, 4)
-  c.committed(1, 4)
+  c.committed(1, 4, terms)
+})
+
+test('a committed index whose term differs between nodes is caught', () => {
+  const c = new Checker(3)
+  c.restarted(1, 0, 0)
+  c.restarted(2, 0, 0)
+  c.committed(1, 3, (i) => (i <= 2 ? 1 : 2))
+  expectViolation('state-machine-safety', () => c.committed(2, 3, (i) => (i <= 2 ? 1 : 3)))
 })
 
 test('leader completeness: a leader missing an applied entry is caught', () => {
