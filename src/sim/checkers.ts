@@ -15,6 +15,8 @@
  *   hash after index i is the same everywhere (this also covers state installed by snapshots);
  * - no committed entry lost: the above hold across crashes, because the records are global and
  *   never forgotten when a node restarts;
+ * - commit rule: a leader's commit index only ever advances to an entry of its own term
+ *   (§5.4.2); visible from outside as the HardState a leader persists, with the log beside it;
  * - monotonicity: on a live node the applied index grows by exactly one per entry (a snapshot
  *   may jump forward) and the commit index never goes backwards.
  */
@@ -23,6 +25,7 @@ export type ViolationKind =
   | 'election-safety'
   | 'log-matching'
   | 'leader-completeness'
+  | 'commit-rule'
   | 'state-machine-safety'
   | 'monotonic'
   | 'stale-read'
@@ -179,6 +182,21 @@ export class Checker {
       }
     }
     if (committed > this.maxCommitted) this.maxCommitted = committed
+  }
+
+  /**
+   * Leader `node` of `term` reports commit index `commit`, whose entry has term `entryTerm`. A
+   * leader advances its commit index only by counting replicas of an entry of its own term
+   * (Raft paper §5.4.2, Figure 8); committing an older entry that way could later be undone.
+   */
+  leaderCommitted(node: number, term: number, commit: number, entryTerm: number): void {
+    const last = this.nodeCommitted[node] as number
+    if (last === -1 || commit <= last || entryTerm === term) return
+    throw new Violation(
+      'commit-rule',
+      `leader ${node} of term ${term} advanced its commit index from ${last} to ${commit}, ` +
+        `an entry of term ${entryTerm}`,
+    )
   }
 
   crashed(node: number): void {

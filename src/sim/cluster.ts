@@ -341,14 +341,23 @@ export class Cluster {
 
   /** Handles one Ready of `node`, crashing it where marked; false when there was none. */
   private handleReady(node: SimNode): boolean {
+    const o = this.options
     const rn = node.rn as RawNode
     if (!rn.hasReady()) return false
     const rd = rn.ready()
-    const point = node.crashPoint
+    let point = node.crashPoint
     if (rd.softState !== null) this.roleChanged(node, rd.softState)
+    if (point === CrashPoint.None && this.grantsVote(rd) && this.faults.chance(o.voterCrashRate)) {
+      point = CrashPoint.AfterSend
+    }
     if (point === CrashPoint.BeforePersist) {
       this.crash(node, 'before persist')
       return true
+    }
+    if (rd.hardState !== null && rn.raft.state === StateType.StateLeader) {
+      const hs = rd.hardState
+      const entryTerm = rn.raft.raftLog.zeroTermOnOutOfBounds(hs.commit)
+      this.checker.leaderCommitted(node.id, hs.term, hs.commit, entryTerm)
     }
     if (!this.persist(node, rd, point === CrashPoint.TornPersist)) return true
     if (point === CrashPoint.AfterPersist) {
@@ -369,6 +378,14 @@ export class Cluster {
     const log = rn.raft.raftLog
     this.checker.committed(node.id, log.committed, (i) => log.zeroTermOnOutOfBounds(i))
     return true
+  }
+
+  private grantsVote(rd: Ready): boolean {
+    if (this.liveness || this.options.voterCrashRate === 0) return false
+    for (const m of rd.messages) {
+      if (m.type === MessageType.MsgVoteResp && !m.reject) return true
+    }
+    return false
   }
 
   private roleChanged(node: SimNode, ss: SoftState): void {

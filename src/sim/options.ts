@@ -47,6 +47,8 @@ export interface SimOptions {
   downTicksMin: number
   /** Chance that a crash picks the leader rather than a random node. */
   crashLeaderBias: number
+  /** Chance that a node crashes right after sending a vote it granted (a vote must survive that). */
+  voterCrashRate: number
   /** Chance per tick per node of a snapshot plus log compaction. */
   compactRate: number
   /** Per-node tick rate in permille of the global tick (1000 everywhere when no skew). */
@@ -106,6 +108,7 @@ export function chooseOptions(seed: number): SimOptions {
     restartRate: chaos ? p.pick([0.2, 0.5]) : p.pick([0.01, 0.05]),
     downTicksMin: chaos ? p.between(0, electionTick) : electionTick,
     crashLeaderBias: chaos ? p.pick([0.3, 0.7]) : 0,
+    voterCrashRate: chaos ? p.pick([0.1, 0.3]) : 0,
     compactRate: p.pick([0, 0.001, 0.01]),
     tickRatePermille: Array.from({ length: nodeCount + 1 }, () =>
       skew ? p.between(800, 1200) : 1000,
