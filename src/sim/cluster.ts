@@ -75,8 +75,9 @@ export enum Ev {
   Compact = 12,
   Submit = 13,
   LeaseStaleRead = 14,
+  Transfer = 15,
 }
-const EV_COUNT = 15
+const EV_COUNT = 16
 
 const enum Report {
   Unreachable = 0,
@@ -608,6 +609,18 @@ export class Cluster {
         if (this.now - node.downSince >= o.downTicksMin && p.chance(o.restartRate)) this.start(node)
       } else if (p.chance(o.compactRate)) this.compact(node)
     }
+    if (n > 1 && p.chance(o.transferRate)) this.transferLeader()
+  }
+
+  /** Asks the leader to hand over to another node, as an operator draining it would. */
+  private transferLeader(): void {
+    const leader = this.leaderId()
+    if (leader === 0) return
+    let to = this.faults.between(1, this.options.nodeCount - 1)
+    if (to >= leader) to++
+    this.note(Ev.Transfer, leader, to)
+    this.log(`n${leader} asked to transfer leadership to n${to}`)
+    ;(this.nodes[leader] as SimNode).rn!.transferLeader(BigInt(to))
   }
 
   /** Cuts links: a symmetric split, one-way cuts, the leader alone, or a bridge between halves. */

@@ -51,6 +51,8 @@ export interface SimOptions {
   voterCrashRate: number
   /** Chance per tick per node of a snapshot plus log compaction. */
   compactRate: number
+  /** Chance per tick that the leader is asked to hand leadership to another node. */
+  transferRate: number
   /** Per-node tick rate in permille of the global tick (1000 everywhere when no skew). */
   tickRatePermille: number[]
   safetyTicks: number
@@ -120,6 +122,7 @@ export function chooseOptions(seed: number): SimOptions {
     // A follower catching up advances at least once per heartbeat round trip, or after a
     // snapshot; several election timeouts cover a lost snapshot and a probe.
     stallTicksMax: 10 * electionTick + 10 * (delayMax + 1),
+    transferRate: f(p.pick([0, 0.002, 0.01])),
   }
   return options
 }
