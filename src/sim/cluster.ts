@@ -31,7 +31,12 @@ import {
   StateType,
   discardLogger,
   isEmptySnap,
+  LocalAppendThread,
+  LocalApplyThread,
   type ConfState,
+  type Entry,
+  type HardState,
+  type Snapshot,
   type Logger,
   type Message,
   type Ready,
@@ -92,6 +97,13 @@ class SimNode {
   crashPoint: CrashPoint = CrashPoint.None
   downSince = 0
   tickAccPermille = 0
+  /** Async mode: MsgStorageAppend and MsgStorageApply waiting for the node's disk threads. */
+  appendQueue: Message[] = []
+  applyQueue: Message[] = []
+  /** The commit index of the durable HardState (or the snapshot, when higher). */
+  durableCommit = 0
+  /** Async mode: (client, seq, index) of applied writes waiting for a durable commit index. */
+  readonly pendingAcks: number[] = []
   /** ReadIndex requests sent, by request context number -> client id. */
   readonly pendingReads = new Map<number, number>()
   /** ReadStates received, waiting until the state machine reaches their index. */
@@ -115,6 +127,8 @@ interface Client {
   readCtx: number
   /** The highest index committed (or of a write acknowledged) before this operation started. */
   committedAtStart: number
+  /** The highest index of a write acknowledged to a client before this operation started. */
+  ackedAtStart: number
 }
 
 export class Cluster {
@@ -189,6 +203,7 @@ export class Cluster {
         deadline: 0,
         readCtx: 0,
         committedAtStart: 0,
+        ackedAtStart: 0,
       })
     }
   }
@@ -218,6 +233,7 @@ export class Cluster {
       for (let id = 1; id < this.nodes.length; id++) {
         const node = this.nodes[id] as SimNode
         if (node.rn !== null && this.handleReady(node)) busy = true
+        if (node.rn !== null && this.runStorageThreads(node)) busy = true
       }
       if (!busy) break
     }
@@ -305,6 +321,16 @@ export class Cluster {
     if (sm === null || sm.applied < snap.metadata.index) sm = KvStateMachine.restore(snap.data)
     if (sm.applied < snap.metadata.index) throw new Error('snapshot data behind its metadata')
     node.sm = sm
+    const hs = node.storage.initialState().hardState
+    // Raft restarts with commit = max(HardState.commit, first log index - 1) and refuses an
+    // applied index above it. In async mode the apply thread can run ahead of the append
+    // thread's HardState write, so a durable state machine, or a snapshot taken from it, can be
+    // past that. What was applied was committed: raise the durable commit index to it.
+    if (sm.applied > Math.max(hs.commit, node.storage.firstIndex() - 1)) {
+      if (!this.options.asyncStorageWrites) throw new Error('applied past the durable commit')
+      node.storage.setHardState({ ...hs, commit: sm.applied })
+    }
+    node.durableCommit = Math.max(hs.commit, snap.metadata.index, sm.applied)
     const o = this.options
     node.rn = new RawNode({
       id: BigInt(node.id),
@@ -316,6 +342,7 @@ export class Cluster {
       maxInflightMsgs: o.maxInflightMsgs,
       maxInflightBytes: o.maxInflightBytes,
       maxCommittedSizePerReady: o.maxCommittedSizePerReady,
+      asyncStorageWrites: o.asyncStorageWrites,
       checkQuorum: o.checkQuorum,
       preVote: o.preVote,
       readOnlyOption: o.readLease ? ReadOnlyOption.ReadOnlyLeaseBased : ReadOnlyOption.ReadOnlySafe,
@@ -335,6 +362,9 @@ export class Cluster {
     if (!this.options.smDurable) node.sm = null
     node.pendingReads.clear()
     node.waitingReads.length = 0
+    node.appendQueue = []
+    node.applyQueue = []
+    node.pendingAcks.length = 0
     this.checker.crashed(node.id)
     this.note(Ev.Crash, node.id, 0)
     this.log(`n${node.id} CRASH ${where}`)
@@ -346,12 +376,11 @@ export class Cluster {
     const rn = node.rn as RawNode
     if (!rn.hasReady()) return false
     const rd = rn.ready()
-    let point = node.crashPoint
     if (rd.softState !== null) this.roleChanged(node, rd.softState)
-    if (point === CrashPoint.None && this.grantsVote(rd) && this.faults.chance(o.voterCrashRate)) {
-      point = CrashPoint.AfterSend
+    if (node.crashPoint === CrashPoint.None && this.grantsVote(rd)) {
+      if (this.faults.chance(o.voterCrashRate)) node.crashPoint = CrashPoint.AfterSend
     }
-    if (point === CrashPoint.BeforePersist) {
+    if (node.crashPoint === CrashPoint.BeforePersist) {
       this.crash(node, 'before persist')
       return true
     }
@@ -360,31 +389,109 @@ export class Cluster {
       const entryTerm = rn.raft.raftLog.zeroTermOnOutOfBounds(hs.commit)
       this.checker.leaderCommitted(node.id, hs.term, hs.commit, entryTerm)
     }
-    if (!this.persist(node, rd, point === CrashPoint.TornPersist)) return true
-    if (point === CrashPoint.AfterPersist) {
-      this.crash(node, 'after persist, before send')
-      return true
+    this.takeReadStates(node, rd)
+    if (o.asyncStorageWrites) this.routeAsync(node, rd)
+    else this.handleSync(node, rd)
+    if (node.rn !== null) {
+      const log = node.rn.raft.raftLog
+      this.checker.committed(node.id, log.committed, (i) => log.zeroTermOnOutOfBounds(i))
     }
-    for (const m of rd.messages) this.send(node.id, m)
-    if (point === CrashPoint.AfterSend) {
-      this.crash(node, 'after send, before apply')
-      return true
-    }
-    if (!this.apply(node, rd, point === CrashPoint.MidApply)) return true
-    if (point === CrashPoint.AfterApply) {
-      this.crash(node, 'after apply, before advance')
-      return true
-    }
-    rn.advance()
-    const log = rn.raft.raftLog
-    this.checker.committed(node.id, log.committed, (i) => log.zeroTermOnOutOfBounds(i))
     return true
+  }
+
+  /** Sync mode: persist, send, apply, advance, in that order (etcd-io/raft doc.go). */
+  private handleSync(node: SimNode, rd: Ready): void {
+    const point = node.crashPoint
+    const torn = point === CrashPoint.TornPersist
+    if (!this.persist(node, rd.snapshot, rd.entries, rd.hardState, torn)) return
+    if (point === CrashPoint.AfterPersist) return this.crash(node, 'after persist, before send')
+    for (const m of rd.messages) this.send(node.id, m)
+    if (point === CrashPoint.AfterSend) return this.crash(node, 'after send, before apply')
+    if (!isEmptySnap(rd.snapshot)) this.installSnapshot(node, rd.snapshot!)
+    if (!this.apply(node, rd.committedEntries, point === CrashPoint.MidApply)) return
+    if (point === CrashPoint.AfterApply) return this.crash(node, 'after apply, before advance')
+    ;(node.rn as RawNode).advance()
+  }
+
+  /**
+   * Async mode: network messages leave at once; MsgStorageAppend and MsgStorageApply queue for
+   * the node's append and apply threads, which work in order and hand back their responses
+   * only when done (etcd-io/raft rawnode.go, AsyncStorageWrites).
+   */
+  private routeAsync(node: SimNode, rd: Ready): void {
+    for (const m of rd.messages) {
+      if (m.to === LocalAppendThread) node.appendQueue.push(m)
+      else if (m.to === LocalApplyThread) node.applyQueue.push(m)
+      else this.send(node.id, m)
+    }
+    if (node.crashPoint === CrashPoint.AfterSend) this.crash(node, 'after send, writes queued')
+  }
+
+  /** Runs the node's append and apply threads, each on its own simulated disk latency. */
+  private runStorageThreads(node: SimNode): boolean {
+    const p = this.faults
+    let busy = false
+    if (node.appendQueue.length > 0 && p.chance(this.options.diskRate)) {
+      busy = true
+      const work = node.appendQueue
+      node.appendQueue = []
+      for (const m of work) {
+        if (node.rn === null) return true
+        this.appendWork(node, m)
+      }
+    }
+    if (node.rn !== null && node.applyQueue.length > 0 && p.chance(this.options.diskRate)) {
+      busy = true
+      const work = node.applyQueue
+      node.applyQueue = []
+      for (const m of work) {
+        if (node.rn === null) return true
+        this.applyWork(node, m)
+      }
+    }
+    if (node.rn !== null) this.serveReads(node, node.sm as KvStateMachine)
+    return busy
+  }
+
+  private appendWork(node: SimNode, m: Message): void {
+    const point = node.crashPoint
+    if (point === CrashPoint.BeforePersist) return this.crash(node, 'before the append thread ran')
+    const hs = m.term !== 0 ? { term: m.term, vote: m.vote, commit: m.commit } : null
+    if (!this.persist(node, m.snapshot, m.entries, hs, point === CrashPoint.TornPersist)) return
+    if (m.snapshot !== null && !isEmptySnap(m.snapshot)) this.installSnapshot(node, m.snapshot)
+    if (point === CrashPoint.AfterPersist) return this.crash(node, 'after append, before replies')
+    this.respond(node, m.responses)
+  }
+
+  private applyWork(node: SimNode, m: Message): void {
+    const point = node.crashPoint
+    if (!this.apply(node, m.entries, point === CrashPoint.MidApply)) return
+    if (point === CrashPoint.AfterApply) return this.crash(node, 'after apply, before replies')
+    this.respond(node, m.responses)
+  }
+
+  /** Delivers a storage thread's responses: to the node itself, or over the network. */
+  private respond(node: SimNode, responses: Message[]): void {
+    for (const r of responses) {
+      const rn = node.rn
+      if (rn === null) return
+      if (r.to !== BigInt(node.id)) {
+        this.send(node.id, r)
+        continue
+      }
+      try {
+        rn.step(r)
+      } catch (e) {
+        if (!(e instanceof RaftError)) throw e
+      }
+    }
   }
 
   private grantsVote(rd: Ready): boolean {
     if (this.liveness || this.options.voterCrashRate === 0) return false
     for (const m of rd.messages) {
       if (m.type === MessageType.MsgVoteResp && !m.reject) return true
+      for (const r of m.responses) if (r.type === MessageType.MsgVoteResp && !r.reject) return true
     }
     return false
   }
@@ -403,15 +510,26 @@ export class Cluster {
     this.checker.leaderLog(node.id, r.term, view)
   }
 
-  /** Makes the Ready's state durable; false when the node crashed in the middle. */
-  private persist(node: SimNode, rd: Ready, torn: boolean): boolean {
+  /**
+   * Makes a snapshot, entries and HardState durable, in WAL order; false when the node crashed
+   * in the middle (a torn write keeps a prefix of the entries and no HardState).
+   */
+  private persist(
+    node: SimNode,
+    snap: Snapshot | null,
+    ents: Entry[],
+    hs: HardState | null,
+    torn: boolean,
+  ): boolean {
     const s = node.storage
-    if (!isEmptySnap(rd.snapshot)) s.applySnapshot(rd.snapshot!)
-    const ents = rd.entries
+    if (!isEmptySnap(snap)) {
+      s.applySnapshot(snap!)
+      node.durableCommit = Math.max(node.durableCommit, snap!.metadata.index)
+    }
     let kept = ents.length
     if (ents.length > 0) {
       if (torn) kept = this.faults.intn(ents.length + 1)
-      let prevTerm = termOrUnknown(s, (ents[0] as { index: number }).index - 1)
+      let prevTerm = termOrUnknown(s, ents[0]!.index - 1)
       for (let i = 0; i < kept; i++) {
         const e = ents[i]!
         this.checker.persisted(node.id, e.index, e.term, hashBytes(e.data), prevTerm)
@@ -423,22 +541,25 @@ export class Cluster {
       this.crash(node, `torn write, kept ${kept} of ${ents.length} entries and no HardState`)
       return false
     }
-    if (rd.hardState !== null) s.setHardState(rd.hardState)
+    if (hs !== null) {
+      s.setHardState(hs)
+      node.durableCommit = hs.commit
+      this.flushAcks(node)
+    }
     return true
   }
 
-  /** Applies the Ready's snapshot and committed entries; false when the node crashed. */
-  private apply(node: SimNode, rd: Ready, mid: boolean): boolean {
-    if (!isEmptySnap(rd.snapshot)) {
-      const snap = rd.snapshot!
-      const sm = KvStateMachine.restore(snap.data)
-      if (sm.applied !== snap.metadata.index)
-        throw new Error('snapshot data does not match its index')
-      node.sm = sm
-      this.checker.snapshotApplied(node.id, sm.applied, sm.hash)
-      this.note(Ev.SnapshotInstall, node.id, sm.applied)
-      this.log(`n${node.id} installs snapshot ${sm.applied}`)
-    }
+  private installSnapshot(node: SimNode, snap: Snapshot): void {
+    const sm = KvStateMachine.restore(snap.data)
+    if (sm.applied !== snap.metadata.index)
+      throw new Error('snapshot data does not match its index')
+    node.sm = sm
+    this.checker.snapshotApplied(node.id, sm.applied, sm.hash)
+    this.note(Ev.SnapshotInstall, node.id, sm.applied)
+    this.log(`n${node.id} installs snapshot ${sm.applied}`)
+  }
+
+  private takeReadStates(node: SimNode, rd: Ready): void {
     for (const rs of rd.readStates) {
       const ctx = decodeCtx(rs.requestCtx)
       const client = node.pendingReads.get(ctx)
@@ -446,11 +567,17 @@ export class Cluster {
       node.pendingReads.delete(ctx)
       node.waitingReads.push({ ctx, client, index: rs.index })
     }
+  }
+
+  /** Applies committed entries; false when the node crashed in the middle. */
+  private apply(node: SimNode, ents: Entry[], mid: boolean): boolean {
     const sm = node.sm as KvStateMachine
-    const ents = rd.committedEntries
     const stop = mid ? this.faults.intn(ents.length + 1) : ents.length
     for (let i = 0; i < stop; i++) {
       const e = ents[i]!
+      // Async mode only: the append thread may have installed a snapshot past entries that
+      // were already queued for the apply thread; like etcd's apply loop, skip what it covers.
+      if (e.index <= sm.applied && this.options.asyncStorageWrites) continue
       if (e.type !== EntryType.EntryNormal) throw new Error('conf changes are not simulated yet')
       sm.apply(e)
       this.checker.applied(node.id, e.index, e.term, hashBytes(e.data), sm.hash)
@@ -468,12 +595,43 @@ export class Cluster {
   }
 
   private writeApplied(node: SimNode, clientId: number, seq: number, index: number): void {
+    if (index > node.durableCommit) {
+      // Async mode: the apply thread can run ahead of the HardState write. Acknowledge only once
+      // the commit index covering the write is durable, or a restarted single-voter leader could
+      // answer a ReadIndex from an older commit index (etcd-io/raft skips the
+      // committed-in-this-term wait for a single voter) and the client would read its write
+      // undone.
+      node.pendingAcks.push(clientId, seq, index)
+      return
+    }
+    this.ackWrite(node, clientId, seq, index)
+  }
+
+  private ackWrite(node: SimNode, clientId: number, seq: number, index: number): void {
     const c = this.clients[clientId]
     if (c === undefined || !c.busy || c.isRead || c.seq !== seq || c.target !== node.id) return
     c.busy = false
     this.opsDone++
     if (index > this.ackedWriteMax) this.ackedWriteMax = index
     this.note(Ev.WriteAck, clientId, index)
+  }
+
+  /** Acknowledges the writes whose commit index has become durable. */
+  private flushAcks(node: SimNode): void {
+    const acks = node.pendingAcks
+    if (acks.length === 0) return
+    let kept = 0
+    for (let i = 0; i < acks.length; i += 3) {
+      const index = acks[i + 2]!
+      if (index <= node.durableCommit) {
+        this.ackWrite(node, acks[i]!, acks[i + 1]!, index)
+        continue
+      }
+      acks[kept++] = acks[i]!
+      acks[kept++] = acks[i + 1]!
+      acks[kept++] = index
+    }
+    acks.length = kept
   }
 
   private serveReads(node: SimNode, sm: KvStateMachine): void {
@@ -506,7 +664,8 @@ export class Cluster {
   private staleRead(node: SimNode, c: Client, index: number): void {
     const what =
       `client ${c.id} read at index ${index} on node ${node.id}, but index ` +
-      `${c.committedAtStart} was committed before the read started`
+      `${c.committedAtStart} was committed (and index ${c.ackedAtStart} acknowledged to a client) ` +
+      `before the read started`
     if (!this.options.readLease) throw new Violation('stale-read', what)
     this.note(Ev.LeaseStaleRead, c.id, index)
     this.log(`lease read stale (etcd-io/raft allows it): ${what}`)
@@ -712,7 +871,8 @@ export class Cluster {
     // Linearizability asks a read to reflect every acknowledged write; ReadIndex promises more,
     // every entry committed before the request, which catches a stale read before any client
     // could notice it.
-    c.committedAtStart = Math.max(this.ackedWriteMax, this.checker.maxCommitted)
+    c.committedAtStart = Math.max(this.ackedWriteMax, this.strictReadBound())
+    c.ackedAtStart = this.ackedWriteMax
     const cmd = c.cmd
     cmd.op = p.chance(o.casRatio) ? Op.Cas : Op.Put
     cmd.seq = c.seq
@@ -729,14 +889,20 @@ export class Cluster {
     c.target = leader !== 0 && p.chance(0.8) ? leader : p.between(1, this.options.nodeCount)
     c.targetWasLeader = c.target === leader
     c.deadline = this.now + this.options.clientTimeoutTicks
-    // A retried read is a new ReadIndex request, which must reflect everything committed by now.
-    if (c.isRead) c.committedAtStart = Math.max(c.committedAtStart, this.checker.maxCommitted)
+    if (c.isRead) {
+      // A retried read is a new ReadIndex request, which must reflect everything committed by
+      // now; the client stops waiting for the answer to the old one.
+      c.committedAtStart = Math.max(c.committedAtStart, this.strictReadBound())
+      c.readCtx = ++this.readCounter
+    }
     const rn = (this.nodes[c.target] as SimNode).rn
     this.note(Ev.Submit, c.id, c.target)
-    if (rn === null) return
+    if (rn === null) {
+      this.log(`client ${c.id} #${c.seq} sent to n${c.target}, which is down`)
+      return
+    }
     try {
       if (c.isRead) {
-        c.readCtx = ++this.readCounter
         ;(this.nodes[c.target] as SimNode).pendingReads.set(c.readCtx, c.id)
         rn.readIndex(encodeCtx(c.readCtx))
         this.log(`client ${c.id} read #${c.seq} via n${c.target}`)
@@ -748,6 +914,16 @@ export class Cluster {
       if (!(e instanceof RaftError)) throw e
       this.log(`client ${c.id} #${c.seq} refused by n${c.target}: ${e.message}`)
     }
+  }
+
+  /**
+   * The commit index a new ReadIndex request must reach. A single voter with async writes can
+   * lose its in-memory commit index in a crash and answer from the durable one (see
+   * writeApplied); there only acknowledged writes bind, so linearizability is still checked.
+   */
+  private strictReadBound(): number {
+    const o = this.options
+    return o.asyncStorageWrites && o.nodeCount === 1 ? 0 : this.checker.maxCommitted
   }
 
   /** The live leader with the highest term, or 0. */

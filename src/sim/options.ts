@@ -53,6 +53,10 @@ export interface SimOptions {
   compactRate: number
   /** Chance per tick that the leader is asked to hand leadership to another node. */
   transferRate: number
+  /** Persist and apply through the local storage threads instead of Ready/Advance. */
+  asyncStorageWrites: boolean
+  /** Async mode: chance per delivery round that a node's storage thread does its queued work. */
+  diskRate: number
   /** Per-node tick rate in permille of the global tick (1000 everywhere when no skew). */
   tickRatePermille: number[]
   safetyTicks: number
@@ -123,6 +127,8 @@ export function chooseOptions(seed: number): SimOptions {
     // snapshot; several election timeouts cover a lost snapshot and a probe.
     stallTicksMax: 10 * electionTick + 10 * (delayMax + 1),
     transferRate: f(p.pick([0, 0.002, 0.01])),
+    asyncStorageWrites: p.chance(0.5),
+    diskRate: p.pick([0.2, 0.5, 1]),
   }
   return options
 }

@@ -101,7 +101,7 @@ export function describeOptions(o: SimOptions): string {
     `nodes ${o.nodeCount} election ${o.electionTick} heartbeat ${o.heartbeatTick} ` +
     `prevote ${o.preVote} checkquorum ${o.checkQuorum} read ${o.readLease ? 'lease' : 'safe'} ` +
     `inflight ${o.maxInflightMsgs} msgsize ${o.maxSizePerMsg} inflightbytes ${o.maxInflightBytes} ` +
-    `smdurable ${o.smDurable} clients ${o.clientCount} oprate ${o.opRate} drop ${o.dropRate} ` +
+    `async ${o.asyncStorageWrites} disk ${o.diskRate} smdurable ${o.smDurable} clients ${o.clientCount} oprate ${o.opRate} drop ${o.dropRate} ` +
     `dup ${o.duplicateRate} delay ${o.delayMax} reorder ${o.reorder} partition ${o.partitionRate.toFixed(3)} heal ${o.healRate.toFixed(3)} ` +
     `crash ${o.crashRate.toFixed(3)} leaderbias ${o.crashLeaderBias} down ${o.downTicksMin} compact ${o.compactRate} transfer ${o.transferRate} tickrates ${rates} safety ${o.safetyTicks}`
   )
