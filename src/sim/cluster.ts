@@ -95,6 +95,8 @@ class SimNode {
   rn: RawNode | null = null
   sm: KvStateMachine | null = null
   crashPoint: CrashPoint = CrashPoint.None
+  /** Restart at the next tick: a supervisor bringing the process straight back. */
+  restartAtOnce = false
   downSince = 0
   tickAccPermille = 0
   /** Async mode: MsgStorageAppend and MsgStorageApply waiting for the node's disk threads. */
@@ -321,6 +323,7 @@ export class Cluster {
     if (sm === null || sm.applied < snap.metadata.index) sm = KvStateMachine.restore(snap.data)
     if (sm.applied < snap.metadata.index) throw new Error('snapshot data behind its metadata')
     node.sm = sm
+    node.restartAtOnce = false
     const hs = node.storage.initialState().hardState
     // Raft restarts with commit = max(HardState.commit, first log index - 1) and refuses an
     // applied index above it. In async mode the apply thread can run ahead of the append
@@ -377,8 +380,13 @@ export class Cluster {
     if (!rn.hasReady()) return false
     const rd = rn.ready()
     if (rd.softState !== null) this.roleChanged(node, rd.softState)
-    if (node.crashPoint === CrashPoint.None && this.grantsVote(rd)) {
-      if (this.faults.chance(o.voterCrashRate)) node.crashPoint = CrashPoint.AfterSend
+    // A vote must survive a crash right after it was sent. Sync mode sends it with the Ready;
+    // async mode from the append thread (see appendWork).
+    if (!o.asyncStorageWrites && node.crashPoint === CrashPoint.None) {
+      if (grantsVote(rd.messages) && this.voterCrash()) {
+        node.crashPoint = CrashPoint.AfterSend
+        node.restartAtOnce = true
+      }
     }
     if (node.crashPoint === CrashPoint.BeforePersist) {
       this.crash(node, 'before persist')
@@ -461,6 +469,10 @@ export class Cluster {
     if (m.snapshot !== null && !isEmptySnap(m.snapshot)) this.installSnapshot(node, m.snapshot)
     if (point === CrashPoint.AfterPersist) return this.crash(node, 'after append, before replies')
     this.respond(node, m.responses)
+    if (node.rn !== null && grantsVote(m.responses) && this.voterCrash()) {
+      this.crash(node, 'right after granting a vote')
+      node.restartAtOnce = true
+    }
   }
 
   private applyWork(node: SimNode, m: Message): void {
@@ -487,13 +499,9 @@ export class Cluster {
     }
   }
 
-  private grantsVote(rd: Ready): boolean {
-    if (this.liveness || this.options.voterCrashRate === 0) return false
-    for (const m of rd.messages) {
-      if (m.type === MessageType.MsgVoteResp && !m.reject) return true
-      for (const r of m.responses) if (r.type === MessageType.MsgVoteResp && !r.reject) return true
-    }
-    return false
+  private voterCrash(): boolean {
+    const rate = this.options.voterCrashRate
+    return !this.liveness && rate > 0 && this.faults.chance(rate)
   }
 
   private roleChanged(node: SimNode, ss: SoftState): void {
@@ -765,7 +773,8 @@ export class Cluster {
     for (let id = 1; id <= n; id++) {
       const node = this.nodes[id] as SimNode
       if (node.rn === null) {
-        if (this.now - node.downSince >= o.downTicksMin && p.chance(o.restartRate)) this.start(node)
+        const due = this.now - node.downSince >= o.downTicksMin && p.chance(o.restartRate)
+        if (node.restartAtOnce || due) this.start(node)
       } else if (p.chance(o.compactRate)) this.compact(node)
     }
     if (n > 1 && p.chance(o.transferRate)) this.transferLeader()
@@ -958,6 +967,11 @@ export class Cluster {
         (m.reject ? ' reject' : ''),
     )
   }
+}
+
+function grantsVote(msgs: Message[]): boolean {
+  for (const m of msgs) if (m.type === MessageType.MsgVoteResp && !m.reject) return true
+  return false
 }
 
 function termOrUnknown(s: MemoryStorage, i: number): number {
