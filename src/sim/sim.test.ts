@@ -8,8 +8,9 @@ import { Checker, Violation, type LogView, type ViolationKind } from './checkers
 import { describeOptions, runSeed } from './run.js'
 
 /**
- * Seeds 1..SEED_COUNT: about 50 s when run alone on the 2-core development machine (1000 seeds
- * took 33.5 s through the CLI, ~1800 seeds/min). Raise it as the simulator gets faster.
+ * Seeds 1..SEED_COUNT: 33 s when this file runs alone on the 2-core development machine (29 s of
+ * CPU, about 2700 seeds/min; 55 s while other jobs share the cores). Raise it as the simulator
+ * gets faster.
  */
 const SEED_COUNT = 1500
 
