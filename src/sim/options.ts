@@ -1,0 +1,134 @@
+/**
+ * What a seed decides before the run starts: cluster size, Raft config, fault rates, workload and
+ * phase lengths. Everything is drawn from one Prng in a fixed order, so a seed names one run.
+ */
+import { Prng } from './prng.js'
+
+export interface SimOptions {
+  seed: number
+  nodeCount: number
+  electionTick: number
+  heartbeatTick: number
+  preVote: boolean
+  checkQuorum: boolean
+  /** ReadOnlyLeaseBased (requires checkQuorum) instead of ReadOnlySafe. */
+  readLease: boolean
+  maxInflightMsgs: number
+  /** Bytes per MsgApp; 0 means one entry per message, Infinity unlimited. */
+  maxSizePerMsg: number
+  /** 0 means unlimited. */
+  maxInflightBytes: number
+  /**
+   * Bytes of committed entries per Ready. Never left at 0 when maxSizePerMsg is 0: etcd-io/raft
+   * would then default it to 0 too, and a node restarted with applied > 0 never applies again
+   * (appliedTo pauses application when 0 >= 0), while one without panics in nextCommittedEnts.
+   */
+  maxCommittedSizePerReady: number
+  /** The state machine survives a crash (etcd's bbolt backend) instead of rebuilding from the snapshot. */
+  smDurable: boolean
+  clientCount: number
+  /** Chance per tick that an idle client starts an operation. */
+  opRate: number
+  readRatio: number
+  casRatio: number
+  /** Ticks before a client gives up on a node and retries the same operation elsewhere. */
+  clientTimeoutTicks: number
+  dropRate: number
+  duplicateRate: number
+  delayMax: number
+  reorder: boolean
+  /** Chance per tick of a new partition, and of healing the current one. */
+  partitionRate: number
+  healRate: number
+  /** Chance per tick that some live node is marked to crash, and that a crashed one restarts. */
+  crashRate: number
+  restartRate: number
+  /** A crashed node stays down at least this long. */
+  downTicksMin: number
+  /** Chance that a crash picks the leader rather than a random node. */
+  crashLeaderBias: number
+  /** Chance that a node crashes right after sending a vote it granted (a vote must survive that). */
+  voterCrashRate: number
+  /** Chance per tick per node of a snapshot plus log compaction. */
+  compactRate: number
+  /** Chance per tick that the leader is asked to hand leadership to another node. */
+  transferRate: number
+  /** Persist and apply through the local storage threads instead of Ready/Advance. */
+  asyncStorageWrites: boolean
+  /** Async mode: chance per delivery round that a node's storage thread does its queued work. */
+  diskRate: number
+  /** Per-node tick rate in permille of the global tick (1000 everywhere when no skew). */
+  tickRatePermille: number[]
+  safetyTicks: number
+  /** After healing: ticks until a leader that everyone follows. */
+  leaderTicksMax: number
+  /** After that: the longest the slowest node's applied index may stand still. */
+  stallTicksMax: number
+}
+
+export function chooseOptions(seed: number): SimOptions {
+  const p = new Prng(seed)
+  const nodeCount = p.pick([1, 3, 3, 3, 5, 5, 5, 7])
+  const heartbeatTick = p.pick([1, 1, 2, 3])
+  const delayMax = p.pick([0, 0, 1, 3, 10])
+  // An election timeout shorter than a round trip never elects anyone: real deployments keep it
+  // an order of magnitude above the network latency (etcd's tuning guide).
+  const electionTick = Math.max(heartbeatTick * p.between(3, 10), 3 * delayMax + heartbeatTick)
+  const checkQuorum = p.chance(0.5)
+  const maxSizePerMsg = p.pick([0, 64, 1024, Infinity])
+  const skew = p.chance(0.3)
+  // Fault tiers: a tenth of the seeds run fault-free (pure scheduling), most run at moderate
+  // rates, and a quarter are chaos: a crash or partition every election timeout or two, leaders
+  // targeted, nodes back at once. Rare interleavings (Raft paper Figure 8, a vote forgotten in a
+  // crash) need that churn; moderate rates leave time for long stretches of normal operation.
+  const tier = p.pick(['calm', 'moderate', 'moderate', 'moderate', 'moderate', 'chaos', 'chaos'])
+  const f = (x: number): number => (tier === 'calm' ? 0 : x)
+  const chaos = tier === 'chaos'
+  const options: SimOptions = {
+    seed,
+    nodeCount,
+    electionTick,
+    heartbeatTick,
+    preVote: p.chance(0.5),
+    checkQuorum,
+    readLease: checkQuorum && p.chance(0.3),
+    maxInflightMsgs: p.pick([1, 2, 4, 256]),
+    maxSizePerMsg,
+    maxInflightBytes:
+      maxSizePerMsg === Infinity || p.chance(0.5) ? 0 : maxSizePerMsg * p.pick([1, 4, 16]),
+    maxCommittedSizePerReady:
+      maxSizePerMsg === 0 ? p.pick([1, 1024, Infinity]) : p.pick([0, 0, 1, Infinity]),
+    smDurable: p.chance(0.5),
+    clientCount: p.between(1, 5),
+    opRate: p.pick([0.05, 0.2, 0.5, 1]),
+    readRatio: p.pick([0, 0.2, 0.5]),
+    casRatio: p.pick([0, 0.3]),
+    clientTimeoutTicks: electionTick * p.between(2, 4),
+    dropRate: f(p.pick([0, 0.01, 0.05, 0.2])),
+    duplicateRate: f(p.pick([0, 0.01, 0.05])),
+    delayMax,
+    reorder: p.chance(0.5),
+    partitionRate: chaos ? p.pick([0.5, 1]) / electionTick : f(p.pick([0, 0.002, 0.01])),
+    healRate: chaos ? p.pick([0.5, 1]) / electionTick : p.pick([0.01, 0.05]),
+    crashRate: chaos ? p.pick([0.5, 1, 2]) / electionTick : f(p.pick([0, 0.002, 0.01])),
+    restartRate: chaos ? p.pick([0.2, 0.5]) : p.pick([0.01, 0.05]),
+    downTicksMin: chaos ? p.between(0, electionTick) : electionTick,
+    crashLeaderBias: chaos ? p.pick([0.3, 0.7]) : 0,
+    voterCrashRate: chaos ? p.pick([0.1, 0.3]) : 0,
+    compactRate: p.pick([0, 0.001, 0.01]),
+    tickRatePermille: Array.from({ length: nodeCount + 1 }, () =>
+      skew ? p.between(800, 1200) : 1000,
+    ),
+    safetyTicks: p.between(200, 1000),
+    // A few election rounds: each lasts under two election timeouts of the slowest clock, plus
+    // the messages' flight.
+    leaderTicksMax: 20 * electionTick + 20 * (delayMax + 1),
+    // A follower catching up advances at least once per heartbeat round trip, or after a
+    // snapshot; several election timeouts cover a lost snapshot and a probe.
+    stallTicksMax: 10 * electionTick + 10 * (delayMax + 1),
+    transferRate: f(p.pick([0, 0.002, 0.01])),
+    asyncStorageWrites: p.chance(0.5),
+    diskRate: p.pick([0.2, 0.5, 1]),
+  }
+  return options
+}

@@ -1,0 +1,117 @@
+/**
+ * One simulation run from one seed: a safety phase with faults, then a liveness phase that heals
+ * everything and demands a leader that all nodes follow and an applied index that converges on
+ * every node within a bounded number of ticks. Pure and deterministic: no clock, no I/O; the CLI
+ * measures time around it.
+ */
+import { Violation } from './checkers.js'
+import { Cluster, Ev } from './cluster.js'
+import { chooseOptions, type SimOptions } from './options.js'
+
+export interface RunResult {
+  seed: number
+  options: SimOptions
+  /** Null when every check passed. */
+  violation: Violation | null
+  ticks: number
+  opsDone: number
+  /** The rolling hash of the run's events; the same seed must give the same hash. */
+  hash: number
+  /** Ticks the liveness phase needed to converge (or its bound when it did not). */
+  livenessTicks: number
+  trace: string[] | null
+  /** How often each Ev happened. */
+  counts: Int32Array
+}
+
+export function runSeed(seed: number, { trace = false } = {}): RunResult {
+  const options = chooseOptions(seed)
+  const cluster = new Cluster(options, trace ? [] : null)
+  let violation: Violation | null = null
+  let livenessTicks = 0
+  try {
+    for (let t = 0; t < options.safetyTicks; t++) cluster.tick()
+    cluster.startLiveness()
+    livenessTicks = awaitConvergence(cluster)
+  } catch (e) {
+    violation =
+      e instanceof Violation
+        ? e
+        : new Violation('raft-panic', e instanceof Error ? (e.stack ?? e.message) : String(e))
+    cluster.trace?.push(`${cluster.now} FAILED ${violation.message}`)
+  }
+  return {
+    seed,
+    options,
+    violation,
+    ticks: cluster.now,
+    opsDone: cluster.opsDone,
+    hash: cluster.hash,
+    livenessTicks,
+    trace: cluster.trace,
+    counts: cluster.counts,
+  }
+}
+
+/**
+ * Ticks until the cluster converges; throws a liveness Violation when no leader that every node
+ * follows appears in time, or when the slowest node stops applying for too long.
+ */
+function awaitConvergence(cluster: Cluster): number {
+  const o = cluster.options
+  let ticks = 0
+  while (!cluster.hasLeader()) {
+    if (ticks === o.leaderTicksMax) {
+      throw new Violation(
+        'liveness',
+        `no leader ${ticks} ticks after healing\n${cluster.describe()}`,
+      )
+    }
+    cluster.tick()
+    ticks++
+  }
+  let progressAt = ticks
+  let applied = cluster.minApplied()
+  // A lagging quorum may first have to overwrite a long divergent tail, one message per round
+  // trip when flow control is tight, before the commit index (and so the applied one) can move.
+  const backlog = Math.max(0, cluster.leaderLastIndex() - applied)
+  const stallMax = o.stallTicksMax + backlog * 2 * (o.delayMax + 1)
+  while (!cluster.converged()) {
+    if (ticks - progressAt === stallMax) {
+      throw new Violation(
+        'liveness',
+        `applied index stuck at ${applied} for ${stallMax} ticks\n${cluster.describe()}`,
+      )
+    }
+    cluster.tick()
+    ticks++
+    const now = cluster.minApplied()
+    if (now > applied) {
+      applied = now
+      progressAt = ticks
+    }
+  }
+  return ticks
+}
+
+/** The options of a run, one line, for the trace header and failure reports. */
+export function describeOptions(o: SimOptions): string {
+  const rates = o.tickRatePermille.slice(1).join('/')
+  return (
+    `nodes ${o.nodeCount} election ${o.electionTick} heartbeat ${o.heartbeatTick} ` +
+    `prevote ${o.preVote} checkquorum ${o.checkQuorum} read ${o.readLease ? 'lease' : 'safe'} ` +
+    `inflight ${o.maxInflightMsgs} msgsize ${o.maxSizePerMsg} inflightbytes ${o.maxInflightBytes} ` +
+    `async ${o.asyncStorageWrites} disk ${o.diskRate} smdurable ${o.smDurable} clients ${o.clientCount} oprate ${o.opRate} drop ${o.dropRate} ` +
+    `dup ${o.duplicateRate} delay ${o.delayMax} reorder ${o.reorder} partition ${o.partitionRate.toFixed(3)} heal ${o.healRate.toFixed(3)} ` +
+    `crash ${o.crashRate.toFixed(3)} leaderbias ${o.crashLeaderBias} down ${o.downTicksMin} compact ${o.compactRate} transfer ${o.transferRate} tickrates ${rates} safety ${o.safetyTicks}`
+  )
+}
+
+/** The event counters, one line: "Crash 3 Partition 2 ...", skipping zeros. */
+export function describeCounts(counts: Int32Array): string {
+  const parts: string[] = []
+  for (let k = 0; k < counts.length; k++) {
+    if ((counts[k] as number) > 0 && Ev[k] !== undefined) parts.push(`${Ev[k]} ${counts[k]}`)
+  }
+  return parts.join(', ')
+}
