@@ -176,19 +176,22 @@ export class Wal {
   static async open(
     options: WalOptions,
     onEntry: (e: Entry, location: number) => void = () => {},
+    onSnapshot: (s: WalSnapshot) => void = () => {},
   ): Promise<Wal> {
     const opts = fillOptions(options)
     opts.disk.mkdir(opts.dir)
     const names = opts.disk.list(opts.dir)
     const segments = names.map(parseSegmentName).filter((s): s is Segment => s !== undefined)
     const wal =
-      segments.length === 0 ? await Wal.create(opts) : await Wal.recover(opts, segments, onEntry)
+      segments.length === 0
+        ? await Wal.create(opts)
+        : await Wal.recover(opts, segments, onEntry, onSnapshot)
     for (const tmp of names.filter((n) => n.endsWith('.tmp'))) {
       // A preallocated segment that was never renamed into place: it held no acknowledged data.
       // Removed only after recovery succeeded, so a refused open changes nothing.
       opts.disk.unlink(joinPath(opts.dir, tmp))
     }
-    wal.next = wal.preallocate()
+    wal.startPreallocation()
     return wal
   }
 
@@ -233,9 +236,10 @@ export class Wal {
     opts: Required<WalOptions>,
     segments: Segment[],
     onEntry: (e: Entry, location: number) => void,
+    onSnapshot: (s: WalSnapshot) => void,
   ): Promise<Wal> {
     checkSequence(opts.dir, segments)
-    const replay = new Replay(opts, onEntry)
+    const replay = new Replay(opts, onEntry, onSnapshot)
     let scan: ReturnType<typeof scanSegment> = { end: 0, crc: 0 }
     let lastStartCrc = 0
     segments.forEach((seg, i) => {
@@ -418,8 +422,14 @@ export class Wal {
     this.position = header.buf.length
     this.crc = header.crc
     this.stats.rotations++
-    this.next = this.preallocate()
+    this.startPreallocation()
     this.opts.logger.info(`wal: created segment ${seg.name}`)
+  }
+
+  private startPreallocation(): void {
+    this.next = this.preallocate()
+    // A failure surfaces when rotate() awaits it; until then it must not count as unhandled.
+    this.next.catch(() => {})
   }
 
   /** Preallocates the next segment in the background (etcd file_pipeline.go). */
@@ -509,6 +519,7 @@ class Replay {
   constructor(
     private readonly opts: Required<WalOptions>,
     private readonly onEntry: (e: Entry, location: number) => void,
+    private readonly onSnapshot: (s: WalSnapshot) => void,
   ) {}
 
   beginSegment(seg: Segment, path: string): void {
@@ -537,6 +548,7 @@ class Replay {
         const snap = decodeSnapshotMarker(rec.data)
         if (snap === undefined) throw corrupt(this.path, offset, 'malformed snapshot marker')
         this.snapshots.push(snap)
+        this.onSnapshot(snap)
         return
       }
     }
