@@ -73,6 +73,21 @@ describe('SimDisk', () => {
     assert.deepEqual(disk.contents('/d/a'), bytes(1))
   })
 
+  it('overlapping syncs each make what preceded them durable, once', async () => {
+    const disk = new SimDisk()
+    disk.mkdir('/d')
+    await fileWith(disk, '/d/a', bytes(1, 2, 3))
+    const f = disk.open('/d/a')
+    f.truncate(1)
+    const first = f.sync()
+    f.write([bytes(7, 8)], 1)
+    const second = f.sync()
+    f.truncate(2)
+    await Promise.all([first, second])
+    disk.crash()
+    assert.deepEqual(disk.contents('/d/a'), bytes(1, 7, 8))
+  })
+
   it('tears the last kept write at the chosen byte', async () => {
     const disk = new SimDisk()
     disk.mkdir('/d')

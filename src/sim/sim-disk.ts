@@ -20,10 +20,13 @@ export interface IntRand {
 type FileOp =
   { kind: 'write'; position: number; data: Uint8Array } | { kind: 'truncate'; size: number }
 
+/** Invariant: durable and volatile never share a buffer (writes change volatile in place). */
 class Inode {
   durable: Uint8Array = new Uint8Array(0)
   volatile: Uint8Array = new Uint8Array(0)
   pending: FileOp[] = []
+  /** How many operations have left `pending` (made durable) since the inode was created. */
+  retired = 0
 }
 
 type NameOp = { dir: string; apply: (names: Map<string, Inode>) => void }
@@ -96,16 +99,19 @@ class SimFile implements DiskFile {
 
   async sync(): Promise<void> {
     this.checkOpen()
-    // What is volatile when sync is called becomes durable when it returns, unless the machine
-    // crashed meanwhile: the epoch tells.
+    // What was written when sync is called becomes durable when it returns, unless the machine
+    // crashed meanwhile (the epoch tells). Replaying the operations onto the durable bytes costs
+    // what was written, not the size of the file.
     const epoch = this.disk.epoch
-    const upTo = this.inode.pending.length
-    const snapshot = this.inode.volatile.slice()
+    const inode = this.inode
+    const end = inode.retired + inode.pending.length
     this.disk.stats.syncs++
     await this.disk.syncDelay()
     if (epoch !== this.disk.epoch) throw new Error(`sim: crashed during sync of ${this.path}`)
-    this.inode.durable = snapshot
-    this.inode.pending.splice(0, upTo)
+    // A sync that overlapped this one may have made some of these operations durable already.
+    const ops = inode.pending.splice(0, Math.max(0, end - inode.retired))
+    for (const op of ops) inode.durable = applyOp(inode.durable, op)
+    inode.retired += ops.length
   }
 
   async preallocate(size: number): Promise<void> {
@@ -271,7 +277,7 @@ export class SimDisk implements Disk {
       }
     }
     inode.durable = buf
-    inode.volatile = buf
+    inode.volatile = buf.slice()
     inode.pending = []
   }
 

@@ -101,7 +101,7 @@ describe('Wal', () => {
 
   it('coalesces concurrent appends into one write and one fdatasync', async () => {
     const disk = new SimDisk()
-    const wal = await Wal.open({ disk, dir: '/d/wal', metadata })
+    const wal = await Wal.open({ disk, dir: '/d/wal', metadata, segmentBytes: 1 << 20 })
     await wal.append({ entries: ents(1, 1, 1) })
     const before = { ...disk.stats }
     const acks = Array.from({ length: 10 }, (_, i) => wal.append({ entries: ents(2 + i, 1, 1) }))
