@@ -99,6 +99,19 @@ describe('Wal', () => {
     await again.close()
   })
 
+  it('round-trips large entries (written from their own buffers) beside small ones', async () => {
+    const disk = new SimDisk()
+    const opts = { disk, dir: '/d/wal', metadata, segmentBytes: 1 << 20 }
+    const wal = await Wal.open(opts)
+    const mixed = [...ents(1, 2, 1, 20_000), ...ents(3, 3, 1, 7), ...ents(6, 1, 1, 16 * 1024)]
+    await wal.append({ entries: mixed, hardState: { term: 1, vote: 1n, commit: 6 } })
+    await wal.append({ entries: ents(7, 40, 1, 3000) })
+    await wal.close()
+    const { wal: again, entries } = await replay(opts)
+    assert.deepEqual(entries, [...mixed, ...ents(7, 40, 1, 3000)])
+    await again.close()
+  })
+
   it('coalesces concurrent appends into one write and one fdatasync', async () => {
     const disk = new SimDisk()
     const wal = await Wal.open({ disk, dir: '/d/wal', metadata, segmentBytes: 1 << 20 })
