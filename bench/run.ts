@@ -3,10 +3,13 @@
  */
 import { runNodeIdBench } from './raft/node-id.bench.js'
 import { runRaftBench } from './raft/raw-node.bench.js'
+import { runWalBench } from './wal/wal.bench.js'
 
-const suites: Record<string, (size: number) => string> = {
+const suites: Record<string, (size: number) => string | Promise<string>> = {
   raft: runRaftBench,
   'node-id': runNodeIdBench,
+  // --size=N: recovery of a WAL of N x 64 MiB of entries (--size=16: 1 GiB).
+  wal: runWalBench,
 }
 
 const args = process.argv.slice(2)
@@ -24,4 +27,4 @@ if (!Number.isFinite(size) || size <= 0) {
   process.stderr.write(`--size must be a positive number, got ${sizeArg}\n`)
   process.exit(2)
 }
-process.stdout.write(suites[name](size))
+process.stdout.write(await suites[name](size))

@@ -186,9 +186,8 @@ function encodeRecords(records: readonly RecordSpec[], crcIn: number, scratch?: 
       streamed += pos - chunkStart + tail.length
       chunkStart = pos
     }
-    const pad = padBytes(head - FRAME_HEADER_BYTES + dataBytes)
-    buf.fill(0, pos, pos + pad)
-    pos += pad
+    // At most 7 bytes: a loop beats Buffer.fill's argument checks.
+    for (let pad = padBytes(head - FRAME_HEADER_BYTES + dataBytes); pad > 0; pad--) buf[pos++] = 0
   }
   if (pos > chunkStart) chunks.push(buf.subarray(chunkStart, pos))
   const bytes = streamed + pos - chunkStart
