@@ -13,7 +13,7 @@
  * segment breaks the chain. Padding keeps every length field 8-byte aligned, so a torn length
  * field never straddles a sector (etcd encoder.go).
  */
-import { crc32c } from '@node-rs/crc32'
+import { crc32c } from './crc32c.js'
 
 import { assert } from '../raft/assert.js'
 import type { ConfState, Entry, NodeId } from '../raft/raftpb/types.js'

@@ -90,17 +90,20 @@ describe('WalStorage', () => {
     await r.close()
   })
 
-  it('releases segments only up to a durable snapshot', async () => {
+  it('releases segments only up to a durable snapshot and the compaction point', async () => {
     const disk = new SimDisk()
     const s = await WalStorage.open({ ...base, disk })
     for (let i = 0; i < 10; i++) await s.append(ents(1 + i * 10, 10, 1))
+    const startOf = (name: string | undefined) => Number.parseInt(name?.slice(17, 33) ?? 'ff', 16)
     const before = s.walSegments()
     await s.compact(50) // no snapshot yet: nothing may go
     assert.deepEqual(s.walSegments(), before)
-    await s.createSnapshot(60, null, new Uint8Array([1]))
+    await s.createSnapshot(60, null, new Uint8Array([1])) // compacted to 50 only: up to 50
+    assert.ok(startOf(s.walSegments()[1]) > 50)
+    assert.deepEqual(s.entries(51, 101, Infinity), ents(51, 50, 1))
+    await s.compact(60)
     const after = s.walSegments()
     assert.ok(after.length < before.length, 'segments before the snapshot released')
-    const startOf = (name: string | undefined) => Number.parseInt(name?.slice(17, 33) ?? 'ff', 16)
     assert.ok(startOf(after[0]) <= 60, 'the segment holding the snapshot index stays')
     assert.ok(startOf(after[1]) > 60, 'every segment wholly before it went')
     await s.close()
@@ -108,6 +111,15 @@ describe('WalStorage', () => {
     assert.equal(r.firstIndex(), 61)
     assert.deepEqual(r.entries(61, 101, Infinity), ents(61, 40, 1))
     await r.close()
+  })
+
+  it('a snapshot without compaction keeps every entry readable', async () => {
+    const disk = new SimDisk()
+    const s = await WalStorage.open({ ...base, disk })
+    for (let i = 0; i < 10; i++) await s.append(ents(1 + i * 10, 10, 1))
+    await s.createSnapshot(90, null, new Uint8Array([1]))
+    assert.deepEqual(s.entries(1, 101, Infinity), ents(1, 100, 1))
+    await s.close()
   })
 
   it('refuses a data dir of another member; nothing deleted', async () => {
@@ -144,12 +156,13 @@ describe('WalStorage', () => {
     await r.close()
     assert.ok(disk.exists(newest), 'the corrupt file is left in place')
 
-    // Small segments, released up to 20: the older snapshot cannot serve; a typed error.
+    // Small segments, released up to 50: the older snapshot cannot serve; a typed error.
     const d2 = new SimDisk()
     const s2 = await WalStorage.open({ ...base, disk: d2 })
     for (let i = 0; i < 6; i++) await s2.append(ents(1 + i * 10, 10, 1))
     await s2.createSnapshot(10, null, new Uint8Array([1]))
     await s2.createSnapshot(50, null, new Uint8Array([2]))
+    await s2.compact(50)
     await s2.close()
     const newest2 = '/m/snap/0000000000000001-0000000000000032.snap'
     const b2 = d2.contents(newest2)

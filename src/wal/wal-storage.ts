@@ -371,8 +371,12 @@ export class WalStorage implements Storage {
     return barrier.then(() => this.wal.append(batch))
   }
 
+  /**
+   * Releases the segments wholly before `index`, but never past the newest durable snapshot (the
+   * entries would be gone from disk) nor past the compaction point (they are still readable).
+   */
   private async release(index: number): Promise<void> {
-    await this.wal.releaseTo(Math.min(index, this.durableSnapIndex))
+    await this.wal.releaseTo(Math.min(index, this.durableSnapIndex, this.index.offset))
   }
 
   private written(entries: readonly Entry[], locations: readonly number[]): void {
