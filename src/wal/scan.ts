@@ -6,11 +6,12 @@
  * - A zero length field ends a segment. Zeros after it are preallocated space; anything else is a
  *   record whose length field was zeroed (corrupt) when a record starts right after it, and in the
  *   last segment otherwise the residue of unsynced writes (a torn tail).
- * - A record that fails is a torn tail only in the last segment, only when nothing but zeros
- *   follows the extent its length field claims, and only when the bytes are not an intact record
- *   behind a damaged length field. A torn write leaves a prefix of the last write and zeros (or the
- *   end of the file) after it, so it always passes; a flipped bit before the tail fails one of
- *   the three, and stops start-up with the file and offset rather than dropping acknowledged data.
+ * - A record that fails is a torn tail only in the last segment, only when its bytes turn to zeros
+ *   (or end) before the end its length field claims, with nothing but zeros after, and only when
+ *   they are not an intact record behind a damaged length field. A torn write leaves a prefix of
+ *   the last write and zeros (or the end of the file) after it, so it always passes; a flipped bit
+ *   in a complete record fails one of the three (unless the record's last bytes are zeros), and
+ *   stops start-up with the file and offset rather than dropping acknowledged data.
  */
 import { corrupt } from './errors.js'
 import {
@@ -81,7 +82,7 @@ class SegmentScanner {
     while (off < buf.length) {
       if (off + FRAME_HEADER_BYTES > buf.length) {
         if (this.zeros() <= off) return { end: off, crc }
-        return this.failed(off, buf.length, crc, 'partial length field')
+        return this.failed(off, buf.length + 1, crc, 'partial length field')
       }
       const lo = view.getUint32(off, true)
       const hi = view.getUint32(off + 4, true)
@@ -89,21 +90,20 @@ class SegmentScanner {
       const flag = hi >>> 24
       const recBytes = lo + (hi & 0xff_ffff) * 0x1_0000_0000
       const pad = flag & 0x80 ? flag & 0x07 : 0
-      const claimedEnd = off + FRAME_HEADER_BYTES + recBytes + pad
-      const frameOk = (flag === 0 || (flag & 0xf8) === 0x80) && pad === padBytes(recBytes)
-      if (!frameOk) return this.failed(off, claimedEnd, crc, 'bad length field')
       const recEnd = off + FRAME_HEADER_BYTES + recBytes
+      const frameOk = (flag === 0 || (flag & 0xf8) === 0x80) && pad === padBytes(recBytes)
+      if (!frameOk) return this.failed(off, recEnd, crc, 'bad length field')
       if (recEnd > buf.length) {
-        return this.failed(off, claimedEnd, crc, 'record runs past the end of the file')
+        return this.failed(off, recEnd, crc, 'record runs past the end of the file')
       }
       const rec = parseRecord(buf, off + FRAME_HEADER_BYTES, recEnd)
       if (rec === undefined || rec.recBytes !== recBytes) {
-        return this.failed(off, claimedEnd, crc, 'malformed record')
+        return this.failed(off, recEnd, crc, 'malformed record')
       }
-      if (!crcValid(rec, crc)) return this.failed(off, claimedEnd, crc, 'crc mismatch')
+      if (!crcValid(rec, crc)) return this.failed(off, recEnd, crc, 'crc mismatch')
       visit(rec, off)
       crc = rec.type === RecordType.Crc ? rec.crc : chainCrc(crc, rec.type, rec.data)
-      off = claimedEnd
+      off = recEnd + pad
     }
     if (off > buf.length) return { end: off, crc, torn: { reason: 'padding cut', bytes: 0 } }
     return { end: off, crc }
@@ -122,11 +122,20 @@ class SegmentScanner {
     }
   }
 
-  private failed(off: number, claimedEnd: number, crc: number, reason: string): ScanResult {
+  /**
+   * A record at `off` failed; `recEnd` is where its length field says its data ends. A torn write
+   * leaves a prefix and zeros (or the file's end) after it, so the last byte of a torn record is
+   * zero or missing: when it is not, or when anything but zeros follows, the record was complete
+   * and then damaged.
+   */
+  private failed(off: number, recEnd: number, crc: number, reason: string): ScanResult {
     if (!this.isLast) throw corrupt(this.file, off, reason)
     const zerosFrom = this.zeros()
-    if (zerosFrom > claimedEnd) {
+    if (zerosFrom > recEnd) {
       throw corrupt(this.file, off, `${reason}, with data after it up to offset ${zerosFrom}`)
+    }
+    if (zerosFrom === recEnd) {
+      throw corrupt(this.file, off, `${reason}, in a record written to its last byte`)
     }
     const intact = parseRecord(this.buf, off + FRAME_HEADER_BYTES, this.buf.length)
     if (intact !== undefined && crcValid(intact, crc)) {

@@ -77,6 +77,47 @@ describe('WalStorage', () => {
     await r.close()
   })
 
+  it('reopens to the same log after random appends, overwrites, snapshots and compactions', async () => {
+    for (let seed = 1; seed <= 20; seed++) {
+      const rand = mulberry32(seed)
+      const disk = new SimDisk()
+      const opts: WalStorageOptions = { ...base, disk, segmentBytes: 200 + rand(600) }
+      let s = await WalStorage.open(opts)
+      let model: number[] = [0] // model[i]: the term of entry i
+      let term = 1
+      for (let step = 0; step < 60; step++) {
+        const first = s.firstIndex()
+        const last = s.lastIndex()
+        const op = rand(10)
+        if (op < 7) {
+          const from = Math.max(first, s.initialState().hardState.commit + 1) + rand(3)
+          const start = Math.min(from, last + 1)
+          if (rand(3) === 0) term++
+          const batch = ents(start, 1 + rand(6), term, rand(40))
+          await s.save({ entries: batch, hardState: { term, vote: 1n, commit: start - 1 } })
+          model = model.slice(0, start).concat(batch.map((e) => e.term))
+        } else if (op < 8 && last > first) {
+          const commit = s.initialState().hardState.commit
+          if (commit > s.snapshot().metadata.index)
+            await s.createSnapshot(commit, null, new Uint8Array([1]))
+        } else if (op < 9) {
+          const snapIndex = s.snapshot().metadata.index
+          if (snapIndex >= first) await s.compact(snapIndex)
+        } else {
+          await s.close()
+          s = await WalStorage.open(opts)
+        }
+        assert.equal(s.lastIndex(), model.length - 1, `seed ${seed} step ${step}`)
+        const lo = s.firstIndex()
+        if (lo <= s.lastIndex()) {
+          const got = s.entries(lo, s.lastIndex() + 1, Infinity).map((e) => e.term)
+          assert.deepEqual(got, model.slice(lo), `seed ${seed} step ${step}`)
+        }
+      }
+      await s.close()
+    }
+  })
+
   it('keeps memory bounded: a small cache, older entries read back from the segments', async () => {
     const disk = new SimDisk()
     const s = await WalStorage.open({ ...base, disk, segmentBytes: 64 * 1024, cacheEntriesMax: 16 })

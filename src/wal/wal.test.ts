@@ -135,6 +135,28 @@ describe('Wal', () => {
     await wal.close()
   })
 
+  it('a failed fdatasync fails its commit and every later append (WAL_IO)', async () => {
+    const disk = new SimDisk()
+    const opts = { disk, dir: '/d/wal', metadata, segmentBytes: 1 << 20 }
+    const wal = await Wal.open(opts)
+    await wal.append({ entries: ents(1, 3, 1) })
+    disk.syncDelay = () => Promise.reject(new Error('EIO: i/o error, fdatasync'))
+    const failed = wal.append({ entries: ents(4, 1, 1) })
+    const queued = wal.append({ entries: ents(5, 1, 1) })
+    await assert.rejects(failed, (err) => WalError.is(err, 'WAL_IO') && /EIO/.test(err.message))
+    await assert.rejects(queued, (err) => WalError.is(err, 'WAL_IO'))
+    disk.syncDelay = () => Promise.resolve()
+    // Once a sync failed nobody knows what is durable (fsyncgate): no more writes.
+    await assert.rejects(wal.append({ entries: ents(6, 1, 1) }), (err) =>
+      WalError.is(err, 'WAL_IO'),
+    )
+    await wal.close()
+    disk.crash()
+    const { wal: again, entries } = await replay(opts)
+    assert.deepEqual(entries, ents(1, 3, 1))
+    await again.close()
+  })
+
   it('refuses a data dir of another node or cluster, changing nothing', async () => {
     const disk = new SimDisk()
     await writeLog({ disk, dir: '/d/wal', metadata, segmentBytes: 256 }, 4, 3)
@@ -224,6 +246,9 @@ describe('Wal', () => {
       try {
         const { wal, entries } = await replay(opts)
         await wal.close()
+        if (entries.length === w.entries.length) {
+          assert.deepEqual(wal.recovery.hardState, w.hardStates[w.hardStates.length - 1]?.hs)
+        }
         // Never a wrong entry: what comes back is a prefix of what was written.
         assert.deepEqual(
           entries,
