@@ -17,8 +17,16 @@ import { assert } from '../raft/assert.js'
 import { errCompacted, errSnapOutOfDate, errUnavailable } from '../raft/errors.js'
 import { discardLogger, type Logger } from '../raft/logger.js'
 import { entrySize } from '../raft/size.js'
-import { emptySnapshot, isEmptyHardState } from '../raft/raftpb/types.js'
-import type { ConfState, Entry, HardState, NodeId, Snapshot } from '../raft/raftpb/types.js'
+import { MessageType, emptySnapshot, isEmptyHardState, isEmptySnap } from '../raft/raftpb/types.js'
+import type {
+  ConfState,
+  Entry,
+  HardState,
+  Message,
+  NodeId,
+  Snapshot,
+} from '../raft/raftpb/types.js'
+import type { Ready } from '../raft/ready.js'
 import type { Storage } from '../raft/storage.js'
 import { cloneConfState, cloneSnapshot } from '../raft/types.js'
 import { joinPath, type Disk } from '../io/disk.js'
@@ -186,6 +194,28 @@ export class WalStorage implements Storage {
     const snapshot = w.snapshot
     if (snapshot === undefined) return this.walAppend(batch)
     return this.withSnapshotFile(snapshot, batch).then(() => this.release(snapshot.metadata.index))
+  }
+
+  /** Persists what a Ready asks to (synchronous storage writes): resolve, then advance(). */
+  saveReady(rd: Pick<Ready, 'hardState' | 'entries' | 'snapshot'>): Promise<void> {
+    const w: StorageWrite = { entries: rd.entries }
+    if (rd.hardState !== null) w.hardState = rd.hardState
+    if (rd.snapshot !== null && !isEmptySnap(rd.snapshot)) w.snapshot = rd.snapshot
+    return this.save(w)
+  }
+
+  /**
+   * AsyncStorageWrites: persists a MsgStorageAppend (its hard state, snapshot and entries, in one
+   * WAL batch) and resolves with the responses to deliver, once durable (etcd-io/raft's append
+   * thread). Calls may overlap: they are durable, and resolve, in call order.
+   */
+  persistStorageAppend(m: Message): Promise<Message[]> {
+    assert(m.type === MessageType.MsgStorageAppend, `not a MsgStorageAppend: ${m.type}`)
+    const w: StorageWrite = { entries: m.entries }
+    const hardState = { term: m.term, vote: m.vote, commit: m.commit }
+    if (!isEmptyHardState(hardState)) w.hardState = hardState
+    if (m.snapshot !== null && !isEmptySnap(m.snapshot)) w.snapshot = m.snapshot
+    return this.save(w).then(() => m.responses)
   }
 
   append(entries: readonly Entry[]): Promise<void> {
