@@ -318,6 +318,70 @@ describe('WalStorage under power loss', () => {
   }
 })
 
+/**
+ * Power loss with overwrites of the uncommitted tail. Durability is a prefix of the record
+ * stream, so after the crash the log must be the log as some write at or after the last
+ * acknowledged one left it, possibly with only a prefix of the next write's entries.
+ */
+describe('WalStorage under power loss, with overwrites', () => {
+  for (let seed = 1; seed <= 30; seed++) {
+    it(`seed ${seed}: the log is the log of a write at or after the last acknowledged one`, async () => {
+      const rand = mulberry32(seed)
+      const disk = new SimDisk()
+      const opts: WalStorageOptions = { ...base, disk, segmentBytes: 256 + rand(512) }
+      const s = await WalStorage.open(opts)
+      // logs[k]: the log (terms by index, data tags) after issued write k; batches[k]: its entries.
+      const logs: string[][] = [[]]
+      const batches: Entry[][] = [[]]
+      let acked = 0
+      let term = 1
+      let commit = 0
+      const inflight: Promise<void>[] = []
+      for (let k = 1; k <= 25; k++) {
+        const log = logs[k - 1] as string[]
+        const from = commit + 1 + rand(Math.max(1, log.length - commit + 1))
+        if (rand(3) === 0) term++
+        const batch = ents(Math.min(from, log.length + 1), 1 + rand(5), term, 1 + rand(30))
+        const start = (batch[0] as Entry).index
+        logs.push(log.slice(0, start - 1).concat(batch.map(tag)))
+        batches.push(batch)
+        commit = Math.max(commit, Math.min(start - 1, commit + rand(3)))
+        const hs = { term, vote: 1n, commit }
+        inflight.push(s.save({ entries: batch, hardState: hs }).then(() => void (acked = k)))
+        if (rand(4) === 0) await Promise.allSettled(inflight.splice(0))
+      }
+      for (let n = rand(12); n > 0; n--) await Promise.resolve()
+      disk.crash({ intn: rand })
+      await Promise.allSettled(inflight)
+      const r = await WalStorage.open(opts)
+      const got = r.lastIndex() === 0 ? [] : r.entries(1, r.lastIndex() + 1, Infinity).map(tag)
+      const ok = logs.some((log, k) => {
+        if (k < acked) return false
+        if (sameLog(got, log)) return true
+        // A prefix of write k+1 on top of write k's log.
+        const next = batches[k + 1] ?? []
+        const start = (next[0]?.index ?? 1) - 1
+        return next.some((_, j) =>
+          sameLog(got, log.slice(0, start).concat(next.slice(0, j + 1).map(tag))),
+        )
+      })
+      assert.ok(
+        ok,
+        `recovered ${JSON.stringify(got)}; acked write ${acked}: ${JSON.stringify(logs[acked])}`,
+      )
+      await r.close()
+    })
+  }
+})
+
+function tag(e: Entry): string {
+  return `${e.index}/${e.term}/${e.data.length}`
+}
+
+function sameLog(a: string[], b: string[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i])
+}
+
 async function settle(ps: Promise<unknown>[]): Promise<void> {
   await Promise.allSettled(ps)
 }
