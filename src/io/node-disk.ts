@@ -12,6 +12,9 @@ import type { Disk, DiskFile } from './disk.js'
 
 const execFileAsync = promisify(execFile)
 
+/** Extensions up to this size are written as zeros; larger ones go to fallocate(1). */
+const ZEROS_WRITTEN_BYTES_MAX = 1024 * 1024
+
 function fdatasync(fd: number): Promise<void> {
   return new Promise((resolve, reject) =>
     fs.fdatasync(fd, (err) => (err ? reject(err) : resolve())),
@@ -63,7 +66,13 @@ class NodeFile implements DiskFile {
   }
 
   async preallocate(size: number): Promise<void> {
-    if (this.size() >= size) return
+    const from = this.size()
+    if (from >= size) return
+    if (size - from <= ZEROS_WRITTEN_BYTES_MAX) {
+      // A small extension: writing the zeros costs less than starting a process.
+      fs.writeSync(this.fd, new Uint8Array(size - from), 0, size - from, from)
+      return fdatasync(this.fd)
+    }
     // Node has no fallocate binding. Writing zeros would double the bytes the device writes over
     // the WAL's life, so call fallocate(1) (util-linux) on the descriptor: real blocks, reading as
     // zeros, as etcd's fileutil.Preallocate gets from fallocate(2). One process per segment, off
