@@ -44,10 +44,10 @@ const [T0, T1, T2, T3, T4, T5, T6, T7] = TABLES as [
   Uint32Array,
 ]
 
-function crc32cJs(buf: Uint8Array, initial: number): number {
+function crc32cJs(buf: Uint8Array, initial: number, start = 0, end = buf.length): number {
   let c = ~initial >>> 0
-  let i = 0
-  const end8 = buf.length - (buf.length % 8)
+  let i = start
+  const end8 = end - ((end - start) % 8)
   // Bounded by the input length; 8 bytes per pass.
   for (; i < end8; i += 8) {
     c ^= (buf[i] as number) | ((buf[i + 1] as number) << 8) | ((buf[i + 2] as number) << 16)
@@ -62,13 +62,19 @@ function crc32cJs(buf: Uint8Array, initial: number): number {
       (T1[buf[i + 6] as number] as number) ^
       (T0[buf[i + 7] as number] as number)
   }
-  for (; i < buf.length; i++) c = (T0[(c ^ (buf[i] as number)) & 0xff] as number) ^ (c >>> 8)
+  for (; i < end; i++) c = (T0[(c ^ (buf[i] as number)) & 0xff] as number) ^ (c >>> 8)
   return ~c >>> 0
 }
 
 /** The CRC-32C of `buf`, continuing from `initial` (the crc of what came before; 0 to start). */
 export function crc32c(buf: Uint8Array, initial = 0): number {
   return buf.length < NATIVE_BYTES_MIN ? crc32cJs(buf, initial) : nativeCrc32c(buf, initial)
+}
+
+/** The CRC-32C of buf[start, end), without making a view when the JavaScript path serves. */
+export function crc32cRange(buf: Uint8Array, start: number, end: number, initial = 0): number {
+  if (end - start < NATIVE_BYTES_MIN) return crc32cJs(buf, initial, start, end)
+  return nativeCrc32c(buf.subarray(start, end), initial)
 }
 
 /** For tests: the JavaScript path whatever the length. */

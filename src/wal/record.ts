@@ -67,29 +67,26 @@ function putVarint(buf: Uint8Array, pos: number, v: number): number {
 
 /**
  * The protobuf of an Entry up to its data (type, term, index, and the data field's tag and length),
- * in etcd's gogoproto form: type, term and index always present. The data follows it as is, so an
- * entry is encoded without copying its payload twice (the WAL writes it beside the head).
+ * in etcd's gogoproto form: type, term and index always present. The payload follows it as is, so
+ * the WAL writes the head into its buffer and the payload beside it, never encoding it twice.
  */
-export function entryHead(e: Entry): Uint8Array {
-  const buf = new Uint8Array(
-    3 +
-      varintSize(e.type) +
-      varintSize(e.term) +
-      varintSize(e.index) +
-      1 +
-      varintSize(e.data.length),
-  )
-  let p = 0
+export function entryHeadBytes(e: Entry): number {
+  const data = e.data.length === 0 ? 0 : 1 + varintSize(e.data.length)
+  return 3 + varintSize(e.type) + varintSize(e.term) + varintSize(e.index) + data
+}
+
+/** Writes the head of entryHeadBytes(e) bytes at `pos`; returns the position after it. */
+export function putEntryHead(buf: Uint8Array, pos: number, e: Entry): number {
+  let p = pos
   buf[p++] = 0x08
   p = putVarint(buf, p, e.type)
   buf[p++] = 0x10
   p = putVarint(buf, p, e.term)
   buf[p++] = 0x18
   p = putVarint(buf, p, e.index)
-  if (e.data.length === 0) return buf.subarray(0, p)
+  if (e.data.length === 0) return p
   buf[p++] = 0x22
-  p = putVarint(buf, p, e.data.length)
-  return buf
+  return putVarint(buf, p, e.data.length)
 }
 
 /**

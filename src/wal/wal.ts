@@ -22,16 +22,17 @@ import { decodeEntry, decodeHardState, encodeHardState } from '../raft/raftpb/co
 import { emptyHardState, isEmptyHardState } from '../raft/raftpb/types.js'
 import type { Entry, HardState } from '../raft/raftpb/types.js'
 import { joinPath, readAt, type Disk, type DiskFile } from '../io/disk.js'
+import { crc32c, crc32cRange } from './crc32c.js'
 import { WalError, corrupt } from './errors.js'
 import {
   FRAME_HEADER_BYTES,
   RecordType,
-  chainCrc,
   decodeMetadata,
   decodeSnapshotMarker,
   encodeMetadata,
   encodeSnapshotMarker,
-  entryHead,
+  entryHeadBytes,
+  putEntryHead,
   parseRecord,
   padBytes,
   putFrameHead,
@@ -145,9 +146,9 @@ interface Encoded {
 function encodeRecords(records: readonly RecordSpec[], crcIn: number, scratch?: Scratch): Encoded {
   let bound = 0
   for (const r of records) {
-    const tail = r.tail?.length ?? 0
-    const copiedTail = tail >= ZERO_COPY_BYTES_MIN ? 0 : tail
-    bound += RECORD_HEAD_BYTES_MAX + r.data.length + copiedTail + 7
+    const payload = r.entry?.data.length ?? 0
+    const head = r.entry === undefined ? r.data.length : entryHeadBytes(r.entry)
+    bound += RECORD_HEAD_BYTES_MAX + head + (payload >= ZERO_COPY_BYTES_MIN ? 0 : payload) + 7
   }
   const buf = scratch === undefined ? Buffer.allocUnsafe(bound) : scratch.get(bound)
   const chunks: Uint8Array[] = []
@@ -157,33 +158,33 @@ function encodeRecords(records: readonly RecordSpec[], crcIn: number, scratch?: 
   let chunkStart = 0 // in buf: where the current chunk begins
   let streamed = 0 // bytes in the chunks already pushed
   for (const r of records) {
-    if (r.type === RecordType.Entry) offsets.push(streamed + pos - chunkStart)
-    const tail = r.tail ?? EMPTY
-    const zeroCopy = tail.length >= ZERO_COPY_BYTES_MIN
-    const dataBytes = r.data.length + tail.length
+    const e = r.entry
+    if (e !== undefined) offsets.push(streamed + pos - chunkStart)
+    const payload = e?.data ?? EMPTY
+    const zeroCopy = payload.length >= ZERO_COPY_BYTES_MIN
+    const headBytes = e === undefined ? r.data.length : entryHeadBytes(e)
+    const dataBytes = headBytes + payload.length
     const headMax = recordHeadBytes(r.type, 0xffff_ffff, dataBytes)
     const dataAt = pos + headMax
-    buf.set(r.data, dataAt)
-    let copied = r.data.length
+    if (e === undefined) buf.set(r.data, dataAt)
+    else putEntryHead(buf, dataAt, e)
+    let copied = headBytes
     if (!zeroCopy) {
-      buf.set(tail, dataAt + copied)
-      copied += tail.length
+      buf.set(payload, dataAt + copied)
+      copied += payload.length
     }
     if (r.type !== RecordType.Crc) {
-      crc = chainCrc(
-        crc,
-        r.type,
-        buf.subarray(dataAt, dataAt + copied),
-        zeroCopy ? tail : undefined,
-      )
+      // chainCrc over the data, computed where the data already is.
+      crc = crc32cRange(buf, dataAt, dataAt + copied, (crc ^ r.type) >>> 0)
+      if (zeroCopy) crc = crc32c(payload, crc)
     }
     const head = recordHeadBytes(r.type, crc, dataBytes)
     if (head < headMax) buf.copyWithin(pos + head, dataAt, dataAt + copied)
     putFrameHead(buf, pos, r.type, crc, dataBytes)
     pos += head + copied
     if (zeroCopy) {
-      chunks.push(buf.subarray(chunkStart, pos), tail)
-      streamed += pos - chunkStart + tail.length
+      chunks.push(buf.subarray(chunkStart, pos), payload)
+      streamed += pos - chunkStart + payload.length
       chunkStart = pos
     }
     // At most 7 bytes: a loop beats Buffer.fill's argument checks.
@@ -463,7 +464,7 @@ export class Wal {
         records.push({ type: RecordType.Snapshot, data: encodeSnapshotMarker(batch.snapshot) })
       }
       for (const e of batch.entries ?? []) {
-        records.push({ type: RecordType.Entry, data: entryHead(e), tail: e.data })
+        records.push({ type: RecordType.Entry, data: EMPTY, entry: e })
         entries.push(e)
       }
       if (batch.hardState !== undefined && !isEmptyHardState(batch.hardState)) {
@@ -546,8 +547,8 @@ function fillOptions(o: WalOptions): Required<WalOptions> {
   return { ...o, segmentBytes, logger: o.logger ?? discardLogger }
 }
 
-/** A record to encode; an entry's payload rides in `tail` so that it is not copied twice. */
-type RecordSpec = { type: RecordType; data: Uint8Array; tail?: Uint8Array }
+/** A record to encode: its data, or for an entry record the entry (encoded in place). */
+type RecordSpec = { type: RecordType; data: Uint8Array; entry?: Entry }
 
 /**
  * A segment header: the crc record (encodeRecords gives it the running crc, which is what the
