@@ -218,6 +218,21 @@ describe('WalStorage', () => {
     assert.deepEqual(d2.list('/m/wal'), names)
   })
 
+  it('keeps the newest N snapshot files', async () => {
+    const disk = new SimDisk()
+    const s = await WalStorage.open({ ...base, disk, snapshotsKept: 2 })
+    await s.append(ents(1, 40, 1))
+    for (const i of [10, 20, 30, 40]) await s.createSnapshot(i, null, new Uint8Array([i]))
+    assert.deepEqual(disk.list('/m/snap'), [
+      '0000000000000001-000000000000001e.snap',
+      '0000000000000001-0000000000000028.snap',
+    ])
+    await s.close()
+    const r = await WalStorage.open({ ...base, disk, snapshotsKept: 2 })
+    assert.deepEqual(r.snapshot().data, new Uint8Array([40]))
+    await r.close()
+  })
+
   it('refuses snapshots without a WAL', async () => {
     const disk = new SimDisk()
     const s = await WalStorage.open({ ...base, disk })
