@@ -103,7 +103,6 @@ export class WalStorage implements Storage {
         { file: walDir },
       )
     }
-    const snapshotter = Snapshotter.open({ disk, dir: snapDir, keep: opts.snapshotsKept, logger })
     const replay = new ReplayLog(opts.cacheEntriesMax ?? 4096, opts.cacheBytesMax ?? 16 << 20)
     const wal = await Wal.open(
       {
@@ -116,6 +115,9 @@ export class WalStorage implements Storage {
       (e, loc) => replay.entry(e, loc),
       (s) => replay.snapshot(s),
     )
+    // Opened after the WAL accepted the directory: it removes unfinished temporary files, and a
+    // refused directory must be left as it was.
+    const snapshotter = Snapshotter.open({ disk, dir: snapDir, keep: opts.snapshotsKept, logger })
     const s = new WalStorage(wal, snapshotter, opts)
     try {
       s.restore(replay, wal)
