@@ -4,10 +4,13 @@
 import { runNodeIdBench } from './raft/node-id.bench.js'
 import { runQuorumBench } from './raft/quorum.bench.js'
 import { runRaftBench } from './raft/raw-node.bench.js'
+import { runWalBench } from './wal/wal.bench.js'
 
-const suites: Record<string, (size: number) => string> = {
+const suites: Record<string, (size: number) => string | Promise<string>> = {
   raft: (size) => runRaftBench(size) + runQuorumBench(size) + runNodeIdBench(size),
   'node-id': runNodeIdBench,
+  // --size=N: recovery of a WAL of N x 64 MiB of entries (--size=16: 1 GiB).
+  wal: runWalBench,
 }
 
 const args = process.argv.slice(2)
@@ -25,4 +28,4 @@ if (!Number.isFinite(size) || size <= 0) {
   process.stderr.write(`--size must be a positive number, got ${sizeArg}\n`)
   process.exit(2)
 }
-process.stdout.write(suites[name](size))
+process.stdout.write(await suites[name](size))

@@ -1,0 +1,531 @@
+/**
+ * WalStorage: the raft Storage over the WAL and the snapshot files, laid out as etcd's member dir:
+ * `<dir>/wal/*.wal` and `<dir>/snap/*.snap`. Reads are synchronous, as the core requires; writes
+ * change the in-memory view at once (so the core reads what it just handed over, as with
+ * MemoryStorage) and return a promise that resolves when they are durable. The driver persists a
+ * Ready with save(), awaits it, and only then acknowledges it (Advance, or MsgStorageAppendResp in
+ * AsyncStorageWrites mode): nothing is reported stable before its fdatasync returned.
+ *
+ * Memory: an EntryIndex (term and location per entry) and a cache of the newest entries, bounded
+ * by `cacheEntriesMax` and `cacheBytesMax`; older entries are read back from their segment. The
+ * cache never evicts an entry whose record is not written yet, so every entry is always readable.
+ *
+ * Durability order (etcd etcdserver/storage.go SaveSnap): a snapshot file is durable before the WAL
+ * records its marker, and WAL segments are released only up to a snapshot whose marker is durable.
+ */
+import { assert } from '../raft/assert.js'
+import { errCompacted, errSnapOutOfDate, errUnavailable } from '../raft/errors.js'
+import { discardLogger, type Logger } from '../raft/logger.js'
+import { entrySize } from '../raft/size.js'
+import { MessageType, emptySnapshot, isEmptyHardState, isEmptySnap } from '../raft/raftpb/types.js'
+import type {
+  ConfState,
+  Entry,
+  HardState,
+  Message,
+  NodeId,
+  Snapshot,
+} from '../raft/raftpb/types.js'
+import type { Ready } from '../raft/ready.js'
+import type { Storage } from '../raft/storage.js'
+import { cloneConfState, cloneSnapshot } from '../raft/types.js'
+import { joinPath, type Disk } from '../io/disk.js'
+import { Snapshotter } from '../snap/snapshotter.js'
+import { WalError } from './errors.js'
+import { EntryIndex, UNWRITTEN } from './entry-index.js'
+import type { WalSnapshot } from './record.js'
+import { Wal, type WalBatch } from './wal.js'
+
+export interface WalStorageOptions {
+  disk: Disk
+  /** The member directory; the WAL goes in `<dir>/wal`, snapshots in `<dir>/snap`. */
+  dir: string
+  nodeId: NodeId
+  clusterId: bigint
+  segmentBytes?: number
+  /** Newest entries kept in memory (default 4096)... */
+  cacheEntriesMax?: number
+  /** ...and their encoded bytes at most (default 16 MiB); entries not yet written stay regardless. */
+  cacheBytesMax?: number
+  /** Snapshot files kept (default 5). */
+  snapshotsKept?: number
+  logger?: Logger
+}
+
+/** What one Ready asks to persist. */
+export interface StorageWrite {
+  snapshot?: Snapshot
+  entries?: readonly Entry[]
+  hardState?: HardState
+}
+
+export class WalStorage implements Storage {
+  /** Warnings of the last open: repairs done, corrupt snapshots skipped. */
+  readonly warnings: string[] = []
+
+  private hardState: HardState = { term: 0, vote: 0n, commit: 0 }
+  private snap: Snapshot = emptySnapshot()
+  private index = new EntryIndex()
+  private readonly cache = new Map<number, Entry>()
+  /** Invariant: the cache holds exactly the entries cacheFirst .. index.last(). */
+  private cacheFirst = 1
+  private cacheBytes = 0
+  /** The newest snapshot whose WAL marker is durable: segments before it may go. */
+  private durableSnapIndex = 0
+  /** A snapshot save in progress: later WAL batches queue behind its marker. */
+  private snapBarrier: Promise<void> | undefined
+  private readonly logger: Logger
+  private readonly cacheEntriesMax: number
+  private readonly cacheBytesMax: number
+
+  private constructor(
+    private readonly wal: Wal,
+    private readonly snapshotter: Snapshotter,
+    opts: WalStorageOptions,
+  ) {
+    this.logger = opts.logger ?? discardLogger
+    this.cacheEntriesMax = opts.cacheEntriesMax ?? 4096
+    this.cacheBytesMax = opts.cacheBytesMax ?? 16 * 1024 * 1024
+    wal.onWritten = (entries, locations) => this.written(entries, locations)
+  }
+
+  /** Opens (or creates) the storage in `opts.dir` and rebuilds the log from the WAL. */
+  static async open(opts: WalStorageOptions): Promise<WalStorage> {
+    const { disk, dir } = opts
+    const logger = opts.logger ?? discardLogger
+    const walDir = joinPath(dir, 'wal')
+    const snapDir = joinPath(dir, 'snap')
+    const hasWal = disk.list(walDir).some((n) => n.endsWith('.wal'))
+    if (!hasWal && disk.list(snapDir).some((n) => n.endsWith('.snap'))) {
+      throw new WalError(
+        'WAL_NOT_FOUND',
+        `wal: ${snapDir} holds snapshots but ${walDir} holds no WAL; refusing to start empty`,
+        { file: walDir },
+      )
+    }
+    const replay = new ReplayLog(opts.cacheEntriesMax ?? 4096, opts.cacheBytesMax ?? 16 << 20)
+    const wal = await Wal.open(
+      {
+        disk,
+        dir: walDir,
+        metadata: { nodeId: opts.nodeId, clusterId: opts.clusterId },
+        segmentBytes: opts.segmentBytes,
+        logger,
+      },
+      (e, loc) => replay.entry(e, loc),
+      (s) => replay.snapshot(s),
+    )
+    // Opened after the WAL accepted the directory: it removes unfinished temporary files, and a
+    // refused directory must be left as it was.
+    const snapshotter = Snapshotter.open({ disk, dir: snapDir, keep: opts.snapshotsKept, logger })
+    const s = new WalStorage(wal, snapshotter, opts)
+    try {
+      s.restore(replay, wal)
+    } catch (err) {
+      await wal.close()
+      throw err
+    }
+    return s
+  }
+
+  // --- Storage (synchronous reads) -------------------------------------------------------------
+
+  initialState(): { hardState: HardState; confState: ConfState } {
+    return {
+      hardState: { ...this.hardState },
+      confState: cloneConfState(this.snap.metadata.confState),
+    }
+  }
+
+  entries(lo: number, hi: number, maxSize: number): Entry[] {
+    const offset = this.index.offset
+    if (lo <= offset) throw errCompacted()
+    const last = this.index.last()
+    if (hi > last + 1) this.logger.panic(`entries' hi(${hi}) is out of bound lastindex(${last})`)
+    if (this.index.length === 0) throw errUnavailable()
+    const out: Entry[] = []
+    let size = 0
+    // Bounded by hi - lo; stops as soon as the size limit is passed, so no extra record is read.
+    for (let i = lo; i < hi; i++) {
+      const e = this.entryAt(i)
+      size += entrySize(e)
+      if (out.length > 0 && size > maxSize) break
+      out.push(e)
+    }
+    return out
+  }
+
+  term(i: number): number {
+    if (i < this.index.offset) throw errCompacted()
+    if (i === this.index.offset) return this.index.offsetTerm
+    if (i > this.index.last()) throw errUnavailable()
+    return this.index.term(i)
+  }
+
+  lastIndex(): number {
+    return this.index.last()
+  }
+
+  firstIndex(): number {
+    return this.index.offset + 1
+  }
+
+  snapshot(): Snapshot {
+    return cloneSnapshot(this.snap)
+  }
+
+  // --- Writes: in memory now, durable when the promise resolves ---------------------------------
+
+  /** Persists one Ready's snapshot, entries and hard state as one WAL batch (one fdatasync). */
+  save(w: StorageWrite): Promise<void> {
+    const batch: WalBatch = {}
+    if (w.snapshot !== undefined) {
+      const current = this.snap.metadata.index
+      if (current !== 0 && current >= w.snapshot.metadata.index) {
+        return Promise.reject(errSnapOutOfDate())
+      }
+      this.applySnapshotInMemory(w.snapshot)
+      const { index, term, confState } = w.snapshot.metadata
+      batch.snapshot = { index, term, confState }
+    }
+    if (w.entries !== undefined) batch.entries = this.appendInMemory(w.entries)
+    if (w.hardState !== undefined && !isEmptyHardState(w.hardState)) {
+      this.hardState = { ...w.hardState }
+      batch.hardState = w.hardState
+    }
+    const snapshot = w.snapshot
+    if (snapshot === undefined) return this.walAppend(batch)
+    return this.withSnapshotFile(snapshot, batch).then(() => this.release(snapshot.metadata.index))
+  }
+
+  /** Persists what a Ready asks to (synchronous storage writes): resolve, then advance(). */
+  saveReady(rd: Pick<Ready, 'hardState' | 'entries' | 'snapshot'>): Promise<void> {
+    const w: StorageWrite = { entries: rd.entries }
+    if (rd.hardState !== null) w.hardState = rd.hardState
+    if (rd.snapshot !== null && !isEmptySnap(rd.snapshot)) w.snapshot = rd.snapshot
+    return this.save(w)
+  }
+
+  /**
+   * AsyncStorageWrites: persists a MsgStorageAppend (its hard state, snapshot and entries, in one
+   * WAL batch) and resolves with the responses to deliver, once durable (etcd-io/raft's append
+   * thread). Calls may overlap: they are durable, and resolve, in call order.
+   */
+  persistStorageAppend(m: Message): Promise<Message[]> {
+    assert(m.type === MessageType.MsgStorageAppend, `not a MsgStorageAppend: ${m.type}`)
+    const w: StorageWrite = { entries: m.entries }
+    const hardState = { term: m.term, vote: m.vote, commit: m.commit }
+    if (!isEmptyHardState(hardState)) w.hardState = hardState
+    if (m.snapshot !== null && !isEmptySnap(m.snapshot)) w.snapshot = m.snapshot
+    return this.save(w).then(() => m.responses)
+  }
+
+  append(entries: readonly Entry[]): Promise<void> {
+    return this.save({ entries })
+  }
+
+  setHardState(hardState: HardState): Promise<void> {
+    return this.save({ hardState })
+  }
+
+  /** Replaces the whole log with the snapshot (MemoryStorage.applySnapshot), durably. */
+  applySnapshot(snapshot: Snapshot): Promise<void> {
+    return this.save({ snapshot })
+  }
+
+  /**
+   * Records a snapshot at index i with the given data (MemoryStorage.createSnapshot): the file is
+   * written and synced, then its WAL marker, then segments wholly before it are released.
+   */
+  createSnapshot(i: number, cs: ConfState | null, data: Uint8Array): Promise<Snapshot> {
+    if (i <= this.snap.metadata.index) return Promise.reject(errSnapOutOfDate())
+    const last = this.index.last()
+    if (i > last) this.logger.panic(`snapshot ${i} is out of bound lastindex(${last})`)
+    const confState = cloneConfState(cs ?? this.snap.metadata.confState)
+    this.snap = { data, metadata: { confState, index: i, term: this.term(i) } }
+    const snap = cloneSnapshot(this.snap)
+    const marker = { index: i, term: snap.metadata.term, confState }
+    return this.withSnapshotFile(snap, { snapshot: marker })
+      .then(() => this.release(i))
+      .then(() => cloneSnapshot(snap))
+  }
+
+  /**
+   * Discards the entries before compactIndex from the view (MemoryStorage.compact); segments are
+   * released only up to the newest durable snapshot, whatever the compaction index.
+   */
+  compact(compactIndex: number): Promise<void> {
+    const offset = this.index.offset
+    if (compactIndex <= offset) return Promise.reject(errCompacted())
+    const last = this.index.last()
+    if (compactIndex > last) {
+      this.logger.panic(`compact ${compactIndex} is out of bound lastindex(${last})`)
+    }
+    this.index.compactTo(compactIndex, this.index.term(compactIndex))
+    this.evictBelow(compactIndex + 1)
+    return this.release(Math.min(compactIndex, this.durableSnapIndex))
+  }
+
+  /** Waits for pending writes and closes the files. */
+  async close(): Promise<void> {
+    await this.snapBarrier?.catch(() => {})
+    await this.wal.close()
+  }
+
+  /** The WAL's counters (commits, syncs, bytes, rotations) and the names of its segments. */
+  walStats(): { commits: number; syncs: number; bytesWritten: number; rotations: number } {
+    return { ...this.wal.stats }
+  }
+
+  walSegments(): string[] {
+    return this.wal.segmentNames()
+  }
+
+  cachedEntries(): number {
+    return this.cache.size
+  }
+
+  // --- Internals --------------------------------------------------------------------------------
+
+  private restore(replay: ReplayLog, wal: Wal): void {
+    for (const r of wal.recovery.repairs) this.warnings.push(`wal repaired: ${r}`)
+    const markers = wal.recovery.snapshots
+    const { snapshot, failed } = this.snapshotter.loadNewestAvailable(markers)
+    for (const f of failed) this.warnings.push(f.message)
+    let snap = snapshot
+    if (snap === undefined) {
+      // No file loads: start from the initial marker if the WAL still has it, as etcd does.
+      if (!markers.some((m) => m.index === 0)) {
+        throw (
+          failed[0] ?? new WalError('SNAP_NOT_FOUND', 'snap: no snapshot file for any WAL marker')
+        )
+      }
+      snap = emptySnapshot()
+    }
+    const { index: s, term } = snap.metadata
+    const idx = replay.index
+    if (s < idx.offset) {
+      throw (
+        failed[0] ??
+        new WalError(
+          'WAL_GAP',
+          `wal: entries ${s + 1}..${idx.offset} after snapshot ${s} are missing from the WAL`,
+        )
+      )
+    }
+    if (s > idx.last()) idx.reset(s, term)
+    else idx.compactTo(s, term)
+    this.adoptIndex(replay)
+    this.snap = snap
+    this.hardState = { ...wal.recovery.hardState }
+    this.durableSnapIndex = s
+    for (const w of this.warnings) this.logger.warn(w)
+  }
+
+  private adoptIndex(replay: ReplayLog): void {
+    this.index = replay.index
+    this.cache.clear()
+    this.cacheBytes = 0
+    this.cacheFirst = this.index.last() + 1
+    const first = Math.max(this.index.offset + 1, replay.cacheFirst)
+    for (let i = first; i <= this.index.last(); i++) {
+      const e = replay.cache.get(i)
+      if (e !== undefined) this.cacheAdd(e)
+    }
+    this.trimCache()
+  }
+
+  private entryAt(i: number): Entry {
+    const cached = this.cache.get(i)
+    if (cached !== undefined) return cached
+    const loc = this.index.location(i)
+    assert(loc !== UNWRITTEN, `entry ${i} is neither cached nor written`)
+    const e = this.wal.readEntry(loc)
+    if (e.index !== i || e.term !== this.index.term(i)) {
+      throw new WalError(
+        'WAL_CORRUPT',
+        `wal: read back entry ${e.index} term ${e.term} where ${i} term ${this.index.term(i)} ` +
+          'was written; the segment changed under us',
+      )
+    }
+    return e
+  }
+
+  /** MemoryStorage.append's rules; returns the entries the WAL must record. */
+  private appendInMemory(entries: readonly Entry[]): readonly Entry[] {
+    const head = entries[0]
+    if (head === undefined) return []
+    const first = this.index.offset + 1
+    const last = head.index + entries.length - 1
+    if (last < first) return []
+    const fresh = first > head.index ? entries.slice(first - head.index) : entries
+    const start = (fresh[0] as Entry).index
+    if (start > this.index.last() + 1) {
+      this.logger.panic(`missing log entry [last: ${this.index.last()}, append at: ${start}]`)
+    }
+    this.evictFrom(start)
+    for (const e of fresh) {
+      this.index.put(e.index, e.term, UNWRITTEN)
+      this.cacheAdd(e)
+    }
+    this.trimCache()
+    return fresh
+  }
+
+  private applySnapshotInMemory(snap: Snapshot): void {
+    this.snap = cloneSnapshot(snap)
+    this.index.reset(snap.metadata.index, snap.metadata.term)
+    this.cache.clear()
+    this.cacheBytes = 0
+    this.cacheFirst = snap.metadata.index + 1
+  }
+
+  /** Writes the snapshot file, then queues `batch` (with the marker) behind it. */
+  private withSnapshotFile(snap: Snapshot, batch: WalBatch): Promise<void> {
+    const prev = this.snapBarrier ?? Promise.resolve()
+    const done = prev
+      .then(() => this.snapshotter.save(snap))
+      .then(() => {
+        const appended = this.wal.append(batch)
+        if (this.snapBarrier === done) this.snapBarrier = undefined
+        return appended
+      })
+      .then(() => {
+        this.durableSnapIndex = Math.max(this.durableSnapIndex, snap.metadata.index)
+      })
+    this.snapBarrier = done
+    return done
+  }
+
+  private walAppend(batch: WalBatch): Promise<void> {
+    const barrier = this.snapBarrier
+    if (barrier === undefined) return this.wal.append(batch)
+    return barrier.then(() => this.wal.append(batch))
+  }
+
+  /**
+   * Releases the segments wholly before `index`, but never past the newest durable snapshot (the
+   * entries would be gone from disk) nor past the compaction point (they are still readable).
+   */
+  private async release(index: number): Promise<void> {
+    await this.wal.releaseTo(Math.min(index, this.durableSnapIndex, this.index.offset))
+  }
+
+  private written(entries: readonly Entry[], locations: readonly number[]): void {
+    entries.forEach((e, k) => {
+      // Skip records overwritten in memory since they were queued (a later append replaced them).
+      const live = e.index > this.index.offset && e.index <= this.index.last()
+      if (live && this.index.term(e.index) === e.term) {
+        this.index.setLocation(e.index, locations[k] as number)
+      }
+    })
+    this.trimCache()
+  }
+
+  private cacheAdd(e: Entry): void {
+    if (this.cache.size === 0) this.cacheFirst = e.index
+    assert(e.index === this.cacheFirst + this.cache.size, `cache gap at ${e.index}`)
+    this.cache.set(e.index, e)
+    this.cacheBytes += entrySize(e)
+  }
+
+  /** Drops cached entries from index i on (they are being overwritten). */
+  private evictFrom(i: number): void {
+    for (let j = this.cacheFirst + this.cache.size - 1; j >= Math.max(i, this.cacheFirst); j--) {
+      this.cacheBytes -= entrySize(this.cache.get(j) as Entry)
+      this.cache.delete(j)
+    }
+    if (this.cache.size === 0) this.cacheFirst = i
+  }
+
+  private evictBelow(i: number): void {
+    while (this.cache.size > 0 && this.cacheFirst < i) this.evictFirst()
+    if (this.cache.size === 0) this.cacheFirst = Math.max(this.cacheFirst, i)
+  }
+
+  private trimCache(): void {
+    // Bounded by the cache size; stops at the first entry not yet written.
+    while (
+      this.cache.size > 0 &&
+      (this.cache.size > this.cacheEntriesMax || this.cacheBytes > this.cacheBytesMax) &&
+      this.index.location(this.cacheFirst) !== UNWRITTEN
+    ) {
+      this.evictFirst()
+    }
+  }
+
+  private evictFirst(): void {
+    const e = this.cache.get(this.cacheFirst) as Entry
+    this.cache.delete(this.cacheFirst)
+    this.cacheBytes -= entrySize(e)
+    this.cacheFirst++
+  }
+}
+
+/**
+ * The log as the WAL records rebuild it: entries overwrite from their index on; a snapshot marker
+ * beyond the log, or at an index whose term differs, replaces the whole log (applySnapshot, which
+ * raft calls only when its log does not hold the snapshot's entry); an entry after a hole starts
+ * the log afresh (the hole is a snapshot, checked once the snapshot is known). NB: a marker carries
+ * no flag telling applySnapshot from createSnapshot, so an applySnapshot whose (index, term) the
+ * log does hold keeps the entries after it; raft never does that (raft.restore refuses it).
+ */
+class ReplayLog {
+  readonly index = new EntryIndex()
+  readonly cache = new Map<number, Entry>()
+  cacheFirst = 1
+  private cacheBytes = 0
+  private started = false
+
+  constructor(
+    private readonly cacheEntriesMax: number,
+    private readonly cacheBytesMax: number,
+  ) {}
+
+  entry(e: Entry, location: number): void {
+    if (!this.started || e.index <= this.index.offset || e.index > this.index.last() + 1) {
+      this.index.reset(e.index - 1, 0)
+      this.clearCache(e.index)
+      this.started = true
+    }
+    for (let j = this.index.last(); j >= Math.max(e.index, this.cacheFirst); j--) this.drop(j)
+    this.index.put(e.index, e.term, location)
+    // The record's bytes are a view into a whole segment read at once: copy what is kept.
+    if (this.cache.size === 0) this.cacheFirst = e.index
+    this.cache.set(e.index, { ...e, data: e.data.slice() })
+    this.cacheBytes += entrySize(e)
+    while (
+      this.cache.size > 1 &&
+      (this.cache.size > this.cacheEntriesMax || this.cacheBytes > this.cacheBytesMax)
+    ) {
+      this.drop(this.cacheFirst++)
+    }
+  }
+
+  private drop(i: number): void {
+    const e = this.cache.get(i)
+    if (e === undefined) return
+    this.cacheBytes -= entrySize(e)
+    this.cache.delete(i)
+  }
+
+  private clearCache(first: number): void {
+    this.cache.clear()
+    this.cacheBytes = 0
+    this.cacheFirst = first
+  }
+
+  snapshot(s: WalSnapshot): void {
+    const idx = this.index
+    if (this.started) {
+      // Older than the log we hold: a local snapshot whose marker landed after later entries.
+      if (s.index <= idx.offset) return
+      // The log holds it: a local snapshot (createSnapshot), which truncates nothing.
+      if (s.index <= idx.last() && idx.term(s.index) === s.term) return
+    }
+    // The log does not hold it: a snapshot from the leader replaced the log (applySnapshot).
+    this.index.reset(s.index, s.term)
+    this.clearCache(s.index + 1)
+    this.started = true
+  }
+}
