@@ -51,6 +51,7 @@ import {
   isEmptySnap,
   message,
   newMessage,
+  NO_ENTRIES,
   type ConfChange,
   type ConfChangeV2,
   type ConfState,
@@ -254,7 +255,7 @@ export class Raft {
       return this.maybeSendSnapshot(to, pr)
     }
 
-    let ents: Entry[] = []
+    let ents = NO_ENTRIES // shared and frozen, like newMessage's: usually replaced below
     // A throttled StateReplicate sends only empty MsgApps: if every inflight message was lost,
     // an empty one eventually gets acked or rejected and clears the window.
     if (pr.state !== ProgressStateType.StateReplicate || !pr.inflights.full()) {
@@ -954,7 +955,9 @@ export class Raft {
     }
     // Flow control may have opened: send as many non-empty appends as it allows.
     if (this.id !== m.from) {
-      while (this.maybeSendAppend(m.from, false)) {
+      // `pr` is still m.from's Progress (nothing above changes the membership), which saves a
+      // lookup by id per round of this loop.
+      while (this.maybeSendAppendTo(m.from, pr, false)) {
         // keep sending
       }
     }

@@ -148,7 +148,7 @@ export interface ConfChangeV2 {
 }
 
 /** Shared by every newMessage() that has no entries or responses; frozen, so a push throws. */
-const NO_ENTRIES = Object.freeze([]) as unknown as Entry[]
+export const NO_ENTRIES = Object.freeze([]) as unknown as Entry[]
 const NO_RESPONSES = Object.freeze([]) as unknown as Message[]
 
 /**
