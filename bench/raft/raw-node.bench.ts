@@ -14,14 +14,7 @@
 import { createHash } from 'node:crypto'
 import { RawNode } from '../../src/raft/raw-node.js'
 import { MemoryStorage } from '../../src/raft/storage.js'
-import {
-  MessageType,
-  None,
-  entry,
-  newMessage,
-  type Message,
-  type NodeId,
-} from '../../src/raft/raftpb/types.js'
+import { MessageType, newMessage, type Message, type NodeId } from '../../src/raft/raftpb/types.js'
 import { formatRow, measure, type Measurement } from '../harness.js'
 
 const PAYLOAD = new Uint8Array(128).fill(0x61)
@@ -140,7 +133,7 @@ export function clusterBench(
   const ops = Math.max(batch, Math.floor(entries / batch) * batch)
   let digest = ''
   const m = measure({
-    name: mode === 'proposals' ? `3 voters, batch ${batch}` : `3 voters, MsgProp of ${batch}`,
+    name: mode === 'proposals' ? `3 voters, batch ${batch}` : `3 voters, proposeBatch of ${batch}`,
     ops,
     runs: 5,
     setup() {
@@ -186,17 +179,12 @@ export function clusterBench(
       return {
         run() {
           const leader = nodes[0] as RawNode
+          const batchData = new Array<Uint8Array>(batch).fill(PAYLOAD)
           for (let done = 0; done < ops; done += batch) {
             if (mode === 'proposals') {
               for (let j = 0; j < batch; j++) leader.propose(PAYLOAD)
             } else {
-              // Fresh entries every time: the leader assigns their term and index in place.
-              const prop = newMessage(MessageType.MsgProp, None)
-              prop.from = 1n
-              const ents = []
-              for (let j = 0; j < batch; j++) ents.push(entry({ data: PAYLOAD }))
-              prop.entries = ents
-              leader.step(prop)
+              leader.proposeBatch(batchData)
             }
             pump()
           }

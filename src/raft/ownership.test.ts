@@ -158,3 +158,35 @@ describe('a broken node stops', () => {
     assert.equal(rn.hasReady(), false)
   })
 })
+
+describe('proposeBatch', () => {
+  it('appends every entry in one MsgApp per follower', () => {
+    const storage = newTestStorage([1n, 2n, 3n])
+    const rn = new RawNode(newTestConfig(1n, 10, 1, storage))
+    rn.raft.becomeCandidate()
+    rn.raft.becomeLeader()
+    // Make both followers replicate, so the whole batch goes out at once.
+    for (const id of [2n, 3n]) rn.raft.trk.progress.get(id)?.becomeReplicate()
+    readMessages(rn.raft)
+    const before = rn.raft.raftLog.lastIndex()
+    rn.proposeBatch([utf8('a'), utf8('b'), utf8('c')])
+    assert.equal(rn.raft.raftLog.lastIndex(), before + 3)
+    const apps = readMessages(rn.raft).filter((m) => m.type === MessageType.MsgApp)
+    // One MsgApp per follower, carrying the leader's unacked empty entry and the whole batch.
+    assert.deepEqual(
+      apps.map((m) => [m.to, m.entries.map((e) => new TextDecoder().decode(e.data)).join('|')]),
+      [
+        [2n, '|a|b|c'],
+        [3n, '|a|b|c'],
+      ],
+    )
+  })
+
+  it('is all or none when the proposal is dropped', () => {
+    const storage = newTestStorage([1n, 2n])
+    const rn = new RawNode(newTestConfig(2n, 10, 1, storage))
+    const before = rn.raft.raftLog.lastIndex()
+    assert.throws(() => rn.proposeBatch([utf8('a'), utf8('b')]), /raft proposal dropped/)
+    assert.equal(rn.raft.raftLog.lastIndex(), before)
+  })
+})
