@@ -78,6 +78,7 @@ function awaitConvergence(cluster: Cluster): number {
   const stallMax = o.stallTicksMax + backlog * 2 * (o.delayMax + 1)
   while (!cluster.converged()) {
     if (ticks - progressAt === stallMax) {
+      cluster.membership.settled(cluster.memberConfs())
       throw new Violation(
         'liveness',
         `applied index stuck at ${applied} for ${stallMax} ticks\n${cluster.describe()}`,
@@ -91,6 +92,7 @@ function awaitConvergence(cluster: Cluster): number {
       progressAt = ticks
     }
   }
+  cluster.membership.settled(cluster.memberConfs())
   return ticks
 }
 
@@ -103,7 +105,10 @@ export function describeOptions(o: SimOptions): string {
     `inflight ${o.maxInflightMsgs} msgsize ${o.maxSizePerMsg} inflightbytes ${o.maxInflightBytes} ` +
     `async ${o.asyncStorageWrites} disk ${o.diskRate} smdurable ${o.smDurable} clients ${o.clientCount} oprate ${o.opRate} drop ${o.dropRate} ` +
     `dup ${o.duplicateRate} delay ${o.delayMax} reorder ${o.reorder} partition ${o.partitionRate.toFixed(3)} heal ${o.healRate.toFixed(3)} ` +
-    `crash ${o.crashRate.toFixed(3)} leaderbias ${o.crashLeaderBias} down ${o.downTicksMin} compact ${o.compactRate} transfer ${o.transferRate} tickrates ${rates} safety ${o.safetyTicks}`
+    `crash ${o.crashRate.toFixed(3)} leaderbias ${o.crashLeaderBias} down ${o.downTicksMin} compact ${o.compactRate} transfer ${o.transferRate} tickrates ${rates} safety ${o.safetyTicks}` +
+    (o.membership
+      ? ` membership rate ${o.confChangeRate.toFixed(3)} spares ${o.spareNodes} stepdown ${o.stepDownOnRemoval}`
+      : '')
   )
 }
 
