@@ -1076,6 +1076,14 @@ export class Cluster {
     const leader = this.leaderId()
     if (leader === 0) return
     const node = this.nodes[leader] as SimNode
+    if (!isVoter(node.conf, leader) && node.conf.voters.length > 0) {
+      // Without StepDownOnRemoval a removed or demoted leader keeps leading; an operator then
+      // moves leadership to a voter (etcd's MoveLeader).
+      const to = p.pick(node.conf.voters)
+      this.log(`operator moves leadership from n${leader}, no longer a voter, to n${to}`)
+      ;(node.rn as RawNode).transferLeader(to)
+      return
+    }
     if (this.liveness && !(isJoint(node.conf) && !node.conf.autoLeave)) return
     const spare = this.nextSpare <= this.total ? this.nextSpare : 0
     const cc = planConfChange(p, node.conf, spare)
