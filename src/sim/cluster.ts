@@ -391,7 +391,14 @@ export class Cluster {
     if (sm.applied < snap.metadata.index) throw new Error('snapshot data behind its metadata')
     node.sm = sm
     node.restartAtOnce = false
-    const hs = node.storage.initialState().hardState
+    let hs = node.storage.initialState().hardState
+    if (hs.term > 0 && hs.commit < snap.metadata.index) {
+      // A torn write after a received snapshot keeps the snapshot but not the HardState of the
+      // same Ready; raft refuses a commit index below the snapshot (loadState panics). A
+      // snapshot is committed by definition: raise the durable commit index to it.
+      hs = { ...hs, commit: snap.metadata.index }
+      node.storage.setHardState(hs)
+    }
     // Raft restarts with commit = max(HardState.commit, first log index - 1) and refuses an
     // applied index above it. In async mode the apply thread can run ahead of the append
     // thread's HardState write, so a durable state machine, or a snapshot taken from it, can be
