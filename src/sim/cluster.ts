@@ -1124,7 +1124,8 @@ export class Cluster {
       const lo = Math.max(applied + 1, s.firstIndex())
       const hi = Math.min(e.index, s.lastIndex() + 1, ents[0]!.index)
       if (prev === 0 && lo < hi) {
-        for (const x of s.entries(lo, hi, Infinity)) if (x.type !== EntryType.EntryNormal) prev = x.index
+        for (const x of s.entries(lo, hi, Infinity))
+          if (x.type !== EntryType.EntryNormal) prev = x.index
       }
       this.membership.leaderAppended(node.id, rn.raft.term, e.index, prev, applied)
     }

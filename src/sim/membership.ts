@@ -123,7 +123,13 @@ export class MembershipChecker {
    * Leader `node` of `term` appended a conf change of its term at `index`; the previous conf
    * change in its log is at `prevConf` (0 for none) and it has applied through `applied`.
    */
-  leaderAppended(node: number, term: number, index: number, prevConf: number, applied: number): void {
+  leaderAppended(
+    node: number,
+    term: number,
+    index: number,
+    prevConf: number,
+    applied: number,
+  ): void {
     if (prevConf <= applied) return
     throw new Violation(
       'membership',
@@ -183,15 +189,26 @@ const TRANSITIONS = [
  * or null for none. `spare` is an id never used before (0 when none is left). While joint with
  * an explicit transition the only change is leaving it. Every change keeps at least one voter.
  */
-export function planConfChange(p: Prng, cs: ConfState, spare: number): ConfChange | ConfChangeV2 | null {
+export function planConfChange(
+  p: Prng,
+  cs: ConfState,
+  spare: number,
+): ConfChange | ConfChangeV2 | null {
   if (isJoint(cs)) {
     if (cs.autoLeave) return null
-    return { transition: ConfChangeTransition.ConfChangeTransitionAuto, changes: [], context: new Uint8Array(0) }
+    return {
+      transition: ConfChangeTransition.ConfChangeTransitionAuto,
+      changes: [],
+      context: new Uint8Array(0),
+    }
   }
   const voters = cs.voters.map(Number)
   const learners = cs.learners.map(Number)
   const options: ConfChangeSingle[][] = []
-  const single = (type: ConfChangeType, id: number): ConfChangeSingle => ({ type, nodeId: BigInt(id) })
+  const single = (type: ConfChangeType, id: number): ConfChangeSingle => ({
+    type,
+    nodeId: BigInt(id),
+  })
   const add = ConfChangeType.ConfChangeAddNode
   const learner = ConfChangeType.ConfChangeAddLearnerNode
   const remove = ConfChangeType.ConfChangeRemoveNode

@@ -191,7 +191,19 @@ test('membership: a node leading in a configuration that dropped it is caught', 
 
 test('membership: a joint configuration never left, or settled nodes disagreeing, is caught', () => {
   const c = new MembershipChecker(3, cs([1, 2, 3]))
-  c.settled(new Map([[1, cs([1, 2])], [2, cs([1, 2])]]))
+  c.settled(
+    new Map([
+      [1, cs([1, 2])],
+      [2, cs([1, 2])],
+    ]),
+  )
   expectViolation('membership', () => c.settled(new Map([[1, cs([1, 2], [1, 2, 3])]])))
-  expectViolation('membership', () => c.settled(new Map([[1, cs([1, 2])], [2, cs([1, 2, 3])]])))
+  expectViolation('membership', () =>
+    c.settled(
+      new Map([
+        [1, cs([1, 2])],
+        [2, cs([1, 2, 3])],
+      ]),
+    ),
+  )
 })
