@@ -187,7 +187,10 @@ const TRANSITIONS = [
 /**
  * The next change an operator asks for, valid against the leader's applied configuration `cs`,
  * or null for none. `spare` is an id never used before (0 when none is left). While joint with
- * an explicit transition the only change is leaving it. Every change keeps at least one voter.
+ * an explicit transition the only change is leaving it. Voters are removed or demoted only from
+ * three or more: when the leader of a two-voter group removes or demotes itself and steps down
+ * (StepDownOnRemoval), the other voter may never learn that the change committed, and still
+ * counting the old member's vote, which a longer log refuses, it can never be elected.
  */
 export function planConfChange(
   p: Prng,
@@ -214,14 +217,14 @@ export function planConfChange(
   const remove = ConfChangeType.ConfChangeRemoveNode
   if (spare !== 0) {
     options.push([single(add, spare)], [single(learner, spare)])
-    if (voters.length > 1) options.push([single(add, spare), single(remove, p.pick(voters))])
+    if (voters.length > 2) options.push([single(add, spare), single(remove, p.pick(voters))])
   }
   if (learners.length > 0) {
     const l = p.pick(learners)
     options.push([single(add, l)], [single(remove, l)])
-    if (voters.length > 1) options.push([single(add, l), single(learner, p.pick(voters))])
+    if (voters.length > 2) options.push([single(add, l), single(learner, p.pick(voters))])
   }
-  if (voters.length > 1) {
+  if (voters.length > 2) {
     options.push([single(remove, p.pick(voters))], [single(learner, p.pick(voters))])
   }
   if (options.length === 0) return null

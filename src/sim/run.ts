@@ -60,8 +60,12 @@ export function runSeed(seed: number, { trace = false } = {}): RunResult {
 function awaitConvergence(cluster: Cluster): number {
   const o = cluster.options
   let ticks = 0
+  // A voter restarted from an old snapshot cannot campaign until it has applied the conf
+  // changes in its log again; while the members keep applying, the wait goes on.
+  let deadline = o.leaderTicksMax
+  let applied = cluster.minApplied()
   while (!cluster.hasLeader()) {
-    if (ticks === o.leaderTicksMax) {
+    if (ticks === deadline) {
       throw new Violation(
         'liveness',
         `no leader ${ticks} ticks after healing\n${cluster.describe()}`,
@@ -69,9 +73,14 @@ function awaitConvergence(cluster: Cluster): number {
     }
     cluster.tick()
     ticks++
+    const now = cluster.minApplied()
+    if (now > applied) {
+      applied = now
+      deadline = Math.max(deadline, ticks + o.leaderTicksMax)
+    }
   }
   let progressAt = ticks
-  let applied = cluster.minApplied()
+  applied = cluster.minApplied()
   // A lagging quorum may first have to overwrite a long divergent tail, one message per round
   // trip when flow control is tight, before the commit index (and so the applied one) can move.
   const backlog = Math.max(0, cluster.leaderLastIndex() - applied)
