@@ -33,6 +33,10 @@ import {
   isEmptySnap,
   LocalAppendThread,
   LocalApplyThread,
+  ConfChangeTransition,
+  ConfChangeType,
+  type ConfChange,
+  type ConfChangeV2,
   type ConfState,
   type Entry,
   type HardState,
@@ -44,6 +48,15 @@ import {
 } from '../raft/index.js'
 import { Checker, Violation, type LogView } from './checkers.js'
 import { KvStateMachine, Op, encodeCommand, hashBytes, mixHash, type Command } from './kv.js'
+import {
+  MembershipChecker,
+  confKey,
+  confMembers,
+  decodeConfEntry,
+  isJoint,
+  isVoter,
+  planConfChange,
+} from './membership.js'
 import { SimNet } from './net.js'
 import type { SimOptions } from './options.js'
 import { Prng } from './prng.js'
@@ -81,8 +94,11 @@ export enum Ev {
   Submit = 13,
   LeaseStaleRead = 14,
   Transfer = 15,
+  ConfChange = 16,
+  Join = 17,
+  Retire = 18,
 }
-const EV_COUNT = 16
+const EV_COUNT = 19
 
 const enum Report {
   Unreachable = 0,
@@ -110,11 +126,21 @@ class SimNode {
   readonly pendingReads = new Map<number, number>()
   /** ReadStates received, waiting until the state machine reaches their index. */
   readonly waitingReads: { ctx: number; client: number; index: number }[] = []
+  /** Started once: an initial voter, or a spare after a configuration added it. */
+  joined = true
+  /** Out of the configuration and retired for good (see retireRemoved). */
+  removed = false
+  /** The configuration this node applied, and the index of its last conf change. */
+  conf: ConfState
+  confIndex = 0
 
   constructor(
     readonly id: number,
     readonly prng: Prng,
-  ) {}
+    conf: ConfState,
+  ) {
+    this.conf = conf
+  }
 }
 
 interface Client {
@@ -156,6 +182,17 @@ export class Cluster {
   private readCounter = 0
   private valueCounter = 0
   private ackedWriteMax = 0
+  /** Every node id, initial voters and spares. */
+  private readonly total: number
+  readonly membership: MembershipChecker
+  /** The configuration after the highest conf-change index any node applied. */
+  private latestConf: ConfState
+  private latestConfIndex = 0
+  /** The nodes of latestConf, ascending. */
+  private memberIds: number[]
+  private nextSpare: number
+  /** The membership operator's own stream, forked last so other seeds are unchanged. */
+  private operator: Prng | null = null
 
   constructor(
     readonly options: SimOptions,
@@ -167,8 +204,10 @@ export class Cluster {
     this.workload = root.fork()
     this.wire = root.fork()
     const n = options.nodeCount
-    this.checker = new Checker(n)
-    this.net = new SimNet(n, options.delayMax, options.reorder)
+    this.total = n + options.spareNodes
+    this.nextSpare = n + 1
+    this.checker = new Checker(this.total)
+    this.net = new SimNet(this.total, options.delayMax, options.reorder)
     const voters = Array.from({ length: n }, (_, i) => BigInt(i + 1))
     this.confState = {
       voters,
@@ -177,6 +216,9 @@ export class Cluster {
       learnersNext: [],
       autoLeave: false,
     }
+    this.latestConf = this.confState
+    this.memberIds = Array.from({ length: n }, (_, i) => i + 1)
+    this.membership = new MembershipChecker(this.total, this.confState)
     this.logger =
       trace === null
         ? discardLogger
@@ -185,7 +227,7 @@ export class Cluster {
           )
     const boot = new KvStateMachine(1, 0).snapshot()
     for (let id = 1; id <= n; id++) {
-      const node = new SimNode(id, root.fork())
+      const node = new SimNode(id, root.fork(), this.confState)
       node.storage.applySnapshot({
         data: boot,
         metadata: { index: 1, term: 1, confState: this.confState },
@@ -208,16 +250,24 @@ export class Cluster {
         ackedAtStart: 0,
       })
     }
+    if (!options.membership) return
+    for (let id = n + 1; id <= this.total; id++) {
+      const node = new SimNode(id, root.fork(), { ...this.confState, voters: [] })
+      node.joined = false
+      this.nodes[id] = node
+    }
+    this.operator = root.fork()
   }
 
   /** Advances the whole cluster by one tick. */
   tick(): void {
     if (!this.liveness) this.injectFaults()
     this.runWorkload()
+    if (this.operator !== null) this.runOperator(this.operator)
     for (let id = 1; id < this.nodes.length; id++) {
       const node = this.nodes[id] as SimNode
       if (node.rn === null) continue
-      node.tickAccPermille += this.options.tickRatePermille[id] as number
+      node.tickAccPermille += this.options.tickRatePermille[id] ?? 1000
       while (node.tickAccPermille >= 1000) {
         node.tickAccPermille -= 1000
         node.rn.tick()
@@ -251,7 +301,7 @@ export class Cluster {
     for (let id = 1; id < this.nodes.length; id++) {
       const node = this.nodes[id] as SimNode
       node.crashPoint = CrashPoint.None
-      if (node.rn === null) this.start(node)
+      if (node.rn === null && active(node)) this.start(node)
     }
     this.note(Ev.Liveness, 0, 0)
     this.log('liveness phase: network healed, all nodes up')
@@ -260,11 +310,12 @@ export class Cluster {
   /** A leader that every node follows, and every node has applied the leader's whole log. */
   converged(): boolean {
     const leader = this.leaderId()
-    if (leader === 0) return false
+    if (leader === 0 || !isVoter(this.latestConf, leader)) return false
+    if (isJoint(this.latestConf)) return false
     const log = (this.nodes[leader] as SimNode).rn!.raft.raftLog
     const last = log.lastIndex()
     if (log.committed !== last) return false
-    for (let id = 1; id < this.nodes.length; id++) {
+    for (const id of this.memberIds) {
       const node = this.nodes[id] as SimNode
       if (node.rn === null || node.sm === null) return false
       if (node.rn.raft.lead !== BigInt(leader) || node.sm.applied !== last) return false
@@ -275,8 +326,8 @@ export class Cluster {
   /** A live leader that every node follows. */
   hasLeader(): boolean {
     const leader = BigInt(this.leaderId())
-    if (leader === 0n) return false
-    for (let id = 1; id < this.nodes.length; id++) {
+    if (leader === 0n || !isVoter(this.latestConf, Number(leader))) return false
+    for (const id of this.memberIds) {
       const rn = (this.nodes[id] as SimNode).rn
       if (rn === null || rn.raft.lead !== leader) return false
     }
@@ -292,7 +343,7 @@ export class Cluster {
   /** The lowest applied index over the live nodes. */
   minApplied(): number {
     let min = Infinity
-    for (let id = 1; id < this.nodes.length; id++) {
+    for (const id of this.memberIds) {
       const sm = (this.nodes[id] as SimNode).sm
       if (sm !== null && sm.applied < min) min = sm.applied
     }
@@ -304,6 +355,10 @@ export class Cluster {
     const lines: string[] = []
     for (let id = 1; id < this.nodes.length; id++) {
       const node = this.nodes[id] as SimNode
+      if (!active(node)) {
+        lines.push(`  node ${id}: ${node.removed ? 'removed' : 'never added'}`)
+        continue
+      }
       if (node.rn === null) {
         lines.push(`  node ${id}: down since ${node.downSince}`)
         continue
@@ -311,20 +366,39 @@ export class Cluster {
       const r = node.rn.raft
       lines.push(
         `  node ${id}: ${StateType[r.state]} term ${r.term} lead ${r.lead} ` +
-          `last ${r.raftLog.lastIndex()} commit ${r.raftLog.committed} applied ${node.sm?.applied}`,
+          `last ${r.raftLog.lastIndex()} commit ${r.raftLog.committed} applied ${node.sm?.applied}` +
+          (this.operator !== null ? ` conf ${confKey(node.conf)}` : ''),
       )
     }
     return lines.join('\n')
   }
 
   private start(node: SimNode): void {
-    const snap = node.storage.snapshot()
+    let snap = node.storage.snapshot()
     let sm = this.options.smDurable ? node.sm : null
-    if (sm === null || sm.applied < snap.metadata.index) sm = KvStateMachine.restore(snap.data)
+    if (sm === null || sm.applied < snap.metadata.index) {
+      // A node added to the cluster starts empty and waits for the leader's snapshot.
+      sm = snap.metadata.index === 0 ? new KvStateMachine(0, 0) : KvStateMachine.restore(snap.data)
+      node.conf = snap.metadata.confState
+      node.confIndex = snap.metadata.index
+    } else if (node.confIndex > snap.metadata.index) {
+      // The durable state machine applied a conf change after the storage snapshot. Raft
+      // restarts from the snapshot's ConfState and will not hand those entries out again, so
+      // persist the state machine's configuration with a snapshot at its applied index.
+      snap = node.storage.createSnapshot(sm.applied, node.conf, sm.snapshot())
+      node.confIndex = sm.applied
+    }
     if (sm.applied < snap.metadata.index) throw new Error('snapshot data behind its metadata')
     node.sm = sm
     node.restartAtOnce = false
-    const hs = node.storage.initialState().hardState
+    let hs = node.storage.initialState().hardState
+    if (hs.term > 0 && hs.commit < snap.metadata.index) {
+      // A torn write after a received snapshot keeps the snapshot but not the HardState of the
+      // same Ready; raft refuses a commit index below the snapshot (loadState panics). A
+      // snapshot is committed by definition: raise the durable commit index to it.
+      hs = { ...hs, commit: snap.metadata.index }
+      node.storage.setHardState(hs)
+    }
     // Raft restarts with commit = max(HardState.commit, first log index - 1) and refuses an
     // applied index above it. In async mode the apply thread can run ahead of the append
     // thread's HardState write, so a durable state machine, or a snapshot taken from it, can be
@@ -351,9 +425,11 @@ export class Cluster {
       readOnlyOption: o.readLease ? ReadOnlyOption.ReadOnlyLeaseBased : ReadOnlyOption.ReadOnlySafe,
       logger: this.logger,
       rand: node.prng.fork(),
+      stepDownOnRemoval: o.stepDownOnRemoval,
     })
     node.tickAccPermille = 0
     this.checker.restarted(node.id, sm.applied, node.rn.raft.raftLog.committed)
+    this.membership.restarted(node.id, sm.applied)
     this.note(Ev.Start, node.id, sm.applied)
     if (this.now > 0) this.log(`n${node.id} restart applied ${sm.applied}`)
   }
@@ -509,6 +585,7 @@ export class Cluster {
     this.note(Ev.RoleChange, node.id, r.term * 8 + ss.raftState)
     this.log(`n${node.id} ${StateType[ss.raftState]} term ${r.term} lead ${ss.lead}`)
     if (ss.raftState !== StateType.StateLeader) return
+    this.membership.leaderElected(node.id, r.term, node.conf)
     const log = r.raftLog
     const view: LogView = {
       firstIndex: log.firstIndex(),
@@ -535,6 +612,7 @@ export class Cluster {
       node.durableCommit = Math.max(node.durableCommit, snap!.metadata.index)
     }
     let kept = ents.length
+    if (this.operator !== null) this.checkPendingConf(node, ents)
     if (ents.length > 0) {
       if (torn) kept = this.faults.intn(ents.length + 1)
       let prevTerm = termOrUnknown(s, ents[0]!.index - 1)
@@ -562,7 +640,10 @@ export class Cluster {
     if (sm.applied !== snap.metadata.index)
       throw new Error('snapshot data does not match its index')
     node.sm = sm
+    node.conf = snap.metadata.confState
+    node.confIndex = sm.applied
     this.checker.snapshotApplied(node.id, sm.applied, sm.hash)
+    this.membership.snapshotInstalled(node.id, sm.applied, node.conf)
     this.note(Ev.SnapshotInstall, node.id, sm.applied)
     this.log(`n${node.id} installs snapshot ${sm.applied}`)
   }
@@ -586,8 +667,8 @@ export class Cluster {
       // Async mode only: the append thread may have installed a snapshot past entries that
       // were already queued for the apply thread; like etcd's apply loop, skip what it covers.
       if (e.index <= sm.applied && this.options.asyncStorageWrites) continue
-      if (e.type !== EntryType.EntryNormal) throw new Error('conf changes are not simulated yet')
-      sm.apply(e)
+      if (e.type !== EntryType.EntryNormal) this.applyConfChange(node, e)
+      else sm.apply(e)
       this.checker.applied(node.id, e.index, e.term, hashBytes(e.data), sm.hash)
       this.note(Ev.Apply, node.id, e.index)
       if (this.trace !== null)
@@ -680,6 +761,7 @@ export class Cluster {
   }
 
   private send(from: number, m: Message): void {
+    if (m.type === MessageType.MsgSnap && this.operator !== null) m = this.mergedSnapshot(from, m)
     const to = Number(m.to)
     const reachable = this.net.connected(from, to) && (this.nodes[to] as SimNode).rn !== null
     if (!reachable) {
@@ -753,7 +835,7 @@ export class Cluster {
   private injectFaults(): void {
     const p = this.faults
     const o = this.options
-    const n = o.nodeCount
+    const n = this.total
     if (n > 1 && p.chance(o.partitionRate)) this.partition()
     else if (this.partitioned && p.chance(o.healRate)) {
       this.net.healAll()
@@ -772,6 +854,7 @@ export class Cluster {
     }
     for (let id = 1; id <= n; id++) {
       const node = this.nodes[id] as SimNode
+      if (!active(node)) continue
       if (node.rn === null) {
         const due = this.now - node.downSince >= o.downTicksMin && p.chance(o.restartRate)
         if (node.restartAtOnce || due) this.start(node)
@@ -784,7 +867,7 @@ export class Cluster {
   private transferLeader(): void {
     const leader = this.leaderId()
     if (leader === 0) return
-    let to = this.faults.between(1, this.options.nodeCount - 1)
+    let to = this.faults.between(1, this.total - 1)
     if (to >= leader) to++
     this.note(Ev.Transfer, leader, to)
     this.log(`n${leader} asked to transfer leadership to n${to}`)
@@ -794,7 +877,7 @@ export class Cluster {
   /** Cuts links: a symmetric split, one-way cuts, the leader alone, or a bridge between halves. */
   private partition(): void {
     const p = this.faults
-    const n = this.options.nodeCount
+    const n = this.total
     const net = this.net
     net.healAll()
     this.partitioned = true
@@ -848,7 +931,7 @@ export class Cluster {
     const sm = node.sm as KvStateMachine
     const s = node.storage
     if (sm.applied <= s.snapshot().metadata.index) return
-    s.createSnapshot(sm.applied, this.confState, sm.snapshot())
+    s.createSnapshot(sm.applied, node.conf, sm.snapshot())
     const compactIndex = sm.applied - this.faults.between(0, 20)
     const compacted = s.firstIndex() - 1
     if (compactIndex > compacted) s.compact(compactIndex)
@@ -895,7 +978,7 @@ export class Cluster {
   private submit(c: Client): void {
     const p = this.workload
     const leader = this.leaderId()
-    c.target = leader !== 0 && p.chance(0.8) ? leader : p.between(1, this.options.nodeCount)
+    c.target = leader !== 0 && p.chance(0.8) ? leader : p.between(1, this.total)
     c.targetWasLeader = c.target === leader
     c.deadline = this.now + this.options.clientTimeoutTicks
     if (c.isRead) {
@@ -932,7 +1015,144 @@ export class Cluster {
    */
   private strictReadBound(): number {
     const o = this.options
-    return o.asyncStorageWrites && o.nodeCount === 1 ? 0 : this.checker.maxCommitted
+    // Conf changes can shrink the cluster to a single voter at any time.
+    const single = o.nodeCount === 1 || o.membership
+    return o.asyncStorageWrites && single ? 0 : this.checker.maxCommitted
+  }
+
+  /**
+   * Applies a committed conf-change entry: raft's configuration changes here, once per entry,
+   * in log order with the normal entries; the state machine only advances past it.
+   */
+  private applyConfChange(node: SimNode, e: Entry): void {
+    const cc = decodeConfEntry(e)
+    if (cc === null) throw new Error(`entry ${e.index} is not a conf change`)
+    const cs = (node.rn as RawNode).applyConfChange(cc)
+    ;(node.sm as KvStateMachine).apply({ ...e, data: new Uint8Array(0) })
+    node.conf = cs
+    node.confIndex = e.index
+    this.membership.confApplied(node.id, e.index, cs)
+    this.note(Ev.ConfChange, node.id, e.index)
+    this.log(`n${node.id} applies conf change at ${e.index}: ${confKey(cs)}`)
+    if (e.index > this.latestConfIndex) this.configChanged(e.index, cs)
+  }
+
+  /** A newer configuration is in force: start the nodes it adds, retire the ones it dropped. */
+  private configChanged(index: number, cs: ConfState): void {
+    this.latestConf = cs
+    this.latestConfIndex = index
+    this.memberIds = [...confMembers(cs)].sort((a, b) => a - b)
+    for (const id of this.memberIds) {
+      const node = this.nodes[id] as SimNode
+      if (node.joined) continue
+      node.joined = true
+      this.note(Ev.Join, id, index)
+      this.log(`n${id} joins the cluster, empty`)
+      this.start(node)
+    }
+  }
+
+  /**
+   * Stops the nodes the latest configuration dropped, once every member has applied it: until
+   * then a member still in an older configuration may need the removed node's vote (a two-voter
+   * group removing its leader, say), as etcd keeps a removed member up until it learns it left.
+   */
+  private retireRemoved(): void {
+    for (const id of this.memberIds) {
+      const sm = (this.nodes[id] as SimNode).sm
+      if (sm === null || sm.applied < this.latestConfIndex) return
+    }
+    const members = new Set(this.memberIds)
+    for (let id = 1; id <= this.total; id++) {
+      const node = this.nodes[id] as SimNode
+      if (!active(node) || members.has(id)) continue
+      if (node.rn !== null) this.crash(node, 'retired: removed from the configuration')
+      node.removed = true
+      node.sm = null
+      this.note(Ev.Retire, id, this.latestConfIndex)
+    }
+  }
+
+  /**
+   * The operator: now and then asks the leader for a conf change valid against the leader's
+   * applied configuration; in the liveness phase only the explicit leave of a joint config.
+   */
+  private runOperator(p: Prng): void {
+    this.retireRemoved()
+    if (!p.chance(this.liveness ? 0.2 : this.options.confChangeRate)) return
+    const leader = this.leaderId()
+    if (leader === 0) return
+    const node = this.nodes[leader] as SimNode
+    if (!isVoter(node.conf, leader) && node.conf.voters.length > 0) {
+      // Without StepDownOnRemoval a removed or demoted leader keeps leading; an operator then
+      // moves leadership to a voter (etcd's MoveLeader).
+      const to = p.pick(node.conf.voters)
+      this.log(`operator moves leadership from n${leader}, no longer a voter, to n${to}`)
+      ;(node.rn as RawNode).transferLeader(to)
+      return
+    }
+    if (this.liveness && !(isJoint(node.conf) && !node.conf.autoLeave)) return
+    const spare = this.nextSpare <= this.total ? this.nextSpare : 0
+    const cc = planConfChange(p, node.conf, spare)
+    if (cc === null) return
+    if (ccNodes(cc).includes(BigInt(spare))) this.nextSpare++
+    this.log(`operator asks n${leader} for ${describeCc(cc)}`)
+    try {
+      ;(node.rn as RawNode).proposeConfChange(cc)
+    } catch (e) {
+      if (!(e instanceof RaftError)) throw e
+      this.log(`conf change refused by n${leader}: ${e.message}`)
+    }
+  }
+
+  /**
+   * A leader appending a conf change of its own term: the previous conf change in its log must
+   * be applied already (raft allows one pending change at a time).
+   */
+  private checkPendingConf(node: SimNode, ents: Entry[]): void {
+    const rn = node.rn as RawNode
+    if (rn.raft.state !== StateType.StateLeader) return
+    const applied = (node.sm as KvStateMachine).applied
+    for (let k = 0; k < ents.length; k++) {
+      const e = ents[k]!
+      if (e.type === EntryType.EntryNormal || e.term !== rn.raft.term) continue
+      let prev = 0
+      for (let j = k - 1; j >= 0 && prev === 0; j--) {
+        if (ents[j]!.type !== EntryType.EntryNormal) prev = ents[j]!.index
+      }
+      const s = node.storage
+      const lo = Math.max(applied + 1, s.firstIndex())
+      const hi = Math.min(e.index, s.lastIndex() + 1, ents[0]!.index)
+      if (prev === 0 && lo < hi) {
+        for (const x of s.entries(lo, hi, Infinity))
+          if (x.type !== EntryType.EntryNormal) prev = x.index
+      }
+      this.membership.leaderAppended(node.id, rn.raft.term, e.index, prev, applied)
+    }
+  }
+
+  /**
+   * etcd does not ship the storage snapshot raft names in a MsgSnap: it builds one from the
+   * state machine as applied now, with the ConfState in force (createMergedSnapshotMessage). A
+   * node added after the last storage snapshot is then in the snapshot's configuration; raft
+   * would ignore an older one ("not in the ConfState") and the new node could never catch up.
+   */
+  private mergedSnapshot(from: number, m: Message): Message {
+    const node = this.nodes[from] as SimNode
+    const sm = node.sm as KvStateMachine
+    const index = m.snapshot?.metadata.index ?? 0
+    if (sm.applied <= index) return m
+    const term = (node.rn as RawNode).raft.raftLog.zeroTermOnOutOfBounds(sm.applied)
+    if (term === 0) return m
+    const metadata = { index: sm.applied, term, confState: node.conf }
+    return { ...m, snapshot: { data: sm.snapshot(), metadata } }
+  }
+
+  /** Every member's configuration, for the settled-cluster check. */
+  memberConfs(): Map<number, ConfState> {
+    const out = new Map<number, ConfState>()
+    for (const id of this.memberIds) out.set(id, (this.nodes[id] as SimNode).conf)
+    return out
   }
 
   /** The live leader with the highest term, or 0. */
@@ -967,6 +1187,22 @@ export class Cluster {
         (m.reject ? ' reject' : ''),
     )
   }
+}
+
+/** Started and not retired. */
+function active(node: SimNode): boolean {
+  return node.joined && !node.removed
+}
+
+function ccNodes(cc: ConfChange | ConfChangeV2): bigint[] {
+  return 'changes' in cc ? cc.changes.map((c) => c.nodeId) : [cc.nodeId]
+}
+
+function describeCc(cc: ConfChange | ConfChangeV2): string {
+  const v2 = 'changes' in cc
+  const changes = v2 ? cc.changes : [cc]
+  const ops = changes.map((c) => `${ConfChangeType[c.type]} ${c.nodeId}`).join(', ')
+  return v2 ? `ConfChangeV2 ${ConfChangeTransition[cc.transition]} [${ops}]` : `ConfChange ${ops}`
 }
 
 function grantsVote(msgs: Message[]): boolean {

@@ -64,6 +64,13 @@ export interface SimOptions {
   leaderTicksMax: number
   /** After that: the longest the slowest node's applied index may stand still. */
   stallTicksMax: number
+  /** Membership changes in the workload (only some seeds, so the others stay comparable). */
+  membership: boolean
+  /** Chance per tick that the operator asks the leader for a conf change. */
+  confChangeRate: number
+  /** Node ids beyond the initial voters that conf changes may add, each at most once. */
+  spareNodes: number
+  stepDownOnRemoval: boolean
 }
 
 export function chooseOptions(seed: number): SimOptions {
@@ -129,6 +136,17 @@ export function chooseOptions(seed: number): SimOptions {
     transferRate: f(p.pick([0, 0.002, 0.01])),
     asyncStorageWrites: p.chance(0.5),
     diskRate: p.pick([0.2, 0.5, 1]),
+    membership: false,
+    confChangeRate: 0,
+    spareNodes: 0,
+    stepDownOnRemoval: false,
+  }
+  // Drawn last, so that the seeds without membership changes run as they did before.
+  if (p.chance(0.3)) {
+    options.membership = true
+    options.confChangeRate = p.pick([0.2, 0.5, 1]) / electionTick
+    options.spareNodes = p.between(2, 5)
+    options.stepDownOnRemoval = p.chance(0.5)
   }
   return options
 }

@@ -60,8 +60,12 @@ export function runSeed(seed: number, { trace = false } = {}): RunResult {
 function awaitConvergence(cluster: Cluster): number {
   const o = cluster.options
   let ticks = 0
+  // A voter restarted from an old snapshot cannot campaign until it has applied the conf
+  // changes in its log again; while the members keep applying, the wait goes on.
+  let deadline = o.leaderTicksMax
+  let applied = cluster.minApplied()
   while (!cluster.hasLeader()) {
-    if (ticks === o.leaderTicksMax) {
+    if (ticks === deadline) {
       throw new Violation(
         'liveness',
         `no leader ${ticks} ticks after healing\n${cluster.describe()}`,
@@ -69,15 +73,21 @@ function awaitConvergence(cluster: Cluster): number {
     }
     cluster.tick()
     ticks++
+    const now = cluster.minApplied()
+    if (now > applied) {
+      applied = now
+      deadline = Math.max(deadline, ticks + o.leaderTicksMax)
+    }
   }
   let progressAt = ticks
-  let applied = cluster.minApplied()
+  applied = cluster.minApplied()
   // A lagging quorum may first have to overwrite a long divergent tail, one message per round
   // trip when flow control is tight, before the commit index (and so the applied one) can move.
   const backlog = Math.max(0, cluster.leaderLastIndex() - applied)
   const stallMax = o.stallTicksMax + backlog * 2 * (o.delayMax + 1)
   while (!cluster.converged()) {
     if (ticks - progressAt === stallMax) {
+      cluster.membership.settled(cluster.memberConfs())
       throw new Violation(
         'liveness',
         `applied index stuck at ${applied} for ${stallMax} ticks\n${cluster.describe()}`,
@@ -91,6 +101,7 @@ function awaitConvergence(cluster: Cluster): number {
       progressAt = ticks
     }
   }
+  cluster.membership.settled(cluster.memberConfs())
   return ticks
 }
 
@@ -103,7 +114,10 @@ export function describeOptions(o: SimOptions): string {
     `inflight ${o.maxInflightMsgs} msgsize ${o.maxSizePerMsg} inflightbytes ${o.maxInflightBytes} ` +
     `async ${o.asyncStorageWrites} disk ${o.diskRate} smdurable ${o.smDurable} clients ${o.clientCount} oprate ${o.opRate} drop ${o.dropRate} ` +
     `dup ${o.duplicateRate} delay ${o.delayMax} reorder ${o.reorder} partition ${o.partitionRate.toFixed(3)} heal ${o.healRate.toFixed(3)} ` +
-    `crash ${o.crashRate.toFixed(3)} leaderbias ${o.crashLeaderBias} down ${o.downTicksMin} compact ${o.compactRate} transfer ${o.transferRate} tickrates ${rates} safety ${o.safetyTicks}`
+    `crash ${o.crashRate.toFixed(3)} leaderbias ${o.crashLeaderBias} down ${o.downTicksMin} compact ${o.compactRate} transfer ${o.transferRate} tickrates ${rates} safety ${o.safetyTicks}` +
+    (o.membership
+      ? ` membership rate ${o.confChangeRate.toFixed(3)} spares ${o.spareNodes} stepdown ${o.stepDownOnRemoval}`
+      : '')
   )
 }
 

@@ -5,7 +5,9 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
 import { Checker, Violation, type LogView, type ViolationKind } from './checkers.js'
+import { MembershipChecker } from './membership.js'
 import { describeOptions, runSeed } from './run.js'
+import type { ConfState } from '../raft/index.js'
 
 /**
  * Seeds 1..SEED_COUNT: 33 s when this file runs alone on the 2-core development machine (29 s of
@@ -139,4 +141,69 @@ test('leader completeness: a leader missing an applied entry is caught', () => {
   c.leaderLog(2, 2, log(3, [0, 1, 1, 1]))
   expectViolation('leader-completeness', () => c.leaderLog(3, 3, log(2, [0, 1, 1])))
   expectViolation('leader-completeness', () => c.leaderLog(3, 4, log(3, [0, 1, 1, 2])))
+})
+
+const cs = (voters: number[], outgoing: number[] = [], learners: number[] = []): ConfState => ({
+  voters: voters.map(BigInt),
+  votersOutgoing: outgoing.map(BigInt),
+  learners: learners.map(BigInt),
+  learnersNext: [],
+  autoLeave: false,
+})
+
+test('membership: nodes applying different configurations at one conf-change index are caught', () => {
+  const c = new MembershipChecker(4, cs([1, 2, 3]))
+  c.restarted(1, 1)
+  c.restarted(2, 1)
+  c.confApplied(1, 5, cs([1, 2, 3, 4]))
+  expectViolation('membership', () => c.confApplied(2, 5, cs([1, 2, 3], [], [4])))
+})
+
+test('membership: a conf change applied twice, or a snapshot with a stale ConfState, is caught', () => {
+  const c = new MembershipChecker(4, cs([1, 2, 3]))
+  c.restarted(1, 1)
+  c.confApplied(1, 5, cs([1, 2, 3, 4]))
+  expectViolation('membership', () => c.confApplied(1, 5, cs([1, 2, 3, 4])))
+  // A restart re-applies from the snapshot: allowed.
+  c.restarted(1, 1)
+  c.confApplied(1, 5, cs([1, 2, 3, 4]))
+  c.snapshotInstalled(2, 4, cs([1, 2, 3]))
+  expectViolation('membership', () => c.snapshotInstalled(3, 7, cs([1, 2, 3])))
+})
+
+test('membership: a leader appending a second conf change while one is unapplied is caught', () => {
+  const c = new MembershipChecker(3, cs([1, 2, 3]))
+  c.leaderAppended(1, 2, 9, 0, 4)
+  c.leaderAppended(1, 2, 12, 9, 9)
+  expectViolation('membership', () => c.leaderAppended(1, 2, 14, 12, 11))
+})
+
+test('membership: a node leading in a configuration that dropped it is caught', () => {
+  const c = new MembershipChecker(4, cs([1, 2, 3]))
+  c.leaderElected(1, 2, cs([1, 2, 3]))
+  c.leaderElected(4, 3, cs([2, 3], [2, 3, 4])) // an outgoing voter still counts
+  expectViolation('membership', () => c.leaderElected(1, 4, cs([2, 3], [], [1])))
+  // Election safety is unchanged by configurations: a removed node and a member in one term.
+  const e = new Checker(4)
+  e.leader(5, 1)
+  expectViolation('election-safety', () => e.leader(5, 4))
+})
+
+test('membership: a joint configuration never left, or settled nodes disagreeing, is caught', () => {
+  const c = new MembershipChecker(3, cs([1, 2, 3]))
+  c.settled(
+    new Map([
+      [1, cs([1, 2])],
+      [2, cs([1, 2])],
+    ]),
+  )
+  expectViolation('membership', () => c.settled(new Map([[1, cs([1, 2], [1, 2, 3])]])))
+  expectViolation('membership', () =>
+    c.settled(
+      new Map([
+        [1, cs([1, 2])],
+        [2, cs([1, 2, 3])],
+      ]),
+    ),
+  )
 })
