@@ -6,7 +6,7 @@
  * Ready with save(), awaits it, and only then acknowledges it (Advance, or MsgStorageAppendResp in
  * AsyncStorageWrites mode): nothing is reported stable before its fdatasync returned.
  *
- * Memory: an EntryIndex (term and location per entry) and a cache of the newest entries, bounded
+ * Memory: an EntryIndex (8 bytes per entry, terms as runs) and a cache of the newest entries, bounded
  * by `cacheEntriesMax` and `cacheBytesMax`; older entries are read back from their segment. The
  * cache never evicts an entry whose record is not written yet, so every entry is always readable.
  *
