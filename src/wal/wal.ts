@@ -135,7 +135,7 @@ interface Encoded {
   locations: number[]
 }
 
-/** Room for a record of `payloadBytes` (an entry's data, or a record's whole data) in the buffer. */
+/** Room in the buffer for a record of `payloadBytes` (an entry's data, or a record's data). */
 function frameBound(payloadBytes: number): number {
   const copied = payloadBytes >= ZERO_COPY_BYTES_MIN ? 0 : payloadBytes
   return RECORD_HEAD_BYTES_MAX + ENTRY_HEAD_BYTES_MAX + copied + 7
@@ -144,10 +144,10 @@ function frameBound(payloadBytes: number): number {
 /**
  * Frames records one after another, in one pass. Small payloads are copied into the buffer and
  * checksummed there (by WebAssembly when the buffer is the scratch: crc32c-wasm.ts says why);
- * payloads of NATIVE_ARRAY_BYTES_MIN and more are checksummed where they are, by the native crc; the
- * largest (ZERO_COPY_BYTES_MIN) are not copied at all but become their own chunk, so each of their
- * bytes is read once by the crc and once by the kernel's copy into the page cache. The data is
- * placed as if the crc's varint took 5 bytes, and moved back in the 1/16 of cases where it is
+ * payloads of NATIVE_ARRAY_BYTES_MIN and more are checksummed where they are, by the native crc;
+ * the largest (ZERO_COPY_BYTES_MIN) are not copied at all but become their own chunk, so each of
+ * their bytes is read once by the crc and once by the kernel's copy into the page cache. The data
+ * is placed as if the crc's varint took 5 bytes, and moved back in the 1/16 of cases where it is
  * shorter. The scratch buffer is reused: the Disk contract lets a caller reuse chunks after write.
  */
 class RecordEncoder {
