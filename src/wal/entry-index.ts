@@ -3,10 +3,11 @@
  * the location of its record. It is what lets WalStorage answer term() for any index and read any
  * entry back without keeping entries in memory.
  *
- * Memory: 16 bytes per retained entry (two Float64Array slots), against the entry itself (hundreds
- * of bytes to MiBs); compaction drops the prefix. NB: this still grows with the uncompacted log;
- * a sparse index (one location every N entries, scanning forward) would cut it by N at the cost
- * of reading up to N records per miss.
+ * Memory: 8 bytes per retained entry (its location, a Float64Array slot), against the entry itself
+ * (hundreds of bytes to MiBs); terms are kept as runs (the first index of each term), since a raft
+ * log's terms change only at elections. Compaction drops the prefix. NB: this still grows with the
+ * uncompacted log; a sparse index (one location every N entries, scanning forward) would cut it by
+ * N at the cost of reading up to N records per miss.
  */
 import { assert } from '../raft/assert.js'
 
@@ -21,8 +22,13 @@ export class EntryIndex {
   /** Invariant: the entries offset+1 .. offset+length are present, at slots base .. base+length-1. */
   length = 0
   private base = 0
-  private terms = new Float64Array(1024)
   private locations = new Float64Array(1024)
+  /**
+   * Invariant: runStarts ascend and runTerms[k] is the term of the entries from runStarts[k] up to
+   * the next run's start; the first run starts at or before offset + 1 when length > 0.
+   */
+  private runStarts: number[] = []
+  private runTerms: number[] = []
 
   last(): number {
     return this.offset + this.length
@@ -33,7 +39,7 @@ export class EntryIndex {
       i > this.offset && i <= this.last(),
       `term(${i}) outside (${this.offset}, ${this.last()}]`,
     )
-    return this.terms[this.base + i - this.offset - 1] as number
+    return this.runTerms[this.runOf(i)] as number
   }
 
   location(i: number): number {
@@ -50,10 +56,18 @@ export class EntryIndex {
   put(i: number, term: number, location: number): void {
     assert(i > this.offset && i <= this.last() + 1, `put(${i}) leaves a gap after ${this.last()}`)
     this.length = i - this.offset - 1
-    if (this.base + this.length === this.terms.length) this.grow()
-    this.terms[this.base + this.length] = term
+    if (this.base + this.length === this.locations.length) this.grow()
     this.locations[this.base + this.length] = location
     this.length++
+    const starts = this.runStarts
+    while (starts.length > 0 && (starts[starts.length - 1] as number) >= i) {
+      starts.pop()
+      this.runTerms.pop()
+    }
+    if (this.runTerms[this.runTerms.length - 1] !== term) {
+      starts.push(i)
+      this.runTerms.push(term)
+    }
   }
 
   /** Makes i the new offset (i in [offset, last]); entries up to i are dropped. */
@@ -64,6 +78,11 @@ export class EntryIndex {
     this.length -= drop
     this.offset = i
     this.offsetTerm = term
+    // Runs wholly before offset + 1 go; term changes are rare, so the shifts are too.
+    while (this.runStarts.length > 1 && (this.runStarts[1] as number) <= i + 1) {
+      this.runStarts.shift()
+      this.runTerms.shift()
+    }
   }
 
   /** Empties the index at offset i (a snapshot that replaces the log). */
@@ -72,17 +91,33 @@ export class EntryIndex {
     this.offsetTerm = term
     this.length = 0
     this.base = 0
+    this.runStarts = []
+    this.runTerms = []
+  }
+
+  /** The run holding entry i (present): the last run starting at or before i. */
+  private runOf(i: number): number {
+    const starts = this.runStarts
+    let lo = 0
+    let hi = starts.length - 1
+    // The newest run first: most lookups are near the end of the log.
+    if ((starts[hi] as number) <= i) return hi
+    // Bounded by log2(runs): invariant starts[lo] <= i < starts[hi].
+    while (hi - lo > 1) {
+      const mid = (lo + hi) >>> 1
+      if ((starts[mid] as number) <= i) lo = mid
+      else hi = mid
+    }
+    assert((starts[lo] as number) <= i, `no term run holds entry ${i}`)
+    return lo
   }
 
   private grow(): void {
     // Reclaim the compacted prefix before doubling: the array then tracks the live log, not all
     // of history.
-    const capacity = this.length * 2 > this.terms.length ? this.terms.length * 2 : this.terms.length
-    const terms = new Float64Array(capacity)
-    const locations = new Float64Array(capacity)
-    terms.set(this.terms.subarray(this.base, this.base + this.length))
+    const size = this.locations.length
+    const locations = new Float64Array(this.length * 2 > size ? size * 2 : size)
     locations.set(this.locations.subarray(this.base, this.base + this.length))
-    this.terms = terms
     this.locations = locations
     this.base = 0
   }

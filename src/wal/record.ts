@@ -57,6 +57,16 @@ export function frameBytes(type: RecordType, crc: number, dataBytes: number): nu
 }
 
 function putVarint(buf: Uint8Array, pos: number, v: number): number {
+  if (v <= 0xffff_ffff) {
+    // The common case (crcs, lengths, terms, most indexes) in 32-bit operations, which are cheaper
+    // than the division below.
+    while (v > 0x7f) {
+      buf[pos++] = (v & 0x7f) | 0x80
+      v >>>= 7
+    }
+    buf[pos++] = v
+    return pos
+  }
   while (v >= 0x80) {
     buf[pos++] = (v % 0x80) | 0x80
     v = Math.floor(v / 0x80)

@@ -102,7 +102,8 @@ class SegmentScanner {
       }
       if (!crcValid(rec, crc)) return this.failed(off, recEnd, crc, 'crc mismatch')
       visit(rec, off)
-      crc = rec.type === RecordType.Crc ? rec.crc : chainCrc(crc, rec.type, rec.data)
+      // A valid record carries the running crc after it (crcValid checked it): no second pass.
+      crc = rec.crc
       off = recEnd + pad
     }
     if (off > buf.length) return { end: off, crc, torn: { reason: 'padding cut', bytes: 0 } }

@@ -6,9 +6,10 @@
  * Ready with save(), awaits it, and only then acknowledges it (Advance, or MsgStorageAppendResp in
  * AsyncStorageWrites mode): nothing is reported stable before its fdatasync returned.
  *
- * Memory: an EntryIndex (term and location per entry) and a cache of the newest entries, bounded
- * by `cacheEntriesMax` and `cacheBytesMax`; older entries are read back from their segment. The
- * cache never evicts an entry whose record is not written yet, so every entry is always readable.
+ * Memory: an EntryIndex (8 bytes per entry, terms as runs) and a cache of the newest entries,
+ * bounded by `cacheEntriesMax` and `cacheBytesMax`; older entries are read back from their
+ * segment. The cache never evicts an entry whose record is not written yet, so every entry is
+ * always readable.
  *
  * Durability order (etcd etcdserver/storage.go SaveSnap): a snapshot file is durable before the WAL
  * records its marker, and WAL segments are released only up to a snapshot whose marker is durable.

@@ -18,11 +18,12 @@
 import { assert } from '../raft/assert.js'
 import { RaftError } from '../raft/errors.js'
 import { discardLogger, type Logger } from '../raft/logger.js'
-import { decodeEntry, decodeHardState, encodeHardState } from '../raft/raftpb/codec.js'
+import { decodeEntry, decodeHardState, encodeHardState, varintSize } from '../raft/raftpb/codec.js'
 import { emptyHardState, isEmptyHardState } from '../raft/raftpb/types.js'
 import type { Entry, HardState } from '../raft/raftpb/types.js'
 import { joinPath, readAt, type Disk, type DiskFile } from '../io/disk.js'
-import { crc32c, crc32cRange } from './crc32c.js'
+import { NATIVE_ARRAY_BYTES_MIN, crc32c, crc32cRange } from './crc32c.js'
+import { wasmScratch } from './crc32c-wasm.js'
 import { WalError, corrupt } from './errors.js'
 import {
   FRAME_HEADER_BYTES,
@@ -36,7 +37,6 @@ import {
   parseRecord,
   padBytes,
   putFrameHead,
-  recordBytes,
   type DecodedRecord,
   type WalMetadata,
   type WalSnapshot,
@@ -127,92 +127,120 @@ const ZERO_COPY_BYTES_MIN = 16 * 1024
 const SCRATCH_KEPT_BYTES_MAX = 8 * 1024 * 1024
 
 interface Encoded {
-  /** The frames, as chunks to write back to back: slices of the scratch buffer and payloads. */
+  /** The frames, as chunks to write back to back: slices of the encode buffer and payloads. */
   chunks: Uint8Array[]
   bytes: number
   crc: number
-  /** The offset of each entry record from the start of the chunks. */
-  offsets: number[]
+  /** The location of each entry record, from the `base` the encoder was given. */
+  locations: number[]
+}
+
+/** Room in the buffer for a record of `payloadBytes` (an entry's data, or a record's data). */
+function frameBound(payloadBytes: number): number {
+  const copied = payloadBytes >= ZERO_COPY_BYTES_MIN ? 0 : payloadBytes
+  return RECORD_HEAD_BYTES_MAX + ENTRY_HEAD_BYTES_MAX + copied + 7
 }
 
 /**
- * Frames the records in one pass. Small payloads are copied into the scratch buffer and their crc
- * taken there, in one native call per record (a call costs about a microsecond, as much as
- * checksumming 4 KiB); large ones stay where they are and become their own chunk, so each of their
- * bytes is read once by the crc and once by the kernel's copy into the page cache. The data is
- * placed as if the crc's varint took 5 bytes, and moved back in the 1/16 of cases where it is
+ * Frames records one after another, in one pass. Small payloads are copied into the buffer and
+ * checksummed there (by WebAssembly when the buffer is the scratch: crc32c-wasm.ts says why);
+ * payloads of NATIVE_ARRAY_BYTES_MIN and more are checksummed where they are, by the native crc;
+ * the largest (ZERO_COPY_BYTES_MIN) are not copied at all but become their own chunk, so each of
+ * their bytes is read once by the crc and once by the kernel's copy into the page cache. The data
+ * is placed as if the crc's varint took 5 bytes, and moved back in the 1/16 of cases where it is
  * shorter. The scratch buffer is reused: the Disk contract lets a caller reuse chunks after write.
  */
-function encodeRecords(records: readonly RecordSpec[], crcIn: number, scratch?: Scratch): Encoded {
-  let bound = 0
-  for (const r of records) {
-    const payload = r.entry?.data.length ?? 0
-    const head = r.entry === undefined ? r.data.length : entryHeadBytes(r.entry)
-    bound += RECORD_HEAD_BYTES_MAX + head + (payload >= ZERO_COPY_BYTES_MIN ? 0 : payload) + 7
+class RecordEncoder {
+  readonly chunks: Uint8Array[] = []
+  readonly locations: number[] = []
+  private pos = 0 // in buf
+  private chunkStart = 0 // in buf: where the current chunk begins
+  private streamed = 0 // bytes in the chunks already pushed
+
+  constructor(
+    private readonly buf: Buffer,
+    private crc: number,
+    private readonly base: number,
+  ) {}
+
+  record(type: RecordType, data: Uint8Array): void {
+    this.frame(type, data, undefined)
   }
-  const buf = scratch === undefined ? Buffer.allocUnsafe(bound) : scratch.get(bound)
-  const chunks: Uint8Array[] = []
-  const offsets: number[] = []
-  let crc = crcIn
-  let pos = 0 // in buf
-  let chunkStart = 0 // in buf: where the current chunk begins
-  let streamed = 0 // bytes in the chunks already pushed
-  for (const r of records) {
-    const e = r.entry
-    if (e !== undefined) offsets.push(streamed + pos - chunkStart)
-    const payload = e?.data ?? EMPTY
-    const zeroCopy = payload.length >= ZERO_COPY_BYTES_MIN
-    const headBytes = e === undefined ? r.data.length : entryHeadBytes(e)
+
+  entry(e: Entry): void {
+    this.locations.push(this.base + this.streamed + this.pos - this.chunkStart)
+    this.frame(RecordType.Entry, e.data, e)
+  }
+
+  finish(): Encoded {
+    const { buf, pos, chunkStart, chunks } = this
+    assert(pos <= buf.length, 'encoded batch overran its buffer')
+    if (pos > chunkStart) chunks.push(buf.subarray(chunkStart, pos))
+    const bytes = this.streamed + pos - chunkStart
+    return { chunks, bytes, crc: this.crc, locations: this.locations }
+  }
+
+  /** One frame: for an entry, `payload` is its data and its head is encoded before it. */
+  private frame(type: RecordType, payload: Uint8Array, e: Entry | undefined): void {
+    const buf = this.buf
+    let pos = this.pos
+    const headBytes = e === undefined ? 0 : entryHeadBytes(e)
     const dataBytes = headBytes + payload.length
-    const headMax = recordHeadBytes(r.type, 0xffff_ffff, dataBytes)
+    const lenBytes = varintSize(dataBytes)
+    // Length field, type and the tags of crc and data: RecordType's varint is one byte.
+    const headMax = FRAME_HEADER_BYTES + 4 + 5 + lenBytes
     const dataAt = pos + headMax
-    if (e === undefined) buf.set(r.data, dataAt)
-    else putEntryHead(buf, dataAt, e)
-    let copied = headBytes
-    if (!zeroCopy) {
-      buf.set(payload, dataAt + copied)
-      copied += payload.length
+    if (e !== undefined) putEntryHead(buf, dataAt, e)
+    const zeroCopy = payload.length >= ZERO_COPY_BYTES_MIN
+    const copied = zeroCopy ? headBytes : dataBytes
+    if (!zeroCopy) buf.set(payload, dataAt + headBytes)
+    let crc = this.crc
+    if (type !== RecordType.Crc) {
+      // chainCrc, over the data where it already is.
+      const inPlace = payload.length >= NATIVE_ARRAY_BYTES_MIN
+      crc = crc32cRange(buf, dataAt, dataAt + (inPlace ? headBytes : copied), (crc ^ type) >>> 0)
+      if (inPlace) crc = crc32c(payload, crc)
+      this.crc = crc
     }
-    if (r.type !== RecordType.Crc) {
-      // chainCrc over the data, computed where the data already is.
-      crc = crc32cRange(buf, dataAt, dataAt + copied, (crc ^ r.type) >>> 0)
-      if (zeroCopy) crc = crc32c(payload, crc)
-    }
-    const head = recordHeadBytes(r.type, crc, dataBytes)
+    const head = FRAME_HEADER_BYTES + 4 + varintSize(crc) + lenBytes
     if (head < headMax) buf.copyWithin(pos + head, dataAt, dataAt + copied)
-    putFrameHead(buf, pos, r.type, crc, dataBytes)
+    putFrameHead(buf, pos, type, crc, dataBytes)
     pos += head + copied
     if (zeroCopy) {
-      chunks.push(buf.subarray(chunkStart, pos), payload)
-      streamed += pos - chunkStart + payload.length
-      chunkStart = pos
+      this.chunks.push(buf.subarray(this.chunkStart, pos), payload)
+      this.streamed += pos - this.chunkStart + payload.length
+      this.chunkStart = pos
     }
     // At most 7 bytes: a loop beats Buffer.fill's argument checks.
     for (let pad = padBytes(head - FRAME_HEADER_BYTES + dataBytes); pad > 0; pad--) buf[pos++] = 0
+    this.pos = pos
   }
-  if (pos > chunkStart) chunks.push(buf.subarray(chunkStart, pos))
-  const bytes = streamed + pos - chunkStart
-  assert(pos <= bound, 'encoded batch overran its bound')
-  return { chunks, bytes, crc, offsets }
 }
 
-/** The frame bytes before a record's data: length field, type, crc and data-length fields. */
-function recordHeadBytes(type: RecordType, crc: number, dataBytes: number): number {
-  return FRAME_HEADER_BYTES + recordBytes(type, crc, dataBytes) - dataBytes
+/** Encodes `records` into a buffer of their own (headers: small, and kept across awaits). */
+function encodeRecords(records: readonly RecordSpec[], crcIn: number): Encoded {
+  let bound = 0
+  for (const r of records) bound += frameBound(r.data.length)
+  const enc = new RecordEncoder(Buffer.allocUnsafe(bound), crcIn, 0)
+  for (const r of records) enc.record(r.type, r.data)
+  return enc.finish()
 }
 
 const RECORD_HEAD_BYTES_MAX = FRAME_HEADER_BYTES + 3 + 1 + 5 + 8
+/** An entry's protobuf before its data: tags, type, term and index (8 bytes each), data length. */
+const ENTRY_HEAD_BYTES_MAX = 4 + 1 + 8 + 8 + 5
 
 const EMPTY = new Uint8Array(0)
 
-/** A reusable encode buffer. */
+/**
+ * A reusable encode buffer, in the WebAssembly CRC's memory so that records are checksummed where
+ * they are encoded. One per process: a commit encodes and writes synchronously, so two WALs never
+ * use it at once.
+ */
 class Scratch {
-  private buf: Buffer = Buffer.allocUnsafe(64 * 1024)
-
   get(bytes: number): Buffer {
     if (bytes > SCRATCH_KEPT_BYTES_MAX) return Buffer.allocUnsafe(bytes)
-    if (bytes > this.buf.length) this.buf = Buffer.allocUnsafe(Math.max(bytes, this.buf.length * 2))
-    return this.buf
+    return wasmScratch(bytes)
   }
 }
 
@@ -456,35 +484,39 @@ export class Wal {
   }
 
   private async commit(group: readonly Pending[]): Promise<void> {
-    const records: RecordSpec[] = []
-    const entries: Entry[] = []
-    let hardState: HardState | undefined
+    // Markers and hard states are encoded first, to size the buffer; entries are encoded in it.
+    const small: Uint8Array[] = []
+    let bound = 0
     for (const { batch } of group) {
-      if (batch.snapshot !== undefined) {
-        records.push({ type: RecordType.Snapshot, data: encodeSnapshotMarker(batch.snapshot) })
+      if (batch.snapshot !== undefined) small.push(encodeSnapshotMarker(batch.snapshot))
+      if (batch.hardState !== undefined && !isEmptyHardState(batch.hardState)) {
+        small.push(encodeHardState(batch.hardState))
       }
-      for (const e of batch.entries ?? []) {
-        records.push({ type: RecordType.Entry, data: EMPTY, entry: e })
-        entries.push(e)
-      }
+      for (const e of batch.entries ?? []) bound += frameBound(e.data.length)
+    }
+    for (const data of small) bound += frameBound(data.length)
+    const seqBase = this.currentSeq() * SEQ_SCALE + this.position
+    const enc = new RecordEncoder(this.scratch.get(bound), this.crc, seqBase)
+    let hardState: HardState | undefined
+    let next = 0
+    for (const { batch } of group) {
+      if (batch.snapshot !== undefined) enc.record(RecordType.Snapshot, small[next++] as Uint8Array)
+      for (const e of batch.entries ?? []) enc.entry(e)
       if (batch.hardState !== undefined && !isEmptyHardState(batch.hardState)) {
         hardState = batch.hardState
-        records.push({ type: RecordType.State, data: encodeHardState(batch.hardState) })
+        enc.record(RecordType.State, small[next++] as Uint8Array)
       }
     }
-    const { chunks, bytes, crc, offsets } = encodeRecords(records, this.crc, this.scratch)
-    const seqBase = this.currentSeq() * SEQ_SCALE + this.position
+    const { chunks, bytes, crc, locations } = enc.finish()
     this.file.write(chunks, this.position)
     this.position += bytes
     this.crc = crc
     this.stats.bytesWritten += bytes
     if (hardState !== undefined) this.hardState = { ...hardState }
+    const entries = group.length === 1 ? (group[0]?.batch.entries ?? []) : groupEntries(group)
     const lastEntry = entries[entries.length - 1]
     if (lastEntry !== undefined) this.lastIndex = lastEntry.index
-    this.onWritten?.(
-      entries,
-      offsets.map((o) => seqBase + o),
-    )
+    this.onWritten?.(entries, locations)
     await this.file.sync()
     this.stats.syncs++
     this.stats.commits++
@@ -547,8 +579,15 @@ function fillOptions(o: WalOptions): Required<WalOptions> {
   return { ...o, segmentBytes, logger: o.logger ?? discardLogger }
 }
 
-/** A record to encode: its data, or for an entry record the entry (encoded in place). */
-type RecordSpec = { type: RecordType; data: Uint8Array; entry?: Entry }
+/** The entries of a group's batches, in order. */
+function groupEntries(group: readonly Pending[]): Entry[] {
+  const out: Entry[] = []
+  for (const { batch } of group) for (const e of batch.entries ?? []) out.push(e)
+  return out
+}
+
+/** A header record to encode. */
+type RecordSpec = { type: RecordType; data: Uint8Array }
 
 /**
  * A segment header: the crc record (encodeRecords gives it the running crc, which is what the
