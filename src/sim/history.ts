@@ -298,9 +298,17 @@ export class HistoryRecorder {
     expected?: Value,
   ): void {
     if (this.open.has(process)) throw new Error(`process ${process} already has an open op`)
-    const e: HistoryEvent = { process, type: 'invoke', f, key, time, index: this.opCount++ }
-    if (value !== undefined) e.value = value
-    if (expected !== undefined) e.expected = expected
+    // Spread in this order so that the file reads process, type, f, key, value, expected, time.
+    const e: HistoryEvent = {
+      process,
+      type: 'invoke',
+      f,
+      key,
+      ...(value !== undefined ? { value } : {}),
+      ...(expected !== undefined ? { expected } : {}),
+      time,
+      index: this.opCount++,
+    }
     this.events.push(e)
     this.open.set(process, e)
   }
@@ -314,9 +322,16 @@ export class HistoryRecorder {
     const inv = this.open.get(process)
     if (inv === undefined) throw new Error(`process ${process} has no open op`)
     this.open.delete(process)
-    const e: HistoryEvent = { process, type, f: inv.f, key: inv.key, time, index: inv.index! }
-    if (extra.value !== undefined) e.value = extra.value
-    if (extra.error !== undefined) e.error = extra.error
+    const e: HistoryEvent = {
+      process,
+      type,
+      f: inv.f,
+      key: inv.key,
+      ...(extra.value !== undefined ? { value: extra.value } : {}),
+      time,
+      index: inv.index!,
+      ...(extra.error !== undefined ? { error: extra.error } : {}),
+    }
     this.events.push(e)
   }
 
