@@ -88,7 +88,7 @@ export function checkOperations(
     steps += r.steps
     if (r.verdict === 'budget') overBudget.push(key)
     if (r.verdict !== 'fail') continue
-    const explained = explain(key, keyOps, stepsMax)
+    const explained = explain(key, keyOps, stepsMax, r.furthestReturn)
     return {
       kind: 'not-linearizable',
       key,
@@ -153,13 +153,16 @@ function step(it: Item, state: number): number {
 }
 
 /** Porcupine's checkSingle over one key's items. */
-function search(items: readonly Item[], stepsMax: number): { verdict: Verdict; steps: number } {
+function search(
+  items: readonly Item[],
+  stepsMax: number,
+): { verdict: Verdict; steps: number; furthestReturn: number } {
   const list = new EventList(items)
   const n = items.length
   let definiteLeft = 0
   for (const it of items) if (it.returnAt !== Infinity) definiteLeft++
-  const bits = new Uint32Array((n + 31) >>> 5)
   const zobrist = zobristKeys(n)
+  const set = new LinearizedSet(items)
   const cache = new StateCache()
   const stackEntry: number[] = []
   const stackState: number[] = []
@@ -167,17 +170,21 @@ function search(items: readonly Item[], stepsMax: number): { verdict: Verdict; s
   let state = 0
   let entry = list.first()
   let steps = 0
+  // The latest return the walk was stopped by: on failure, the end of the shortest failing
+  // prefix (every shorter prefix has a linearization, which the exhaustive walk reaches).
+  let furthestReturn = -1
   while (definiteLeft > 0) {
-    if (++steps > stepsMax) return { verdict: 'budget', steps }
+    if (++steps > stepsMax) return { verdict: 'budget', steps, furthestReturn }
     if (entry === -1) throw new Error('linearizability search ran off the event list')
     const op = list.opOf(entry)
     if (!list.isCall(entry)) {
       // The operation that returns here was not linearized before its return: backtrack.
+      furthestReturn = Math.max(furthestReturn, items[op]!.returnAt)
       const top = stackEntry.pop()
-      if (top === undefined) return { verdict: 'fail', steps }
+      if (top === undefined) return { verdict: 'fail', steps, furthestReturn }
       const topOp = list.opOf(top)
       state = stackState.pop() as number
-      bits[topOp >>> 5]! ^= 1 << (topOp & 31)
+      set.remove(topOp)
       hash ^= zobrist[topOp]!
       if (items[topOp]!.returnAt !== Infinity) definiteLeft++
       list.unlift(top)
@@ -186,9 +193,9 @@ function search(items: readonly Item[], stepsMax: number): { verdict: Verdict; s
     }
     const next = step(items[op]!, state)
     if (next !== -1) {
-      bits[op >>> 5]! ^= 1 << (op & 31)
+      set.add(op)
       hash ^= zobrist[op]!
-      if (cache.add(bits, next, hash)) {
+      if (cache.add(set, next, hash)) {
         stackEntry.push(entry)
         stackState.push(state)
         state = next
@@ -197,12 +204,12 @@ function search(items: readonly Item[], stepsMax: number): { verdict: Verdict; s
         entry = list.first()
         continue
       }
-      bits[op >>> 5]! ^= 1 << (op & 31)
+      set.remove(op)
       hash ^= zobrist[op]!
     }
     entry = list.next(entry)
   }
-  return { verdict: 'ok', steps }
+  return { verdict: 'ok', steps, furthestReturn }
 }
 
 /**
@@ -276,22 +283,76 @@ class EventList {
   }
 }
 
+/**
+ * The set of linearized items as a bitset. Behind the search's frontier nearly everything is
+ * linearized (the walk linearizes each call it meets when it can), so a cache entry stores only
+ * the words between `low` (every word below it full) and the highest non-zero word: a copy the
+ * size of the concurrency window, not of the history. Equal sets have equal `low` and equal
+ * trimmed tails, so comparing those is exact.
+ */
+class LinearizedSet {
+  readonly bits: Uint32Array
+  private readonly fullMask: Uint32Array
+  /** Invariant: every word below `low` is full. */
+  low = 0
+  /** An upper bound on the highest non-zero word. */
+  private high = 0
+
+  constructor(items: readonly Item[]) {
+    const words = (items.length + 31) >>> 5
+    this.bits = new Uint32Array(words)
+    this.fullMask = new Uint32Array(words).fill(0xffffffff)
+    if ((items.length & 31) !== 0) this.fullMask[words - 1] = (1 << (items.length & 31)) - 1
+  }
+
+  add(i: number): void {
+    const w = i >>> 5
+    this.bits[w]! |= 1 << (i & 31)
+    if (w > this.high) this.high = w
+    while (this.low < this.bits.length && this.bits[this.low] === this.fullMask[this.low]) {
+      this.low++
+    }
+  }
+
+  remove(i: number): void {
+    const w = i >>> 5
+    this.bits[w]! &= ~(1 << (i & 31))
+    if (w < this.low) this.low = w
+  }
+
+  /** The words from `low` to the highest non-zero one. */
+  tail(): Uint32Array {
+    while (this.high > this.low && this.bits[this.high] === 0) this.high--
+    return this.bits.subarray(this.low, Math.max(this.low, this.high + 1))
+  }
+}
+
+interface CacheEntry {
+  state: number
+  low: number
+  tail: Uint32Array
+}
+
 /** The (linearized set, register value) pairs the search has reached. */
 class StateCache {
-  private readonly buckets = new Map<number, { bits: Uint32Array; state: number }[]>()
+  private readonly buckets = new Map<number, CacheEntry[]>()
 
   /** Stores the pair; false when it was already there. */
-  add(bits: Uint32Array, state: number, zobrist: number): boolean {
+  add(set: LinearizedSet, state: number, zobrist: number): boolean {
     const h = (zobrist ^ Math.imul(state + 1, 0x9e3779b1)) >>> 0
     let bucket = this.buckets.get(h)
     if (bucket === undefined) this.buckets.set(h, (bucket = []))
-    for (const b of bucket) if (b.state === state && equalBits(b.bits, bits)) return false
-    bucket.push({ bits: bits.slice(), state })
+    const tail = set.tail()
+    for (const b of bucket) {
+      if (b.state === state && b.low === set.low && equalWords(b.tail, tail)) return false
+    }
+    bucket.push({ state, low: set.low, tail: tail.slice() })
     return true
   }
 }
 
-function equalBits(a: Uint32Array, b: Uint32Array): boolean {
+function equalWords(a: Uint32Array, b: Uint32Array): boolean {
+  if (a.length !== b.length) return false
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
   return true
 }
@@ -310,8 +371,9 @@ function zobristKeys(n: number): Uint32Array {
 }
 
 /**
- * Finds the shortest failing prefix by bisection over the completions with a known outcome
- * (failure is monotone in the prefix: see toItems), then gathers the operations that bear on
+ * Finds the shortest failing prefix: the failed search's furthest return, confirmed by checking
+ * that prefix alone, or else by bisection over the completions with a known outcome (failure is
+ * monotone in the prefix: see toItems). Then gathers the operations that bear on
  * the one whose completion ends it: those concurrent with it, the last operations to complete
  * before it started (any of which may be the state it must follow), and the writes of the value
  * it observed.
@@ -320,14 +382,19 @@ function explain(
   key: string,
   ops: readonly Operation[],
   stepsMax: number,
+  furthestReturn: number,
 ): { explanation: Explanation; steps: number } {
+  const first = search(toItems(ops, furthestReturn), stepsMax)
+  if (first.verdict === 'fail') {
+    return { explanation: involved(key, ops, furthestReturn), steps: first.steps }
+  }
   const returns = ops
     .filter((op) => op.outcome !== 'info' && op.returnAt !== Infinity)
     .map((op) => op.returnAt)
     .sort((a, b) => a - b)
   let lo = 0
   let hi = returns.length - 1
-  let steps = 0
+  let steps = first.steps
   while (lo < hi) {
     const mid = (lo + hi) >>> 1
     const r = search(toItems(ops, returns[mid]!), stepsMax)
@@ -335,26 +402,30 @@ function explain(
     if (r.verdict === 'fail') hi = mid
     else lo = mid + 1 // a budget overrun proves nothing: keep the longer, proven prefix
   }
-  const cut = returns[hi]!
+  return { explanation: involved(key, ops, returns[hi]!), steps }
+}
+
+/** The operation completing at `cut` and those that bear on it. */
+function involved(key: string, ops: readonly Operation[], cut: number): Explanation {
   const x = ops.find((op) => op.returnAt === cut) as Operation
   const inPrefix = ops.filter((op) => op.callAt <= cut && op.outcome !== 'fail')
-  const involved = new Set<Operation>([x])
+  const found = new Set<Operation>([x])
   for (const op of inPrefix) {
-    if (op.callAt < x.returnAt && op.returnAt > x.callAt && op.f !== 'get') involved.add(op)
+    if (op.callAt < x.returnAt && op.returnAt > x.callAt && op.f !== 'get') found.add(op)
   }
   const before = inPrefix.filter((op) => op.returnAt < x.callAt && op.outcome !== 'info')
   for (const op of before) {
     const superseded = before.some((o) => o.callAt > op.returnAt)
-    if (!superseded) involved.add(op)
+    if (!superseded) found.add(op)
   }
   const observed = x.f === 'get' ? x.value : x.f === 'cas' ? x.expected : undefined
   for (const op of inPrefix) {
     if (op.f !== 'get' && observed !== undefined && sameValue(op.value, observed)) {
-      involved.add(op)
+      found.add(op)
     }
   }
-  const list = [...involved].sort((a, b) => a.callAt - b.callAt)
-  return { explanation: { key, op: x, ops: list }, steps }
+  const list = [...found].sort((a, b) => a.callAt - b.callAt)
+  return { key, op: x, ops: list }
 }
 
 function sameValue(a: Value, b: Value): boolean {
