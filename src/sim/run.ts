@@ -6,9 +6,8 @@
  */
 import { Violation } from './checkers.js'
 import { Cluster, Ev } from './cluster.js'
-import type { HistoryEvent } from './history.js'
+import { toOperations, type HistoryEvent } from './history.js'
 import { checkOperations, describeResult } from './linearizability.js'
-import { toOperations } from './history.js'
 import { chooseOptions, type SimOptions } from './options.js'
 
 export interface RunResult {
