@@ -1,12 +1,17 @@
 /**
  * Runs the deterministic cluster simulator.
  *
- *   npm run sim -- --seed=N [--trace]     replay one seed (the trace is the step-by-step history)
+ *   npm run sim -- --seed=N [--trace] [--history=FILE]
+ *                                         replay one seed (the trace is the step-by-step history);
+ *                                         --history writes the client history (JSONL, see
+ *                                         src/sim/history.ts) for `npm run lincheck`
  *   npm run sim -- --seeds=N [--from=S]   run seeds S .. S+N-1 (S defaults to a random seed)
  *
  * A failing seed is printed with the command that replays it. Exit status: 0 all passed,
  * 1 a seed failed, 2 bad usage.
  */
+import { writeFileSync } from 'node:fs'
+import { formatEvent } from '../sim/history.js'
 import { describeCounts, describeOptions, runSeed, type RunResult } from '../sim/run.js'
 
 interface Args {
@@ -14,6 +19,7 @@ interface Args {
   seeds?: number
   from?: number
   trace: boolean
+  history?: string
 }
 
 function parseArgs(argv: string[]): Args {
@@ -22,10 +28,14 @@ function parseArgs(argv: string[]): Args {
     const m = /^--(seed|seeds|from)=(\d+)$/.exec(a)
     if (m !== null) args[m[1] as 'seed' | 'seeds' | 'from'] = Number(m[2])
     else if (a === '--trace') args.trace = true
+    else if (a.startsWith('--history=') && a.length > 10) args.history = a.slice(10)
     else throw new Error(`unknown argument ${a}`)
   }
   if ((args.seed === undefined) === (args.seeds === undefined)) {
     throw new Error('give exactly one of --seed=N and --seeds=N')
+  }
+  if (args.history !== undefined && args.seed === undefined) {
+    throw new Error('--history needs --seed=N')
   }
   return args
 }
@@ -38,8 +48,12 @@ function reportFailure(r: RunResult): void {
   )
 }
 
-function runOne(seed: number, trace: boolean): number {
+function runOne(seed: number, trace: boolean, history?: string): number {
   const r = runSeed(seed, { trace })
+  if (history !== undefined) {
+    writeFileSync(history, r.history.map((e) => formatEvent(e) + '\n').join(''))
+    process.stdout.write(`seed ${seed}: ${r.history.length} history events written to ${history}\n`)
+  }
   if (r.trace !== null) {
     process.stdout.write(`seed ${seed}: ${describeOptions(r.options)}\n`)
     for (const line of r.trace) process.stdout.write(line + '\n')
@@ -110,11 +124,11 @@ function main(): number {
     args = parseArgs(process.argv.slice(2))
   } catch (e) {
     process.stderr.write(
-      `${(e as Error).message}\nusage: sim --seed=N [--trace] | --seeds=N [--from=S]\n`,
+      `${(e as Error).message}\nusage: sim --seed=N [--trace] [--history=FILE] | --seeds=N [--from=S]\n`,
     )
     return 2
   }
-  if (args.seed !== undefined) return runOne(args.seed, args.trace)
+  if (args.seed !== undefined) return runOne(args.seed, args.trace, args.history)
   const from = args.from ?? Math.floor(Math.random() * 1e9)
   return runMany(args.seeds as number, from)
 }

@@ -29,6 +29,7 @@ export type ViolationKind =
   | 'state-machine-safety'
   | 'monotonic'
   | 'stale-read'
+  | 'linearizability'
   | 'liveness'
   | 'raft-panic'
   | 'membership'

@@ -47,6 +47,7 @@ import {
   type SoftState,
 } from '../raft/index.js'
 import { Checker, Violation, type LogView } from './checkers.js'
+import { HistoryRecorder } from './history.js'
 import { KvStateMachine, Op, encodeCommand, hashBytes, mixHash, type Command } from './kv.js'
 import {
   MembershipChecker,
@@ -171,6 +172,8 @@ export class Cluster {
   liveness = false
   /** How often each Ev happened. */
   readonly counts = new Int32Array(EV_COUNT)
+  /** The client-visible history, for the linearizability checker (see recordInvoke). */
+  readonly history = new HistoryRecorder()
   private readonly clients: Client[] = []
   private readonly faults: Prng
   private readonly workload: Prng
@@ -701,6 +704,11 @@ export class Cluster {
     if (c === undefined || !c.busy || c.isRead || c.seq !== seq || c.target !== node.id) return
     c.busy = false
     this.opsDone++
+    const sm = node.sm as KvStateMachine
+    if (sm.lastSeq[clientId] !== seq) throw new Error(`ack of client ${clientId} #${seq} lost`)
+    if (c.cmd.op === Op.Put || sm.lastResult[clientId] === 1)
+      this.history.complete(c.id, 'ok', this.now)
+    else this.history.complete(c.id, 'fail', this.now, { error: 'mismatch' })
     if (index > this.ackedWriteMax) this.ackedWriteMax = index
     this.note(Ev.WriteAck, clientId, index)
   }
@@ -734,7 +742,11 @@ export class Cluster {
       }
       const c = this.clients[w.client]
       if (c === undefined || !c.busy || !c.isRead || c.readCtx !== w.ctx) continue
-      if (w.index < c.committedAtStart) this.staleRead(node, c, w.index)
+      const stale = w.index < c.committedAtStart
+      if (stale) this.staleRead(node, c, w.index)
+      // A lease read may be stale by design (see staleRead): its value is not checked.
+      if (stale) this.history.complete(c.id, 'info', this.now, { error: 'stale lease read' })
+      else this.history.complete(c.id, 'ok', this.now, { value: toValue(sm.values[c.cmd.key]!) })
       c.busy = false
       this.opsDone++
       this.note(Ev.ReadServed, c.id, w.index)
@@ -971,7 +983,21 @@ export class Cluster {
     cmd.key = p.intn(8)
     cmd.value = ++this.valueCounter
     cmd.expected = p.intn(this.valueCounter + 1)
+    this.recordInvoke(c)
     this.submit(c)
+  }
+
+  /**
+   * A retry reuses the operation's sequence number and the state machine applies it at most
+   * once, so one history operation spans the first attempt to the acknowledgement. Keys start
+   * at 0 and no put writes 0, so 0 is recorded as null, an absent key.
+   */
+  private recordInvoke(c: Client): void {
+    const key = String(c.cmd.key)
+    if (c.isRead) return this.history.invoke(c.id, 'get', key, this.now)
+    const value = toValue(c.cmd.value)
+    if (c.cmd.op === Op.Put) return this.history.invoke(c.id, 'put', key, this.now, value)
+    this.history.invoke(c.id, 'cas', key, this.now, value, toValue(c.cmd.expected))
   }
 
   /** Sends the client's operation to a node: the leader usually, as a client that was redirected. */
@@ -1203,6 +1229,10 @@ function describeCc(cc: ConfChange | ConfChangeV2): string {
   const changes = v2 ? cc.changes : [cc]
   const ops = changes.map((c) => `${ConfChangeType[c.type]} ${c.nodeId}`).join(', ')
   return v2 ? `ConfChangeV2 ${ConfChangeTransition[cc.transition]} [${ops}]` : `ConfChange ${ops}`
+}
+
+function toValue(v: number): number | null {
+  return v === 0 ? null : v
 }
 
 function grantsVote(msgs: Message[]): boolean {

@@ -6,6 +6,8 @@
  */
 import { Violation } from './checkers.js'
 import { Cluster, Ev } from './cluster.js'
+import { toOperations, type HistoryEvent } from './history.js'
+import { checkOperations, describeResult } from './linearizability.js'
 import { chooseOptions, type SimOptions } from './options.js'
 
 export interface RunResult {
@@ -22,6 +24,8 @@ export interface RunResult {
   trace: string[] | null
   /** How often each Ev happened. */
   counts: Int32Array
+  /** The client-visible history (operations still open at the end completed as `info`). */
+  history: HistoryEvent[]
 }
 
 export function runSeed(seed: number, { trace = false } = {}): RunResult {
@@ -33,6 +37,7 @@ export function runSeed(seed: number, { trace = false } = {}): RunResult {
     for (let t = 0; t < options.safetyTicks; t++) cluster.tick()
     cluster.startLiveness()
     livenessTicks = awaitConvergence(cluster)
+    checkHistory(cluster)
   } catch (e) {
     violation =
       e instanceof Violation
@@ -40,6 +45,7 @@ export function runSeed(seed: number, { trace = false } = {}): RunResult {
         : new Violation('raft-panic', e instanceof Error ? (e.stack ?? e.message) : String(e))
     cluster.trace?.push(`${cluster.now} FAILED ${violation.message}`)
   }
+  cluster.history.finish(cluster.now)
   return {
     seed,
     options,
@@ -50,7 +56,16 @@ export function runSeed(seed: number, { trace = false } = {}): RunResult {
     livenessTicks,
     trace: cluster.trace,
     counts: cluster.counts,
+    history: cluster.history.events,
   }
+}
+
+/** The client history must be linearizable; an over-budget search fails the seed too. */
+function checkHistory(cluster: Cluster): void {
+  cluster.history.finish(cluster.now)
+  const r = checkOperations(toOperations(cluster.history.events))
+  cluster.trace?.push(`${cluster.now} history: ${describeResult(r)}`)
+  if (r.kind !== 'linearizable') throw new Violation('linearizability', describeResult(r))
 }
 
 /**
