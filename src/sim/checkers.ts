@@ -31,6 +31,7 @@ export type ViolationKind =
   | 'stale-read'
   | 'liveness'
   | 'raft-panic'
+  | 'durability'
 
 export class Violation extends Error {
   override readonly name = 'Violation'

@@ -57,6 +57,12 @@ export interface SimOptions {
   asyncStorageWrites: boolean
   /** Async mode: chance per delivery round that a node's storage thread does its queued work. */
   diskRate: number
+  /**
+   * Nodes keep their state in a WalStorage on a SimDisk (crashes are power losses, recovery
+   * reopens the WAL) instead of a MemoryStorage; `segmentBytes` is its WAL segment size.
+   */
+  walDisk: boolean
+  segmentBytes: number
   /** Per-node tick rate in permille of the global tick (1000 everywhere when no skew). */
   tickRatePermille: number[]
   safetyTicks: number
@@ -129,6 +135,8 @@ export function chooseOptions(seed: number): SimOptions {
     transferRate: f(p.pick([0, 0.002, 0.01])),
     asyncStorageWrites: p.chance(0.5),
     diskRate: p.pick([0.2, 0.5, 1]),
+    walDisk: p.chance(0.5),
+    segmentBytes: p.pick([4096, 65536]),
   }
   return options
 }

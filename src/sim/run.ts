@@ -6,6 +6,7 @@
  */
 import { Violation } from './checkers.js'
 import { Cluster, Ev } from './cluster.js'
+import { settleDisks } from './node-disk-state.js'
 import { chooseOptions, type SimOptions } from './options.js'
 
 export interface RunResult {
@@ -24,15 +25,27 @@ export interface RunResult {
   counts: Int32Array
 }
 
-export function runSeed(seed: number, { trace = false } = {}): RunResult {
+/**
+ * Runs one seed. Asynchronous only for the seeds whose nodes keep a WAL on a SimDisk: between
+ * ticks the loop lets every pending promise settle (no real time passes, nothing else runs), so
+ * the writes issued in a tick are durable at the next one.
+ */
+export async function runSeed(seed: number, { trace = false } = {}): Promise<RunResult> {
   const options = chooseOptions(seed)
   const cluster = new Cluster(options, trace ? [] : null)
+  const step = options.walDisk
+    ? async (): Promise<void> => {
+        cluster.tick()
+        await settleDisks()
+      }
+    : (): void => cluster.tick()
   let violation: Violation | null = null
   let livenessTicks = 0
   try {
-    for (let t = 0; t < options.safetyTicks; t++) cluster.tick()
+    if (options.walDisk) await settleDisks()
+    for (let t = 0; t < options.safetyTicks; t++) await step()
     cluster.startLiveness()
-    livenessTicks = awaitConvergence(cluster)
+    livenessTicks = await awaitConvergence(cluster, step)
   } catch (e) {
     violation =
       e instanceof Violation
@@ -57,7 +70,10 @@ export function runSeed(seed: number, { trace = false } = {}): RunResult {
  * Ticks until the cluster converges; throws a liveness Violation when no leader that every node
  * follows appears in time, or when the slowest node stops applying for too long.
  */
-function awaitConvergence(cluster: Cluster): number {
+async function awaitConvergence(
+  cluster: Cluster,
+  step: () => void | Promise<void>,
+): Promise<number> {
   const o = cluster.options
   let ticks = 0
   while (!cluster.hasLeader()) {
@@ -67,7 +83,7 @@ function awaitConvergence(cluster: Cluster): number {
         `no leader ${ticks} ticks after healing\n${cluster.describe()}`,
       )
     }
-    cluster.tick()
+    await step()
     ticks++
   }
   let progressAt = ticks
@@ -83,7 +99,7 @@ function awaitConvergence(cluster: Cluster): number {
         `applied index stuck at ${applied} for ${stallMax} ticks\n${cluster.describe()}`,
       )
     }
-    cluster.tick()
+    await step()
     ticks++
     const now = cluster.minApplied()
     if (now > applied) {
@@ -101,7 +117,7 @@ export function describeOptions(o: SimOptions): string {
     `nodes ${o.nodeCount} election ${o.electionTick} heartbeat ${o.heartbeatTick} ` +
     `prevote ${o.preVote} checkquorum ${o.checkQuorum} read ${o.readLease ? 'lease' : 'safe'} ` +
     `inflight ${o.maxInflightMsgs} msgsize ${o.maxSizePerMsg} inflightbytes ${o.maxInflightBytes} ` +
-    `async ${o.asyncStorageWrites} disk ${o.diskRate} smdurable ${o.smDurable} clients ${o.clientCount} oprate ${o.opRate} drop ${o.dropRate} ` +
+    `async ${o.asyncStorageWrites} wal ${o.walDisk ? o.segmentBytes : 'no'} disk ${o.diskRate} smdurable ${o.smDurable} clients ${o.clientCount} oprate ${o.opRate} drop ${o.dropRate} ` +
     `dup ${o.duplicateRate} delay ${o.delayMax} reorder ${o.reorder} partition ${o.partitionRate.toFixed(3)} heal ${o.healRate.toFixed(3)} ` +
     `crash ${o.crashRate.toFixed(3)} leaderbias ${o.crashLeaderBias} down ${o.downTicksMin} compact ${o.compactRate} transfer ${o.transferRate} tickrates ${rates} safety ${o.safetyTicks}`
   )

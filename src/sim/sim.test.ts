@@ -18,25 +18,25 @@ function expectViolation(kind: ViolationKind, broken: () => void): void {
   assert.throws(broken, (e: unknown) => e instanceof Violation && e.kind === kind)
 }
 
-function traceHash(seed: number): { hash: string; eventHash: number } {
-  const r = runSeed(seed, { trace: true })
+async function traceHash(seed: number): Promise<{ hash: string; eventHash: number }> {
+  const r = await runSeed(seed, { trace: true })
   const h = createHash('sha256')
   for (const line of r.trace ?? []) h.update(line + '\n')
   return { hash: h.digest('hex'), eventHash: r.hash }
 }
 
-test('a seed replays bit for bit, with or without a trace', () => {
+test('a seed replays bit for bit, with or without a trace', async () => {
   for (const seed of [3, 17]) {
-    const a = traceHash(seed)
-    const b = traceHash(seed)
+    const a = await traceHash(seed)
+    const b = await traceHash(seed)
     assert.equal(a.hash, b.hash)
     assert.equal(a.eventHash, b.eventHash)
-    assert.equal(runSeed(seed).hash, a.eventHash, 'tracing must not change the run')
+    assert.equal((await runSeed(seed)).hash, a.eventHash, 'tracing must not change the run')
   }
-  assert.notEqual(runSeed(3).hash, runSeed(4).hash)
+  assert.notEqual((await runSeed(3)).hash, (await runSeed(4)).hash)
 })
 
-test(`seeds 1..${SEED_COUNT} pass every checker`, (t) => {
+test(`seeds 1..${SEED_COUNT} pass every checker`, async (t) => {
   // The Raft core throws on a hot path; stack capture would cost ~10% (see src/cli/sim.ts).
   const limit = Error.stackTraceLimit
   Error.stackTraceLimit = 0
@@ -44,7 +44,7 @@ test(`seeds 1..${SEED_COUNT} pass every checker`, (t) => {
     Error.stackTraceLimit = limit
   })
   for (let seed = 1; seed <= SEED_COUNT; seed++) {
-    const r = runSeed(seed)
+    const r = await runSeed(seed)
     if (r.violation !== null) {
       assert.fail(
         `seed ${seed}: ${r.violation.message}\n  ${describeOptions(r.options)}\n` +
