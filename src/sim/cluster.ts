@@ -194,7 +194,12 @@ export class Cluster {
     for (let id = 1; id <= n; id++) {
       const prng = root.fork()
       const disk = options.walDisk
-        ? new WalDiskState({ nodeId: id, rand: prng.fork(), segmentBytes: options.segmentBytes })
+        ? new WalDiskState({
+            nodeId: id,
+            rand: prng.fork(),
+            segmentBytes: options.segmentBytes,
+            syncTicksMax: options.syncTicksMax,
+          })
         : new MemoryDiskState()
       const node = new SimNode(id, prng, disk)
       node.disk.bootstrap({

@@ -92,8 +92,24 @@ export class MemoryDiskState implements NodeDiskState {
   crash(): void {}
 }
 
-/** Lets the run loop settle every simulated disk: all pending microtasks run, no real time. */
-export function settleDisks(): Promise<void> {
+/**
+ * Called by the run loop between ticks: completes the WAL syncs due at this tick, then lets every
+ * pending promise settle (setImmediate runs after the whole microtask queue; SimDisk does no real
+ * I/O, so nothing else can run meanwhile and the order is the same on every replay).
+ */
+export async function settleDisks(
+  nodes: readonly ({ disk: NodeDiskState } | undefined)[],
+): Promise<void> {
+  const disks: WalDiskState[] = []
+  for (const n of nodes) if (n?.disk instanceof WalDiskState) disks.push(n.disk)
+  for (const d of disks) d.advance()
+  await drain()
+  let lost = false
+  for (const d of disks) if (d.powerLoss()) lost = true
+  if (lost) await drain()
+}
+
+function drain(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve))
 }
 
@@ -229,6 +245,8 @@ export interface WalDiskOptions {
   /** Decides what a power loss keeps of unsynced writes and where the last one tears. */
   rand: Prng
   segmentBytes: number
+  /** A sync completes 0..syncTicksMax ticks after it was issued (recovery's syncs at once). */
+  syncTicksMax: number
 }
 
 export class WalDiskState implements NodeDiskState {
@@ -236,8 +254,15 @@ export class WalDiskState implements NodeDiskState {
   /** Reopens done and records they cut (torn tails repaired), for the run's counters. */
   reopens = 0
   repairs = 0
+  /** Crashes that struck while a write was in flight (not yet synced). */
+  crashesInFlight = 0
   private store: WalStorage | null = null
+  /** Bumped when the process dies: callbacks of the dead process are ignored from then on. */
   private epoch = 0
+  /** Bumped at the power loss: the dead process's disk calls fail from then on. */
+  private diskEpoch = 0
+  /** The process died; the power loss follows once its last writes reached the disk. */
+  private dying = false
   private failure: unknown = undefined
   private verified = true
   private inflight: Inflight[] = []
@@ -245,8 +270,20 @@ export class WalDiskState implements NodeDiskState {
   private durable = new LogModel()
   private pending: { seq: number; steps: Step[] }[] = []
   private issued = 0
+  private ticks = 0
+  private syncWaiters: { due: number; resolve: () => void }[] = []
 
-  constructor(private readonly opts: WalDiskOptions) {}
+  constructor(private readonly opts: WalDiskOptions) {
+    this.disk.syncDelay = () => this.syncDelay()
+  }
+
+  /** A tick passed: the syncs due now complete (in the drain that follows). */
+  advance(): void {
+    this.ticks++
+    const waiters = this.syncWaiters
+    this.syncWaiters = waiters.filter((w) => w.due > this.ticks)
+    for (const w of waiters) if (w.due <= this.ticks) w.resolve()
+  }
 
   get storage(): Storage {
     if (this.store === null) throw new Error(`sim: node ${this.opts.nodeId} storage is not open`)
@@ -332,19 +369,48 @@ export class WalDiskState implements NodeDiskState {
     return ran
   }
 
+  /**
+   * The process dies now; the power fails after the run loop's next drain. The WAL issues a
+   * group's write a microtask after the append, so a crash in the middle of a Ready would
+   * otherwise always strike before the bytes reached the disk: in between, the dead process's
+   * queued writes land and its fsyncs never complete.
+   */
   crash(): void {
+    if (this.inflight.length > 0) this.crashesInFlight++
     this.epoch++
-    this.disk.crash(this.opts.rand)
+    this.dying = true
+    this.store = null
     this.inflight = []
     this.verified = false
+  }
+
+  /** The power loss after a crash: the disk keeps what it kept, the node reopens the WAL. */
+  powerLoss(): boolean {
+    if (!this.dying) return false
+    this.dying = false
+    this.diskEpoch++
+    this.disk.crash(this.opts.rand)
+    // Syncs in flight fail now (SimDisk sees the new epoch): release them.
+    for (const w of this.syncWaiters) w.resolve()
+    this.syncWaiters = []
     this.open(() => {})
+    return true
+  }
+
+  private syncDelay(): Promise<void> {
+    // A dying process's fsyncs never complete; recovery's complete at once.
+    if (this.dying) return new Promise((resolve) => this.syncWaiters.push({ due: Infinity, resolve }))
+    const max = this.store === null ? 0 : this.opts.syncTicksMax
+    const ticks = max === 0 ? 0 : this.opts.rand.intn(max + 1)
+    if (ticks === 0) return Promise.resolve()
+    return new Promise((resolve) => this.syncWaiters.push({ due: this.ticks + ticks, resolve }))
   }
 
   /** Starts a new incarnation: opens (recovers) the storage from what the disk holds. */
   private open(then: () => void): void {
     this.store = null
-    const epoch = this.epoch
-    const disk = new ProcessDisk(this.disk, () => epoch === this.epoch)
+    const diskEpoch = this.diskEpoch
+    const disk = new ProcessDisk(this.disk, () => diskEpoch === this.diskEpoch)
     const opened = WalStorage.open({
       disk,
       dir: '/member',

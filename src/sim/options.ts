@@ -63,6 +63,8 @@ export interface SimOptions {
    */
   walDisk: boolean
   segmentBytes: number
+  /** WAL seeds: an fdatasync completes 0 to syncTicksMax ticks after it was issued. */
+  syncTicksMax: number
   /** Per-node tick rate in permille of the global tick (1000 everywhere when no skew). */
   tickRatePermille: number[]
   safetyTicks: number
@@ -137,6 +139,8 @@ export function chooseOptions(seed: number): SimOptions {
     diskRate: p.pick([0.2, 0.5, 1]),
     walDisk: p.chance(0.5),
     segmentBytes: p.pick([4096, 65536]),
+    // A leader's heartbeats wait for its Ready's fsync: keep the latency well inside a timeout.
+    syncTicksMax: Math.min(p.pick([0, 1, 3]), Math.floor(electionTick / 3)),
   }
   return options
 }

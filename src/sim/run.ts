@@ -36,13 +36,13 @@ export async function runSeed(seed: number, { trace = false } = {}): Promise<Run
   const step = options.walDisk
     ? async (): Promise<void> => {
         cluster.tick()
-        await settleDisks()
+        await settleDisks(cluster.nodes)
       }
     : (): void => cluster.tick()
   let violation: Violation | null = null
   let livenessTicks = 0
   try {
-    if (options.walDisk) await settleDisks()
+    if (options.walDisk) await settleDisks(cluster.nodes)
     for (let t = 0; t < options.safetyTicks; t++) await step()
     cluster.startLiveness()
     livenessTicks = await awaitConvergence(cluster, step)
@@ -117,7 +117,7 @@ export function describeOptions(o: SimOptions): string {
     `nodes ${o.nodeCount} election ${o.electionTick} heartbeat ${o.heartbeatTick} ` +
     `prevote ${o.preVote} checkquorum ${o.checkQuorum} read ${o.readLease ? 'lease' : 'safe'} ` +
     `inflight ${o.maxInflightMsgs} msgsize ${o.maxSizePerMsg} inflightbytes ${o.maxInflightBytes} ` +
-    `async ${o.asyncStorageWrites} wal ${o.walDisk ? o.segmentBytes : 'no'} disk ${o.diskRate} smdurable ${o.smDurable} clients ${o.clientCount} oprate ${o.opRate} drop ${o.dropRate} ` +
+    `async ${o.asyncStorageWrites} wal ${o.walDisk ? `${o.segmentBytes}/${o.syncTicksMax}` : 'no'} disk ${o.diskRate} smdurable ${o.smDurable} clients ${o.clientCount} oprate ${o.opRate} drop ${o.dropRate} ` +
     `dup ${o.duplicateRate} delay ${o.delayMax} reorder ${o.reorder} partition ${o.partitionRate.toFixed(3)} heal ${o.healRate.toFixed(3)} ` +
     `crash ${o.crashRate.toFixed(3)} leaderbias ${o.crashLeaderBias} down ${o.downTicksMin} compact ${o.compactRate} transfer ${o.transferRate} tickrates ${rates} safety ${o.safetyTicks}`
   )
