@@ -435,7 +435,9 @@ export class Cluster {
   /** Sync mode: persist, send, apply, advance, in that order (etcd-io/raft doc.go). */
   private handleSync(node: SimNode, rd: Ready): void {
     const torn = node.crashPoint === CrashPoint.TornPersist
-    this.persist(node, rd.snapshot, rd.entries, rd.hardState, torn, () => this.afterPersist(node, rd))
+    this.persist(node, rd.snapshot, rd.entries, rd.hardState, torn, () =>
+      this.afterPersist(node, rd),
+    )
   }
 
   /** Sync mode, once the Ready is durable. */

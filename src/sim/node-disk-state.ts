@@ -399,7 +399,8 @@ export class WalDiskState implements NodeDiskState {
 
   private syncDelay(): Promise<void> {
     // A dying process's fsyncs never complete; recovery's complete at once.
-    if (this.dying) return new Promise((resolve) => this.syncWaiters.push({ due: Infinity, resolve }))
+    if (this.dying)
+      return new Promise((resolve) => this.syncWaiters.push({ due: Infinity, resolve }))
     const max = this.store === null ? 0 : this.opts.syncTicksMax
     const ticks = max === 0 ? 0 : this.opts.rand.intn(max + 1)
     if (ticks === 0) return Promise.resolve()
