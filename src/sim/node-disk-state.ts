@@ -291,11 +291,7 @@ export class WalDiskState implements NodeDiskState {
   }
 
   ready(): boolean {
-    if (this.failure !== undefined) {
-      const e = this.failure
-      const msg = e instanceof Error ? e.message : String(e)
-      throw new Violation('durability', `node ${this.opts.nodeId}: storage failed: ${msg}`)
-    }
+    this.checkFailure()
     if (this.store === null) return false
     if (!this.verified) {
       this.verify(this.store)
@@ -359,6 +355,7 @@ export class WalDiskState implements NodeDiskState {
   }
 
   resume(): boolean {
+    this.checkFailure()
     let ran = false
     // Bounded by the persists in flight; a callback that crashes the node empties the queue.
     while (this.inflight.length > 0 && this.inflight[0]!.done) {
@@ -395,6 +392,14 @@ export class WalDiskState implements NodeDiskState {
     this.syncWaiters = []
     this.open(() => {})
     return true
+  }
+
+  /** A write or an open of the live process failed: the storage refused what it must accept. */
+  private checkFailure(): void {
+    if (this.failure === undefined) return
+    const e = this.failure
+    const msg = e instanceof Error ? e.message : String(e)
+    throw new Violation('durability', `node ${this.opts.nodeId}: storage failed: ${msg}`)
   }
 
   private syncDelay(): Promise<void> {
