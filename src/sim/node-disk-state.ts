@@ -265,6 +265,8 @@ export class WalDiskState implements NodeDiskState {
   private dying = false
   private failure: unknown = undefined
   private verified = true
+  /** A fresh node's initial snapshot is not durable yet: the node may not start before it is. */
+  private booting = false
   private inflight: Inflight[] = []
   /** The model as of the last durable write, and the writes issued since, by issue number. */
   private durable = new LogModel()
@@ -293,6 +295,12 @@ export class WalDiskState implements NodeDiskState {
   ready(): boolean {
     this.checkFailure()
     if (this.store === null) return false
+    if (this.booting) {
+      // Seed 2104: a node started on an unsynced bootstrap snapshot lost it in a crash.
+      if (this.inflight[0]?.done !== true) return false
+      this.booting = false
+      this.resume()
+    }
     if (!this.verified) {
       this.verify(this.store)
       this.verified = true
@@ -301,6 +309,7 @@ export class WalDiskState implements NodeDiskState {
   }
 
   bootstrap(snap: Snapshot): void {
+    this.booting = true
     this.open(() => this.persist(snap, [], null, () => {}))
   }
 
@@ -406,7 +415,7 @@ export class WalDiskState implements NodeDiskState {
     // A dying process's fsyncs never complete; recovery's complete at once.
     if (this.dying)
       return new Promise((resolve) => this.syncWaiters.push({ due: Infinity, resolve }))
-    const max = this.store === null ? 0 : this.opts.syncTicksMax
+    const max = this.store === null || this.booting ? 0 : this.opts.syncTicksMax
     const ticks = max === 0 ? 0 : this.opts.rand.intn(max + 1)
     if (ticks === 0) return Promise.resolve()
     return new Promise((resolve) => this.syncWaiters.push({ due: this.ticks + ticks, resolve }))
