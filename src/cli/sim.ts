@@ -48,8 +48,8 @@ function reportFailure(r: RunResult): void {
   )
 }
 
-function runOne(seed: number, trace: boolean, history?: string): number {
-  const r = runSeed(seed, { trace })
+async function runOne(seed: number, trace: boolean, history?: string): Promise<number> {
+  const r = await runSeed(seed, { trace })
   if (history !== undefined) {
     writeFileSync(history, r.history.map((e) => formatEvent(e) + '\n').join(''))
     process.stdout.write(`seed ${seed}: ${r.history.length} history events written to ${history}\n`)
@@ -69,17 +69,17 @@ function runOne(seed: number, trace: boolean, history?: string): number {
   return 0
 }
 
-function withStacks<T>(f: () => T): T {
+async function withStacks<T>(f: () => Promise<T>): Promise<T> {
   const limit = Error.stackTraceLimit
   Error.stackTraceLimit = 10
   try {
-    return f()
+    return await f()
   } finally {
     Error.stackTraceLimit = limit
   }
 }
 
-function runMany(count: number, from: number): number {
+async function runMany(count: number, from: number): Promise<number> {
   // The Raft core signals "entry not available" with a thrown RaftError on a hot path (a rejected
   // MsgApp formats its log line eagerly); capturing stacks for those was ~10% of the run time.
   Error.stackTraceLimit = 0
@@ -91,9 +91,9 @@ function runMany(count: number, from: number): number {
   const counts = new Int32Array(32)
   for (let i = 0; i < count; i++) {
     const seed = from + i
-    let r = runSeed(seed)
+    let r = await runSeed(seed)
     // The run was without stack traces; replaying is exact, so get them for the report.
-    if (r.violation?.kind === 'raft-panic') r = withStacks(() => runSeed(seed))
+    if (r.violation?.kind === 'raft-panic') r = await withStacks(() => runSeed(seed))
     ticks += r.ticks
     ops += r.opsDone
     for (let k = 0; k < r.counts.length; k++) counts[k]! += r.counts[k]!
@@ -118,7 +118,7 @@ function runMany(count: number, from: number): number {
   return failed === 0 ? 0 : 1
 }
 
-function main(): number {
+async function main(): Promise<number> {
   let args: Args
   try {
     args = parseArgs(process.argv.slice(2))
@@ -135,4 +135,4 @@ function main(): number {
 
 // A reader that stops early (`| head`) is not an error worth a stack trace.
 process.stdout.on('error', () => process.exit(process.exitCode ?? 0))
-process.exitCode = main()
+process.exitCode = await main()

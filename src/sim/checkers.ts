@@ -33,6 +33,7 @@ export type ViolationKind =
   | 'liveness'
   | 'raft-panic'
   | 'membership'
+  | 'durability'
 
 export class Violation extends Error {
   override readonly name = 'Violation'

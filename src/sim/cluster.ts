@@ -22,7 +22,6 @@ import {
   EntryType,
   LevelLogger,
   LogLevel,
-  MemoryStorage,
   MessageType,
   RaftError,
   RawNode,
@@ -45,6 +44,7 @@ import {
   type Message,
   type Ready,
   type SoftState,
+  type Storage,
 } from '../raft/index.js'
 import { Checker, Violation, type LogView } from './checkers.js'
 import { HistoryRecorder } from './history.js'
@@ -59,6 +59,7 @@ import {
   planConfChange,
 } from './membership.js'
 import { SimNet } from './net.js'
+import { MemoryDiskState, WalDiskState, type NodeDiskState } from './node-disk-state.js'
 import type { SimOptions } from './options.js'
 import { Prng } from './prng.js'
 
@@ -108,7 +109,6 @@ const enum Report {
 }
 
 class SimNode {
-  readonly storage = new MemoryStorage()
   rn: RawNode | null = null
   sm: KvStateMachine | null = null
   crashPoint: CrashPoint = CrashPoint.None
@@ -138,9 +138,16 @@ class SimNode {
   constructor(
     readonly id: number,
     readonly prng: Prng,
+    /** The node's disk: persists Readies, survives crashes, reopens on restart. */
+    readonly disk: NodeDiskState,
     conf: ConfState,
   ) {
     this.conf = conf
+  }
+
+  /** The raft Storage the disk holds now. */
+  get storage(): Storage {
+    return this.disk.storage
   }
 }
 
@@ -230,8 +237,17 @@ export class Cluster {
           )
     const boot = new KvStateMachine(1, 0).snapshot()
     for (let id = 1; id <= n; id++) {
-      const node = new SimNode(id, root.fork(), this.confState)
-      node.storage.applySnapshot({
+      const prng = root.fork()
+      const disk = options.walDisk
+        ? new WalDiskState({
+            nodeId: id,
+            rand: prng.fork(),
+            segmentBytes: options.segmentBytes,
+            syncTicksMax: options.syncTicksMax,
+          })
+        : new MemoryDiskState()
+      const node = new SimNode(id, prng, disk, this.confState)
+      node.disk.bootstrap({
         data: boot,
         metadata: { index: 1, term: 1, confState: this.confState },
       })
@@ -255,7 +271,11 @@ export class Cluster {
     }
     if (!options.membership) return
     for (let id = n + 1; id <= this.total; id++) {
-      const node = new SimNode(id, root.fork(), { ...this.confState, voters: [] })
+      // Membership seeds keep their nodes on MemoryStorage (see options.ts).
+      const node = new SimNode(id, root.fork(), new MemoryDiskState(), {
+        ...this.confState,
+        voters: [],
+      })
       node.joined = false
       this.nodes[id] = node
     }
@@ -377,6 +397,11 @@ export class Cluster {
   }
 
   private start(node: SimNode): void {
+    // A WAL is reopened asynchronously after a crash; the node comes back once it is open.
+    if (!node.disk.ready()) {
+      node.restartAtOnce = true
+      return
+    }
     let snap = node.storage.snapshot()
     let sm = this.options.smDurable ? node.sm : null
     if (sm === null || sm.applied < snap.metadata.index) {
@@ -388,7 +413,8 @@ export class Cluster {
       // The durable state machine applied a conf change after the storage snapshot. Raft
       // restarts from the snapshot's ConfState and will not hand those entries out again, so
       // persist the state machine's configuration with a snapshot at its applied index.
-      snap = node.storage.createSnapshot(sm.applied, node.conf, sm.snapshot())
+      node.disk.createSnapshot(sm.applied, node.conf, sm.snapshot())
+      snap = node.storage.snapshot()
       node.confIndex = sm.applied
     }
     if (sm.applied < snap.metadata.index) throw new Error('snapshot data behind its metadata')
@@ -400,7 +426,7 @@ export class Cluster {
       // same Ready; raft refuses a commit index below the snapshot (loadState panics). A
       // snapshot is committed by definition: raise the durable commit index to it.
       hs = { ...hs, commit: snap.metadata.index }
-      node.storage.setHardState(hs)
+      node.disk.setHardState(hs)
     }
     // Raft restarts with commit = max(HardState.commit, first log index - 1) and refuses an
     // applied index above it. In async mode the apply thread can run ahead of the append
@@ -408,7 +434,7 @@ export class Cluster {
     // past that. What was applied was committed: raise the durable commit index to it.
     if (sm.applied > Math.max(hs.commit, node.storage.firstIndex() - 1)) {
       if (!this.options.asyncStorageWrites) throw new Error('applied past the durable commit')
-      node.storage.setHardState({ ...hs, commit: sm.applied })
+      node.disk.setHardState({ ...hs, commit: sm.applied })
     }
     node.durableCommit = Math.max(hs.commit, snap.metadata.index, sm.applied)
     const o = this.options
@@ -438,6 +464,7 @@ export class Cluster {
   }
 
   private crash(node: SimNode, where: string): void {
+    node.disk.crash()
     node.rn = null
     node.crashPoint = CrashPoint.None
     node.downSince = this.now
@@ -455,8 +482,11 @@ export class Cluster {
   /** Handles one Ready of `node`, crashing it where marked; false when there was none. */
   private handleReady(node: SimNode): boolean {
     const o = this.options
-    const rn = node.rn as RawNode
-    if (!rn.hasReady()) return false
+    // Durable persists first: their Readies continue (send, apply, advance) before a new one.
+    const resumed = node.disk.resume()
+    const rn = node.rn
+    if (rn === null) return resumed
+    if ((!o.asyncStorageWrites && node.disk.busy()) || !rn.hasReady()) return resumed
     const rd = rn.ready()
     if (rd.softState !== null) this.roleChanged(node, rd.softState)
     // A vote must survive a crash right after it was sent. Sync mode sends it with the Ready;
@@ -488,9 +518,15 @@ export class Cluster {
 
   /** Sync mode: persist, send, apply, advance, in that order (etcd-io/raft doc.go). */
   private handleSync(node: SimNode, rd: Ready): void {
+    const torn = node.crashPoint === CrashPoint.TornPersist
+    this.persist(node, rd.snapshot, rd.entries, rd.hardState, torn, () =>
+      this.afterPersist(node, rd),
+    )
+  }
+
+  /** Sync mode, once the Ready is durable. */
+  private afterPersist(node: SimNode, rd: Ready): void {
     const point = node.crashPoint
-    const torn = point === CrashPoint.TornPersist
-    if (!this.persist(node, rd.snapshot, rd.entries, rd.hardState, torn)) return
     if (point === CrashPoint.AfterPersist) return this.crash(node, 'after persist, before send')
     for (const m of rd.messages) this.send(node.id, m)
     if (point === CrashPoint.AfterSend) return this.crash(node, 'after send, before apply')
@@ -544,7 +580,13 @@ export class Cluster {
     const point = node.crashPoint
     if (point === CrashPoint.BeforePersist) return this.crash(node, 'before the append thread ran')
     const hs = m.term !== 0 ? { term: m.term, vote: m.vote, commit: m.commit } : null
-    if (!this.persist(node, m.snapshot, m.entries, hs, point === CrashPoint.TornPersist)) return
+    const torn = point === CrashPoint.TornPersist
+    this.persist(node, m.snapshot, m.entries, hs, torn, () => this.appendDone(node, m))
+  }
+
+  /** Async mode, once the append thread's write is durable. */
+  private appendDone(node: SimNode, m: Message): void {
+    const point = node.crashPoint
     if (m.snapshot !== null && !isEmptySnap(m.snapshot)) this.installSnapshot(node, m.snapshot)
     if (point === CrashPoint.AfterPersist) return this.crash(node, 'after append, before replies')
     this.respond(node, m.responses)
@@ -599,8 +641,9 @@ export class Cluster {
   }
 
   /**
-   * Makes a snapshot, entries and HardState durable, in WAL order; false when the node crashed
-   * in the middle (a torn write keeps a prefix of the entries and no HardState).
+   * Writes a snapshot, entries and HardState in WAL order and runs `then` once they are durable.
+   * A torn write crashes the node while writing: on a MemoryStorage a prefix of the entries and
+   * no HardState survive; on a WAL all is written and the power loss decides what survives.
    */
   private persist(
     node: SimNode,
@@ -608,34 +651,38 @@ export class Cluster {
     ents: Entry[],
     hs: HardState | null,
     torn: boolean,
-  ): boolean {
-    const s = node.storage
-    if (!isEmptySnap(snap)) {
-      s.applySnapshot(snap!)
-      node.durableCommit = Math.max(node.durableCommit, snap!.metadata.index)
-    }
+    then: () => void,
+  ): void {
+    const hasSnap = !isEmptySnap(snap)
     let kept = ents.length
     if (this.operator !== null) this.checkPendingConf(node, ents)
     if (ents.length > 0) {
-      if (torn) kept = this.faults.intn(ents.length + 1)
-      let prevTerm = termOrUnknown(s, ents[0]!.index - 1)
+      if (torn) kept = node.disk.tornKeep(ents.length, this.faults)
+      const before = ents[0]!.index - 1
+      let prevTerm = hasSnap
+        ? before === snap!.metadata.index
+          ? snap!.metadata.term
+          : -1
+        : termOrUnknown(node.storage, before)
       for (let i = 0; i < kept; i++) {
         const e = ents[i]!
         this.checker.persisted(node.id, e.index, e.term, hashBytes(e.data), prevTerm)
         prevTerm = e.term
       }
-      s.append(kept === ents.length ? ents : ents.slice(0, kept))
     }
     if (torn) {
+      node.disk.persist(snap, kept === ents.length ? ents : ents.slice(0, kept), null, () => {})
       this.crash(node, `torn write, kept ${kept} of ${ents.length} entries and no HardState`)
-      return false
+      return
     }
-    if (hs !== null) {
-      s.setHardState(hs)
-      node.durableCommit = hs.commit
-      this.flushAcks(node)
-    }
-    return true
+    node.disk.persist(snap, ents, hs, () => {
+      if (hasSnap) node.durableCommit = Math.max(node.durableCommit, snap!.metadata.index)
+      if (hs !== null) {
+        node.durableCommit = hs.commit
+        this.flushAcks(node)
+      }
+      then()
+    })
   }
 
   private installSnapshot(node: SimNode, snap: Snapshot): void {
@@ -943,10 +990,10 @@ export class Cluster {
     const sm = node.sm as KvStateMachine
     const s = node.storage
     if (sm.applied <= s.snapshot().metadata.index) return
-    s.createSnapshot(sm.applied, node.conf, sm.snapshot())
+    node.disk.createSnapshot(sm.applied, node.conf, sm.snapshot())
     const compactIndex = sm.applied - this.faults.between(0, 20)
     const compacted = s.firstIndex() - 1
-    if (compactIndex > compacted) s.compact(compactIndex)
+    if (compactIndex > compacted) node.disk.compact(compactIndex)
     this.note(Ev.Compact, node.id, sm.applied)
     this.log(`n${node.id} snapshot at ${sm.applied}, log starts after ${s.firstIndex() - 1}`)
   }
@@ -1240,7 +1287,7 @@ function grantsVote(msgs: Message[]): boolean {
   return false
 }
 
-function termOrUnknown(s: MemoryStorage, i: number): number {
+function termOrUnknown(s: Storage, i: number): number {
   if (i < s.firstIndex() - 1 || i > s.lastIndex()) return -1
   return s.term(i)
 }

@@ -8,6 +8,7 @@ import { Violation } from './checkers.js'
 import { Cluster, Ev } from './cluster.js'
 import { toOperations, type HistoryEvent } from './history.js'
 import { checkOperations, describeResult } from './linearizability.js'
+import { settleDisks } from './node-disk-state.js'
 import { chooseOptions, type SimOptions } from './options.js'
 
 export interface RunResult {
@@ -28,15 +29,27 @@ export interface RunResult {
   history: HistoryEvent[]
 }
 
-export function runSeed(seed: number, { trace = false } = {}): RunResult {
+/**
+ * Runs one seed. Asynchronous only for the seeds whose nodes keep a WAL on a SimDisk: between
+ * ticks the loop lets every pending promise settle (no real time passes, nothing else runs), so
+ * the writes issued in a tick are durable at the next one.
+ */
+export async function runSeed(seed: number, { trace = false } = {}): Promise<RunResult> {
   const options = chooseOptions(seed)
   const cluster = new Cluster(options, trace ? [] : null)
+  const step = options.walDisk
+    ? async (): Promise<void> => {
+        cluster.tick()
+        await settleDisks(cluster.nodes)
+      }
+    : (): void => cluster.tick()
   let violation: Violation | null = null
   let livenessTicks = 0
   try {
-    for (let t = 0; t < options.safetyTicks; t++) cluster.tick()
+    if (options.walDisk) await settleDisks(cluster.nodes)
+    for (let t = 0; t < options.safetyTicks; t++) await step()
     cluster.startLiveness()
-    livenessTicks = awaitConvergence(cluster)
+    livenessTicks = await awaitConvergence(cluster, step)
     checkHistory(cluster)
   } catch (e) {
     violation =
@@ -72,7 +85,10 @@ function checkHistory(cluster: Cluster): void {
  * Ticks until the cluster converges; throws a liveness Violation when no leader that every node
  * follows appears in time, or when the slowest node stops applying for too long.
  */
-function awaitConvergence(cluster: Cluster): number {
+async function awaitConvergence(
+  cluster: Cluster,
+  step: () => void | Promise<void>,
+): Promise<number> {
   const o = cluster.options
   let ticks = 0
   // A voter restarted from an old snapshot cannot campaign until it has applied the conf
@@ -86,7 +102,7 @@ function awaitConvergence(cluster: Cluster): number {
         `no leader ${ticks} ticks after healing\n${cluster.describe()}`,
       )
     }
-    cluster.tick()
+    await step()
     ticks++
     const now = cluster.minApplied()
     if (now > applied) {
@@ -108,7 +124,7 @@ function awaitConvergence(cluster: Cluster): number {
         `applied index stuck at ${applied} for ${stallMax} ticks\n${cluster.describe()}`,
       )
     }
-    cluster.tick()
+    await step()
     ticks++
     const now = cluster.minApplied()
     if (now > applied) {
@@ -127,7 +143,7 @@ export function describeOptions(o: SimOptions): string {
     `nodes ${o.nodeCount} election ${o.electionTick} heartbeat ${o.heartbeatTick} ` +
     `prevote ${o.preVote} checkquorum ${o.checkQuorum} read ${o.readLease ? 'lease' : 'safe'} ` +
     `inflight ${o.maxInflightMsgs} msgsize ${o.maxSizePerMsg} inflightbytes ${o.maxInflightBytes} ` +
-    `async ${o.asyncStorageWrites} disk ${o.diskRate} smdurable ${o.smDurable} clients ${o.clientCount} oprate ${o.opRate} drop ${o.dropRate} ` +
+    `async ${o.asyncStorageWrites} wal ${o.walDisk ? `${o.segmentBytes}/${o.syncTicksMax}` : 'no'} disk ${o.diskRate} smdurable ${o.smDurable} clients ${o.clientCount} oprate ${o.opRate} drop ${o.dropRate} ` +
     `dup ${o.duplicateRate} delay ${o.delayMax} reorder ${o.reorder} partition ${o.partitionRate.toFixed(3)} heal ${o.healRate.toFixed(3)} ` +
     `crash ${o.crashRate.toFixed(3)} leaderbias ${o.crashLeaderBias} down ${o.downTicksMin} compact ${o.compactRate} transfer ${o.transferRate} tickrates ${rates} safety ${o.safetyTicks}` +
     (o.membership

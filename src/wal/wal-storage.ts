@@ -73,8 +73,12 @@ export class WalStorage implements Storage {
   private cacheBytes = 0
   /** The newest snapshot whose WAL marker is durable: segments before it may go. */
   private durableSnapIndex = 0
-  /** A snapshot save in progress: later WAL batches queue behind its marker. */
-  private snapBarrier: Promise<void> | undefined
+  /**
+   * Set while a snapshot save is in progress or batches wait behind one: resolves once every
+   * batch issued so far has been handed to the WAL, in issue order. A later batch goes to the
+   * WAL only after it, so records land in the order save() was called.
+   */
+  private order: Promise<void> | undefined
   private readonly logger: Logger
   private readonly cacheEntriesMax: number
   private readonly cacheBytesMax: number
@@ -269,7 +273,7 @@ export class WalStorage implements Storage {
 
   /** Waits for pending writes and closes the files. */
   async close(): Promise<void> {
-    await this.snapBarrier?.catch(() => {})
+    await this.order?.catch(() => {})
     await this.wal.close()
   }
 
@@ -383,25 +387,42 @@ export class WalStorage implements Storage {
 
   /** Writes the snapshot file, then queues `batch` (with the marker) behind it. */
   private withSnapshotFile(snap: Snapshot, batch: WalBatch): Promise<void> {
-    const prev = this.snapBarrier ?? Promise.resolve()
-    const done = prev
+    let appended: Promise<void> = Promise.resolve()
+    const queued = (this.order ?? Promise.resolve())
       .then(() => this.snapshotter.save(snap))
       .then(() => {
-        const appended = this.wal.append(batch)
-        if (this.snapBarrier === done) this.snapBarrier = undefined
-        return appended
+        appended = this.wal.append(batch)
       })
+    this.setOrder(queued)
+    return queued
+      .then(() => appended)
       .then(() => {
         this.durableSnapIndex = Math.max(this.durableSnapIndex, snap.metadata.index)
       })
-    this.snapBarrier = done
-    return done
   }
 
   private walAppend(batch: WalBatch): Promise<void> {
-    const barrier = this.snapBarrier
-    if (barrier === undefined) return this.wal.append(batch)
-    return barrier.then(() => this.wal.append(batch))
+    if (this.order === undefined) return this.wal.append(batch)
+    let appended: Promise<void> = Promise.resolve()
+    const queued = this.order.then(() => {
+      appended = this.wal.append(batch)
+    })
+    this.setOrder(queued)
+    return queued.then(() => appended)
+  }
+
+  /**
+   * Makes `queued` the batch the next ones wait for. It is forgotten once it was handed to the
+   * WAL and nothing was issued after it: the next batch then goes to the WAL directly, behind it.
+   * (Clearing it as soon as the snapshot's marker was queued let a new batch overtake the
+   * batches still waiting for that marker: records out of order, a log with a hole on replay.)
+   */
+  private setOrder(queued: Promise<void>): void {
+    this.order = queued
+    const forget = (): void => {
+      if (this.order === queued) this.order = undefined
+    }
+    queued.then(forget, forget)
   }
 
   /**

@@ -1,0 +1,500 @@
+/**
+ * A simulated node's durable storage: what it persists from a Ready, what a crash leaves, and
+ * the storage the node restarts from. Two implementations:
+ * - MemoryDiskState: a MemoryStorage is the disk; writes are durable as soon as they are made, a
+ *   crash loses only what the cluster had not written yet.
+ * - WalDiskState: a WalStorage over a SimDisk. Writes are durable only once their fdatasync
+ *   returned; a crash is a power loss (SimDisk.crash: unsynced writes dropped, or kept in part and
+ *   the last one torn at a byte) and the node restarts from WalStorage.open, which recovers the
+ *   log and cuts a torn tail. After each reopen the recovered log and HardState are checked
+ *   against a model of what was written: nothing durable lost, nothing that was never written.
+ *
+ * Completions are deterministic: the WAL's promises settle only in the microtask drain the run
+ * loop performs between ticks (`settleDisks`), and the cluster runs the callbacks of durable
+ * persists in issue order from its own loop (`resume`), never from a promise callback.
+ */
+import { isEmptySnap, MemoryStorage } from '../raft/index.js'
+import type { ConfState, Entry, HardState, Snapshot, Storage } from '../raft/index.js'
+import { WalStorage } from '../wal/wal-storage.js'
+import type { Disk, DiskFile } from '../io/disk.js'
+import { Violation } from './checkers.js'
+import { hashBytes } from './kv.js'
+import type { Prng } from './prng.js'
+import { SimDisk } from './sim-disk.js'
+
+export interface NodeDiskState {
+  /** The node's raft Storage (its reads); valid while ready() is true. */
+  readonly storage: Storage
+  /** True when a (re)started node can use `storage`; throws when recovery broke a rule. */
+  ready(): boolean
+  /** Persists the initial snapshot of a fresh node. */
+  bootstrap(snap: Snapshot): void
+  /** How many of n entries a torn persist writes: the WAL writes all and lets the crash tear. */
+  tornKeep(n: number, rand: Prng): number
+  /**
+   * Writes a Ready's (or MsgStorageAppend's) snapshot, entries and HardState, in WAL order; `then`
+   * runs once they are durable, in issue order: at once, or from resume().
+   */
+  persist(snap: Snapshot | null, ents: Entry[], hs: HardState | null, then: () => void): void
+  setHardState(hs: HardState): void
+  createSnapshot(i: number, cs: ConfState, data: Uint8Array): void
+  compact(i: number): void
+  /** A persist is in flight (sync mode waits for it before the next Ready). */
+  busy(): boolean
+  /** Runs the callbacks of persists that became durable, in order; true if any ran. */
+  resume(): boolean
+  /** Power loss: the node's process is gone and its disk keeps what the device kept. */
+  crash(): void
+}
+
+export class MemoryDiskState implements NodeDiskState {
+  readonly storage = new MemoryStorage()
+
+  ready(): boolean {
+    return true
+  }
+
+  bootstrap(snap: Snapshot): void {
+    this.storage.applySnapshot(snap)
+  }
+
+  tornKeep(n: number, rand: Prng): number {
+    return rand.intn(n + 1)
+  }
+
+  persist(snap: Snapshot | null, ents: Entry[], hs: HardState | null, then: () => void): void {
+    if (!isEmptySnap(snap)) this.storage.applySnapshot(snap!)
+    if (ents.length > 0) this.storage.append(ents)
+    if (hs !== null) this.storage.setHardState(hs)
+    then()
+  }
+
+  setHardState(hs: HardState): void {
+    this.storage.setHardState(hs)
+  }
+
+  createSnapshot(i: number, cs: ConfState, data: Uint8Array): void {
+    this.storage.createSnapshot(i, cs, data)
+  }
+
+  compact(i: number): void {
+    this.storage.compact(i)
+  }
+
+  busy(): boolean {
+    return false
+  }
+
+  resume(): boolean {
+    return false
+  }
+
+  crash(): void {}
+}
+
+/**
+ * Called by the run loop between ticks: completes the WAL syncs due at this tick, then lets every
+ * pending promise settle (setImmediate runs after the whole microtask queue; SimDisk does no real
+ * I/O, so nothing else can run meanwhile and the order is the same on every replay).
+ */
+export async function settleDisks(
+  nodes: readonly ({ disk: NodeDiskState } | undefined)[],
+): Promise<void> {
+  const disks: WalDiskState[] = []
+  for (const n of nodes) if (n?.disk instanceof WalDiskState) disks.push(n.disk)
+  for (const d of disks) d.advance()
+  await drain()
+  let lost = false
+  for (const d of disks) if (d.powerLoss()) lost = true
+  if (lost) await drain()
+}
+
+function drain(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve))
+}
+
+/** One step of what a node wrote, in WAL record order. */
+type Step =
+  | { kind: 'snap'; index: number; term: number }
+  | { kind: 'entry'; index: number; term: number; hash: number }
+  | { kind: 'hs'; hs: HardState }
+
+/** The log and HardState that a sequence of steps leaves, as WalStorage's replay rebuilds it. */
+class LogModel {
+  offset = 0
+  terms: number[] = []
+  hashes: number[] = []
+  hs: HardState = { term: 0, vote: 0n, commit: 0 }
+
+  last(): number {
+    return this.offset + this.terms.length
+  }
+
+  apply(s: Step): void {
+    if (s.kind === 'hs') {
+      this.hs = { ...s.hs }
+    } else if (s.kind === 'snap') {
+      this.offset = s.index
+      this.terms = []
+      this.hashes = []
+    } else if (s.index > this.offset) {
+      if (s.index > this.last() + 1) throw new Error(`model: gap before entry ${s.index}`)
+      this.terms.length = this.hashes.length = s.index - 1 - this.offset
+      this.terms.push(s.term)
+      this.hashes.push(s.hash)
+    }
+  }
+
+  clone(): LogModel {
+    const m = new LogModel()
+    m.offset = this.offset
+    m.terms = this.terms.slice()
+    m.hashes = this.hashes.slice()
+    m.hs = this.hs
+    return m
+  }
+}
+
+/** What a reopened WalStorage holds. */
+interface Recovered {
+  first: number
+  last: number
+  terms: number[]
+  hashes: number[]
+  hs: HardState
+}
+
+function recoveredOf(s: WalStorage): Recovered {
+  const first = s.firstIndex()
+  const last = s.lastIndex()
+  const ents = last >= first ? s.entries(first, last + 1, Infinity) : []
+  return {
+    first,
+    last,
+    terms: ents.map((e) => e.term),
+    hashes: ents.map((e) => hashBytes(e.data)),
+    hs: s.initialState().hardState,
+  }
+}
+
+function sameHardState(a: HardState, b: HardState): boolean {
+  return a.term === b.term && a.vote === b.vote && a.commit === b.commit
+}
+
+/** The model's log equals the recovered one wherever both hold entries, and ends where it ends. */
+function logMatches(m: LogModel, r: Recovered): boolean {
+  if (m.last() !== r.last || r.first - 1 < m.offset) return false
+  for (let i = r.first; i <= r.last; i++) {
+    const k = i - m.offset - 1
+    if (m.terms[k] !== r.terms[i - r.first] || m.hashes[k] !== r.hashes[i - r.first]) return false
+  }
+  return true
+}
+
+/**
+ * A Disk seen by one incarnation of a node's process: once the process crashed, every call fails,
+ * so continuations of the dead process's promises cannot touch the disk the next one recovers.
+ * (Handles it opened are stale already: SimDisk replaces the inodes on a crash.)
+ */
+class ProcessDisk implements Disk {
+  constructor(
+    private readonly inner: SimDisk,
+    private readonly alive: () => boolean,
+  ) {}
+
+  open(path: string, opts?: { create?: boolean }): DiskFile {
+    this.check()
+    return this.inner.open(path, opts)
+  }
+  list(dir: string): string[] {
+    this.check()
+    return this.inner.list(dir)
+  }
+  exists(path: string): boolean {
+    this.check()
+    return this.inner.exists(path)
+  }
+  mkdir(dir: string): void {
+    this.check()
+    this.inner.mkdir(dir)
+  }
+  rename(from: string, to: string): void {
+    this.check()
+    this.inner.rename(from, to)
+  }
+  unlink(path: string): void {
+    this.check()
+    this.inner.unlink(path)
+  }
+  syncDir(dir: string): Promise<void> {
+    this.check()
+    return this.inner.syncDir(dir)
+  }
+  private check(): void {
+    if (!this.alive()) throw new Error('sim: the process that opened this disk crashed')
+  }
+}
+
+interface Inflight {
+  done: boolean
+  then: (() => void) | null
+}
+
+export interface WalDiskOptions {
+  nodeId: number
+  /** Decides what a power loss keeps of unsynced writes and where the last one tears. */
+  rand: Prng
+  segmentBytes: number
+  /** A sync completes 0..syncTicksMax ticks after it was issued (recovery's syncs at once). */
+  syncTicksMax: number
+}
+
+export class WalDiskState implements NodeDiskState {
+  readonly disk = new SimDisk()
+  /** Reopens done and records they cut (torn tails repaired), for the run's counters. */
+  reopens = 0
+  repairs = 0
+  /** Crashes that struck while a write was in flight (not yet synced). */
+  crashesInFlight = 0
+  private store: WalStorage | null = null
+  /** Bumped when the process dies: callbacks of the dead process are ignored from then on. */
+  private epoch = 0
+  /** Bumped at the power loss: the dead process's disk calls fail from then on. */
+  private diskEpoch = 0
+  /** The process died; the power loss follows once its last writes reached the disk. */
+  private dying = false
+  private failure: unknown = undefined
+  private verified = true
+  /** A fresh node's initial snapshot is not durable yet: the node may not start before it is. */
+  private booting = false
+  private inflight: Inflight[] = []
+  /** The model as of the last durable write, and the writes issued since, by issue number. */
+  private durable = new LogModel()
+  private pending: { seq: number; steps: Step[] }[] = []
+  private issued = 0
+  private ticks = 0
+  private syncWaiters: { due: number; resolve: () => void }[] = []
+
+  constructor(private readonly opts: WalDiskOptions) {
+    this.disk.syncDelay = () => this.syncDelay()
+  }
+
+  /** A tick passed: the syncs due now complete (in the drain that follows). */
+  advance(): void {
+    this.ticks++
+    const waiters = this.syncWaiters
+    this.syncWaiters = waiters.filter((w) => w.due > this.ticks)
+    for (const w of waiters) if (w.due <= this.ticks) w.resolve()
+  }
+
+  get storage(): Storage {
+    if (this.store === null) throw new Error(`sim: node ${this.opts.nodeId} storage is not open`)
+    return this.store
+  }
+
+  ready(): boolean {
+    this.checkFailure()
+    if (this.store === null) return false
+    if (this.booting) {
+      // Seed 2104: a node started on an unsynced bootstrap snapshot lost it in a crash.
+      if (this.inflight[0]?.done !== true) return false
+      this.booting = false
+      this.resume()
+    }
+    if (!this.verified) {
+      this.verify(this.store)
+      this.verified = true
+    }
+    return true
+  }
+
+  bootstrap(snap: Snapshot): void {
+    this.booting = true
+    this.open(() => this.persist(snap, [], null, () => {}))
+  }
+
+  tornKeep(n: number): number {
+    return n
+  }
+
+  persist(snap: Snapshot | null, ents: Entry[], hs: HardState | null, then: () => void): void {
+    const steps: Step[] = []
+    const hasSnap = !isEmptySnap(snap)
+    if (hasSnap) {
+      const { index, term } = snap!.metadata
+      steps.push({ kind: 'snap', index, term })
+    }
+    for (const e of ents) {
+      steps.push({ kind: 'entry', index: e.index, term: e.term, hash: hashBytes(e.data) })
+    }
+    if (hs !== null && !(hs.term === 0 && hs.vote === 0n && hs.commit === 0)) {
+      steps.push({ kind: 'hs', hs: { ...hs } })
+    }
+    if (steps.length === 0 && this.inflight.length === 0) return then()
+    const slot: Inflight = { done: steps.length === 0, then }
+    this.inflight.push(slot)
+    if (steps.length === 0) return
+    const seq = ++this.issued
+    this.pending.push({ seq, steps })
+    const w = {
+      snapshot: hasSnap ? snap! : undefined,
+      entries: ents,
+      hardState: hs ?? undefined,
+    }
+    this.track(this.store!.save(w), () => {
+      slot.done = true
+      this.durableUpTo(seq)
+    })
+  }
+
+  setHardState(hs: HardState): void {
+    this.persist(null, [], hs, () => {})
+  }
+
+  createSnapshot(i: number, cs: ConfState, data: Uint8Array): void {
+    this.track(this.store!.createSnapshot(i, cs, data), () => {})
+  }
+
+  compact(i: number): void {
+    this.track(this.store!.compact(i), () => {})
+  }
+
+  busy(): boolean {
+    return this.inflight.length > 0
+  }
+
+  resume(): boolean {
+    this.checkFailure()
+    let ran = false
+    // Bounded by the persists in flight; a callback that crashes the node empties the queue.
+    while (this.inflight.length > 0 && this.inflight[0]!.done) {
+      const slot = this.inflight.shift()!
+      ran = true
+      slot.then?.()
+    }
+    return ran
+  }
+
+  /**
+   * The process dies now; the power fails after the run loop's next drain. The WAL issues a
+   * group's write a microtask after the append, so a crash in the middle of a Ready would
+   * otherwise always strike before the bytes reached the disk: in between, the dead process's
+   * queued writes land and its fsyncs never complete.
+   */
+  crash(): void {
+    if (this.inflight.length > 0) this.crashesInFlight++
+    this.epoch++
+    this.dying = true
+    this.store = null
+    this.inflight = []
+    this.verified = false
+  }
+
+  /** The power loss after a crash: the disk keeps what it kept, the node reopens the WAL. */
+  powerLoss(): boolean {
+    if (!this.dying) return false
+    this.dying = false
+    this.diskEpoch++
+    this.disk.crash(this.opts.rand)
+    // Syncs in flight fail now (SimDisk sees the new epoch): release them.
+    for (const w of this.syncWaiters) w.resolve()
+    this.syncWaiters = []
+    this.open(() => {})
+    return true
+  }
+
+  /** A write or an open of the live process failed: the storage refused what it must accept. */
+  private checkFailure(): void {
+    if (this.failure === undefined) return
+    const e = this.failure
+    const msg = e instanceof Error ? e.message : String(e)
+    throw new Violation('durability', `node ${this.opts.nodeId}: storage failed: ${msg}`)
+  }
+
+  private syncDelay(): Promise<void> {
+    // A dying process's fsyncs never complete; recovery's complete at once.
+    if (this.dying)
+      return new Promise((resolve) => this.syncWaiters.push({ due: Infinity, resolve }))
+    const max = this.store === null || this.booting ? 0 : this.opts.syncTicksMax
+    const ticks = max === 0 ? 0 : this.opts.rand.intn(max + 1)
+    if (ticks === 0) return Promise.resolve()
+    return new Promise((resolve) => this.syncWaiters.push({ due: this.ticks + ticks, resolve }))
+  }
+
+  /** Starts a new incarnation: opens (recovers) the storage from what the disk holds. */
+  private open(then: () => void): void {
+    this.store = null
+    const diskEpoch = this.diskEpoch
+    const disk = new ProcessDisk(this.disk, () => diskEpoch === this.diskEpoch)
+    const opened = WalStorage.open({
+      disk,
+      dir: '/member',
+      nodeId: BigInt(this.opts.nodeId),
+      clusterId: 1n,
+      segmentBytes: this.opts.segmentBytes,
+    })
+    this.track(opened, (s) => {
+      this.store = s
+      this.reopens++
+      this.repairs += s.warnings.length
+      then()
+    })
+  }
+
+  /** Runs `ok` when `p` resolves in this incarnation; a failure in it fails the run. */
+  private track<T>(p: Promise<T>, ok: (v: T) => void): void {
+    const epoch = this.epoch
+    p.then(
+      (v) => {
+        if (epoch === this.epoch) ok(v)
+      },
+      (e: unknown) => {
+        if (epoch === this.epoch) this.failure ??= e
+      },
+    )
+  }
+
+  private durableUpTo(seq: number): void {
+    while (this.pending.length > 0 && this.pending[0]!.seq <= seq) {
+      for (const s of this.pending.shift()!.steps) this.durable.apply(s)
+    }
+  }
+
+  /**
+   * The recovered state must be what some prefix of the writes left: everything durable, then
+   * the steps issued since up to some point (a power loss may keep unsynced writes, in order,
+   * and cuts the torn record). Anything else lost an acknowledged write or accepted a record
+   * that was never written.
+   */
+  private verify(s: WalStorage): void {
+    const r = recoveredOf(s)
+    const steps = this.pending.flatMap((p) => p.steps)
+    const where = `node ${this.opts.nodeId} after a power loss`
+    const states = [this.durable.hs, ...steps.flatMap((x) => (x.kind === 'hs' ? [x.hs] : []))]
+    if (!states.some((h) => sameHardState(h, r.hs))) {
+      const { term, vote, commit } = r.hs
+      throw new Violation(
+        'durability',
+        `${where}: recovered HardState term ${term} vote ${vote} commit ${commit} is neither ` +
+          `the durable one (term ${this.durable.hs.term} vote ${this.durable.hs.vote}) nor one written since`,
+      )
+    }
+    const m = this.durable.clone()
+    let matched = logMatches(m, r)
+    for (let k = 0; k < steps.length && !matched; k++) {
+      m.apply(steps[k]!)
+      matched = logMatches(m, r)
+    }
+    if (!matched) {
+      throw new Violation(
+        'durability',
+        `${where}: recovered log ${r.first}..${r.last} is not what a prefix of the writes left ` +
+          `(durable log ends at ${this.durable.last()}, ${steps.length} steps written since)`,
+      )
+    }
+    // What was recovered is now what the disk durably holds.
+    this.durable = m
+    this.durable.hs = { ...r.hs }
+    this.pending = []
+  }
+}
