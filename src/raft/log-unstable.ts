@@ -13,7 +13,7 @@
 
 import { assert } from './assert.js'
 import type { Logger } from './logger.js'
-import type { Entry, Snapshot } from './raftpb/types.js'
+import { NO_ENTRIES, type Entry, type Snapshot } from './raftpb/types.js'
 import { cloneSnapshot, type EntryID } from './types.js'
 
 export class Unstable {
@@ -62,7 +62,8 @@ export class Unstable {
   /** The entries not already handed out for writing. */
   nextEntries(): Entry[] {
     const inProgress = this.offsetInProgress - this.offset
-    if (this.entries.length === inProgress) return []
+    // Nothing new on most calls (every other Ready): the shared frozen empty array, not a fresh one.
+    if (this.entries.length === inProgress) return NO_ENTRIES
     return this.entries.slice(inProgress)
   }
 
@@ -142,20 +143,24 @@ export class Unstable {
 
   /**
    * Appends `ents` (non-empty, contiguous), first discarding every held entry at or after
-   * ents[0].index. Entries that were in flight and got discarded are handed out again.
+   * ents[0].index. Entries that were in flight and got discarded are handed out again. With
+   * `owned`, the caller hands over `ents` and must not use or change it afterwards.
    */
-  truncateAndAppend(ents: readonly Entry[]): void {
+  truncateAndAppend(ents: readonly Entry[], owned = false): void {
     const fromIndex = (ents[0] as Entry).index
+    // An `owned` array (fresh, referenced by nobody else: a leader's new entries) is adopted
+    // as the tail instead of copied; that copy was one allocation per proposal.
+    const adopted = owned ? (ents as Entry[]) : null
     if (fromIndex === this.offset + this.entries.length) {
       // Directly after the tail: a plain append. In place is safe, readers only get copies.
-      // An empty tail (the usual case once writes keep up) takes a copy of exactly the right
+      // An empty tail (the usual case once writes keep up) takes an array of exactly the right
       // size; the first push into an empty array would allocate room for 16.
-      if (this.entries.length === 0) this.entries = ents.slice()
-      else for (const e of ents) this.entries.push(e)
+      if (this.entries.length === 0) this.entries = adopted ?? ents.slice()
+      else for (let i = 0; i < ents.length; i++) this.entries.push(ents[i] as Entry)
     } else if (fromIndex <= this.offset) {
       this.logger.info(`replace the unstable entries from index ${fromIndex}`)
       // Everything held is replaced; nothing of the new tail has been handed out.
-      this.entries = ents.slice()
+      this.entries = adopted ?? ents.slice()
       this.offset = fromIndex
       this.offsetInProgress = this.offset
     } else {

@@ -425,7 +425,7 @@ export class Raft {
       )
       return false
     }
-    li = this.raftLog.append(es)
+    li = this.raftLog.append(es, true) // `es` is ours alone: the log keeps it without a copy
     // The leader acks its own entries only once they are durable: the self-addressed
     // MsgAppResp waits in msgsAfterAppend until the append is persisted (thesis §10.2.1).
     const m = newMessage(MessageType.MsgAppResp, this.id)

@@ -17,14 +17,7 @@ import { RaftError, errInvalidConfig, errStepLocalMsg, errStepPeerNotFound } fro
 import { LogSlice } from './types.js'
 import { encodeConfChange } from './raftpb/codec.js'
 import { asV2 } from './raftpb/confchange.js'
-import {
-  NO_MESSAGES,
-  enqueue,
-  entsSize,
-  isLocalMsg,
-  isLocalMsgTarget,
-  isResponseMsg,
-} from './util.js'
+import { NO_MESSAGES, entsSize, isLocalMsg, isLocalMsgTarget, isResponseMsg } from './util.js'
 import { getBasicStatus, getStatus, type BasicStatus, type Status } from './status.js'
 import type { Progress } from './tracker/progress.js'
 import type { ReadState, Ready, SoftState } from './ready.js'
@@ -77,8 +70,12 @@ export class RawNode {
   private readonly asyncStorageWrites: boolean
   private prevSoftState: SoftState
   private prevHardState: HardState
-  /** Self-addressed work accepted with a Ready, stepped on advance() (sync mode only). */
-  private stepsOnAdvance: Message[] = NO_MESSAGES
+  /**
+   * Self-addressed work accepted with a Ready, stepped on advance() (sync mode only). One array
+   * for the node's lifetime, emptied by advance(), as Go reuses its slice: a fresh queue per
+   * Ready was one or two allocations per proposal. It never leaves the RawNode.
+   */
+  private readonly stepsOnAdvance: Message[] = []
   /**
    * The first failure that was not a RaftError (a broken invariant, a panic). Go's raft would
    * have crashed the process; here the node refuses every further call instead, so that it can
@@ -347,19 +344,16 @@ export class RawNode {
     if (rd.hardState !== null && !isEmptyHardState(rd.hardState)) this.prevHardState = rd.hardState
     if (rd.readStates.length !== 0) r.readStates = []
     if (!this.asyncStorageWrites) {
-      if (this.stepsOnAdvance.length !== 0)
-        r.logger.panic('two accepted Ready structs without call to Advance')
-      let steps = NO_MESSAGES
+      const steps = this.stepsOnAdvance
+      if (steps.length !== 0) r.logger.panic('two accepted Ready structs without call to Advance')
       const held = r.msgsAfterAppend
       for (let i = 0; i < held.length; i++) {
         const m = held[i] as Message
-        if (m.to === r.id) steps = enqueue(steps, m) // indexed: see readyWithoutAccept
+        if (m.to === r.id) steps.push(m) // indexed: see readyWithoutAccept
       }
-      if (this.needStorageAppendRespMsg(rd))
-        steps = enqueue(steps, this.newStorageAppendRespMsg(rd))
+      if (this.needStorageAppendRespMsg(rd)) steps.push(this.newStorageAppendRespMsg(rd))
       if (rd.committedEntries.length > 0)
-        steps = enqueue(steps, this.newStorageApplyRespMsg(rd.committedEntries))
-      this.stepsOnAdvance = steps
+        steps.push(this.newStorageApplyRespMsg(rd.committedEntries))
     }
     // The shared empty queue: the handed-out arrays now belong to the application.
     r.msgs = NO_MESSAGES
@@ -409,14 +403,20 @@ export class RawNode {
       if (this.asyncStorageWrites)
         this.raft.logger.panic('Advance must not be called when using AsyncStorageWrites')
       const steps = this.stepsOnAdvance
-      this.stepsOnAdvance = NO_MESSAGES
-      for (let i = 0; i < steps.length; i++) {
-        try {
-          this.raft.step(steps[i] as Message) // indexed: see readyWithoutAccept
-        } catch (err) {
-          // Go discards returned errors here (a self-response drops nothing); panics propagate.
-          if (!(err instanceof RaftError)) throw err
+      try {
+        // Stepping never adds to `steps` (only acceptReady does), so the length is fixed here.
+        for (let i = 0; i < steps.length; i++) {
+          try {
+            this.raft.step(steps[i] as Message) // indexed: see readyWithoutAccept
+          } catch (err) {
+            // Go discards returned errors here (a self-response drops nothing); panics propagate.
+            if (!(err instanceof RaftError)) throw err
+          }
         }
+      } finally {
+        // Emptied in place for reuse. With pop(), not `length = 0`: V8 drops the backing
+        // store when the length is set to 0, and the next push allocated it again.
+        while (steps.length > 0) steps.pop()
       }
     } catch (err) {
       throw this.markBroken(err)
