@@ -52,7 +52,10 @@ export interface Ready {
   hardState: HardState | null
   /** Read-only: when empty it may be an array shared by every Ready (frozen). */
   readStates: ReadState[]
-  /** Entries to persist before the messages are sent. Read-only: when empty it may be shared. */
+  /**
+   * Entries to persist before the messages are sent. Read-only: it may be the unstable log's
+   * own array (as in Go, a slice of it), or when empty an array shared by every Ready (frozen).
+   */
   entries: Entry[]
   /** Null when there is no snapshot to persist and apply. */
   snapshot: Snapshot | null
