@@ -327,8 +327,12 @@ export class RawNode {
     m.term = r.term
     m.index = 0
     m.logTerm = 0
-    if (r.raftLog.hasNextOrInProgressUnstableEnts()) {
-      const last = r.raftLog.lastEntryID()
+    const tail = r.raftLog.unstable.entries
+    if (tail.length > 0) {
+      // hasNextOrInProgressUnstableEnts(), and then the log's last entry is the tail's last:
+      // read it directly rather than through lastEntryID(), which looks the term up by index
+      // (a measurable share of this path, run once per Ready with entries).
+      const last = tail[tail.length - 1] as Entry
       m.index = last.index
       m.logTerm = last.term
     }
