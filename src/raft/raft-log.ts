@@ -335,10 +335,14 @@ export class RaftLog {
     return t
   }
 
-  /** The entries from i to the end, up to maxSize bytes (at least one); [] when i is past it. */
+  /**
+   * The entries from i to the end, up to maxSize bytes (at least one); the frozen NO_ENTRIES when
+   * i is past it.
+   */
   entries(i: number, maxSize: number): Entry[] {
     const last = this.lastIndex()
-    if (i > last) return []
+    // Shared and frozen: a leader asks for every follower it may send to, usually getting none.
+    if (i > last) return NO_ENTRIES
     return this.slice(i, last + 1, maxSize)
   }
 
