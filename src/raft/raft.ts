@@ -216,7 +216,10 @@ export class Raft {
       t === MessageType.MsgVoteResp ||
       t === MessageType.MsgPreVoteResp
     ) {
-      this.msgsAfterAppend = enqueue(this.msgsAfterAppend, m)
+      // Not enqueue(): RawNode empties this queue in place for reuse (see acceptReady), and
+      // enqueue would replace an empty array with a new one.
+      if (this.msgsAfterAppend === NO_MESSAGES) this.msgsAfterAppend = [m]
+      else this.msgsAfterAppend.push(m)
     } else {
       if (m.to === this.id) {
         this.logger.panic(`message should not be self-addressed when sending ${MessageType[t]}`)
