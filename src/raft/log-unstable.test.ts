@@ -397,6 +397,25 @@ describe('Unstable', () => {
     assert.equal(u.entries.length, 1)
   })
 
+  it('truncateAndAppend adopts an owned array', () => {
+    const u = unstable({ entries: [], offset: 5 })
+    const owned = terms(5, 1)
+    u.truncateAndAppend(owned, true)
+    assert.equal(u.entries, owned)
+  })
+
+  it('nextEntries hands out the tail, which later appends do not change', () => {
+    const u = unstable({ entries: [], offset: 5 })
+    u.truncateAndAppend(terms(5, 1, 1))
+    const out = u.nextEntries()
+    assert.equal(out, u.entries) // the tail itself, not a copy
+    u.truncateAndAppend(terms(7, 1))
+    assert.deepEqual(out, terms(5, 1, 1))
+    assert.deepEqual(u.entries, terms(5, 1, 1, 1))
+    u.acceptInProgress()
+    assert.equal(u.nextEntries().length, 0)
+  })
+
   it('slice panics out of bounds', () => {
     const u = unstable({ entries: terms(5, 1, 1), offset: 5 })
     assert.deepEqual(u.slice(5, 7), terms(5, 1, 1))

@@ -13,14 +13,22 @@
 
 import { assert } from './assert.js'
 import type { Logger } from './logger.js'
-import type { Entry, Snapshot } from './raftpb/types.js'
+import { NO_ENTRIES, type Entry, type Snapshot } from './raftpb/types.js'
 import { cloneSnapshot, type EntryID } from './types.js'
 
 export class Unstable {
   /** An incoming snapshot not yet persisted, if any. */
   snapshot: Snapshot | null = null
-  /** Entries not yet persisted; entries[i] has index offset + i. */
-  entries: Entry[] = []
+  /**
+   * Entries not yet persisted; entries[i] has index offset + i. Pushed onto in place only when
+   * non-empty and not handedOut, so the empty tail can be the shared frozen NO_ENTRIES.
+   */
+  entries: Entry[] = NO_ENTRIES
+  /**
+   * The array nextEntries() last returned as it is, not copied (as Go hands out a subslice of
+   * its own): `entries` must be copied before a push while it is still that array.
+   */
+  private handedOut: Entry[] | null = null
   offset: number
   /** True once the snapshot has been handed out for writing. */
   snapshotInProgress = false
@@ -62,7 +70,15 @@ export class Unstable {
   /** The entries not already handed out for writing. */
   nextEntries(): Entry[] {
     const inProgress = this.offsetInProgress - this.offset
-    if (this.entries.length === inProgress) return []
+    // Nothing new on most calls (every other Ready): the shared frozen empty array, not a fresh one.
+    if (this.entries.length === inProgress) return NO_ENTRIES
+    if (inProgress === 0) {
+      // All of the tail is new (the usual case: the last Ready's entries are stable by now), so
+      // the tail itself is handed out; see handedOut. The usual next change replaces the array
+      // (stableTo) rather than pushing onto it, so the copy per Ready is saved.
+      this.handedOut = this.entries
+      return this.entries
+    }
     return this.entries.slice(inProgress)
   }
 
@@ -117,7 +133,7 @@ export class Unstable {
     }
     const kept = id.index + 1 - this.offset
     // Usually everything handed out is now stable: a fresh empty tail is cheaper than a slice.
-    this.entries = kept === this.entries.length ? [] : this.entries.slice(kept)
+    this.entries = kept === this.entries.length ? NO_ENTRIES : this.entries.slice(kept)
     this.offset = id.index + 1
     this.offsetInProgress = Math.max(this.offsetInProgress, this.offset)
     this.assertInProgressBounds()
@@ -135,27 +151,34 @@ export class Unstable {
   restore(s: Snapshot): void {
     this.offset = s.metadata.index + 1
     this.offsetInProgress = this.offset
-    this.entries = []
+    this.entries = NO_ENTRIES
     this.snapshot = cloneSnapshot(s)
     this.snapshotInProgress = false
   }
 
   /**
    * Appends `ents` (non-empty, contiguous), first discarding every held entry at or after
-   * ents[0].index. Entries that were in flight and got discarded are handed out again.
+   * ents[0].index. Entries that were in flight and got discarded are handed out again. With
+   * `owned`, the caller hands over `ents` and must not use or change it afterwards.
    */
-  truncateAndAppend(ents: readonly Entry[]): void {
+  truncateAndAppend(ents: readonly Entry[], owned = false): void {
     const fromIndex = (ents[0] as Entry).index
+    // An `owned` array (fresh, referenced by nobody else: a leader's new entries) is adopted
+    // as the tail instead of copied; that copy was one allocation per proposal.
+    const adopted = owned ? (ents as Entry[]) : null
     if (fromIndex === this.offset + this.entries.length) {
-      // Directly after the tail: a plain append. In place is safe, readers only get copies.
-      // An empty tail (the usual case once writes keep up) takes a copy of exactly the right
+      // Directly after the tail: a plain append, in place unless the array was handed out.
+      // An empty tail (the usual case once writes keep up) takes an array of exactly the right
       // size; the first push into an empty array would allocate room for 16.
-      if (this.entries.length === 0) this.entries = ents.slice()
-      else for (const e of ents) this.entries.push(e)
+      if (this.entries.length === 0) this.entries = adopted ?? ents.slice()
+      else {
+        if (this.entries === this.handedOut) this.entries = this.entries.slice() // see handedOut
+        for (let i = 0; i < ents.length; i++) this.entries.push(ents[i] as Entry)
+      }
     } else if (fromIndex <= this.offset) {
       this.logger.info(`replace the unstable entries from index ${fromIndex}`)
       // Everything held is replaced; nothing of the new tail has been handed out.
-      this.entries = ents.slice()
+      this.entries = adopted ?? ents.slice()
       this.offset = fromIndex
       this.offsetInProgress = this.offset
     } else {

@@ -16,7 +16,7 @@
 import { assert } from './assert.js'
 import { errCompacted, errUnavailable, RaftError } from './errors.js'
 import type { Logger } from './logger.js'
-import type { Entry, Snapshot } from './raftpb/types.js'
+import { NO_ENTRIES, type Entry, type Snapshot } from './raftpb/types.js'
 import { entsSize, limitSize } from './size.js'
 import type { Storage } from './storage.js'
 import { Unstable } from './log-unstable.js'
@@ -101,21 +101,24 @@ export class RaftLog {
       if (ci - offset > a.entries.length) {
         this.logger.panic(`index, ${ci - offset}, is out of range [${a.entries.length}]`)
       }
-      this.append(a.entries.slice(ci - offset))
+      this.append(a.entries.slice(ci - offset), true) // a fresh copy: the log may keep it
     }
     this.commitTo(Math.min(committed, lastNewIndex))
     return lastNewIndex
   }
 
-  /** Appends entries after (or over) the uncommitted tail; returns the new last index. */
-  append(ents: readonly Entry[]): number {
+  /**
+   * Appends entries after (or over) the uncommitted tail; returns the new last index. With
+   * `owned` the log keeps `ents` itself (see Unstable.truncateAndAppend).
+   */
+  append(ents: readonly Entry[], owned = false): number {
     if (ents.length === 0) return this.lastIndex() // length first: ents[0] would read out of bounds
     const first = ents[0] as Entry
     const after = first.index - 1
     if (after < this.committed) {
       this.logger.panic(`after(${after}) is out of range [committed(${this.committed})]`)
     }
-    this.unstable.truncateAndAppend(ents)
+    this.unstable.truncateAndAppend(ents, owned)
     return this.lastIndex()
   }
 
@@ -177,11 +180,12 @@ export class RaftLog {
    * same Ready persists them first); otherwise only locally durable ones.
    */
   nextCommittedEnts(allowUnstable: boolean): Entry[] {
-    if (this.applyingEntsPaused) return [] // the budget is spent until applied catches up
-    if (this.hasNextOrInProgressSnapshot()) return [] // see hasNextCommittedEnts
+    // The empty answers are the shared frozen NO_ENTRIES: every Ready asks, and most get none.
+    if (this.applyingEntsPaused) return NO_ENTRIES // the budget is spent until applied catches up
+    if (this.hasNextOrInProgressSnapshot()) return NO_ENTRIES // see hasNextCommittedEnts
     const lo = this.applying + 1
     const hi = this.maxAppliableIndex(allowUnstable) + 1 // [lo, hi)
-    if (lo >= hi) return []
+    if (lo >= hi) return NO_ENTRIES
     const maxSize = this.maxApplyingEntsSize - this.applyingEntsSize
     if (maxSize <= 0) {
       this.logger.panic(
@@ -331,10 +335,14 @@ export class RaftLog {
     return t
   }
 
-  /** The entries from i to the end, up to maxSize bytes (at least one); [] when i is past it. */
+  /**
+   * The entries from i to the end, up to maxSize bytes (at least one); the frozen NO_ENTRIES when
+   * i is past it.
+   */
   entries(i: number, maxSize: number): Entry[] {
     const last = this.lastIndex()
-    if (i > last) return []
+    // Shared and frozen: a leader asks for every follower it may send to, usually getting none.
+    if (i > last) return NO_ENTRIES
     return this.slice(i, last + 1, maxSize)
   }
 

@@ -216,7 +216,10 @@ export class Raft {
       t === MessageType.MsgVoteResp ||
       t === MessageType.MsgPreVoteResp
     ) {
-      this.msgsAfterAppend = enqueue(this.msgsAfterAppend, m)
+      // Not enqueue(): RawNode empties this queue in place for reuse (see acceptReady), and
+      // enqueue would replace an empty array with a new one.
+      if (this.msgsAfterAppend === NO_MESSAGES) this.msgsAfterAppend = [m]
+      else this.msgsAfterAppend.push(m)
     } else {
       if (m.to === this.id) {
         this.logger.panic(`message should not be self-addressed when sending ${MessageType[t]}`)
@@ -425,7 +428,7 @@ export class Raft {
       )
       return false
     }
-    li = this.raftLog.append(es)
+    li = this.raftLog.append(es, true) // `es` is ours alone: the log keeps it without a copy
     // The leader acks its own entries only once they are durable: the self-addressed
     // MsgAppResp waits in msgsAfterAppend until the append is persisted (thesis §10.2.1).
     const m = newMessage(MessageType.MsgAppResp, this.id)

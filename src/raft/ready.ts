@@ -52,11 +52,14 @@ export interface Ready {
   hardState: HardState | null
   /** Read-only: when empty it may be an array shared by every Ready (frozen). */
   readStates: ReadState[]
-  /** Entries to persist before the messages are sent. */
+  /**
+   * Entries to persist before the messages are sent. Read-only: it may be the unstable log's
+   * own array (as in Go, a slice of it), or when empty an array shared by every Ready (frozen).
+   */
   entries: Entry[]
   /** Null when there is no snapshot to persist and apply. */
   snapshot: Snapshot | null
-  /** Entries to apply, already persisted. */
+  /** Entries to apply, already persisted. Read-only: when empty it may be shared (frozen). */
   committedEntries: Entry[]
   /** Read-only: when empty it may be an array shared by every Ready (frozen, see NO_MESSAGES). */
   messages: Message[]

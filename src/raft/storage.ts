@@ -191,7 +191,8 @@ export class MemoryStorage implements Storage {
       // Truncate, into a new array: the old one may still be referenced by an earlier reader.
       this.ents = this.ents.slice(0, start).concat(fresh)
     } else if (this.ents.length === start) {
-      for (const e of fresh) this.ents.push(e)
+      // Indexed: for-of leaves V8's fast array iteration when arrays of several kinds reach it.
+      for (let i = 0; i < fresh.length; i++) this.ents.push(fresh[i] as Entry)
     } else {
       this.logger.panic(
         `missing log entry [last: ${this.last()}, append at: ${(fresh[0] as Entry).index}]`,
