@@ -6,6 +6,7 @@ import { test } from 'node:test'
 import { runNodeIdBench } from './raft/node-id.bench.js'
 import { runQuorumBench } from './raft/quorum.bench.js'
 import { runRaftBench } from './raft/raw-node.bench.js'
+import { runSimBench } from './sim/seeds.bench.js'
 
 test('raft benchmark runs', () => {
   const out = runRaftBench(0.01)
@@ -19,4 +20,8 @@ test('quorum benchmark runs', () => {
 
 test('node-id benchmark runs', () => {
   assert.match(runNodeIdBench(0.001), /bigint\/number time ratio/)
+})
+
+test('sim benchmark runs', async () => {
+  assert.match(await runSimBench(0.02), /seeds\/min/)
 })

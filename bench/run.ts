@@ -5,12 +5,14 @@ import { runNodeIdBench } from './raft/node-id.bench.js'
 import { runQuorumBench } from './raft/quorum.bench.js'
 import { runRaftBench } from './raft/raw-node.bench.js'
 import { runWalBench } from './wal/wal.bench.js'
+import { runSimBench } from './sim/seeds.bench.js'
 
 const suites: Record<string, (size: number) => string | Promise<string>> = {
   raft: (size) => runRaftBench(size) + runQuorumBench(size) + runNodeIdBench(size),
   'node-id': runNodeIdBench,
   // --size=N: recovery of a WAL of N x 64 MiB of entries (--size=16: 1 GiB).
   wal: runWalBench,
+  sim: runSimBench,
 }
 
 const args = process.argv.slice(2)
