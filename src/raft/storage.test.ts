@@ -9,7 +9,6 @@ import fc from 'fast-check'
 
 import { RaftError, type RaftErrorCode } from './errors.js'
 import { emptyConfState, entry, type Entry, type Snapshot } from './raftpb/types.js'
-import { entrySize } from './size.js'
 import { MemoryStorage } from './storage.js'
 
 /** Entries at consecutive indexes from `first`, with the given terms. */
@@ -63,32 +62,8 @@ describe('MemoryStorage', () => {
     }
   })
 
-  it('entries', () => {
-    const four = terms(3, 3, 4, 5, 6)
-    const size = (i: number) => entrySize(four[i] as Entry)
-    const table: [number, number, number, RaftErrorCode | null, Entry[]][] = [
-      [2, 6, Infinity, 'COMPACTED', []],
-      [3, 4, Infinity, 'COMPACTED', []],
-      [4, 5, Infinity, null, terms(4, 4)],
-      [4, 6, Infinity, null, terms(4, 4, 5)],
-      [4, 7, Infinity, null, terms(4, 4, 5, 6)],
-      // Even with a zero limit the first entry is returned.
-      [4, 7, 0, null, terms(4, 4)],
-      [4, 7, size(1) + size(2), null, terms(4, 4, 5)],
-      [4, 7, size(1) + size(2) + size(3) / 2, null, terms(4, 4, 5)],
-      [4, 7, size(1) + size(2) + size(3) - 1, null, terms(4, 4, 5)],
-      [4, 7, size(1) + size(2) + size(3), null, terms(4, 4, 5, 6)],
-    ]
-    for (const [lo, hi, maxSize, werr, wentries] of table) {
-      const s = storageWith(four)
-      let got: Entry[] = []
-      assert.equal(
-        errorCode(() => (got = s.entries(lo, hi, maxSize))),
-        werr,
-      )
-      assert.deepEqual(got, wentries, `entries(${lo}, ${hi}, ${maxSize})`)
-    }
-  })
+  // entries(lo, hi, maxSize) over a compacted log is in the shared storageSuite
+  // (src/wal/storage-suite.ts), which runs against MemoryStorage and WalStorage alike.
 
   it('entries panics when hi is past the last index', () => {
     assert.throws(() => storageWith(ents).entries(4, 7, Infinity), {
