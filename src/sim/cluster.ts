@@ -121,6 +121,9 @@ class SimNode {
   applyQueue: Message[] = []
   /** The commit index of the durable HardState (or the snapshot, when higher). */
   durableCommit = 0
+  /** Async mode: the term and vote of the last HardState handed to the append thread. */
+  queuedTerm = 0
+  queuedVote = 0n
   /** Async mode: (client, seq, index) of applied writes waiting for a durable commit index. */
   readonly pendingAcks: number[] = []
   /** ReadIndex requests sent, by request context number -> client id. */
@@ -437,6 +440,8 @@ export class Cluster {
       node.disk.setHardState({ ...hs, commit: sm.applied })
     }
     node.durableCommit = Math.max(hs.commit, snap.metadata.index, sm.applied)
+    node.queuedTerm = hs.term
+    node.queuedVote = hs.vote
     const o = this.options
     node.rn = new RawNode({
       id: BigInt(node.id),
@@ -542,11 +547,29 @@ export class Cluster {
    * only when done (etcd-io/raft rawnode.go, AsyncStorageWrites).
    */
   private routeAsync(node: SimNode, rd: Ready): void {
+    // The application's rule on top of etcd-io/raft's async contract: a Ready whose HardState
+    // moves the term or the vote sends nothing until that HardState is durable. Otherwise a
+    // leader elected without its own (durable) vote can send entries of a term it then forgets
+    // in a crash, win the same term again and append different entries at the same indexes
+    // (seed 381 with codec entry sizes). Held messages leave with the append's responses.
+    let append: Message | null = null
+    for (const m of rd.messages) if (m.to === LocalAppendThread) append = m
+    const hold =
+      append !== null &&
+      append.term !== 0 &&
+      (append.term !== node.queuedTerm || append.vote !== node.queuedVote)
+    if (hold && append !== null) {
+      node.queuedTerm = append.term
+      node.queuedVote = append.vote
+    }
+    const held: Message[] = []
     for (const m of rd.messages) {
       if (m.to === LocalAppendThread) node.appendQueue.push(m)
       else if (m.to === LocalApplyThread) node.applyQueue.push(m)
+      else if (hold) held.push(m)
       else this.send(node.id, m)
     }
+    if (append !== null && held.length > 0) append.responses = [...append.responses, ...held]
     if (node.crashPoint === CrashPoint.AfterSend) this.crash(node, 'after send, writes queued')
   }
 
