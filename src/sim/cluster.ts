@@ -124,6 +124,12 @@ class SimNode {
   /** Async mode: the term and vote of the last HardState handed to the append thread. */
   queuedTerm = 0
   queuedVote = 0n
+  /**
+   * Async mode: the index of the newest snapshot raft handed to the append thread. Raft switches
+   * to the snapshot's configuration when it receives it, so entries it covers that are still
+   * queued for the apply thread must be skipped, conf changes included.
+   */
+  queuedSnapIndex = 0
   /** Async mode: (client, seq, index) of applied writes waiting for a durable commit index. */
   readonly pendingAcks: number[] = []
   /** ReadIndex requests sent, by request context number -> client id. */
@@ -442,6 +448,7 @@ export class Cluster {
     node.durableCommit = Math.max(hs.commit, snap.metadata.index, sm.applied)
     node.queuedTerm = hs.term
     node.queuedVote = hs.vote
+    node.queuedSnapIndex = 0
     const o = this.options
     node.rn = new RawNode({
       id: BigInt(node.id),
@@ -561,6 +568,9 @@ export class Cluster {
     if (hold && append !== null) {
       node.queuedTerm = append.term
       node.queuedVote = append.vote
+    }
+    if (append?.snapshot != null && !isEmptySnap(append.snapshot)) {
+      node.queuedSnapIndex = append.snapshot.metadata.index
     }
     const held: Message[] = []
     for (const m of rd.messages) {
@@ -737,9 +747,12 @@ export class Cluster {
     const stop = mid ? this.faults.intn(ents.length + 1) : ents.length
     for (let i = 0; i < stop; i++) {
       const e = ents[i]!
-      // Async mode only: the append thread may have installed a snapshot past entries that
-      // were already queued for the apply thread; like etcd's apply loop, skip what it covers.
-      if (e.index <= sm.applied && this.options.asyncStorageWrites) continue
+      // Async mode only: raft may have taken a snapshot past entries that were already queued for
+      // the apply thread (the append thread may even have installed it); like etcd's apply loop,
+      // skip what it covers. Applying a conf change it covers would act on the snapshot's
+      // configuration, which raft already switched to: a leave-joint then panics (seed 417).
+      const covered = Math.max(sm.applied, node.queuedSnapIndex)
+      if (e.index <= covered && this.options.asyncStorageWrites) continue
       if (e.type !== EntryType.EntryNormal) this.applyConfChange(node, e)
       else sm.apply(e)
       this.checker.applied(node.id, e.index, e.term, hashBytes(e.data), sm.hash)
