@@ -5,19 +5,24 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 
 import { EntryType, entry, type Entry } from './raftpb/types.js'
+import { encodeEntry } from './raftpb/codec.js'
 import { entrySize, entsSize, limitSize } from './size.js'
 
 describe('entrySize', () => {
-  it('counts a tag byte and a varint per scalar, and data only when present', () => {
-    // type 0, term 0, index 0: three fields of two bytes each.
-    assert.equal(entrySize(entry({})), 6)
-    // index 300 takes a two-byte varint.
-    assert.equal(entrySize(entry({ term: 1, index: 300 })), 7)
-    // data "ab": tag, length, two bytes.
+  it('is the protobuf encoded size: a tag and a varint per non-zero scalar, data when present', () => {
+    // All fields zero: nothing is encoded.
+    assert.equal(entrySize(entry({})), 0)
+    // term 1 (two bytes) and index 300 (a tag and a two-byte varint).
+    assert.equal(entrySize(entry({ term: 1, index: 300 })), 5)
+    // data "ab": tag, length, two bytes, beside term and index of two bytes each.
     const data = new TextEncoder().encode('ab')
-    assert.equal(entrySize(entry({ term: 1, index: 2, data })), 10)
-    // a term beyond 32 bits: 2^35 needs six varint bytes.
-    assert.equal(entrySize(entry({ term: 2 ** 35, type: EntryType.EntryConfChangeV2 })), 11)
+    assert.equal(entrySize(entry({ term: 1, index: 2, data })), 8)
+    // a term beyond 32 bits: 2^35 needs six varint bytes; type 2 takes two.
+    const big = entry({ term: 2 ** 35, type: EntryType.EntryConfChangeV2 })
+    assert.equal(entrySize(big), 9)
+    for (const e of [entry({}), entry({ term: 1, index: 300 }), entry({ data }), big]) {
+      assert.equal(entrySize(e), encodeEntry(e).length)
+    }
   })
 })
 

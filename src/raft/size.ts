@@ -1,40 +1,13 @@
 /**
- * Encoded entry sizes, for the byte limits on messages and on entries handed to the application
- * (etcd-io/raft `util.go` `entsSize`, `limitSize`).
- *
- * TEMPORARY: util.ts and raftpb/codec.ts will own these; this file exists so the log code does not
- * wait on them, and is to be deduplicated.
- *
- * Sizes follow the protobuf encoding etcd has always put on the wire (gogoproto, non-nullable
- * scalars): type (field 1), term (2) and index (3) are always encoded, even when zero; data (4)
- * only when non-empty. The newest upstream raftpb (protobuf-go, explicit presence) instead omits
- * a scalar that was never set, so an entry built without a type counts 2 bytes less there. Our
- * Entry has no "unset" state, and no conformance transcript depends on exact sizes, so the
- * wire-compatible encoding wins.
+ * Encoded entry sizes for the byte limits on messages and on entries handed to the application
+ * (etcd-io/raft `util.go` `entsSize`, `limitSize`). The sizes are the protobuf codec's
+ * (raftpb/codec.ts), so every limit in the core counts bytes as the wire does.
  */
 
 import type { Entry } from './raftpb/types.js'
+import { entrySize } from './raftpb/codec.js'
 
-/** Bytes in the base-128 varint encoding of a non-negative safe integer. */
-function varintSize(value: number): number {
-  let size = 1
-  // Division, not shifts: JS bitwise operators truncate to 32 bits.
-  for (let v = value; v >= 128; v = Math.floor(v / 128)) size++
-  return size
-}
-
-/** The protobuf encoded size of one entry: one tag byte per field plus its payload. */
-export function entrySize(e: Entry): number {
-  let size = 1 + varintSize(e.type) + 1 + varintSize(e.term) + 1 + varintSize(e.index)
-  if (e.data.length > 0) size += 1 + varintSize(e.data.length) + e.data.length
-  return size
-}
-
-export function entsSize(ents: readonly Entry[]): number {
-  let size = 0
-  for (const e of ents) size += entrySize(e)
-  return size
-}
+export { entrySize, entsSize } from './raftpb/codec.js'
 
 /**
  * The longest prefix of `ents` whose total encoded size is at most `maxSize`, but never empty when

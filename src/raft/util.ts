@@ -5,7 +5,7 @@
  */
 
 import { AssertionError } from './assert.js'
-import { decodeConfChange, decodeConfChangeV2, entrySize } from './raftpb/codec.js'
+import { decodeConfChange, decodeConfChangeV2 } from './raftpb/codec.js'
 import { asV2, confChangesToString, isConfChangeV1 } from './raftpb/confchange.js'
 import { RaftError } from './errors.js'
 import {
@@ -101,20 +101,7 @@ export function voteRespMsgType(t: MessageType): MessageType {
   throw new AssertionError(`not a vote message: ${messageTypeName(t)}`)
 }
 
-/**
- * The longest prefix of `ents` whose encoded size stays within `maxSize` (Infinity: no limit).
- * The first entry is always kept, however large, so that progress is possible. Returns `ents`
- * itself when everything fits.
- */
-export function limitSize(ents: Entry[], maxSize: number): Entry[] {
-  if (ents.length === 0) return ents
-  let size = entrySize(ents[0] as Entry)
-  for (let limit = 1; limit < ents.length; limit++) {
-    size += entrySize(ents[limit] as Entry)
-    if (size > maxSize) return ents.slice(0, limit)
-  }
-  return ents
-}
+export { limitSize } from './size.js'
 
 // ---------------------------------------------------------------------------------------------
 // Enum names (Go's generated String methods print the number for unknown values).
