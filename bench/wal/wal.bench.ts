@@ -124,6 +124,63 @@ async function appendCase(dir: string, perBatch: number, size: number, batches: 
 const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0)
 
 /**
+ * The throughput case: two batches in flight, as a raft node with AsyncStorageWrites keeps its
+ * disk busy. Each batch is appended (or, raw, written) while the previous one's fdatasync runs,
+ * and the next fdatasync starts when that one returns; one fdatasync per batch either way. The
+ * WAL's encoding and crc then overlap the device flush, as the raw baseline's write does. Rounds
+ * of `perRound` batches alternate between the two, so both see the same disk.
+ */
+async function pipelinedCase(
+  dir: string,
+  perBatch: number,
+  size: number,
+  rounds: number,
+  perRound: number,
+) {
+  const disk = new CountingDisk()
+  const wal = await Wal.open({ disk, dir, metadata })
+  const rawFd = fs.openSync(path.join(dir, 'raw.dat'), 'w')
+  const walMs: number[] = []
+  const rawMs: number[] = []
+  const commitsBefore = wal.stats.commits
+  let next = 1
+  let rawPos = 0
+  for (let round = 0; round < rounds; round++) {
+    const batches = Array.from({ length: perRound }, () => {
+      const b = batchOf(next, perBatch, size)
+      next += perBatch
+      return b
+    })
+    const bytesBefore = wal.stats.bytesWritten
+    let t = now()
+    let prev: Promise<void> | undefined
+    for (const entries of batches) {
+      const p = wal.append({ entries, hardState: { term: 1, vote: 1n, commit: next } })
+      await prev
+      prev = p
+    }
+    await prev
+    walMs.push(now() - t)
+    const n = Math.round((wal.stats.bytesWritten - bytesBefore) / perRound)
+    const rawBuf = new Uint8Array(n).fill(7)
+    t = now()
+    let syncing: Promise<void> | undefined
+    for (let b = 0; b < perRound; b++) {
+      fs.writeSync(rawFd, rawBuf, 0, n, rawPos)
+      rawPos += n
+      await syncing
+      syncing = fdatasync(rawFd)
+    }
+    await syncing
+    rawMs.push(now() - t)
+  }
+  fs.closeSync(rawFd)
+  const commits = wal.stats.commits - commitsBefore
+  await wal.close()
+  return { walMs, rawMs, commits }
+}
+
+/**
  * The median over batches of raw time / WAL time, each WAL batch against the raw write that
  * follows it. On a shared machine a few batches that waited for the CPU or the disk swing the
  * ratio of sums (the wal/raw column); the median of pairs is what a typical batch costs.
@@ -232,6 +289,31 @@ export async function runWalBench(size: number): Promise<string> {
             `${fmt(percentile(r.rawMs, 50), 2).padStart(8)} ${fmt(rawSeconds / seconds, 2).padStart(8)} ` +
             `${fmt(pairedRatio(r.walMs, r.rawMs), 2).padStart(7)}  ` +
             `${fmt(r.syncs / r.commits, 2)} (+${r.otherSyncs} for ${r.rotations} rotations)`,
+        )
+      }
+    }
+    out.push(
+      'pipelined (two batches in flight: each written while the previous fdatasync runs)',
+      `${'case'.padEnd(20)} ${'entries/s'.padStart(11)} ${'MiB/s'.padStart(8)} ` +
+        `${'raw MiB/s'.padStart(9)} ${'wal/raw'.padStart(8)} ${'paired'.padStart(7)}  commits/batches`,
+    )
+    for (const perBatch of [16, 256]) {
+      for (const entryBytes of [128, 1024, 64 * 1024]) {
+        const batchBytes = perBatch * entryBytes
+        const perRound = Math.max(4, Math.min(20, Math.floor((2 * MiB) / batchBytes)))
+        const rounds = Math.max(3, Math.min(10, Math.floor((32 * MiB) / (batchBytes * perRound))))
+        const dir = path.join(root, `p${n++}`)
+        const r = await pipelinedCase(dir, perBatch, entryBytes, rounds, perRound)
+        fs.rmSync(dir, { recursive: true })
+        const seconds = sum(r.walMs) / 1000
+        const rawSeconds = sum(r.rawMs) / 1000
+        const entries = rounds * perRound * perBatch
+        const payloadMiB = (entries * entryBytes) / MiB
+        const name = `${perBatch} x ${fmtBytes(entryBytes)}`
+        out.push(
+          `${name.padEnd(20)} ${fmt(entries / seconds).padStart(11)} ${fmt(payloadMiB / seconds, 1).padStart(8)} ` +
+            `${fmt(payloadMiB / rawSeconds, 1).padStart(9)} ${fmt(rawSeconds / seconds, 2).padStart(8)} ` +
+            `${fmt(pairedRatio(r.walMs, r.rawMs), 2).padStart(7)}  ${r.commits}/${rounds * perRound}`,
         )
       }
     }

@@ -112,7 +112,7 @@ describe('Wal', () => {
     await again.close()
   })
 
-  it('coalesces concurrent appends into one write and one fdatasync', async () => {
+  it('coalesces concurrent appends into one write and one fdatasync, and writes during a sync', async () => {
     const disk = new SimDisk()
     const wal = await Wal.open({ disk, dir: '/d/wal', metadata, segmentBytes: 1 << 20 })
     await wal.append({ entries: ents(1, 1, 1) })
@@ -121,15 +121,24 @@ describe('Wal', () => {
     await Promise.all(acks)
     assert.equal(disk.stats.syncs - before.syncs, 1)
     assert.equal(disk.stats.writes - before.writes, 1)
-    // While that sync is in flight, later appends wait and then share the next one.
+    // While that sync is in flight, later appends are written at once (together), but their
+    // fdatasync waits for it: one in flight at a time. Then they share the next one.
     let release = () => {}
     disk.syncDelay = () => new Promise((r) => (release = r))
+    const mid = { ...disk.stats }
     const first = wal.append({ entries: ents(12, 1, 1) })
     await new Promise((r) => setImmediate(r))
     const rest = [wal.append({ entries: ents(13, 1, 1) }), wal.append({ entries: ents(14, 1, 1) })]
+    let acked = false
+    void rest[1]?.then(() => (acked = true))
+    await new Promise((r) => setImmediate(r))
+    assert.equal(disk.stats.writes - mid.writes, 2, 'the first append, then the two together')
+    assert.equal(disk.stats.syncs - mid.syncs, 1, 'no second fdatasync while one is in flight')
+    assert.equal(acked, false)
     disk.syncDelay = () => Promise.resolve()
     release()
     await Promise.all([first, ...rest])
+    assert.equal(disk.stats.syncs - mid.syncs, 2)
     // Commits: the first append, the ten, the one in flight, the two that waited for it.
     assert.equal(wal.stats.commits, 4)
     await wal.close()

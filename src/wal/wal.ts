@@ -9,11 +9,12 @@
  * the running crc, the metadata, and the latest hard state (the first segment: a snapshot marker at
  * index 0 instead), so any suffix of segments is readable on its own.
  *
- * Group commit: append() only queues. One flush at a time encodes everything queued into one
- * buffer, writes it with one write and makes it durable with one fdatasync, then resolves every
- * promise it carried; appends that arrive meanwhile wait for the next flush. The cost of a commit
- * is then one device flush (hundreds of µs to ms) however many Readys it carries, against a few µs
- * of CPU per KiB for encoding and crc.
+ * Group commit: append() only queues. Everything queued is encoded into one buffer and written
+ * with one write, and one fdatasync makes it durable before any of its promises resolve. While
+ * that fdatasync runs, new appends are encoded and written at once and wait for the next
+ * fdatasync, issued when the current one returns: at most one is in flight, so the cost of a
+ * commit is one device flush (hundreds of µs to ms) however many Readys it carries, and the CPU
+ * work of encoding and crc (a few µs per KiB) overlaps the previous flush.
  */
 import { assert } from '../raft/assert.js'
 import { RaftError } from '../raft/errors.js'
@@ -257,6 +258,8 @@ export class Wal {
 
   private queue: Pending[] = []
   private flushing: Promise<void> | undefined
+  /** Set while the flush loop waits for an fdatasync: wakes it to write new appends meanwhile. */
+  private wake: (() => void) | undefined
   private failure: WalError | undefined
   private closed = false
   /** Invariant: position is the end of the last record written to the current segment. */
@@ -407,7 +410,14 @@ export class Wal {
     return new Promise<void>((resolve, reject) => {
       this.queue.push({ batch, resolve, reject })
       // The flush starts after the current task, so appends made together go out together.
-      this.flushing ??= Promise.resolve().then(() => this.flushLoop())
+      if (this.flushing === undefined) {
+        this.flushing = Promise.resolve().then(() => this.flushLoop())
+      } else if (this.wake !== undefined) {
+        // A sync is in flight: write this append meanwhile, after the current task as above.
+        const wake = this.wake
+        this.wake = undefined
+        queueMicrotask(wake)
+      }
     })
   }
 
@@ -465,25 +475,65 @@ export class Wal {
     this.handles.clear()
   }
 
+  /**
+   * The commit pipeline. At most one fdatasync is in flight; appends that arrive while it runs are
+   * encoded and written at once (their CPU work overlaps the device flush) and are covered by the
+   * next fdatasync, issued as soon as the current one returns. A commit is therefore one
+   * fdatasync covering one or more writes, and promises resolve in append order.
+   */
   private async flushLoop(): Promise<void> {
-    // Bounded by the appends made while flushing; each pass empties the queue it found.
-    while (this.queue.length > 0) {
-      const group = this.queue
-      this.queue = []
-      try {
-        if (this.position >= this.opts.segmentBytes) await this.rotate()
-        await this.commit(group)
-        for (const p of group) p.resolve()
-      } catch (err) {
-        this.failure ??= err instanceof WalError ? err : ioError('append', err)
-        for (const p of group.concat(this.queue)) p.reject(this.failure)
-        this.queue = []
+    let syncing: Promise<boolean> | undefined // resolves true when the fdatasync of `covered` returns
+    let covered: Pending[] = []
+    let written: Pending[] = []
+    try {
+      // Bounded by the appends made meanwhile: each pass writes the queue or finishes a sync.
+      while (this.queue.length > 0 || written.length > 0 || syncing !== undefined) {
+        // A full segment is closed only once everything written to it is durable.
+        const mustRotate = this.position >= this.opts.segmentBytes
+        if (
+          this.queue.length > 0 &&
+          !(mustRotate && (syncing !== undefined || written.length > 0))
+        ) {
+          if (mustRotate) await this.rotate()
+          const group = this.queue
+          this.queue = []
+          // Counted as written first: if the write throws, the catch below rejects the group.
+          written = written.length === 0 ? group : written.concat(group)
+          this.write(group)
+        }
+        if (syncing === undefined && written.length > 0) {
+          covered = written
+          written = []
+          syncing = this.file.sync().then(() => true)
+        }
+        if (syncing === undefined) continue
+        const synced =
+          mustRotate || this.closed ? await syncing : await Promise.race([syncing, this.arrival()])
+        if (!synced) continue
+        syncing = undefined
+        this.stats.syncs++
+        this.stats.commits++
+        for (const p of covered) p.resolve()
+        covered = []
       }
+    } catch (err) {
+      this.failure ??= err instanceof WalError ? err : ioError('append', err)
+      for (const p of [...covered, ...written, ...this.queue]) p.reject(this.failure)
+      this.queue = []
     }
+    this.wake = undefined
     this.flushing = undefined
   }
 
-  private async commit(group: readonly Pending[]): Promise<void> {
+  /** Resolves false at the next append(). */
+  private arrival(): Promise<boolean> {
+    return new Promise((resolve) => {
+      this.wake = () => resolve(false)
+    })
+  }
+
+  /** Encodes a group of appends and writes it (no fdatasync): synchronous, so the scratch is free after. */
+  private write(group: readonly Pending[]): void {
     // Markers and hard states are encoded first, to size the buffer; entries are encoded in it.
     const small: Uint8Array[] = []
     let bound = 0
@@ -517,9 +567,6 @@ export class Wal {
     const lastEntry = entries[entries.length - 1]
     if (lastEntry !== undefined) this.lastIndex = lastEntry.index
     this.onWritten?.(entries, locations)
-    await this.file.sync()
-    this.stats.syncs++
-    this.stats.commits++
   }
 
   /** Closes the full segment and starts the next from the preallocated file (etcd wal.go cut). */
