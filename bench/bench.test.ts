@@ -7,6 +7,7 @@ import { runNodeIdBench } from './raft/node-id.bench.js'
 import { runQuorumBench } from './raft/quorum.bench.js'
 import { runRaftBench } from './raft/raw-node.bench.js'
 import { runSimBench } from './sim/seeds.bench.js'
+import { runReadBackBench } from './wal/read-back.bench.js'
 
 test('raft benchmark runs', () => {
   const out = runRaftBench(0.01)
@@ -24,4 +25,8 @@ test('node-id benchmark runs', () => {
 
 test('sim benchmark runs', async () => {
   assert.match(await runSimBench(0.02), /seeds\/min/)
+})
+
+test('wal read-back benchmark runs', async () => {
+  assert.match(await runReadBackBench(0.01), /entries\(i, i\+64\) of 1000 B/)
 })

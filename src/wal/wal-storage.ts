@@ -6,10 +6,12 @@
  * Ready with save(), awaits it, and only then acknowledges it (Advance, or MsgStorageAppendResp in
  * AsyncStorageWrites mode): nothing is reported stable before its fdatasync returned.
  *
- * Memory: an EntryIndex (8 bytes per entry, terms as runs) and a cache of the newest entries,
- * bounded by `cacheEntriesMax` and `cacheBytesMax`; older entries are read back from their
- * segment. The cache never evicts an entry whose record is not written yet, so every entry is
- * always readable.
+ * Memory: an EntryIndex (terms as runs, a checkpoint every 64 entries: 0.4 bytes per entry) and
+ * a cache of the newest entries, bounded by `cacheEntriesMax` and `cacheBytesMax`. Older entries
+ * are read back from the WAL: from the checkpoint at or before the first one wanted, scanning
+ * forward once for the whole range (entry-index.ts says why the scan meets exactly the live
+ * records, and what a read costs: ~10 µs for one entry, one pread of a few KiB). The cache never
+ * evicts an entry whose record is not written yet, so every entry is always readable.
  *
  * Durability order (etcd etcdserver/storage.go SaveSnap): a snapshot file is durable before the WAL
  * records its marker, and WAL segments are released only up to a snapshot whose marker is durable.
@@ -79,6 +81,12 @@ export class WalStorage implements Storage {
    * WAL only after it, so records land in the order save() was called.
    */
   private order: Promise<void> | undefined
+  /**
+   * Set once a batch was not handed to the WAL (its snapshot file failed, or one before it did):
+   * every later save fails. The WAL must write records in the order entries were put (the
+   * EntryIndex reads them back by that order), and a log with a hole is not a log.
+   */
+  private failure: unknown
   private readonly logger: Logger
   private readonly cacheEntriesMax: number
   private readonly cacheBytesMax: number
@@ -149,10 +157,14 @@ export class WalStorage implements Storage {
     if (hi > last + 1) this.logger.panic(`entries' hi(${hi}) is out of bound lastindex(${last})`)
     if (this.index.length === 0) throw errUnavailable()
     const out: Entry[] = []
-    let size = 0
-    // Bounded by hi - lo; stops as soon as the size limit is passed, so no extra record is read.
-    for (let i = lo; i < hi; i++) {
-      const e = this.entryAt(i)
+    // Entries below the cache come from the WAL, the rest from the cache, which holds the tail.
+    const walHi = Math.min(hi, this.cacheFirst)
+    let size = lo < walHi ? this.readWritten(lo, walHi, maxSize, out) : 0
+    if (lo + out.length < walHi) return out // the size limit stopped the read
+    // Bounded by hi - lo; stops as soon as the size limit is passed.
+    for (let i = Math.max(lo, walHi); i < hi; i++) {
+      const e = this.cache.get(i)
+      assert(e !== undefined, `entry ${i} is missing from the cache`)
       size += entrySize(e)
       if (out.length > 0 && size > maxSize) break
       out.push(e)
@@ -183,6 +195,7 @@ export class WalStorage implements Storage {
 
   /** Persists one Ready's snapshot, entries and hard state as one WAL batch (one fdatasync). */
   save(w: StorageWrite): Promise<void> {
+    if (this.failure !== undefined) return Promise.reject(this.failure)
     const batch: WalBatch = {}
     if (w.snapshot !== undefined) {
       const current = this.snap.metadata.index
@@ -266,7 +279,7 @@ export class WalStorage implements Storage {
     if (compactIndex > last) {
       this.logger.panic(`compact ${compactIndex} is out of bound lastindex(${last})`)
     }
-    this.index.compactTo(compactIndex, this.index.term(compactIndex))
+    compactIndexTo(this.index, this.wal, compactIndex, this.index.term(compactIndex))
     this.evictBelow(compactIndex + 1)
     return this.release(Math.min(compactIndex, this.durableSnapIndex))
   }
@@ -319,7 +332,7 @@ export class WalStorage implements Storage {
       )
     }
     if (s > idx.last()) idx.reset(s, term)
-    else idx.compactTo(s, term)
+    else compactIndexTo(idx, wal, s, term)
     this.adoptIndex(replay)
     this.snap = snap
     this.hardState = { ...wal.recovery.hardState }
@@ -340,20 +353,37 @@ export class WalStorage implements Storage {
     this.trimCache()
   }
 
-  private entryAt(i: number): Entry {
-    const cached = this.cache.get(i)
-    if (cached !== undefined) return cached
-    const loc = this.index.location(i)
-    assert(loc !== UNWRITTEN, `entry ${i} is neither cached nor written`)
-    const e = this.wal.readEntry(loc)
-    if (e.index !== i || e.term !== this.index.term(i)) {
-      throw new WalError(
-        'WAL_CORRUPT',
-        `wal: read back entry ${e.index} term ${e.term} where ${i} term ${this.index.term(i)} ` +
-          'was written; the segment changed under us',
-      )
+  /**
+   * Reads entries lo .. hi - 1 (all written) from the WAL into `out`, one scan per run of the
+   * index (usually one in all), stopping at `maxSize` as entries() does; returns their size.
+   */
+  private readWritten(lo: number, hi: number, maxSize: number, out: Entry[]): number {
+    let size = 0
+    let i = lo
+    let full = false
+    // Bounded by hi - lo: each scan reads entries i .. seek.end - 1, or fills `out`.
+    while (i < hi && !full) {
+      const from = i
+      const seek = this.index.seek(from, hi)
+      assert(seek.location !== UNWRITTEN, `entry ${from} is neither cached nor written`)
+      let expect = seek.index
+      this.wal.readEntries(seek.location, (r) => {
+        if (r.index !== expect++) throwReadBack(this.index, r, expect - 1)
+        // Records on the way are checked by index only: term() costs more than skipping them.
+        if (r.index < from) return true
+        if (r.term !== this.index.term(r.index)) throwReadBack(this.index, r, r.index)
+        const e = r.entry()
+        size += entrySize(e)
+        if (out.length > 0 && size > maxSize) {
+          full = true
+          return false
+        }
+        out.push(e)
+        return expect < seek.end
+      })
+      i = seek.end
     }
-    return e
+    return size
   }
 
   /** MemoryStorage.append's rules; returns the entries the WAL must record. */
@@ -370,7 +400,7 @@ export class WalStorage implements Storage {
     }
     this.evictFrom(start)
     for (const e of fresh) {
-      this.index.put(e.index, e.term, UNWRITTEN)
+      this.index.put(e.index, e.term, entrySize(e))
       this.cacheAdd(e)
     }
     this.trimCache()
@@ -422,7 +452,11 @@ export class WalStorage implements Storage {
     const forget = (): void => {
       if (this.order === queued) this.order = undefined
     }
-    queued.then(forget, forget)
+    queued.then(forget, (err: unknown) => {
+      // The batch never reached the WAL: nothing may be written after it.
+      this.failure ??= err
+      forget()
+    })
   }
 
   /**
@@ -434,13 +468,7 @@ export class WalStorage implements Storage {
   }
 
   private written(entries: readonly Entry[], locations: readonly number[]): void {
-    entries.forEach((e, k) => {
-      // Skip records overwritten in memory since they were queued (a later append replaced them).
-      const live = e.index > this.index.offset && e.index <= this.index.last()
-      if (live && this.index.term(e.index) === e.term) {
-        this.index.setLocation(e.index, locations[k] as number)
-      }
-    })
+    this.index.written(entries, locations)
     this.trimCache()
   }
 
@@ -470,7 +498,7 @@ export class WalStorage implements Storage {
     while (
       this.cache.size > 0 &&
       (this.cache.size > this.cacheEntriesMax || this.cacheBytes > this.cacheBytesMax) &&
-      this.index.location(this.cacheFirst) !== UNWRITTEN
+      this.index.isWritten(this.cacheFirst)
     ) {
       this.evictFirst()
     }
@@ -482,6 +510,39 @@ export class WalStorage implements Storage {
     this.cacheBytes -= entrySize(e)
     this.cacheFirst++
   }
+}
+
+/** A record read back is not the one the index says was written for entry i. */
+function throwReadBack(index: EntryIndex, e: { index: number; term: number }, i: number): never {
+  const term = index.term(i)
+  throw new WalError(
+    'WAL_CORRUPT',
+    `wal: read back entry ${e.index} term ${e.term} where ${i} term ${term} was written; ` +
+      'the segment changed under us',
+  )
+}
+
+/**
+ * Compacts the index to i. Reads must then start at i + 1: when its record is written and it is
+ * not a checkpoint yet, its location is found by reading from the checkpoint before it (up to
+ * CHECKPOINT_ENTRIES records, once per compaction), so no WAL before it is needed.
+ */
+function compactIndexTo(index: EntryIndex, wal: Wal, i: number, term: number): void {
+  const next = i + 1
+  if (next > index.last() || index.isCheckpoint(next) || !index.isWritten(next)) {
+    index.compactTo(i, term)
+    return
+  }
+  const seek = index.seek(next, next + 1)
+  let location = UNWRITTEN
+  let expect = seek.index
+  wal.readEntries(seek.location, (r) => {
+    if (r.index !== expect++) throwReadBack(index, r, expect - 1)
+    if (r.index === next) location = r.location
+    return r.index < next
+  })
+  assert(location !== UNWRITTEN, `entry ${next} not found in its run`)
+  index.compactTo(i, term, location)
 }
 
 /**
@@ -511,7 +572,7 @@ class ReplayLog {
       this.started = true
     }
     for (let j = this.index.last(); j >= Math.max(e.index, this.cacheFirst); j--) this.drop(j)
-    this.index.put(e.index, e.term, location)
+    this.index.put(e.index, e.term, entrySize(e), location)
     // The record's bytes are a view into a whole segment read at once: copy what is kept.
     if (this.cache.size === 0) this.cacheFirst = e.index
     this.cache.set(e.index, { ...e, data: e.data.slice() })

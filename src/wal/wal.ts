@@ -26,6 +26,7 @@ import { joinPath, readAt, type Disk, type DiskFile } from '../io/disk.js'
 import { NATIVE_ARRAY_BYTES_MIN, crc32c, crc32cRange } from './crc32c.js'
 import { wasmScratch } from './crc32c-wasm.js'
 import { WalError, corrupt } from './errors.js'
+import { EntryRecord, FrameReader, ReadBuffer } from './frame-reader.js'
 import {
   FRAME_HEADER_BYTES,
   RecordType,
@@ -35,7 +36,6 @@ import {
   encodeSnapshotMarker,
   entryHeadBytes,
   putEntryHead,
-  parseRecord,
   padBytes,
   putFrameHead,
   type DecodedRecord,
@@ -267,6 +267,8 @@ export class Wal {
   private next: Promise<DiskFile> | undefined
   private readonly handles = new Map<number, DiskFile>()
   private readonly scratch = new Scratch()
+  /** The buffer reads go through, shared by the readers of one readEntries. */
+  private readonly readBuffer = new ReadBuffer()
 
   private constructor(
     private readonly opts: Required<WalOptions>,
@@ -421,20 +423,32 @@ export class Wal {
     })
   }
 
-  /** Reads back the entry written at `location` (as reported by onWritten or onEntry). */
-  readEntry(location: number): Entry {
-    const seq = locationSeq(location)
-    const offset = location - seq * SEQ_SCALE
-    const file = this.handle(seq)
-    const head = readAt(file, offset, FRAME_HEADER_BYTES)
-    const view = new DataView(head.buffer, head.byteOffset, head.length)
-    const recBytes = head.length === 8 ? view.getUint32(0, true) : 0
-    const body = readAt(file, offset + FRAME_HEADER_BYTES, recBytes)
-    const rec = parseRecord(body, 0, body.length)
-    if (rec === undefined || rec.type !== RecordType.Entry) {
-      throw corrupt(file.path, offset, 'entry record unreadable on read-back')
+  /**
+   * Reads the entry records from `location` (where an entry record starts) on, in log order and
+   * across segments, passing each to `visit` until it returns false; records of other types are
+   * skipped. The EntryRecord passed is reused: it is valid during the call only. Only written
+   * records may be read: running out of them first is corruption.
+   */
+  readEntries(location: number, visit: (r: EntryRecord) => boolean): void {
+    let seq = locationSeq(location)
+    let offset = location - seq * SEQ_SCALE
+    let reader = this.frameReader(seq)
+    const rec = new EntryRecord()
+    // Bounded by the records written: each pass consumes one, or moves to the next segment.
+    for (;;) {
+      if (!reader.next(offset)) {
+        // The end of this segment's records; the next segment opens with a header, then entries.
+        if (seq === this.currentSeq()) throw corrupt(reader.path, offset, 'read past the log end')
+        reader = this.frameReader(++seq)
+        offset = 0
+        continue
+      }
+      const at = offset
+      offset = reader.nextOffset
+      if (reader.type !== RecordType.Entry) continue
+      rec.at(reader, at, seq * SEQ_SCALE + at)
+      if (!visit(rec)) return
     }
-    return decodeEntry(rec.data)
   }
 
   /**
@@ -604,6 +618,13 @@ export class Wal {
 
   private currentSeq(): number {
     return (this.segments[this.segments.length - 1] as Segment).seq
+  }
+
+  private frameReader(seq: number): FrameReader {
+    const file = this.handle(seq)
+    // The current segment's records end at `position`; the rest is preallocated zeros.
+    const end = seq === this.currentSeq() ? this.position : file.size()
+    return new FrameReader(file, end, this.readBuffer)
   }
 
   private handle(seq: number): DiskFile {
