@@ -100,6 +100,11 @@ const invalid: [string, Partial<Config>, string][] = [
     'maxCommittedSizePerReady (0) must be positive: set it, or a non-zero maxSizePerMsg',
   ],
   [
+    'persistTermBeforeSend without asyncStorageWrites',
+    { persistTermBeforeSend: true },
+    'persistTermBeforeSend requires asyncStorageWrites (sync mode persists before sending)',
+  ],
+  [
     'readOnlyOption unknown',
     { readOnlyOption: 2 as ReadOnlyOption },
     'readOnlyOption (2) must be ReadOnlySafe (0) or ReadOnlyLeaseBased (1)',

@@ -38,6 +38,14 @@ export interface Config {
   /** Persist and apply through MsgStorageAppend / MsgStorageApply instead of Ready/Advance. */
   asyncStorageWrites?: boolean
   /**
+   * A Pontoon addition for asyncStorageWrites (default false, etcd-io/raft's behaviour): a Ready
+   * whose HardState changes the term or the vote sends nothing at once; its network messages
+   * become responses of its MsgStorageAppend, so they leave only once that HardState is durable.
+   * Without it a candidate may win, send entries of its new term, crash before the term is on
+   * disk, and win the same term again with a different log (docs/divergence.md).
+   */
+  persistTermBeforeSend?: boolean
+  /**
    * Byte cap (encoded entries) of one MsgApp. Infinity: unlimited; 0: one entry per message;
    * unset: 1 MiB (etcd's server default).
    */
@@ -116,6 +124,9 @@ export function validateConfig(c: Config, defaultLogger: Logger): ValidConfig {
   if (maxInflightBytesIn !== 0 && maxInflightBytesIn < maxSizePerMsg) {
     fail(`maxInflightBytes (${maxInflightBytesIn}) must be >= maxSizePerMsg (${maxSizePerMsg})`)
   }
+  if (c.persistTermBeforeSend === true && c.asyncStorageWrites !== true) {
+    fail('persistTermBeforeSend requires asyncStorageWrites (sync mode persists before sending)')
+  }
   const readOnlyOption = c.readOnlyOption ?? ReadOnlyOption.ReadOnlySafe
   if (
     readOnlyOption !== ReadOnlyOption.ReadOnlySafe &&
@@ -135,6 +146,7 @@ export function validateConfig(c: Config, defaultLogger: Logger): ValidConfig {
     storage: c.storage,
     applied: c.applied ?? 0,
     asyncStorageWrites: c.asyncStorageWrites ?? false,
+    persistTermBeforeSend: c.persistTermBeforeSend ?? false,
     maxSizePerMsg,
     maxCommittedSizePerReady,
     maxUncommittedEntriesSize:

@@ -636,6 +636,46 @@ describe('RawNode Ready/Advance', () => {
     assert.throws(() => rn.advance(), /AsyncStorageWrites/)
   })
 
+  it('persistTermBeforeSend holds the messages of a Ready that moves the term or vote', () => {
+    const types = (ms: readonly Message[]) => ms.map((m) => `${MessageType[m.type]}>${m.to}`)
+    const campaign = (hold: boolean): Ready => {
+      const cfg = { asyncStorageWrites: true, persistTermBeforeSend: hold }
+      const rn = new RawNode(newTestConfig(1n, 10, 1, newTestStorage([1n, 2n, 3n]), cfg))
+      rn.campaign()
+      return rn.ready()
+    }
+    // etcd-io/raft's behaviour: the votes leave at once, beside the write of term 1 and the vote.
+    const sent = campaign(false)
+    assert.deepEqual(types(sent.messages), [
+      'MsgVote>2',
+      'MsgVote>3',
+      `MsgStorageAppend>${LocalAppendThread}`,
+    ])
+    // Held: the only message is the write, whose responses (delivered once it is durable) are the
+    // self-vote, then the votes to the peers.
+    const held = campaign(true)
+    assert.deepEqual(types(held.messages), [`MsgStorageAppend>${LocalAppendThread}`])
+    const append = held.messages[0] as Message
+    assert.deepEqual({ term: append.term, vote: append.vote }, { term: 1, vote: 1n })
+    assert.deepEqual(types(append.responses), ['MsgVoteResp>1', 'MsgVote>2', 'MsgVote>3'])
+  })
+
+  it('persistTermBeforeSend sends at once when the term and vote stay', () => {
+    const cfg = { asyncStorageWrites: true, persistTermBeforeSend: true }
+    const rn = new RawNode(newTestConfig(1n, 10, 1, newTestStorage([1n, 2n]), cfg))
+    rn.campaign()
+    const votes = rn.ready().messages[0] as Message
+    // The vote is durable: the self-vote goes back in, node 2 grants.
+    for (const r of votes.responses) if (r.to === 1n) rn.step(r)
+    rn.step(msg({ type: MessageType.MsgVoteResp, from: 2n, to: 1n, term: 1 }))
+    assert.equal(rn.raft.state, StateType.StateLeader)
+    // Becoming leader keeps term 1 and vote 1: the MsgApp leaves beside the write of the empty
+    // entry, as in etcd-io/raft (the leader's own entries may be written while they replicate).
+    const rd = rn.ready()
+    assert.equal(rd.messages[0]?.type, MessageType.MsgApp)
+    assert.equal(rd.messages[rd.messages.length - 1]?.to, LocalAppendThread)
+  })
+
   it('bootstrap refuses an empty peer list and a non-empty storage', () => {
     const empty = new RawNode(newTestConfig(1n, 10, 1, new MemoryStorage()))
     assert.equal(

@@ -68,6 +68,7 @@ export function mustSync(st: HardState, prev: HardState, entriesCount: number): 
 export class RawNode {
   readonly raft: Raft
   private readonly asyncStorageWrites: boolean
+  private readonly persistTermBeforeSend: boolean
   private prevSoftState: SoftState
   private prevHardState: HardState
   /**
@@ -94,6 +95,7 @@ export class RawNode {
   constructor(config: Config) {
     this.raft = new Raft(config)
     this.asyncStorageWrites = config.asyncStorageWrites ?? false
+    this.persistTermBeforeSend = config.persistTermBeforeSend ?? false
     this.prevSoftState = this.raft.softState()
     this.prevHardState = this.raft.hardState()
     this.syncAppendResp = newMessage(MessageType.MsgStorageAppendResp, this.raft.id)
@@ -251,8 +253,15 @@ export class RawNode {
     rd.mustSync = mustSync(hs, this.prevHardState, rd.entries.length)
 
     if (this.asyncStorageWrites) {
-      if (this.needStorageAppendMsg(rd))
-        rd.messages = [...rd.messages, this.newStorageAppendMsg(rd)]
+      if (this.needStorageAppendMsg(rd)) {
+        const append = this.newStorageAppendMsg(rd)
+        if (this.holdsMessages(rd)) {
+          append.responses.push(...rd.messages)
+          rd.messages = [append]
+        } else {
+          rd.messages = [...rd.messages, append]
+        }
+      }
       if (rd.committedEntries.length > 0)
         rd.messages = [...rd.messages, this.newStorageApplyMsg(rd.committedEntries)]
     } else if (r.msgsAfterAppend.length > 0) {
@@ -273,6 +282,13 @@ export class RawNode {
       if (out !== null) rd.messages = out
     }
     return rd
+  }
+
+  /** persistTermBeforeSend: whether this Ready's messages wait for its HardState to be durable. */
+  private holdsMessages(rd: Ready): boolean {
+    const hs = rd.hardState
+    if (!this.persistTermBeforeSend || hs === null || rd.messages.length === 0) return false
+    return hs.term !== this.prevHardState.term || hs.vote !== this.prevHardState.vote
   }
 
   private needStorageAppendMsg(rd: Ready): boolean {

@@ -121,9 +121,6 @@ class SimNode {
   applyQueue: Message[] = []
   /** The commit index of the durable HardState (or the snapshot, when higher). */
   durableCommit = 0
-  /** Async mode: the term and vote of the last HardState handed to the append thread. */
-  queuedTerm = 0
-  queuedVote = 0n
   /**
    * Async mode: the index of the newest snapshot raft handed to the append thread. Raft switches
    * to the snapshot's configuration when it receives it, so entries it covers that are still
@@ -446,8 +443,6 @@ export class Cluster {
       node.disk.setHardState({ ...hs, commit: sm.applied })
     }
     node.durableCommit = Math.max(hs.commit, snap.metadata.index, sm.applied)
-    node.queuedTerm = hs.term
-    node.queuedVote = hs.vote
     node.queuedSnapIndex = 0
     const o = this.options
     node.rn = new RawNode({
@@ -461,6 +456,7 @@ export class Cluster {
       maxInflightBytes: o.maxInflightBytes,
       maxCommittedSizePerReady: o.maxCommittedSizePerReady,
       asyncStorageWrites: o.asyncStorageWrites,
+      persistTermBeforeSend: o.asyncStorageWrites,
       checkQuorum: o.checkQuorum,
       preVote: o.preVote,
       readOnlyOption: o.readLease ? ReadOnlyOption.ReadOnlyLeaseBased : ReadOnlyOption.ReadOnlySafe,
@@ -554,32 +550,20 @@ export class Cluster {
    * only when done (etcd-io/raft rawnode.go, AsyncStorageWrites).
    */
   private routeAsync(node: SimNode, rd: Ready): void {
-    // The application's rule on top of etcd-io/raft's async contract: a Ready whose HardState
-    // moves the term or the vote sends nothing until that HardState is durable. Otherwise a
-    // leader elected without its own (durable) vote can send entries of a term it then forgets
-    // in a crash, win the same term again and append different entries at the same indexes
-    // (seed 381 with codec entry sizes). Held messages leave with the append's responses.
-    let append: Message | null = null
-    for (const m of rd.messages) if (m.to === LocalAppendThread) append = m
-    const hold =
-      append !== null &&
-      append.term !== 0 &&
-      (append.term !== node.queuedTerm || append.vote !== node.queuedVote)
-    if (hold && append !== null) {
-      node.queuedTerm = append.term
-      node.queuedVote = append.vote
-    }
-    if (append?.snapshot != null && !isEmptySnap(append.snapshot)) {
-      node.queuedSnapIndex = append.snapshot.metadata.index
-    }
-    const held: Message[] = []
+    // The nodes run with persistTermBeforeSend: a Ready whose HardState moves the term or the
+    // vote carries its network messages as responses of its MsgStorageAppend. Without it a leader
+    // elected without its own (durable) vote can send entries of a term it then forgets in a
+    // crash, win the same term again and append different entries at the same indexes (seed 381
+    // with codec entry sizes).
     for (const m of rd.messages) {
-      if (m.to === LocalAppendThread) node.appendQueue.push(m)
-      else if (m.to === LocalApplyThread) node.applyQueue.push(m)
-      else if (hold) held.push(m)
+      if (m.to === LocalAppendThread) {
+        node.appendQueue.push(m)
+        if (m.snapshot !== null && !isEmptySnap(m.snapshot)) {
+          node.queuedSnapIndex = m.snapshot.metadata.index
+        }
+      } else if (m.to === LocalApplyThread) node.applyQueue.push(m)
       else this.send(node.id, m)
     }
-    if (append !== null && held.length > 0) append.responses = [...append.responses, ...held]
     if (node.crashPoint === CrashPoint.AfterSend) this.crash(node, 'after send, writes queued')
   }
 
