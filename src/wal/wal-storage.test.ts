@@ -99,6 +99,26 @@ describe('WalStorage', () => {
     }
   })
 
+  it('resolves saves in call order when one waited behind a snapshot and the next did not', async () => {
+    // persistStorageAppend promises its responses in call order. A save queued behind a snapshot
+    // resolves through an extra promise; the save after it, sent to the WAL directly once the
+    // barrier was gone, must still not resolve first. Issue it after each number of microtasks.
+    for (let delay = 0; delay < 40; delay++) {
+      const s = await WalStorage.open({ ...base, disk: new SimDisk() })
+      await s.save({ entries: ents(1, 5, 1), hardState: { term: 1, vote: 1n, commit: 5 } })
+      const acks: number[] = []
+      const done: Promise<unknown>[] = [
+        s.createSnapshot(3, null, new Uint8Array([3])),
+        s.append(ents(6, 1, 1)).then(() => acks.push(6)),
+      ]
+      for (let k = 0; k < delay; k++) await Promise.resolve()
+      done.push(s.append(ents(7, 1, 1)).then(() => acks.push(7)))
+      await Promise.all(done)
+      assert.deepEqual(acks, [6, 7], `second save after ${delay} microtasks`)
+      await s.close()
+    }
+  })
+
   it('reopens to the same log after random appends, overwrites, snapshots and compactions', async () => {
     for (let seed = 1; seed <= 20; seed++) {
       const rand = mulberry32(seed)
