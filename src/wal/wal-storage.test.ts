@@ -8,6 +8,7 @@ import { describe, it } from 'node:test'
 
 import { MemoryStorage } from '../raft/storage.js'
 import { emptyConfState, entry, type Entry, type HardState } from '../raft/raftpb/types.js'
+import type { DiskFile } from '../io/disk.js'
 import { SimDisk } from '../sim/sim-disk.js'
 import { WalError } from './errors.js'
 import { mulberry32, storageSuite, type StorageUnderTest } from './storage-suite.js'
@@ -275,6 +276,28 @@ describe('WalStorage', () => {
     await r.close()
   })
 
+  it('purges no snapshot file whose WAL marker is the newest durable one', async () => {
+    // Snapshot 10's file may go only once a newer marker is durable: a power loss between the
+    // purge and that fdatasync otherwise leaves no file for any marker (keep 1 makes it easy).
+    const disk = new WalSyncHoldingDisk()
+    const opts = { ...base, disk, snapshotsKept: 1 }
+    const s = await WalStorage.open(opts)
+    for (let i = 1; i <= 20; i += 2) await s.append(ents(i, 2, 1))
+    await s.createSnapshot(10, null, new Uint8Array([10]))
+    await s.compact(10)
+    assert.ok(!s.walSegments().some((n) => n.startsWith('0000000000000000-')), 'segment 0 gone')
+    disk.holding = true
+    void s.createSnapshot(20, null, new Uint8Array([20])).catch(() => {})
+    for (let k = 0; k < 20; k++) await new Promise((r) => setImmediate(r))
+    assert.ok(disk.exists('/m/snap/0000000000000001-0000000000000014.snap'), 'file 20 saved')
+    // The disk keeps the directory operations made since the last sync, not the WAL's bytes.
+    disk.crash({ intn: (n) => (disk.namesDecided++ === 0 ? n - 1 : 0) })
+    disk.holding = false
+    const r = await WalStorage.open(opts)
+    assert.deepEqual(r.snapshot().data, new Uint8Array([10]))
+    await r.close()
+  })
+
   it('refuses snapshots without a WAL', async () => {
     const disk = new SimDisk()
     const s = await WalStorage.open({ ...base, disk })
@@ -458,4 +481,18 @@ function sameEntry(a: Entry, b: Entry): boolean {
 
 function show(hs: HardState): string {
   return `{term ${hs.term} vote ${hs.vote} commit ${hs.commit}}`
+}
+
+/** A SimDisk whose WAL fdatasyncs do not complete while `holding` (other syncs do). */
+class WalSyncHoldingDisk extends SimDisk {
+  holding = false
+  namesDecided = 0
+
+  override open(path: string, opts?: { create?: boolean }): DiskFile {
+    const f = super.open(path, opts)
+    if (!path.startsWith('/m/wal/')) return f
+    const sync = f.sync.bind(f)
+    f.sync = () => (this.holding ? new Promise<void>(() => {}) : sync())
+    return f
+  }
 }

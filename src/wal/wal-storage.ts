@@ -432,7 +432,7 @@ export class WalStorage implements Storage {
   private withSnapshotFile(snap: Snapshot, batch: WalBatch): Promise<void> {
     let appended: Promise<void> = Promise.resolve()
     const queued = (this.order ?? Promise.resolve())
-      .then(() => this.snapshotter.save(snap))
+      .then(() => this.snapshotter.save(snap, this.durableSnapIndex))
       .then(() => {
         appended = this.wal.append(batch)
       })
