@@ -88,6 +88,24 @@ describe('SimDisk', () => {
     assert.deepEqual(disk.contents('/d/a'), bytes(1, 7, 8))
   })
 
+  it('overlapping directory syncs that finish out of order make only what preceded each durable', async () => {
+    const disk = new SimDisk()
+    disk.mkdir('/d')
+    const releases: (() => void)[] = []
+    disk.syncDelay = () => new Promise((r) => releases.push(r))
+    disk.open('/d/a', { create: true })
+    const first = disk.syncDir('/d') // covers the creation of a
+    disk.open('/d/b', { create: true })
+    const second = disk.syncDir('/d') // covers a and b
+    disk.open('/d/c', { create: true }) // covered by neither
+    releases[1]?.()
+    await second
+    releases[0]?.()
+    await first
+    disk.crash()
+    assert.deepEqual(disk.list('/d'), ['a', 'b'])
+  })
+
   it('tears the last kept write at the chosen byte', async () => {
     const disk = new SimDisk()
     disk.mkdir('/d')

@@ -154,6 +154,9 @@ export class SimDisk implements Disk {
   private names = new Map<string, Inode>()
   private durableNames = new Map<string, Inode>()
   private pendingNames: NameOp[] = []
+  /** Per directory: name operations made, and those that left `pendingNames` (as Inode.retired). */
+  private nameOpsMade = new Map<string, number>()
+  private nameOpsRetired = new Map<string, number>()
   private dirs = new Set<string>(['/', '.'])
   private live = new Set<Inode>()
 
@@ -203,10 +206,13 @@ export class SimDisk implements Disk {
 
   async syncDir(dir: string): Promise<void> {
     const epoch = this.epoch
-    const upTo = this.pendingNames.filter((op) => op.dir === dir).length
+    const end = this.nameOpsMade.get(dir) ?? 0
     this.stats.dirSyncs++
     await this.syncDelay()
     if (epoch !== this.epoch) throw new Error(`sim: crashed during sync of directory ${dir}`)
+    // A sync that overlapped this one and finished first may have made some of them durable
+    // already: only the operations made before this call and still pending become durable.
+    const upTo = end - (this.nameOpsRetired.get(dir) ?? 0)
     let done = 0
     this.pendingNames = this.pendingNames.filter((op) => {
       if (op.dir !== dir || done >= upTo) return true
@@ -214,6 +220,7 @@ export class SimDisk implements Disk {
       done++
       return false
     })
+    this.retireNameOps(dir, done)
   }
 
   /**
@@ -227,6 +234,7 @@ export class SimDisk implements Disk {
       const keep = rand.intn(this.pendingNames.length + 1)
       for (const op of this.pendingNames.slice(0, keep)) op.apply(this.durableNames)
     }
+    for (const op of this.pendingNames) this.retireNameOps(op.dir, 1)
     this.pendingNames = []
     for (const inode of this.live) this.crashFile(inode, rand)
     this.names = new Map(this.durableNames)
@@ -283,6 +291,12 @@ export class SimDisk implements Disk {
 
   private nameOp(path: string, apply: (names: Map<string, Inode>) => void): void {
     apply(this.names)
-    this.pendingNames.push({ dir: dirName(path), apply })
+    const dir = dirName(path)
+    this.pendingNames.push({ dir, apply })
+    this.nameOpsMade.set(dir, (this.nameOpsMade.get(dir) ?? 0) + 1)
+  }
+
+  private retireNameOps(dir: string, n: number): void {
+    this.nameOpsRetired.set(dir, (this.nameOpsRetired.get(dir) ?? 0) + n)
   }
 }

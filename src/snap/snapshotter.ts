@@ -127,8 +127,13 @@ export class Snapshotter {
       .filter((id): id is SnapshotId => id !== undefined)
   }
 
-  /** Writes the snapshot durably (temporary file, sync, rename, directory sync), then purges. */
-  async save(snap: Snapshot): Promise<void> {
+  /**
+   * Writes the snapshot durably (temporary file, sync, rename, directory sync), then purges.
+   * Files at or after index `keepFrom` stay whatever `keep` says: the caller passes the newest
+   * snapshot whose WAL marker is durable, so a power loss before this one's marker is durable
+   * still finds a file for a marker.
+   */
+  async save(snap: Snapshot, keepFrom = Infinity): Promise<void> {
     const { disk, dir } = this.opts
     const name = snapName(snap.metadata)
     const tmp = joinPath(dir, `${name}.tmp`)
@@ -142,7 +147,7 @@ export class Snapshotter {
     }
     disk.rename(tmp, joinPath(dir, name))
     await disk.syncDir(dir)
-    this.purge()
+    this.purge(keepFrom)
   }
 
   /** Loads one snapshot file; throws SNAP_CORRUPT when it fails its checks. */
@@ -194,9 +199,10 @@ export class Snapshotter {
     return { snapshot: undefined, failed }
   }
 
-  private purge(): void {
+  private purge(keepFrom: number): void {
     const ids = this.ids()
     for (const id of ids.slice(0, Math.max(0, ids.length - this.keep))) {
+      if (id.index >= keepFrom) continue
       this.opts.disk.unlink(joinPath(this.opts.dir, snapName(id)))
       this.logger.info(`snap: purged ${snapName(id)}`)
     }

@@ -8,6 +8,7 @@ import { describe, it } from 'node:test'
 
 import { MemoryStorage } from '../raft/storage.js'
 import { emptyConfState, entry, type Entry, type HardState } from '../raft/raftpb/types.js'
+import type { DiskFile } from '../io/disk.js'
 import { SimDisk } from '../sim/sim-disk.js'
 import { WalError } from './errors.js'
 import { mulberry32, storageSuite, type StorageUnderTest } from './storage-suite.js'
@@ -96,6 +97,26 @@ describe('WalStorage', () => {
       assert.equal(r.lastIndex(), 7, `third save after ${delay} microtasks`)
       assert.deepEqual(r.entries(4, 8, Infinity), ents(4, 4, 1))
       await r.close()
+    }
+  })
+
+  it('resolves saves in call order when one waited behind a snapshot and the next did not', async () => {
+    // persistStorageAppend promises its responses in call order. A save queued behind a snapshot
+    // resolves through an extra promise; the save after it, sent to the WAL directly once the
+    // barrier was gone, must still not resolve first. Issue it after each number of microtasks.
+    for (let delay = 0; delay < 40; delay++) {
+      const s = await WalStorage.open({ ...base, disk: new SimDisk() })
+      await s.save({ entries: ents(1, 5, 1), hardState: { term: 1, vote: 1n, commit: 5 } })
+      const acks: number[] = []
+      const done: Promise<unknown>[] = [
+        s.createSnapshot(3, null, new Uint8Array([3])),
+        s.append(ents(6, 1, 1)).then(() => acks.push(6)),
+      ]
+      for (let k = 0; k < delay; k++) await Promise.resolve()
+      done.push(s.append(ents(7, 1, 1)).then(() => acks.push(7)))
+      await Promise.all(done)
+      assert.deepEqual(acks, [6, 7], `second save after ${delay} microtasks`)
+      await s.close()
     }
   })
 
@@ -252,6 +273,28 @@ describe('WalStorage', () => {
     await s.close()
     const r = await WalStorage.open({ ...base, disk, snapshotsKept: 2 })
     assert.deepEqual(r.snapshot().data, new Uint8Array([40]))
+    await r.close()
+  })
+
+  it('purges no snapshot file whose WAL marker is the newest durable one', async () => {
+    // Snapshot 10's file may go only once a newer marker is durable: a power loss between the
+    // purge and that fdatasync otherwise leaves no file for any marker (keep 1 makes it easy).
+    const disk = new WalSyncHoldingDisk()
+    const opts = { ...base, disk, snapshotsKept: 1 }
+    const s = await WalStorage.open(opts)
+    for (let i = 1; i <= 20; i += 2) await s.append(ents(i, 2, 1))
+    await s.createSnapshot(10, null, new Uint8Array([10]))
+    await s.compact(10)
+    assert.ok(!s.walSegments().some((n) => n.startsWith('0000000000000000-')), 'segment 0 gone')
+    disk.holding = true
+    void s.createSnapshot(20, null, new Uint8Array([20])).catch(() => {})
+    for (let k = 0; k < 20; k++) await new Promise((r) => setImmediate(r))
+    assert.ok(disk.exists('/m/snap/0000000000000001-0000000000000014.snap'), 'file 20 saved')
+    // The disk keeps the directory operations made since the last sync, not the WAL's bytes.
+    disk.crash({ intn: (n) => (disk.namesDecided++ === 0 ? n - 1 : 0) })
+    disk.holding = false
+    const r = await WalStorage.open(opts)
+    assert.deepEqual(r.snapshot().data, new Uint8Array([10]))
     await r.close()
   })
 
@@ -438,4 +481,18 @@ function sameEntry(a: Entry, b: Entry): boolean {
 
 function show(hs: HardState): string {
   return `{term ${hs.term} vote ${hs.vote} commit ${hs.commit}}`
+}
+
+/** A SimDisk whose WAL fdatasyncs do not complete while `holding` (other syncs do). */
+class WalSyncHoldingDisk extends SimDisk {
+  holding = false
+  namesDecided = 0
+
+  override open(path: string, opts?: { create?: boolean }): DiskFile {
+    const f = super.open(path, opts)
+    if (!path.startsWith('/m/wal/')) return f
+    const sync = f.sync.bind(f)
+    f.sync = () => (this.holding ? new Promise<void>(() => {}) : sync())
+    return f
+  }
 }

@@ -87,6 +87,12 @@ export class WalStorage implements Storage {
    * EntryIndex reads them back by that order), and a log with a hole is not a log.
    */
   private failure: unknown
+  /**
+   * Set while a save that resolves later than the WAL's own promise (one queued behind a
+   * snapshot, or a snapshot save, which also waits for the release) or a save after it is
+   * unresolved: later saves resolve after it, so saves resolve in call order.
+   */
+  private ackTail: Promise<void> | undefined
   private readonly logger: Logger
   private readonly cacheEntriesMax: number
   private readonly cacheBytesMax: number
@@ -212,8 +218,15 @@ export class WalStorage implements Storage {
       batch.hardState = w.hardState
     }
     const snapshot = w.snapshot
-    if (snapshot === undefined) return this.walAppend(batch)
-    return this.withSnapshotFile(snapshot, batch).then(() => this.release(snapshot.metadata.index))
+    if (snapshot === undefined) {
+      const late = this.order !== undefined
+      return this.inCallOrder(this.walAppend(batch), late)
+    }
+    const saved = this.withSnapshotFile(snapshot, batch)
+    return this.inCallOrder(
+      saved.then(() => this.release(snapshot.metadata.index)),
+      true,
+    )
   }
 
   /** Persists what a Ready asks to (synchronous storage writes): resolve, then advance(). */
@@ -419,7 +432,7 @@ export class WalStorage implements Storage {
   private withSnapshotFile(snap: Snapshot, batch: WalBatch): Promise<void> {
     let appended: Promise<void> = Promise.resolve()
     const queued = (this.order ?? Promise.resolve())
-      .then(() => this.snapshotter.save(snap))
+      .then(() => this.snapshotter.save(snap, this.durableSnapIndex))
       .then(() => {
         appended = this.wal.append(batch)
       })
@@ -439,6 +452,27 @@ export class WalStorage implements Storage {
     })
     this.setOrder(queued)
     return queued.then(() => appended)
+  }
+
+  /** `p`, resolving (or rejecting) no earlier than the saves before it; `late`: see ackTail. */
+  private inCallOrder(p: Promise<void>, late: boolean): Promise<void> {
+    const prev = this.ackTail
+    if (prev === undefined && !late) return p
+    // A rejection of `p` before `prev` settles is handled: by `out`, once its turn comes.
+    if (prev !== undefined) p.catch(() => {})
+    const out =
+      prev === undefined
+        ? p
+        : prev.then(
+            () => p,
+            () => p,
+          )
+    this.ackTail = out
+    const forget = (): void => {
+      if (this.ackTail === out) this.ackTail = undefined
+    }
+    out.then(forget, forget)
+    return out
   }
 
   /**

@@ -144,6 +144,50 @@ describe('Wal', () => {
     await wal.close()
   })
 
+  it('names a segment cut after a snapshot marker ahead of the log past the marker', async () => {
+    // A segment is named from the last index written (etcd's enti): a snapshot from the leader
+    // beyond the log moves it, else releaseTo(snapshot) deletes the segment holding the marker.
+    const disk = new SimDisk()
+    const opts = { disk, dir: '/d/wal', metadata, segmentBytes: 256 }
+    const wal = await Wal.open(opts)
+    // One group: entries that fill the segment, then the marker (the next group cuts a segment).
+    await Promise.all([
+      wal.append({ entries: ents(1, 10, 1, 40) }),
+      wal.append({ snapshot: { index: 100, term: 2 } }),
+    ])
+    await wal.append({ entries: ents(101, 1, 2) })
+    assert.equal(wal.stats.rotations, 1)
+    await wal.releaseTo(100)
+    await wal.close()
+    const again = await Wal.open(opts)
+    assert.ok(
+      again.recovery.snapshots.some((s) => s.index === 100),
+      `marker of snapshot 100 released with ${again.segmentNames().join(', ')}`,
+    )
+    await again.close()
+  })
+
+  it('after a reopen too, when the marker ahead of the log was the last record', async () => {
+    const disk = new SimDisk()
+    const opts = { disk, dir: '/d/wal', metadata, segmentBytes: 1 << 20 }
+    const wal = await Wal.open(opts)
+    await wal.append({ entries: ents(1, 3, 1) })
+    await wal.append({ snapshot: { index: 100, term: 2 } })
+    await wal.close()
+    // Smaller segments now: the first append after the reopen cuts a segment.
+    const reopened = await Wal.open({ ...opts, segmentBytes: 64 })
+    await reopened.append({ entries: ents(101, 1, 2) })
+    assert.equal(reopened.stats.rotations, 1)
+    await reopened.releaseTo(100)
+    await reopened.close()
+    const again = await Wal.open(opts)
+    assert.ok(
+      again.recovery.snapshots.some((s) => s.index === 100),
+      `marker of snapshot 100 released with ${again.segmentNames().join(', ')}`,
+    )
+    await again.close()
+  })
+
   it('a failed fdatasync fails its commit and every later append (WAL_IO)', async () => {
     const disk = new SimDisk()
     const opts = { disk, dir: '/d/wal', metadata, segmentBytes: 1 << 20 }

@@ -562,10 +562,18 @@ export class Wal {
     const seqBase = this.currentSeq() * SEQ_SCALE + this.position
     const enc = new RecordEncoder(this.scratch.get(bound), this.crc, seqBase)
     let hardState: HardState | undefined
+    let lastIndex = this.lastIndex
     let next = 0
     for (const { batch } of group) {
-      if (batch.snapshot !== undefined) enc.record(RecordType.Snapshot, small[next++] as Uint8Array)
-      for (const e of batch.entries ?? []) enc.entry(e)
+      if (batch.snapshot !== undefined) {
+        enc.record(RecordType.Snapshot, small[next++] as Uint8Array)
+        // A snapshot ahead of the log moves it on (etcd SaveSnapshot's enti), so the next segment
+        // is named past the marker and releaseTo(snapshot) keeps the segment holding it.
+        lastIndex = Math.max(lastIndex, batch.snapshot.index)
+      }
+      const es = batch.entries ?? []
+      for (const e of es) enc.entry(e)
+      if (es.length > 0) lastIndex = (es[es.length - 1] as Entry).index
       if (batch.hardState !== undefined && !isEmptyHardState(batch.hardState)) {
         hardState = batch.hardState
         enc.record(RecordType.State, small[next++] as Uint8Array)
@@ -577,9 +585,8 @@ export class Wal {
     this.crc = crc
     this.stats.bytesWritten += bytes
     if (hardState !== undefined) this.hardState = { ...hardState }
+    this.lastIndex = lastIndex
     const entries = group.length === 1 ? (group[0]?.batch.entries ?? []) : groupEntries(group)
-    const lastEntry = entries[entries.length - 1]
-    if (lastEntry !== undefined) this.lastIndex = lastEntry.index
     this.onWritten?.(entries, locations)
   }
 
@@ -737,6 +744,8 @@ class Replay {
         const snap = decodeSnapshotMarker(rec.data)
         if (snap === undefined) throw corrupt(this.path, offset, 'malformed snapshot marker')
         this.snapshots.push(snap)
+        // As Wal.write: a marker ahead of the log moves it on, for the name of the next segment.
+        this.lastIndex = Math.max(this.lastIndex, snap.index)
         this.onSnapshot(snap)
         return
       }
