@@ -1188,6 +1188,16 @@ export class Cluster {
     const spare = this.nextSpare <= this.total ? this.nextSpare : 0
     const cc = planConfChange(p, node.conf, spare)
     if (cc === null) return
+    if (!this.quorumStaysStarted(leader, node.conf, cc)) {
+      // etcd refuses such a change (--strict-reconfig-check, on by default). Made anyway, a
+      // partitioned voter can be left holding the only other vote, stale and campaigning in its
+      // old configuration: without PreVote it can out-race the up-to-date voter forever
+      // (seed 12684).
+      this.log(
+        `operator: ${describeCc(cc)} refused: re-configuration failed due to not enough started members`,
+      )
+      return
+    }
     if (ccNodes(cc).includes(BigInt(spare))) this.nextSpare++
     this.log(`operator asks n${leader} for ${describeCc(cc)}`)
     try {
@@ -1196,6 +1206,33 @@ export class Cluster {
       if (!(e instanceof RaftError)) throw e
       this.log(`conf change refused by n${leader}: ${e.message}`)
     }
+  }
+
+  /**
+   * etcd's strict reconfiguration check (etcdserver mayRemoveMember): a change that takes a voter
+   * away is made only when the voters it leaves that the leader is connected to, and that are up
+   * and not brand new, still form a quorum of the voters it leaves.
+   */
+  private quorumStaysStarted(
+    leader: number,
+    cs: ConfState,
+    cc: ConfChange | ConfChangeV2,
+  ): boolean {
+    const after = new Set(cs.voters.map(Number))
+    for (const c of 'changes' in cc ? cc.changes : [cc]) {
+      const id = Number(c.nodeId)
+      if (c.type === ConfChangeType.ConfChangeAddNode) after.add(id)
+      else if (c.type !== ConfChangeType.ConfChangeUpdateNode) after.delete(id)
+    }
+    if (cs.voters.every((v) => after.has(Number(v)))) return true
+    const known = new Set([...cs.voters, ...cs.learners].map(Number))
+    let started = 0
+    for (const id of after) {
+      const n = this.nodes[id] as SimNode
+      const reachable = this.net.connected(leader, id) && this.net.connected(id, leader)
+      if (id === leader || (known.has(id) && n.rn !== null && reachable)) started++
+    }
+    return started >= Math.floor(after.size / 2) + 1
   }
 
   /**
