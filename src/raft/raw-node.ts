@@ -20,7 +20,7 @@ import { asV2 } from './raftpb/confchange.js'
 import { NO_MESSAGES, entsSize, isLocalMsg, isLocalMsgTarget, isResponseMsg } from './util.js'
 import { getBasicStatus, getStatus, type BasicStatus, type Status } from './status.js'
 import type { Progress } from './tracker/progress.js'
-import type { ReadState, Ready, SoftState } from './ready.js'
+import { StateType, type ReadState, type Ready, type SoftState } from './ready.js'
 import {
   EMPTY_BYTES,
   ConfChangeType,
@@ -85,6 +85,15 @@ export class RawNode {
   private readonly syncAppendResp: Message
   private readonly syncApplyResp: Message
   /**
+   * propose()'s MsgProp, with its one-entry array and entry, refilled by every call while this
+   * node leads: a leader copies proposed entries into its log (appendEntry) and keeps no
+   * reference to the message, its array or its entry, so three allocations per proposal go. A
+   * follower forwards a shallow copy that shares the entries array, so propose() builds fresh
+   * objects in any other role.
+   */
+  private readonly propEntry: Entry
+  private readonly propMsg: Message
+  /**
    * The first failure that was not a RaftError (a broken invariant, a panic). Go's raft would
    * have crashed the process; here the node refuses every further call instead, so that it can
    * never run on half-changed state.
@@ -98,6 +107,9 @@ export class RawNode {
     this.prevHardState = this.raft.hardState()
     this.syncAppendResp = newMessage(MessageType.MsgStorageAppendResp, this.raft.id)
     this.syncApplyResp = newMessage(MessageType.MsgStorageApplyResp, this.raft.id)
+    this.propEntry = { term: 0, index: 0, type: EntryType.EntryNormal, data: EMPTY_BYTES }
+    this.propMsg = newMessage(MessageType.MsgProp, None)
+    this.propMsg.entries = [this.propEntry]
   }
 
   private checkUsable(): void {
@@ -136,7 +148,24 @@ export class RawNode {
   propose(data: Uint8Array): void {
     this.checkUsable()
     try {
-      // Built field by field (newMessage, an entry literal): this runs once per proposal.
+      if (this.raft.state === StateType.StateLeader) {
+        // Every field the core reads is reset: a previous step may have been cut short.
+        const m = this.propMsg
+        const e = this.propEntry
+        m.from = this.raft.id
+        m.term = 0
+        e.term = 0
+        e.index = 0
+        e.type = EntryType.EntryNormal
+        e.data = data
+        try {
+          this.raft.step(m)
+        } finally {
+          e.data = EMPTY_BYTES // the payload is the caller's: hold it no longer than the call
+        }
+        return
+      }
+      // Built field by field (newMessage, an entry literal), like the leader's reused message.
       const m = newMessage(MessageType.MsgProp, None)
       m.from = this.raft.id
       m.entries = [{ term: 0, index: 0, type: EntryType.EntryNormal, data }]
