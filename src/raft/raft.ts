@@ -675,15 +675,10 @@ export class Raft {
         this.hup(this.preVote ? CampaignType.PreElection : CampaignType.Election)
         return
       case MessageType.MsgStorageAppendResp:
-        if (m.index !== 0) this.raftLog.stableTo({ term: m.logTerm, index: m.index })
-        if (m.snapshot !== null) this.appliedSnap(m.snapshot)
+        this.storageAppended(m)
         return
       case MessageType.MsgStorageApplyResp:
-        if (m.entries.length > 0) {
-          const index = (m.entries[m.entries.length - 1] as Entry).index
-          this.appliedTo(index, entsSize(m.entries))
-          this.reduceUncommittedSize(payloadsSize(m.entries))
-        }
+        if (m.entries.length > 0) this.storageApplied(m.entries, entsSize(m.entries))
         return
       case MessageType.MsgVote:
       case MessageType.MsgPreVote:
@@ -703,6 +698,25 @@ export class Raft {
             return
         }
     }
+  }
+
+  /**
+   * The MsgStorageAppendResp case of step(), at the current term: what the response names is
+   * durable. RawNode's sync mode calls it directly.
+   */
+  storageAppended(m: Message): void {
+    if (m.index !== 0) this.raftLog.stableTo({ term: m.logTerm, index: m.index })
+    if (m.snapshot !== null) this.appliedSnap(m.snapshot)
+  }
+
+  /**
+   * The MsgStorageApplyResp case of step(): `ents` (not empty), of `size` encoded bytes, are
+   * applied. RawNode's sync mode calls it directly with the size it already summed.
+   */
+  storageApplied(ents: readonly Entry[], size: number): void {
+    const index = (ents[ents.length - 1] as Entry).index
+    this.appliedTo(index, size)
+    this.reduceUncommittedSize(payloadsSize(ents))
   }
 
   private stepLowerTerm(m: Message): void {
