@@ -105,6 +105,12 @@ export class Raft {
    * in a crash could break safety (Raft thesis §3.8). They may target this node (self-acks).
    */
   msgsAfterAppend: Message[] = NO_MESSAGES
+  /**
+   * A self-ack (MsgAppResp to this node) that RawNode's sync mode stepped on advance() and gave
+   * back for reuse: it never left RawNode and nothing keeps it, so appendEntry refills it
+   * instead of allocating one per proposal. Null when there is none.
+   */
+  spareSelfAck: Message | null = null
   lead: NodeId = None
   /** The target of a leadership transfer in progress, or None (Raft thesis §3.10). */
   leadTransferee: NodeId = None
@@ -431,7 +437,13 @@ export class Raft {
     li = this.raftLog.append(es, true) // `es` is ours alone: the log keeps it without a copy
     // The leader acks its own entries only once they are durable: the self-addressed
     // MsgAppResp waits in msgsAfterAppend until the append is persisted (thesis §10.2.1).
-    const m = newMessage(MessageType.MsgAppResp, this.id)
+    let m = this.spareSelfAck
+    if (m === null) {
+      m = newMessage(MessageType.MsgAppResp, this.id)
+    } else {
+      this.spareSelfAck = null
+      m.term = 0 // send() stamps it; every other field is still newMessage's
+    }
     m.index = li
     this.send(m)
     return true

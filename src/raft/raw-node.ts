@@ -475,7 +475,10 @@ export class RawNode {
       try {
         // Stepping never adds to `steps` (only acceptReady does), so the length is fixed here.
         for (let i = 0; i < steps.length; i++) {
-          this.stepOnAdvance(steps[i] as Message) // indexed: see readyWithoutAccept
+          const m = steps[i] as Message // indexed: see readyWithoutAccept
+          this.stepOnAdvance(m)
+          // A stepped self-ack is referenced by nobody: appendEntry may refill it.
+          if (m.type === MessageType.MsgAppResp) r.spareSelfAck = m
         }
         if (this.syncAppendPending) {
           const m = this.syncAppendResp
