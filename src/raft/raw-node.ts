@@ -230,11 +230,17 @@ export class RawNode {
   step(m: Message): void {
     this.checkUsable()
     try {
-      if (isLocalMsg(m.type) && !isLocalMsgTarget(m.from)) throw errStepLocalMsg()
-      if (
+      // A local message type must come from a local target; a response from elsewhere must
+      // come from a peer we track. Local types first, and then the progress lookup before the
+      // comparison with the local targets: those ids do not fit in 64 signed bits, so comparing
+      // with them is a call into V8's generic bigint equality, and the tracker's lookup would
+      // lose its fast 64-bit comparisons if it saw them.
+      if (isLocalMsg(m.type)) {
+        if (!isLocalMsgTarget(m.from)) throw errStepLocalMsg()
+      } else if (
         isResponseMsg(m.type) &&
-        !isLocalMsgTarget(m.from) &&
-        !this.raft.trk.progress.has(m.from)
+        !this.raft.trk.progress.has(m.from) &&
+        !isLocalMsgTarget(m.from)
       ) {
         throw errStepPeerNotFound()
       }
