@@ -9,7 +9,7 @@
 import { assert } from './assert.js'
 import { ReadOnly } from './read-only.js'
 import { RaftLog } from './raft-log.js'
-import { LogSlice } from './types.js'
+import { LogSlice, type EntryID } from './types.js'
 import { ReadOnlyOption, validateConfig, type Config, type Rand } from './config.js'
 import { errProposalDropped, RaftError } from './errors.js'
 import type { Logger } from './logger.js'
@@ -137,6 +137,11 @@ export class Raft {
   readonly stepDownOnRemoval: boolean
   readonly logger: Logger
   private readonly rand: Rand
+  /**
+   * An EntryID argument for the per-acknowledgement calls into the log (maybeCommit, stableTo),
+   * which read it and keep no reference: V8 did not always eliminate a fresh one.
+   */
+  private readonly scratchEntryID: EntryID = { term: 0, index: 0 }
   /** Reads that arrived before this leader committed an entry of its own term. */
   pendingReadIndexMessages: Message[] = []
 
@@ -388,7 +393,10 @@ export class Raft {
 
   /** Advances the commit index to the quorum's match, if that entry is of this term (§5.4.2). */
   maybeCommit(): boolean {
-    return this.raftLog.maybeCommit({ term: this.term, index: this.trk.committed() })
+    const at = this.scratchEntryID
+    at.term = this.term
+    at.index = this.trk.committed()
+    return this.raftLog.maybeCommit(at)
   }
 
   reset(term: number): void {
@@ -717,7 +725,12 @@ export class Raft {
    * durable. RawNode's sync mode calls it directly.
    */
   storageAppended(m: Message): void {
-    if (m.index !== 0) this.raftLog.stableTo({ term: m.logTerm, index: m.index })
+    if (m.index !== 0) {
+      const id = this.scratchEntryID
+      id.term = m.logTerm
+      id.index = m.index
+      this.raftLog.stableTo(id)
+    }
     if (m.snapshot !== null) this.appliedSnap(m.snapshot)
   }
 
