@@ -51,6 +51,67 @@ function reply(m: Message, type: MessageType): Message {
   return resp
 }
 
+/**
+ * The loop of (a), shared with callgrind-proposals.ts: a leader of `voters` (node 1, elected),
+ * and `propose(n)`, which proposes n entries one at a time and drains the Readys after each.
+ */
+export interface RawNodeLoop {
+  storage: MemoryStorage
+  /** Proposes `n` entries, one per call of propose(), settling after each. */
+  propose(n: number): void
+  /** The index of the last entry applied. */
+  applied(): number
+  /** Readys handled so far. */
+  readies(): number
+}
+
+export function newRawNodeLoop(voters: NodeId[]): RawNodeLoop {
+  const storage = newStorage(voters)
+  const rn = newNode(1n, storage)
+  let applied = 0
+  let readies = 0
+  const stabilize = (): void => {
+    while (rn.hasReady()) {
+      readies++
+      const rd = rn.ready()
+      const n = rd.committedEntries.length
+      if (n > 0) applied = (rd.committedEntries[n - 1] as { index: number }).index
+      storage.append(rd.entries)
+      // Indexed loops: rd.messages may be the core's frozen empty array, and for-of over
+      // frozen and ordinary arrays alike leaves V8's fast iteration (an allocation a step).
+      for (let k = 0; k < rd.messages.length; k++) {
+        const m = rd.messages[k] as Message
+        // The other voter's answers are built with newMessage, as the core's own hot
+        // messages are, so that the harness does not dominate what it measures.
+        if (m.type === MessageType.MsgVote) {
+          rn.step(reply(m, MessageType.MsgVoteResp))
+        } else if (m.type === MessageType.MsgApp) {
+          const resp = reply(m, MessageType.MsgAppResp)
+          resp.index =
+            m.entries.length > 0
+              ? (m.entries[m.entries.length - 1] as { index: number }).index
+              : m.index
+          rn.step(resp)
+        }
+      }
+      rn.advance()
+    }
+  }
+  rn.campaign()
+  stabilize()
+  return {
+    storage,
+    propose(n) {
+      for (let i = 0; i < n; i++) {
+        rn.propose(PAYLOAD)
+        stabilize()
+      }
+    },
+    applied: () => applied,
+    readies: () => readies,
+  }
+}
+
 /** (a) etcd-io/raft's BenchmarkRawNode: one node, the other voter's acks faked. */
 export function rawNodeBench(name: string, voters: NodeId[], ops: number): Measurement {
   return measure({
@@ -58,58 +119,24 @@ export function rawNodeBench(name: string, voters: NodeId[], ops: number): Measu
     ops,
     runs: 5,
     setup() {
-      const storage = newStorage(voters)
-      const rn = newNode(1n, storage)
-      let applied = 0
-      let readies = 0
-      const stabilize = (): void => {
-        while (rn.hasReady()) {
-          readies++
-          const rd = rn.ready()
-          const n = rd.committedEntries.length
-          if (n > 0) applied = (rd.committedEntries[n - 1] as { index: number }).index
-          storage.append(rd.entries)
-          // Indexed loops: rd.messages may be the core's frozen empty array, and for-of over
-          // frozen and ordinary arrays alike leaves V8's fast iteration (an allocation a step).
-          for (let k = 0; k < rd.messages.length; k++) {
-            const m = rd.messages[k] as Message
-            // The other voter's answers are built with newMessage, as the core's own hot
-            // messages are, so that the harness does not dominate what it measures.
-            if (m.type === MessageType.MsgVote) {
-              rn.step(reply(m, MessageType.MsgVoteResp))
-            } else if (m.type === MessageType.MsgApp) {
-              const resp = reply(m, MessageType.MsgAppResp)
-              resp.index =
-                m.entries.length > 0
-                  ? (m.entries[m.entries.length - 1] as { index: number }).index
-                  : m.index
-              rn.step(resp)
-            }
-          }
-          rn.advance()
-        }
-      }
-      rn.campaign()
-      stabilize()
-      const base = { ...storage.callStats }
-      const readiesBase = readies
-      const first = applied
+      const loop = newRawNodeLoop(voters)
+      const base = { ...loop.storage.callStats }
+      const readiesBase = loop.readies()
+      const first = loop.applied()
       return {
         run() {
-          for (let i = 0; i < ops; i++) {
-            rn.propose(PAYLOAD)
-            stabilize()
-          }
+          loop.propose(ops)
+          const applied = loop.applied()
           if (applied < first + ops) throw new Error(`applied ${applied}, want ${first + ops}`)
         },
         extra() {
-          const s = storage.callStats
+          const s = loop.storage.callStats
           return {
             'firstIndex/op': (s.firstIndex - base.firstIndex) / ops,
             'lastIndex/op': (s.lastIndex - base.lastIndex) / ops,
             'term/op': (s.term - base.term) / ops,
             'entries/op': (s.entries - base.entries) / ops,
-            'ready/op': (readies - readiesBase) / ops,
+            'ready/op': (loop.readies() - readiesBase) / ops,
           }
         },
       }

@@ -14,7 +14,7 @@
 import { assert } from './assert.js'
 import type { Logger } from './logger.js'
 import { NO_ENTRIES, type Entry, type Snapshot } from './raftpb/types.js'
-import { cloneSnapshot, type EntryID } from './types.js'
+import { cloneSnapshot, copyEntries, type EntryID } from './types.js'
 
 export class Unstable {
   /** An incoming snapshot not yet persisted, if any. */
@@ -193,7 +193,7 @@ export class Unstable {
   /** A copy of the entries [lo, hi), which must all be held here. */
   slice(lo: number, hi: number): Entry[] {
     this.mustCheckOutOfBounds(lo, hi)
-    return this.entries.slice(lo - this.offset, hi - this.offset)
+    return copyEntries(this.entries, lo - this.offset, hi - this.offset)
   }
 
   /** Panics unless offset <= lo <= hi <= offset + entries.length. */

@@ -22,8 +22,14 @@ import type { Storage } from './storage.js'
 import { Unstable } from './log-unstable.js'
 import { cloneSnapshot, pbEntryID, type EntryID, type LogSlice } from './types.js'
 
-/** The outcome of a term lookup that is allowed to miss. */
-type TermLookup = number | 'COMPACTED' | 'UNAVAILABLE'
+/**
+ * The outcome of a term lookup that is allowed to miss: a term (>= 0) or one of the two negative
+ * misses. Numbers, not strings: comparing a number|string with === compiled to V8's generic
+ * equality call, on the path of every MsgApp.
+ */
+type TermLookup = number
+const TERM_COMPACTED = -1
+const TERM_UNAVAILABLE = -2
 
 export class RaftLog {
   /** All stable entries since the last snapshot. */
@@ -153,7 +159,7 @@ export class RaftLog {
     for (let i = index; i > 0; i--) {
       const ourTerm = this.lookupTerm(i)
       // Unknown term: it may match, so stop here.
-      if (typeof ourTerm !== 'number') return { index: i, term: 0 }
+      if (ourTerm < 0) return { index: i, term: 0 }
       if (ourTerm <= term) return { index: i, term: ourTerm }
     }
     return { index: 0, term: 0 }
@@ -330,8 +336,8 @@ export class RaftLog {
    */
   term(i: number): number {
     const t = this.lookupTerm(i)
-    if (t === 'COMPACTED') throw errCompacted()
-    if (t === 'UNAVAILABLE') throw errUnavailable()
+    if (t === TERM_COMPACTED) throw errCompacted()
+    if (t === TERM_UNAVAILABLE) throw errUnavailable()
     return t
   }
 
@@ -452,7 +458,7 @@ export class RaftLog {
    */
   zeroTermOnOutOfBounds(i: number): number {
     const t = this.lookupTerm(i)
-    return typeof t === 'number' ? t : 0
+    return t < 0 ? 0 : t
   }
 
   /**
@@ -464,14 +470,14 @@ export class RaftLog {
     // The unstable tail first: when it knows the term, i is in range and Storage is not touched.
     const t = this.unstable.maybeTerm(i)
     if (t !== undefined) return t
-    if (i + 1 < this.firstIndex()) return 'COMPACTED'
-    if (i > this.lastIndex()) return 'UNAVAILABLE'
+    if (i + 1 < this.firstIndex()) return TERM_COMPACTED
+    if (i > this.lastIndex()) return TERM_UNAVAILABLE
     try {
       return this.storage.term(i)
     } catch (err) {
       // Storage may have been compacted since firstIndex() was read.
-      if (RaftError.is(err, 'COMPACTED')) return 'COMPACTED'
-      if (RaftError.is(err, 'UNAVAILABLE')) return 'UNAVAILABLE'
+      if (RaftError.is(err, 'COMPACTED')) return TERM_COMPACTED
+      if (RaftError.is(err, 'UNAVAILABLE')) return TERM_UNAVAILABLE
       throw err
     }
   }

@@ -9,7 +9,7 @@
 import { assert } from './assert.js'
 import { ReadOnly } from './read-only.js'
 import { RaftLog } from './raft-log.js'
-import { LogSlice } from './types.js'
+import { LogSlice, type EntryID } from './types.js'
 import { ReadOnlyOption, validateConfig, type Config, type Rand } from './config.js'
 import { errProposalDropped, RaftError } from './errors.js'
 import type { Logger } from './logger.js'
@@ -105,6 +105,12 @@ export class Raft {
    * in a crash could break safety (Raft thesis §3.8). They may target this node (self-acks).
    */
   msgsAfterAppend: Message[] = NO_MESSAGES
+  /**
+   * A self-ack (MsgAppResp to this node) that RawNode's sync mode stepped on advance() and gave
+   * back for reuse: it never left RawNode and nothing keeps it, so appendEntry refills it
+   * instead of allocating one per proposal. Null when there is none.
+   */
+  spareSelfAck: Message | null = null
   lead: NodeId = None
   /** The target of a leadership transfer in progress, or None (Raft thesis §3.10). */
   leadTransferee: NodeId = None
@@ -131,6 +137,11 @@ export class Raft {
   readonly stepDownOnRemoval: boolean
   readonly logger: Logger
   private readonly rand: Rand
+  /**
+   * An EntryID argument for the per-acknowledgement calls into the log (maybeCommit, stableTo),
+   * which read it and keep no reference: V8 did not always eliminate a fresh one.
+   */
+  private readonly scratchEntryID: EntryID = { term: 0, index: 0 }
   /** Reads that arrived before this leader committed an entry of its own term. */
   pendingReadIndexMessages: Message[] = []
 
@@ -382,7 +393,10 @@ export class Raft {
 
   /** Advances the commit index to the quorum's match, if that entry is of this term (§5.4.2). */
   maybeCommit(): boolean {
-    return this.raftLog.maybeCommit({ term: this.term, index: this.trk.committed() })
+    const at = this.scratchEntryID
+    at.term = this.term
+    at.index = this.trk.committed()
+    return this.raftLog.maybeCommit(at)
   }
 
   reset(term: number): void {
@@ -431,7 +445,13 @@ export class Raft {
     li = this.raftLog.append(es, true) // `es` is ours alone: the log keeps it without a copy
     // The leader acks its own entries only once they are durable: the self-addressed
     // MsgAppResp waits in msgsAfterAppend until the append is persisted (thesis §10.2.1).
-    const m = newMessage(MessageType.MsgAppResp, this.id)
+    let m = this.spareSelfAck
+    if (m === null) {
+      m = newMessage(MessageType.MsgAppResp, this.id)
+    } else {
+      this.spareSelfAck = null
+      m.term = 0 // send() stamps it; every other field is still newMessage's
+    }
     m.index = li
     this.send(m)
     return true
@@ -675,15 +695,10 @@ export class Raft {
         this.hup(this.preVote ? CampaignType.PreElection : CampaignType.Election)
         return
       case MessageType.MsgStorageAppendResp:
-        if (m.index !== 0) this.raftLog.stableTo({ term: m.logTerm, index: m.index })
-        if (m.snapshot !== null) this.appliedSnap(m.snapshot)
+        this.storageAppended(m)
         return
       case MessageType.MsgStorageApplyResp:
-        if (m.entries.length > 0) {
-          const index = (m.entries[m.entries.length - 1] as Entry).index
-          this.appliedTo(index, entsSize(m.entries))
-          this.reduceUncommittedSize(payloadsSize(m.entries))
-        }
+        if (m.entries.length > 0) this.storageApplied(m.entries, entsSize(m.entries))
         return
       case MessageType.MsgVote:
       case MessageType.MsgPreVote:
@@ -703,6 +718,30 @@ export class Raft {
             return
         }
     }
+  }
+
+  /**
+   * The MsgStorageAppendResp case of step(), at the current term: what the response names is
+   * durable. RawNode's sync mode calls it directly.
+   */
+  storageAppended(m: Message): void {
+    if (m.index !== 0) {
+      const id = this.scratchEntryID
+      id.term = m.logTerm
+      id.index = m.index
+      this.raftLog.stableTo(id)
+    }
+    if (m.snapshot !== null) this.appliedSnap(m.snapshot)
+  }
+
+  /**
+   * The MsgStorageApplyResp case of step(): `ents` (not empty), of `size` encoded bytes, are
+   * applied. RawNode's sync mode calls it directly with the size it already summed.
+   */
+  storageApplied(ents: readonly Entry[], size: number): void {
+    const index = (ents[ents.length - 1] as Entry).index
+    this.appliedTo(index, size)
+    this.reduceUncommittedSize(payloadsSize(ents))
   }
 
   private stepLowerTerm(m: Message): void {

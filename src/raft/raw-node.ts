@@ -20,7 +20,7 @@ import { asV2 } from './raftpb/confchange.js'
 import { NO_MESSAGES, entsSize, isLocalMsg, isLocalMsgTarget, isResponseMsg } from './util.js'
 import { getBasicStatus, getStatus, type BasicStatus, type Status } from './status.js'
 import type { Progress } from './tracker/progress.js'
-import type { ReadState, Ready, SoftState } from './ready.js'
+import { StateType, type ReadState, type Ready, type SoftState } from './ready.js'
 import {
   EMPTY_BYTES,
   ConfChangeType,
@@ -72,19 +72,35 @@ export class RawNode {
   private prevSoftState: SoftState
   private prevHardState: HardState
   /**
-   * Self-addressed work accepted with a Ready, stepped on advance() (sync mode only). One array
-   * for the node's lifetime, emptied by advance(), as Go reuses its slice: a fresh queue per
-   * Ready was one or two allocations per proposal. It never leaves the RawNode.
+   * The self-acks accepted with a Ready, stepped on advance() (sync mode only). One array for
+   * the node's lifetime, emptied by advance(), as Go reuses its slice: a fresh queue per Ready
+   * was one or two allocations per proposal. It never leaves the RawNode.
    */
   private readonly stepsOnAdvance: Message[] = []
   /**
-   * The storage responses of sync mode, refilled for every Ready: they only ever wait in
-   * stepsOnAdvance and are stepped on advance(), and raft keeps no reference to a message it
-   * steps, so one object each serves the node's lifetime (two allocations fewer per proposal).
-   * Async mode hands its responses to the application and builds fresh ones.
+   * Sync mode's storage append response, refilled for every Ready that needs one and handled
+   * on advance() after the self-acks (syncAppendPending). It never leaves the RawNode, and
+   * raft keeps no reference to it, so one object serves the node's lifetime.
    */
   private readonly syncAppendResp: Message
-  private readonly syncApplyResp: Message
+  private syncAppendPending = false
+  /**
+   * Sync mode's apply response: the committed entries of the accepted Ready and their encoded
+   * size, handed to raft on advance() after the append response. Raft's MsgStorageApplyResp
+   * handling is called directly: the message would only carry these two values, and the size
+   * was already summed for the applying budget (acceptApplying).
+   */
+  private syncApplied: Entry[] | null = null
+  private syncAppliedSize = 0
+  /**
+   * propose()'s MsgProp, with its one-entry array and entry, refilled by every call while this
+   * node leads: a leader copies proposed entries into its log (appendEntry) and keeps no
+   * reference to the message, its array or its entry, so three allocations per proposal go. A
+   * follower forwards a shallow copy that shares the entries array, so propose() builds fresh
+   * objects in any other role.
+   */
+  private readonly propEntry: Entry
+  private readonly propMsg: Message
   /**
    * The first failure that was not a RaftError (a broken invariant, a panic). Go's raft would
    * have crashed the process; here the node refuses every further call instead, so that it can
@@ -99,7 +115,9 @@ export class RawNode {
     this.prevSoftState = this.raft.softState()
     this.prevHardState = this.raft.hardState()
     this.syncAppendResp = newMessage(MessageType.MsgStorageAppendResp, this.raft.id)
-    this.syncApplyResp = newMessage(MessageType.MsgStorageApplyResp, this.raft.id)
+    this.propEntry = { term: 0, index: 0, type: EntryType.EntryNormal, data: EMPTY_BYTES }
+    this.propMsg = newMessage(MessageType.MsgProp, None)
+    this.propMsg.entries = [this.propEntry]
   }
 
   private checkUsable(): void {
@@ -138,7 +156,24 @@ export class RawNode {
   propose(data: Uint8Array): void {
     this.checkUsable()
     try {
-      // Built field by field (newMessage, an entry literal): this runs once per proposal.
+      if (this.raft.state === StateType.StateLeader) {
+        // Every field the core reads is reset: a previous step may have been cut short.
+        const m = this.propMsg
+        const e = this.propEntry
+        m.from = this.raft.id
+        m.term = 0
+        e.term = 0
+        e.index = 0
+        e.type = EntryType.EntryNormal
+        e.data = data
+        try {
+          this.raft.step(m)
+        } finally {
+          e.data = EMPTY_BYTES // the payload is the caller's: hold it no longer than the call
+        }
+        return
+      }
+      // Built field by field (newMessage, an entry literal), like the leader's reused message.
       const m = newMessage(MessageType.MsgProp, None)
       m.from = this.raft.id
       m.entries = [{ term: 0, index: 0, type: EntryType.EntryNormal, data }]
@@ -197,11 +232,17 @@ export class RawNode {
   step(m: Message): void {
     this.checkUsable()
     try {
-      if (isLocalMsg(m.type) && !isLocalMsgTarget(m.from)) throw errStepLocalMsg()
-      if (
+      // A local message type must come from a local target; a response from elsewhere must
+      // come from a peer we track. Local types first, and then the progress lookup before the
+      // comparison with the local targets: those ids do not fit in 64 signed bits, so comparing
+      // with them is a call into V8's generic bigint equality, and the tracker's lookup would
+      // lose its fast 64-bit comparisons if it saw them.
+      if (isLocalMsg(m.type)) {
+        if (!isLocalMsgTarget(m.from)) throw errStepLocalMsg()
+      } else if (
         isResponseMsg(m.type) &&
-        !isLocalMsgTarget(m.from) &&
-        !this.raft.trk.progress.has(m.from)
+        !this.raft.trk.progress.has(m.from) &&
+        !isLocalMsgTarget(m.from)
       ) {
         throw errStepPeerNotFound()
       }
@@ -366,10 +407,8 @@ export class RawNode {
     })
   }
 
-  private newStorageApplyRespMsg(
-    ents: Entry[],
-    m = newMessage(MessageType.MsgStorageApplyResp, this.raft.id),
-  ): Message {
+  private newStorageApplyRespMsg(ents: Entry[]): Message {
+    const m = newMessage(MessageType.MsgStorageApplyResp, this.raft.id)
     m.from = LocalApplyThread
     m.entries = ents
     return m
@@ -381,18 +420,25 @@ export class RawNode {
     if (rd.softState !== null) this.prevSoftState = rd.softState
     if (rd.hardState !== null && !isEmptyHardState(rd.hardState)) this.prevHardState = rd.hardState
     if (rd.readStates.length !== 0) r.readStates = []
+    // Summed once: for the applying budget here and, in sync mode, for the apply response.
+    const committedSize = rd.committedEntries.length > 0 ? entsSize(rd.committedEntries) : 0
     if (!this.asyncStorageWrites) {
       const steps = this.stepsOnAdvance
-      if (steps.length !== 0) r.logger.panic('two accepted Ready structs without call to Advance')
+      if (steps.length !== 0 || this.syncAppendPending || this.syncApplied !== null)
+        r.logger.panic('two accepted Ready structs without call to Advance')
       const held = r.msgsAfterAppend
       for (let i = 0; i < held.length; i++) {
         const m = held[i] as Message
         if (m.to === r.id) steps.push(m) // indexed: see readyWithoutAccept
       }
-      if (this.needStorageAppendRespMsg(rd))
-        steps.push(this.newStorageAppendRespMsg(rd, this.syncAppendResp))
-      if (rd.committedEntries.length > 0)
-        steps.push(this.newStorageApplyRespMsg(rd.committedEntries, this.syncApplyResp))
+      if (this.needStorageAppendRespMsg(rd)) {
+        this.newStorageAppendRespMsg(rd, this.syncAppendResp)
+        this.syncAppendPending = true
+      }
+      if (rd.committedEntries.length > 0) {
+        this.syncApplied = rd.committedEntries
+        this.syncAppliedSize = committedSize
+      }
     }
     // The shared empty queue: the handed-out array now belongs to the application.
     r.msgs = NO_MESSAGES
@@ -406,7 +452,7 @@ export class RawNode {
     if (rd.committedEntries.length > 0) {
       const ents = rd.committedEntries
       const index = (ents[ents.length - 1] as Entry).index
-      r.raftLog.acceptApplying(index, entsSize(ents), !this.asyncStorageWrites)
+      r.raftLog.acceptApplying(index, committedSize, !this.asyncStorageWrites)
     }
   }
 
@@ -444,26 +490,58 @@ export class RawNode {
   advance(): void {
     this.checkUsable()
     try {
+      const r = this.raft
       if (this.asyncStorageWrites)
-        this.raft.logger.panic('Advance must not be called when using AsyncStorageWrites')
+        r.logger.panic('Advance must not be called when using AsyncStorageWrites')
       const steps = this.stepsOnAdvance
       try {
         // Stepping never adds to `steps` (only acceptReady does), so the length is fixed here.
         for (let i = 0; i < steps.length; i++) {
+          const m = steps[i] as Message // indexed: see readyWithoutAccept
+          this.stepOnAdvance(m)
+          // A stepped self-ack is referenced by nobody: appendEntry may refill it.
+          if (m.type === MessageType.MsgAppResp) r.spareSelfAck = m
+        }
+        if (this.syncAppendPending) {
+          const m = this.syncAppendResp
+          // At an unchanged term step() would go straight to its MsgStorageAppendResp case;
+          // after a term change it must see the older term.
+          if (m.term === r.term) {
+            try {
+              r.storageAppended(m)
+            } catch (err) {
+              if (!(err instanceof RaftError)) throw err // see stepOnAdvance
+            }
+          } else {
+            this.stepOnAdvance(m)
+          }
+        }
+        const applied = this.syncApplied
+        if (applied !== null) {
           try {
-            this.raft.step(steps[i] as Message) // indexed: see readyWithoutAccept
+            r.storageApplied(applied, this.syncAppliedSize)
           } catch (err) {
-            // Go discards returned errors here (a self-response drops nothing); panics propagate.
-            if (!(err instanceof RaftError)) throw err
+            if (!(err instanceof RaftError)) throw err // see stepOnAdvance
           }
         }
       } finally {
         // Emptied in place for reuse. With pop(), not `length = 0`: V8 drops the backing
         // store when the length is set to 0, and the next push allocated it again.
         while (steps.length > 0) steps.pop()
+        this.syncAppendPending = false
+        this.syncApplied = null
       }
     } catch (err) {
       throw this.markBroken(err)
+    }
+  }
+
+  private stepOnAdvance(m: Message): void {
+    try {
+      this.raft.step(m)
+    } catch (err) {
+      // Go discards returned errors here (a self-response drops nothing); panics propagate.
+      if (!(err instanceof RaftError)) throw err
     }
   }
 

@@ -16,7 +16,7 @@ import { discardLogger, type Logger } from './logger.js'
 import { emptyHardState, emptySnapshot, entry } from './raftpb/types.js'
 import type { ConfState, Entry, HardState, Snapshot } from './raftpb/types.js'
 import { limitSize } from './size.js'
-import { cloneConfState, cloneSnapshot } from './types.js'
+import { cloneConfState, cloneSnapshot, copyEntries } from './types.js'
 
 export interface Storage {
   /** The persisted HardState (empty if none was saved) and the ConfState of the latest snapshot. */
@@ -99,7 +99,7 @@ export class MemoryStorage implements Storage {
     }
     // Only the placeholder: there is no entry to return.
     if (this.ents.length === 1) throw errUnavailable()
-    return limitSize(this.ents.slice(lo - offset, hi - offset), maxSize)
+    return limitSize(copyEntries(this.ents, lo - offset, hi - offset), maxSize)
   }
 
   term(i: number): number {

@@ -234,3 +234,44 @@ test('tracker votes, commit and quorum activity', () => {
   })
   assert.deepEqual(seen, [1n, 2n, 4n])
 })
+
+test('committed() reads cached voter Progress and agrees with the quorum computation', () => {
+  // Seeded (a fixed linear congruential sequence): configurations of 0 to 7 voters, some
+  // without Progress, joint or not, with matches moved, Progress replaced and voters added
+  // between reads, so that every way the cache can go stale is taken.
+  let seed = 12345
+  const rand = (n: number): number => {
+    seed = (seed * 1103515245 + 12345) % 2147483648
+    return seed % n
+  }
+  const trk = new ProgressTracker(8, 0)
+  const indexer = { ackedIndex: (id: bigint) => trk.progress.get(id)?.match }
+  for (let round = 0; round < 500; round++) {
+    const op = rand(5)
+    if (op === 0 || round === 0) {
+      const ids = Array.from({ length: rand(8) }, (_, i) => BigInt(i + 1))
+      trk.config = new TrackerConfig(
+        new JointConfig(new MajorityConfig(ids), new MajorityConfig(rand(3) === 0 ? [1n, 9n] : [])),
+      )
+      trk.progress = new ProgressMap()
+      for (const id of ids) {
+        if (rand(6) === 0) continue // a voter without Progress counts as 0
+        trk.progress.set(
+          id,
+          new Progress({ match: rand(50), next: 60, inflights: new Inflights(8, 0) }),
+        )
+      }
+    } else if (op === 1) {
+      trk.config.voters.incoming.add(BigInt(rand(9) + 1))
+    } else if (op === 2) {
+      const id = BigInt(rand(9) + 1)
+      trk.progress.set(
+        id,
+        new Progress({ match: rand(50), next: 60, inflights: new Inflights(8, 0) }),
+      )
+    } else {
+      for (const pr of trk.progress.values()) pr.match = Math.max(pr.match, rand(60))
+    }
+    assert.equal(trk.committed(), trk.config.voters.committedIndex(indexer), `round ${round}`)
+  }
+})

@@ -5,6 +5,7 @@
 
 import { assert } from '../assert.js'
 import { JointConfig } from '../quorum/joint.js'
+import { committedIndexOfMatches } from '../quorum/majority.js'
 import { VoteResult, formatIdSet, sortedIds } from '../quorum/types.js'
 import type { AckedIndexer } from '../quorum/types.js'
 import type { ConfState, NodeId } from '../raftpb/types.js'
@@ -105,9 +106,46 @@ export class ProgressTracker {
     return this.config.voters.incoming.size === 1 && this.config.voters.outgoing.size === 0
   }
 
+  /**
+   * The Progress of each voter of a non-joint configuration, for committed(); valid while the
+   * configuration's sorted voters (replaced on every change), the progress map and its version
+   * are those it was built from. Null when some voter has no Progress.
+   */
+  private voterProgressCache: {
+    voters: readonly NodeId[]
+    map: ProgressMap
+    version: number
+    prs: Progress[] | null
+  } | null = null
+
   /** The largest index acknowledged by a quorum of voters (Infinity with no voters at all). */
   committed(): number {
-    return this.config.voters.committedIndex(this.matchIndexer)
+    const voters = this.config.voters
+    if (voters.outgoing.size === 0) {
+      // Not joint: the outgoing half would answer Infinity, and the incoming half's answer
+      // needs only its voters' matches, read from cached Progress records rather than looked
+      // up by id for every acknowledgement.
+      const prs = this.voterProgress(voters.incoming.sorted())
+      if (prs !== null) return committedIndexOfMatches(prs)
+    }
+    return voters.committedIndex(this.matchIndexer)
+  }
+
+  private voterProgress(ids: readonly NodeId[]): Progress[] | null {
+    const c = this.voterProgressCache
+    const map = this.progress
+    if (c !== null && c.voters === ids && c.map === map && c.version === map.version) return c.prs
+    let prs: Progress[] | null = []
+    for (let i = 0; i < ids.length; i++) {
+      const pr = map.get(ids[i] as NodeId)
+      if (pr === undefined) {
+        prs = null
+        break
+      }
+      prs.push(pr)
+    }
+    this.voterProgressCache = { voters: ids, map, version: map.version, prs }
+    return prs
   }
 
   /** Calls `fn` for every tracked peer in ascending id order. */
