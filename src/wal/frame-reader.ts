@@ -68,11 +68,9 @@ export class FrameReader {
     /** Where the segment's records end at most. */
     private readonly end: number,
     private readonly buffer: ReadBuffer,
+    /** The segment's name in errors (a handle opened before a rename keeps its old path). */
+    readonly path: string = file.path,
   ) {}
-
-  get path(): string {
-    return this.file.path
-  }
 
   /** Reads the frame at `offset`; false at the end of the segment's records. */
   next(offset: number): boolean {

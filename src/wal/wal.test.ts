@@ -188,6 +188,28 @@ describe('Wal', () => {
     await again.close()
   })
 
+  it('a record unreadable on read-back names its segment, not the preallocated file', async () => {
+    const disk = new SimDisk()
+    const wal = await Wal.open({ disk, dir: '/d/wal', metadata, segmentBytes: 256 })
+    const at: number[] = []
+    wal.onWritten = (_, locs) => at.push(...locs)
+    for (let i = 1; i <= 12; i++) await wal.append({ entries: ents(i, 1, 1, 40) })
+    assert.ok(wal.stats.rotations > 0)
+    // The last entry lives in a segment that was opened as `N.tmp` and renamed into place.
+    const last = at[at.length - 1] as number
+    const name = wal.segmentNames()[wal.segmentNames().length - 1] as string
+    const path = `/d/wal/${name}`
+    const bytes = disk.contents(path)
+    const offset = last - locationSeq(last) * 2 ** 32
+    bytes.fill(0xff, offset, offset + 12)
+    disk.setContents(path, bytes)
+    assert.throws(
+      () => wal.readEntries(last, () => false),
+      (err) => WalError.is(err, 'WAL_CORRUPT') && err.message.includes(name),
+    )
+    await wal.close()
+  })
+
   it('a failed fdatasync fails its commit and every later append (WAL_IO)', async () => {
     const disk = new SimDisk()
     const opts = { disk, dir: '/d/wal', metadata, segmentBytes: 1 << 20 }

@@ -631,7 +631,8 @@ export class Wal {
     const file = this.handle(seq)
     // The current segment's records end at `position`; the rest is preallocated zeros.
     const end = seq === this.currentSeq() ? this.position : file.size()
-    return new FrameReader(file, end, this.readBuffer)
+    const seg = this.segments.find((s) => s.seq === seq) as Segment
+    return new FrameReader(file, end, this.readBuffer, joinPath(this.opts.dir, seg.name))
   }
 
   private handle(seq: number): DiskFile {
