@@ -12,6 +12,7 @@ import { emptyConfState, entry, type Entry, type Snapshot } from './raftpb/types
 import { entrySize, entsSize } from './size.js'
 import { MemoryStorage } from './storage.js'
 import { LogSlice, pbEntryID, type EntryID } from './types.js'
+import { errorCode } from './rafttest/network.js'
 
 /** Entries at consecutive indexes from `first`, with the given terms (Go's index(i).terms()). */
 function terms(first: number, ...ts: number[]): Entry[] {
@@ -41,16 +42,6 @@ function captureLogger(): { logger: Logger; lines: string[] } {
     lines.push(`${levelNames[level]} ${message}`)
   })
   return { logger, lines }
-}
-
-function errorCode(fn: () => unknown): RaftErrorCode | null {
-  try {
-    fn()
-    return null
-  } catch (err) {
-    if (err instanceof RaftError) return err.code
-    throw err
-  }
 }
 
 /** A panic is a throw that is not a RaftError (logger.panic, assert). */

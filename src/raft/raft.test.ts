@@ -8,7 +8,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 
-import { RaftError } from './errors.js'
 import { Raft } from './raft.js'
 import { StateType } from './ready.js'
 import { asV2, marshalConfChange } from './raftpb/confchange.js'
@@ -23,6 +22,7 @@ import {
   type NodeId,
 } from './raftpb/types.js'
 import {
+  errorCode,
   advanceMessagesAfterAppend,
   entsAt,
   idsBySize,
@@ -64,16 +64,6 @@ const stateOf = (r: Raft): StateType => r.state
 
 const hup = (id: NodeId): Message => msg({ type: MessageType.MsgHup, from: id, to: id })
 const beat = (id: NodeId): Message => msg({ type: MessageType.MsgBeat, from: id, to: id })
-
-function errorCode(fn: () => void): string | null {
-  try {
-    fn()
-    return null
-  } catch (err) {
-    if (err instanceof RaftError) return err.code
-    throw err
-  }
-}
 
 function ccV2(type: ConfChangeType, nodeId: NodeId): ConfChangeV2 {
   return asV2({ id: 0n, type, nodeId, context: new Uint8Array(0) })

@@ -7,7 +7,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 
-import { RaftError, type RaftErrorCode } from './errors.js'
 import { RawNode } from './raw-node.js'
 import { StateType, type Ready } from './ready.js'
 import {
@@ -33,21 +32,11 @@ import {
   type NodeId,
   type Snapshot,
 } from './raftpb/types.js'
-import { msg, newTestConfig, newTestStorage, utf8 } from './rafttest/network.js'
+import { errorCode, msg, newTestConfig, newTestStorage, utf8 } from './rafttest/network.js'
 import { MemoryStorage } from './storage.js'
 import { enqueue, entrySize, isLocalMsg, isResponseMsg, payloadSize } from './util.js'
 import type { Config } from './config.js'
 import { StateType as ProgressState } from './tracker/state.js'
-
-function codeOf(fn: () => void): RaftErrorCode | null {
-  try {
-    fn()
-    return null
-  } catch (err) {
-    if (err instanceof RaftError) return err.code
-    throw err
-  }
-}
 
 function confState(cs: Partial<ConfState>): ConfState {
   return { ...emptyConfState(), ...cs }
@@ -153,7 +142,7 @@ describe('RawNode.step refuses bad input', () => {
         const m = msg({ type, from: 2n, to: 1n, term: rn.raft.term, reject: true })
         if (type === MessageType.MsgStorageApplyResp) m.entries = [entry({ index: 1, term: 1 })]
         assert.equal(
-          codeOf(() => rn.step(m)),
+          errorCode(() => rn.step(m)),
           'STEP_LOCAL_MSG',
           `${role} ${MessageType[type]}`,
         )
@@ -173,7 +162,7 @@ describe('RawNode.step refuses bad input', () => {
       const before = observe(rn)
       const m = msg({ type, from: 9n, to: 1n, term: rn.raft.term + 1, index: 1 })
       assert.equal(
-        codeOf(() => rn.step(m)),
+        errorCode(() => rn.step(m)),
         'STEP_PEER_NOT_FOUND',
         MessageType[type],
       )
@@ -199,7 +188,7 @@ describe('RawNode.step refuses bad input', () => {
         metadata: { index: 1, term: 1, confState: confState({ voters: [1n] }) },
       })
       const rn = new RawNode(newTestConfig(1n, 10, 1, s))
-      const code = codeOf(() => rn.step(msg({ type })))
+      const code = errorCode(() => rn.step(msg({ type })))
       if (isLocalMsg(type)) assert.equal(code, 'STEP_LOCAL_MSG', MessageType[type])
       else assert.notEqual(code, 'STEP_LOCAL_MSG', MessageType[type])
     }
@@ -412,7 +401,7 @@ describe('RawNode proposals and conf changes', () => {
       rn.step(msg({ type: MessageType.MsgHeartbeat, from: 1n, to: 2n, term: 1 }))
       drain(rn, s)
       assert.equal(rn.raft.lead, 1n)
-      const code = codeOf(() => rn.propose(utf8('x')))
+      const code = errorCode(() => rn.propose(utf8('x')))
       const out = drain(rn, s).filter((m) => m.type === MessageType.MsgProp)
       if (disable) {
         assert.equal(code, 'PROPOSAL_DROPPED')
@@ -430,11 +419,11 @@ describe('RawNode proposals and conf changes', () => {
   it('a node without a leader refuses proposals', () => {
     const rn = new RawNode(newTestConfig(1n, 10, 1, newTestStorage([1n, 2n, 3n])))
     assert.equal(
-      codeOf(() => rn.propose(utf8('x'))),
+      errorCode(() => rn.propose(utf8('x'))),
       'PROPOSAL_DROPPED',
     )
     assert.equal(
-      codeOf(() => rn.proposeConfChange(v1(ConfChangeType.ConfChangeAddNode, 4n))),
+      errorCode(() => rn.proposeConfChange(v1(ConfChangeType.ConfChangeAddNode, 4n))),
       'PROPOSAL_DROPPED',
     )
   })
@@ -455,7 +444,7 @@ describe('RawNode proposals and conf changes', () => {
     // Nothing is persisted while the proposals come in: they cannot commit.
     let dropped = 0
     for (let i = 0; i < 1024; i++) {
-      if (codeOf(() => rn.propose(data)) === 'PROPOSAL_DROPPED') dropped++
+      if (errorCode(() => rn.propose(data)) === 'PROPOSAL_DROPPED') dropped++
     }
     assert.equal(dropped, 1024 - maxEntries)
     assert.equal(rn.raft.uncommittedSize, maxEntrySize)
@@ -679,14 +668,14 @@ describe('RawNode Ready/Advance', () => {
   it('bootstrap refuses an empty peer list and a non-empty storage', () => {
     const empty = new RawNode(newTestConfig(1n, 10, 1, new MemoryStorage()))
     assert.equal(
-      codeOf(() => empty.bootstrap([])),
+      errorCode(() => empty.bootstrap([])),
       'INVALID_CONFIG',
     )
     const s = newTestStorage([1n])
     s.append([entry({ term: 1, index: 1 })])
     const full = new RawNode(newTestConfig(1n, 10, 1, s))
     assert.equal(
-      codeOf(() => full.bootstrap([{ id: 1n }])),
+      errorCode(() => full.bootstrap([{ id: 1n }])),
       'INVALID_CONFIG',
     )
 

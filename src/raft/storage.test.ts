@@ -7,9 +7,10 @@ import { describe, it } from 'node:test'
 
 import fc from 'fast-check'
 
-import { RaftError, type RaftErrorCode } from './errors.js'
+import type { RaftErrorCode } from './errors.js'
 import { emptyConfState, entry, type Entry, type Snapshot } from './raftpb/types.js'
 import { MemoryStorage } from './storage.js'
+import { errorCode } from './rafttest/network.js'
 
 /** Entries at consecutive indexes from `first`, with the given terms. */
 function terms(first: number, ...ts: number[]): Entry[] {
@@ -21,17 +22,6 @@ function storageWith(ents: Entry[]): MemoryStorage {
   const s = new MemoryStorage()
   s.ents = ents.slice()
   return s
-}
-
-/** The RaftError code `fn` throws, or null when it returns. Other throws propagate. */
-function errorCode(fn: () => unknown): RaftErrorCode | null {
-  try {
-    fn()
-    return null
-  } catch (err) {
-    if (err instanceof RaftError) return err.code
-    throw err
-  }
 }
 
 function snapshot(index: number, term: number, voters: bigint[] = []): Snapshot {

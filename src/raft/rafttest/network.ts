@@ -10,7 +10,7 @@
 
 import { Raft } from '../raft.js'
 import { seededRand, type Config } from '../config.js'
-import { RaftError } from '../errors.js'
+import { RaftError, type RaftErrorCode } from '../errors.js'
 import { MemoryStorage } from '../storage.js'
 import { enqueue } from '../util.js'
 import {
@@ -73,6 +73,17 @@ export function entsAt(first: number, ...terms: number[]): Entry[] {
 }
 
 /** The bytes of an ASCII string (the core's lib has no TextEncoder). */
+/** The RaftError code `fn` throws, or null when it returns. Other throws propagate. */
+export function errorCode(fn: () => unknown): RaftErrorCode | null {
+  try {
+    fn()
+    return null
+  } catch (err) {
+    if (err instanceof RaftError) return err.code
+    throw err
+  }
+}
+
 export function utf8(s: string): Uint8Array {
   return Uint8Array.from(s, (c) => {
     const code = c.charCodeAt(0)
