@@ -205,7 +205,8 @@ class RecordEncoder {
     }
     const head = FRAME_HEADER_BYTES + 4 + varintSize(crc) + lenBytes
     if (head < headMax) buf.copyWithin(pos + head, dataAt, dataAt + copied)
-    putFrameHead(buf, pos, type, crc, dataBytes)
+    const at = putFrameHead(buf, pos, type, crc, dataBytes, head - FRAME_HEADER_BYTES + dataBytes)
+    assert(at === pos + head, 'record head differs from its size')
     pos += head + copied
     if (zeroCopy) {
       this.chunks.push(buf.subarray(this.chunkStart, pos), payload)
