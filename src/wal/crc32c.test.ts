@@ -7,7 +7,7 @@ import { it } from 'node:test'
 import { crc32c as nativeCrc32c } from '@node-rs/crc32'
 
 import { crc32c, crc32cPortable, crc32cRange } from './crc32c.js'
-import { crc32cWasm, inWasmMemory, wasmScratch } from './crc32c-wasm.js'
+import { crc32cWasm, inWasmMemory, wasmScratch } from './wasm-kernel.js'
 import { mulberry32 } from './storage-suite.js'
 
 it('CRC-32C: the JavaScript path equals the native one', () => {

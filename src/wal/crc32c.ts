@@ -2,12 +2,12 @@
  * CRC-32C (Castagnoli), the WAL's checksum. Large inputs go to @node-rs/crc32 (SSE4.2 / ARMv8
  * instructions, several GB/s); small ones are done here, slicing by 8, because a native call costs
  * about 0.3 µs, more than checksumming a hundred bytes in JavaScript; small ranges of the
- * WebAssembly memory (where the WAL encodes its records) go to crc32c-wasm.ts, faster still. All
+ * WebAssembly memory (where the WAL encodes its records) go to wasm-kernel.ts, faster still. All
  * give the same value, with the same chaining convention: crc32c(b, crc32c(a)) === crc32c(a ++ b).
  */
 import { crc32c as nativeCrc32c } from '@node-rs/crc32'
 
-import { crc32cWasm, inWasmMemory } from './crc32c-wasm.js'
+import { crc32cWasm, inWasmMemory } from './wasm-kernel.js'
 
 /**
  * Below this many bytes the JavaScript loop wins: 0.12 against 0.31 µs at 32 bytes, 0.31 against

@@ -24,7 +24,14 @@ import { emptyHardState, isEmptyHardState } from '../raft/raftpb/types.js'
 import type { Entry, HardState } from '../raft/raftpb/types.js'
 import { joinPath, readAt, type Disk, type DiskFile } from '../io/disk.js'
 import { NATIVE_ARRAY_BYTES_MIN, crc32c, crc32cRange } from './crc32c.js'
-import { wasmScratch } from './crc32c-wasm.js'
+import {
+  ENTRY_HEAD_ROOM,
+  FRAME_ENTRY_PAYLOAD_MAX,
+  frameEntry,
+  frameEntryCrc,
+  inWasmMemory,
+  wasmScratch,
+} from './wasm-kernel.js'
 import { WalError, corrupt } from './errors.js'
 import { EntryRecord, FrameReader, ReadBuffer } from './frame-reader.js'
 import {
@@ -144,7 +151,7 @@ function frameBound(payloadBytes: number): number {
 
 /**
  * Frames records one after another, in one pass. Small payloads are copied into the buffer and
- * checksummed there (by WebAssembly when the buffer is the scratch: crc32c-wasm.ts says why);
+ * checksummed there (by WebAssembly when the buffer is the scratch: wasm-kernel.ts says why);
  * payloads of NATIVE_ARRAY_BYTES_MIN and more are checksummed where they are, by the native crc;
  * the largest (ZERO_COPY_BYTES_MIN) are not copied at all but become their own chunk, so each of
  * their bytes is read once by the crc and once by the kernel's copy into the page cache. The data
@@ -157,12 +164,15 @@ class RecordEncoder {
   private pos = 0 // in buf
   private chunkStart = 0 // in buf: where the current chunk begins
   private streamed = 0 // bytes in the chunks already pushed
+  private readonly inScratch: boolean // whether buf is the WebAssembly scratch (frameEntry)
 
   constructor(
     private readonly buf: Buffer,
     private crc: number,
     private readonly base: number,
-  ) {}
+  ) {
+    this.inScratch = inWasmMemory(buf)
+  }
 
   record(type: RecordType, data: Uint8Array): void {
     this.frame(type, data, undefined)
@@ -170,6 +180,12 @@ class RecordEncoder {
 
   entry(e: Entry): void {
     this.locations.push(this.base + this.streamed + this.pos - this.chunkStart)
+    if (this.inScratch && e.data.length <= FRAME_ENTRY_PAYLOAD_MAX && e.type < 0x80) {
+      // Small entries are framed by WebAssembly, in one call (wasm-kernel.ts says why).
+      this.pos = frameEntry(this.buf, this.pos, e, this.crc)
+      this.crc = frameEntryCrc()
+      return
+    }
     this.frame(RecordType.Entry, e.data, e)
   }
 
@@ -231,6 +247,8 @@ function encodeRecords(records: readonly RecordSpec[], crcIn: number): Encoded {
 const RECORD_HEAD_BYTES_MAX = FRAME_HEADER_BYTES + 3 + 1 + 5 + 8
 /** An entry's protobuf before its data: tags, type, term and index (8 bytes each), data length. */
 const ENTRY_HEAD_BYTES_MAX = 4 + 1 + 8 + 8 + 5
+// frameEntry stays within the room frameBound leaves a frame.
+assert(ENTRY_HEAD_ROOM <= frameBound(0), 'frameEntry needs more room than frameBound gives')
 
 const EMPTY = new Uint8Array(0)
 
