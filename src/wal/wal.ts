@@ -150,9 +150,11 @@ function frameBound(payloadBytes: number): number {
 }
 
 /**
- * Frames records one after another, in one pass. Small payloads are copied into the buffer and
- * checksummed there (by WebAssembly when the buffer is the scratch: wasm-kernel.ts says why);
- * payloads of NATIVE_ARRAY_BYTES_MIN and more are checksummed where they are, by the native crc;
+ * Frames records one after another, in one pass. Entries of up to FRAME_ENTRY_PAYLOAD_MAX bytes
+ * are framed by WebAssembly in one call when the buffer is the scratch (frameEntry); the rest
+ * here. Small payloads are copied into the buffer and checksummed there (by WebAssembly when the
+ * buffer is the scratch: wasm-kernel.ts says why); payloads of NATIVE_ARRAY_BYTES_MIN and more
+ * are checksummed where they are, by the native crc;
  * the largest (ZERO_COPY_BYTES_MIN) are not copied at all but become their own chunk, so each of
  * their bytes is read once by the crc and once by the kernel's copy into the page cache. The data
  * is placed as if the crc's varint took 5 bytes, and moved back in the 1/16 of cases where it is
