@@ -62,7 +62,8 @@ export enum ProgressType {
 
 /** Whether a Ready's state must be fsynced: new entries, or a changed term or vote. */
 export function mustSync(st: HardState, prev: HardState, entriesCount: number): boolean {
-  return entriesCount !== 0 || st.vote !== prev.vote || st.term !== prev.term
+  // `st === prev` (an unchanged HardState, most Readys) skips the bigint comparison of votes.
+  return entriesCount !== 0 || (st !== prev && (st.term !== prev.term || st.vote !== prev.vote))
 }
 
 export class RawNode {
@@ -71,6 +72,12 @@ export class RawNode {
   private readonly persistTermBeforeSend: boolean
   private prevSoftState: SoftState
   private prevHardState: HardState
+  /**
+   * raft.leadChanges and raft.voteChanges when prevSoftState and prevHardState were taken: while
+   * they are unchanged, so are lead and vote, and the bigint comparisons are skipped (-1: compare).
+   */
+  private prevLeadChanges: number
+  private prevVoteChanges: number
   /**
    * The self-acks accepted with a Ready, stepped on advance() (sync mode only). One array for
    * the node's lifetime, emptied by advance(), as Go reuses its slice: a fresh queue per Ready
@@ -114,6 +121,8 @@ export class RawNode {
     this.persistTermBeforeSend = config.persistTermBeforeSend ?? false
     this.prevSoftState = this.raft.softState()
     this.prevHardState = this.raft.hardState()
+    this.prevLeadChanges = this.raft.leadChanges
+    this.prevVoteChanges = this.raft.voteChanges
     this.syncAppendResp = newMessage(MessageType.MsgStorageAppendResp, this.raft.id)
     this.propEntry = { term: 0, index: 0, type: EntryType.EntryNormal, data: EMPTY_BYTES }
     this.propMsg = newMessage(MessageType.MsgProp, None)
@@ -417,8 +426,15 @@ export class RawNode {
   /** Records that the application took `rd`; nothing may change the node in between. */
   private acceptReady(rd: Ready): void {
     const r = this.raft
-    if (rd.softState !== null) this.prevSoftState = rd.softState
-    if (rd.hardState !== null && !isEmptyHardState(rd.hardState)) this.prevHardState = rd.hardState
+    // Nothing changed raft since readyWithoutAccept built these from it.
+    if (rd.softState !== null) {
+      this.prevSoftState = rd.softState
+      this.prevLeadChanges = r.leadChanges
+    }
+    if (rd.hardState !== null && !isEmptyHardState(rd.hardState)) {
+      this.prevHardState = rd.hardState
+      this.prevVoteChanges = r.voteChanges
+    }
     if (rd.readStates.length !== 0) r.readStates = []
     // Summed once: for the applying budget here and, in sync mode, for the apply response.
     const committedSize = rd.committedEntries.length > 0 ? entsSize(rd.committedEntries) : 0
@@ -460,14 +476,20 @@ export class RawNode {
   private softStateChanged(): boolean {
     const r = this.raft
     const prev = this.prevSoftState
-    return r.lead !== prev.lead || r.state !== prev.raftState
+    return (
+      r.state !== prev.raftState || (r.leadChanges !== this.prevLeadChanges && r.lead !== prev.lead)
+    )
   }
 
   /** Whether r.hardState() differs from prevHardState, without building it. */
   private hardStateChanged(): boolean {
     const r = this.raft
     const prev = this.prevHardState
-    return r.term !== prev.term || r.vote !== prev.vote || r.raftLog.committed !== prev.commit
+    return (
+      r.term !== prev.term ||
+      r.raftLog.committed !== prev.commit ||
+      (r.voteChanges !== this.prevVoteChanges && r.vote !== prev.vote)
+    )
   }
 
   hasReady(): boolean {
@@ -618,6 +640,7 @@ export class RawNode {
         throw errInvalidConfig("can't bootstrap a nonempty Storage")
       // Nothing is persisted yet: an empty previous HardState makes the first Ready emit one.
       this.prevHardState = emptyHardState()
+      this.prevVoteChanges = -1
       r.becomeFollower(1, None)
       const ents = peers.map((peer, i) => {
         const cc: ConfChange = {
