@@ -127,15 +127,25 @@ function crcBody(): number[] {
     ...table(first - 3),
     I32_XOR,
   ]
+  // Bytes 4..15 do not depend on c: each is loaded on its own (load8_u), which takes fewer
+  // instructions than shifting and masking it out of a word.
+  const byteLookups = (at: number, first: number) => {
+    const out: number[] = []
+    for (let k = 0; k < 4; k++) {
+      out.push(...get(P), I32_LOAD8_U, 0, ...uleb(at + k), ...konst(2), I32_SHL)
+      out.push(...table(first - k), I32_XOR)
+    }
+    return out
+  }
   const code = [
     ...[...get(C), ...konst(-1), I32_XOR, ...set(C)],
     ...[...get(P), ...get(N), I32_ADD, ...set(END_AT)],
     ...[...get(P), ...get(N), ...konst(-16), I32_AND, I32_ADD, ...set(END16)],
     ...[BLOCK, VOID, LOOP, VOID, ...get(P), ...get(END16), I32_GE_U, BR_IF, 1],
     ...[...word(0), ...get(C), I32_XOR, ...set(W), ...lookups(15)],
-    ...[...word(1), ...set(W), ...lookups(11), I32_XOR],
-    ...[...word(2), ...set(W), ...lookups(7), I32_XOR],
-    ...[...word(3), ...set(W), ...lookups(3), I32_XOR],
+    ...byteLookups(4, 11),
+    ...byteLookups(8, 7),
+    ...byteLookups(12, 3),
     ...[...set(C), ...get(P), ...konst(16), I32_ADD, ...set(P), BR, 0, END, END],
     // The remaining bytes one at a time.
     ...[BLOCK, VOID, LOOP, VOID, ...get(P), ...get(END_AT), I32_GE_U, BR_IF, 1],
