@@ -6,20 +6,9 @@
 set -eu
 N=${N:-30000}
 WARMUP=${WARMUP:-30000}
-REPS=${REPS:-1}
-count() {
-  valgrind --tool=callgrind --smc-check=all-non-file --callgrind-out-file=/dev/null \
-    node --single-threaded --max-semi-space-size=256 ${NODE_FLAGS:-} \
-    dist/bench/raft/callgrind-proposals.js "$1" "$WARMUP" "$2" 2>&1 >/dev/null |
-    sed -n 's/.*Collected : *\([0-9]*\).*/\1/p'
-}
+. "$(dirname "$0")/../callgrind-count.sh"
 for voters in ${VOTERS:-1 2}; do
-  base=$(count "$voters" 0)
-  all=""
-  for _ in $(seq "$REPS"); do
-    more=$(count "$voters" "$N")
-    all="$all $(( (more - base) / N ))"
-  done
-  median=$(echo $all | tr ' ' '\n' | sort -n | sed -n "$(( (REPS + 1) / 2 ))p")
-  echo "voters=$voters instr/proposal:$all (median $median)"
+  base=$(count dist/bench/raft/callgrind-proposals.js "$voters" "$WARMUP" 0)
+  reps_median "voters=$voters instr/proposal" "$N" "$base" \
+    dist/bench/raft/callgrind-proposals.js "$voters" "$WARMUP" "$N"
 done

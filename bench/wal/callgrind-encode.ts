@@ -15,38 +15,18 @@ import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
 
-import type { Disk, DiskFile } from '../../src/io/disk.js'
-import { NodeDisk } from '../../src/io/node-disk.js'
+import type { DiskFile } from '../../src/io/disk.js'
 import { entry, type Entry } from '../../src/raft/raftpb/types.js'
 import { Wal } from '../../src/wal/wal.js'
+import { NodeDiskWrapper } from './node-disk-wrapper.js'
 
 /** NodeDisk for names and directories; its files' data calls do nothing. */
-class NullDataDisk implements Disk {
-  private readonly inner = new NodeDisk()
-  open(p: string, opts?: { create?: boolean }): DiskFile {
-    const f = this.inner.open(p, opts)
+class NullDataDisk extends NodeDiskWrapper {
+  protected adapt(f: DiskFile): DiskFile {
     f.write = () => {}
     f.sync = () => Promise.resolve()
     f.preallocate = () => Promise.resolve()
     return f
-  }
-  list(dir: string): string[] {
-    return this.inner.list(dir)
-  }
-  exists(p: string): boolean {
-    return this.inner.exists(p)
-  }
-  mkdir(dir: string): void {
-    this.inner.mkdir(dir)
-  }
-  rename(from: string, to: string): void {
-    this.inner.rename(from, to)
-  }
-  unlink(p: string): void {
-    this.inner.unlink(p)
-  }
-  syncDir(dir: string): Promise<void> {
-    return this.inner.syncDir(dir)
   }
 }
 

@@ -23,43 +23,24 @@ import * as os from 'node:os'
 import * as path from 'node:path'
 
 import { NodeDisk } from '../../src/io/node-disk.js'
-import type { Disk, DiskFile } from '../../src/io/disk.js'
+import type { DiskFile } from '../../src/io/disk.js'
 import { entry, type Entry } from '../../src/raft/raftpb/types.js'
 import { Wal } from '../../src/wal/wal.js'
+import { NodeDiskWrapper } from './node-disk-wrapper.js'
 
 const MiB = 1024 * 1024
 const metadata = { nodeId: 1n, clusterId: 1n }
 
 /** A Disk that counts fdatasyncs, to check one per group commit. */
-class CountingDisk implements Disk {
+class CountingDisk extends NodeDiskWrapper {
   syncs = 0
-  private readonly inner = new NodeDisk()
-  open(p: string, opts?: { create?: boolean }): DiskFile {
-    const f = this.inner.open(p, opts)
+  protected adapt(f: DiskFile): DiskFile {
     const sync = f.sync.bind(f)
     f.sync = () => {
       this.syncs++
       return sync()
     }
     return f
-  }
-  list(dir: string): string[] {
-    return this.inner.list(dir)
-  }
-  exists(p: string): boolean {
-    return this.inner.exists(p)
-  }
-  mkdir(dir: string): void {
-    this.inner.mkdir(dir)
-  }
-  rename(from: string, to: string): void {
-    this.inner.rename(from, to)
-  }
-  unlink(p: string): void {
-    this.inner.unlink(p)
-  }
-  syncDir(dir: string): Promise<void> {
-    return this.inner.syncDir(dir)
   }
 }
 
