@@ -34,8 +34,23 @@ export interface ScanResult {
 
 export type RecordVisitor = (rec: DecodedRecord, offset: number) => void
 
+const ZERO_CHUNK = new Uint8Array(64 * 1024)
+
 /** The offset from which `buf` holds only zeros. */
 export function trailingZerosStart(buf: Uint8Array): number {
+  // Whole chunks first, compared with zeros by memcmp: the tail of a preallocated segment is
+  // megabytes of zeros, and the word loop below over all of them was 7% of opening a WAL.
+  let end = buf.length
+  while (
+    end >= ZERO_CHUNK.length &&
+    Buffer.compare(buf.subarray(end - ZERO_CHUNK.length, end), ZERO_CHUNK) === 0
+  ) {
+    end -= ZERO_CHUNK.length
+  }
+  return zerosStartByWords(end === buf.length ? buf : buf.subarray(0, end))
+}
+
+function zerosStartByWords(buf: Uint8Array): number {
   let i = buf.length
   // Whole 32-bit words first: the tail of a preallocated segment is megabytes of zeros.
   if (buf.byteOffset % 4 === 0) {
