@@ -68,25 +68,33 @@ function proposeThenRead(nt: Network, n: number, on: NodeId, ctx: string): void 
   nt.send(readIndexMsg(on, ctx))
 }
 
+/**
+ * Ten proposals and then a read on nodes 1, 2, 3, 1, 2, 3 in turn: each read is answered on its
+ * node with the commit index after those proposals (the leader's empty entry is index 1).
+ */
+function readOnEveryNode(nt: Network): void {
+  const table: [number, number, string][] = [
+    [1, 11, 'ctx1'],
+    [2, 21, 'ctx2'],
+    [3, 31, 'ctx3'],
+    [1, 41, 'ctx4'],
+    [2, 51, 'ctx5'],
+    [3, 61, 'ctx6'],
+  ]
+  for (const [id, wri, wctx] of table) {
+    proposeThenRead(nt, 10, BigInt(id), wctx)
+    const r = nt.raft(id)
+    assert.deepEqual(readStates(r), [[wri, wctx]], `read on ${id}`)
+    r.readStates = []
+  }
+}
+
 describe('ReadIndex with ReadOnlySafe', () => {
   it('answers reads on every node with the commit index at the time of the read', () => {
     const nt = new Network([null, null, null])
     nt.send(msg({ type: MessageType.MsgHup, from: 1n, to: 1n }))
     assert.equal(nt.raft(1).state, StateType.StateLeader)
-    const table: [number, number, string][] = [
-      [1, 11, 'ctx1'],
-      [2, 21, 'ctx2'],
-      [3, 31, 'ctx3'],
-      [1, 41, 'ctx4'],
-      [2, 51, 'ctx5'],
-      [3, 61, 'ctx6'],
-    ]
-    for (const [id, wri, wctx] of table) {
-      proposeThenRead(nt, 10, BigInt(id), wctx)
-      const r = nt.raft(id)
-      assert.deepEqual(readStates(r), [[wri, wctx]], `read on ${id}`)
-      r.readStates = []
-    }
+    readOnEveryNode(nt)
   })
 
   it('confirms a read with a heartbeat round and frees its memory', () => {
@@ -304,19 +312,7 @@ describe('ReadIndex with ReadOnlyLeaseBased', () => {
     })
     nt.send(msg({ type: MessageType.MsgHup, from: 1n, to: 1n }))
     assert.equal(nt.raft(1).state, StateType.StateLeader)
-    const table: [number, number, string][] = [
-      [1, 11, 'ctx1'],
-      [2, 21, 'ctx2'],
-      [3, 31, 'ctx3'],
-      [1, 41, 'ctx4'],
-      [2, 51, 'ctx5'],
-      [3, 61, 'ctx6'],
-    ]
-    for (const [id, wri, wctx] of table) {
-      proposeThenRead(nt, 10, BigInt(id), wctx)
-      assert.deepEqual(readStates(nt.raft(id)), [[wri, wctx]])
-      nt.raft(id).readStates = []
-    }
+    readOnEveryNode(nt)
   })
 
   it('the leader answers at once and sends nothing', () => {
