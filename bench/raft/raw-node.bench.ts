@@ -231,8 +231,8 @@ export function clusterBench(
  * Proposals per run of the RawNode rows at size 1. Go's BenchmarkRawNode grows b.N until a run
  * lasts a second, about 1.1 million proposals at its 0.9 us, so its figure is a steady state.
  * Runs of 20,000 (what the other rows use) measured a heap growing again from the collection
- * before each run as much as the core: process CPU time was 1.4-1.8x the wall time (parallel
- * scavenges of a young generation still small), against 1.04-1.07x in runs of a million.
+ * before each run as much as the core: process CPU time was 1.3-1.8x the wall time (parallel
+ * scavenges of a young generation still small), against 1.03-1.06x in runs of a million.
  */
 const RAW_NODE_OPS = 1_000_000
 

@@ -66,6 +66,14 @@ export function mustSync(st: HardState, prev: HardState, entriesCount: number): 
   return entriesCount !== 0 || (st !== prev && (st.term !== prev.term || st.vote !== prev.vote))
 }
 
+/**
+ * What advance() does with a failure of its self-addressed work: Go discards the errors Step
+ * returns there (a response to oneself drops nothing), and panics propagate.
+ */
+function discardRaftError(err: unknown): void {
+  if (!(err instanceof RaftError)) throw err
+}
+
 export class RawNode {
   readonly raft: Raft
   private readonly asyncStorageWrites: boolean
@@ -532,7 +540,7 @@ export class RawNode {
             try {
               r.storageAppended(m)
             } catch (err) {
-              if (!(err instanceof RaftError)) throw err // see stepOnAdvance
+              discardRaftError(err)
             }
           } else {
             this.stepOnAdvance(m)
@@ -543,7 +551,7 @@ export class RawNode {
           try {
             r.storageApplied(applied, this.syncAppliedSize)
           } catch (err) {
-            if (!(err instanceof RaftError)) throw err // see stepOnAdvance
+            discardRaftError(err)
           }
         }
       } finally {
@@ -562,8 +570,7 @@ export class RawNode {
     try {
       this.raft.step(m)
     } catch (err) {
-      // Go discards returned errors here (a self-response drops nothing); panics propagate.
-      if (!(err instanceof RaftError)) throw err
+      discardRaftError(err)
     }
   }
 

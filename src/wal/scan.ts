@@ -47,12 +47,12 @@ export function trailingZerosStart(buf: Uint8Array): number {
   ) {
     end -= ZERO_CHUNK.length
   }
-  return zerosStartByWords(end === buf.length ? buf : buf.subarray(0, end))
+  return zerosStartByWords(buf.subarray(0, end))
 }
 
 function zerosStartByWords(buf: Uint8Array): number {
   let i = buf.length
-  // Whole 32-bit words first: the tail of a preallocated segment is megabytes of zeros.
+  // Whole 32-bit words first (less than a chunk of them is left), then bytes.
   if (buf.byteOffset % 4 === 0) {
     const words = new Uint32Array(buf.buffer, buf.byteOffset, buf.length >>> 2)
     let w = words.length

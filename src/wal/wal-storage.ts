@@ -37,7 +37,7 @@ import { Snapshotter } from '../snap/snapshotter.js'
 import { WalError } from './errors.js'
 import { EntryIndex, UNWRITTEN } from './entry-index.js'
 import type { WalSnapshot } from './record.js'
-import { Wal, type WalBatch } from './wal.js'
+import { Wal, type WalBatch, type WalStats } from './wal.js'
 
 export interface WalStorageOptions {
   disk: Disk
@@ -303,8 +303,8 @@ export class WalStorage implements Storage {
     await this.wal.close()
   }
 
-  /** The WAL's counters (commits, syncs, bytes, rotations) and the names of its segments. */
-  walStats(): { commits: number; syncs: number; bytesWritten: number; rotations: number } {
+  /** The WAL's counters (commits, bytes, rotations). */
+  walStats(): WalStats {
     return { ...this.wal.stats }
   }
 

@@ -82,8 +82,8 @@ export interface WalRecovery {
 }
 
 export interface WalStats {
+  /** Group commits made durable: one fdatasync each. */
   commits: number
-  syncs: number
   bytesWritten: number
   rotations: number
 }
@@ -274,7 +274,7 @@ function encodeToBuffer(records: readonly RecordSpec[], crcIn: number) {
 }
 
 export class Wal {
-  readonly stats: WalStats = { commits: 0, syncs: 0, bytesWritten: 0, rotations: 0 }
+  readonly stats: WalStats = { commits: 0, bytesWritten: 0, rotations: 0 }
   onWritten: WrittenListener | undefined
 
   private queue: Pending[] = []
@@ -546,7 +546,6 @@ export class Wal {
           mustRotate || this.closed ? await syncing : await Promise.race([syncing, this.arrival()])
         if (!synced) continue
         syncing = undefined
-        this.stats.syncs++
         this.stats.commits++
         for (const p of covered) p.resolve()
         covered = []

@@ -72,7 +72,6 @@ export function entsAt(first: number, ...terms: number[]): Entry[] {
   return terms.map((term, i) => entry({ term, index: first + i }))
 }
 
-/** The bytes of an ASCII string (the core's lib has no TextEncoder). */
 /** The RaftError code `fn` throws, or null when it returns. Other throws propagate. */
 export function errorCode(fn: () => unknown): RaftErrorCode | null {
   try {
@@ -84,6 +83,7 @@ export function errorCode(fn: () => unknown): RaftErrorCode | null {
   }
 }
 
+/** The bytes of an ASCII string (the core's lib has no TextEncoder). */
 export function utf8(s: string): Uint8Array {
   return Uint8Array.from(s, (c) => {
     const code = c.charCodeAt(0)
