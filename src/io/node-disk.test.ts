@@ -1,0 +1,41 @@
+// NodeDisk's preallocation on the real file system, in both modes: the file grows to the size
+// asked, what it held stays, and the new bytes read as zeros. The zeros mode writes them through
+// several thread-pool writes and intermediate syncs (more than ZERO_SYNC_BYTES), ending on a
+// partial chunk.
+
+import assert from 'node:assert/strict'
+import * as fs from 'node:fs'
+import * as os from 'node:os'
+import * as path from 'node:path'
+import { after, describe, it } from 'node:test'
+
+import { NodeDisk, type Preallocation } from './node-disk.js'
+
+const tmpRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'pontoon-node-disk-'))
+after(() => fs.rmSync(tmpRoot, { recursive: true, force: true }))
+
+const MiB = 1024 * 1024
+
+describe('NodeDisk.preallocate', () => {
+  for (const mode of ['zeros', 'fallocate'] as Preallocation[]) {
+    it(`${mode}: extends to the size with zeros and keeps what the file held`, async () => {
+      const disk = new NodeDisk({ preallocation: mode })
+      const file = path.join(tmpRoot, `${mode}.wal`)
+      const f = disk.open(file, { create: true })
+      const head = Buffer.from('pontoon segment head')
+      f.write([head], 0)
+      const size = 9 * MiB + 4_097
+      await f.preallocate(size)
+      assert.equal(f.size(), size)
+      const got = fs.readFileSync(file)
+      assert.deepEqual(got.subarray(0, head.length), head)
+      const rest = got.subarray(head.length)
+      assert.ok(rest.equals(Buffer.alloc(rest.length)), 'nothing but zeros after the head')
+      assert.ok(fs.statSync(file).blocks * 512 >= size, 'the blocks are allocated')
+      // Asking for no more than the file has changes nothing.
+      await f.preallocate(MiB)
+      assert.equal(f.size(), size)
+      f.close()
+    })
+  }
+})
