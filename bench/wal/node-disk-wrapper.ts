@@ -3,10 +3,14 @@
  * counting fdatasyncs, one whose data calls do nothing).
  */
 import type { Disk, DiskFile } from '../../src/io/disk.js'
-import { NodeDisk } from '../../src/io/node-disk.js'
+import { NodeDisk, type NodeDiskOptions } from '../../src/io/node-disk.js'
 
 export abstract class NodeDiskWrapper implements Disk {
-  private readonly inner = new NodeDisk()
+  private readonly inner: NodeDisk
+
+  constructor(opts: NodeDiskOptions = {}) {
+    this.inner = new NodeDisk(opts)
+  }
 
   /** Changes a file just opened (its methods may be replaced) and returns it. */
   protected abstract adapt(f: DiskFile): DiskFile

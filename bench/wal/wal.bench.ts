@@ -22,7 +22,7 @@ import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
 
-import { NodeDisk } from '../../src/io/node-disk.js'
+import { NodeDisk, type Preallocation } from '../../src/io/node-disk.js'
 import type { DiskFile } from '../../src/io/disk.js'
 import { entry, type Entry } from '../../src/raft/raftpb/types.js'
 import { SEGMENT_BYTES_DEFAULT, Wal } from '../../src/wal/wal.js'
@@ -65,8 +65,14 @@ function fdatasync(fd: number): Promise<void> {
  * number of bytes to a plain file. Interleaving them makes both see the same disk (other
  * processes share it), so their ratio means something on a noisy machine.
  */
-async function appendCase(dir: string, perBatch: number, size: number, batches: number) {
-  const disk = new CountingDisk()
+async function appendCase(
+  dir: string,
+  perBatch: number,
+  size: number,
+  batches: number,
+  preallocation: Preallocation = 'zeros',
+) {
+  const disk = new CountingDisk({ preallocation })
   const wal = await Wal.open({ disk, dir, metadata })
   // The next segment is zeroed in the background from open on; the rows time the appends alone
   // (preallocationCost below times the zeroing).
@@ -326,6 +332,27 @@ export async function runWalBench(size: number): Promise<string> {
         `${c.commits} commits, ${c.fdatasyncs} fdatasyncs (${fmt(c.fdatasyncs / c.commits, 2)} per commit), ` +
         `${fmt(c.appends / c.commits, 1)} appends per commit, ${fmt(c.appends / c.seconds)} appends/s`,
     )
+    out.push(
+      "preallocation 'fallocate' (etcd's: unwritten blocks), sequential, against 'zeros' (the default) in the same run",
+      `${'case'.padEnd(20)} ${'wal/raw fallocate'.padStart(17)} ${'paired'.padStart(7)}  ${'wal/raw zeros'.padStart(13)} ${'paired'.padStart(7)}`,
+    )
+    for (const perBatch of [16, 256]) {
+      for (const entryBytes of [128, 1024]) {
+        const batches = 200
+        const ratios = []
+        for (const mode of ['fallocate', 'zeros'] as const) {
+          const dir = path.join(root, `f${n++}`)
+          const r = await appendCase(dir, perBatch, entryBytes, batches, mode)
+          fs.rmSync(dir, { recursive: true })
+          ratios.push(sum(r.rawMs) / sum(r.walMs), pairedRatio(r.walMs, r.rawMs))
+        }
+        const [fr, fp, zr, zp] = ratios as [number, number, number, number]
+        out.push(
+          `${`${perBatch} x ${fmtBytes(entryBytes)}`.padEnd(20)} ${fmt(fr, 2).padStart(17)} ${fmt(fp, 2).padStart(7)}  ` +
+            `${fmt(zr, 2).padStart(13)} ${fmt(zp, 2).padStart(7)}`,
+        )
+      }
+    }
     const pre = await preallocationCost(path.join(root, 'z'))
     out.push(
       `preallocation: opening a fresh WAL (zeroing its first ${fmtBytes(SEGMENT_BYTES_DEFAULT)} segment) ` +
