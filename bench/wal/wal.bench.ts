@@ -4,15 +4,19 @@
  *
  * Cost sketch (per commit): one pwrite of the batch (memcpy into the page cache, ~µs per 100 KiB),
  * one fdatasync (the device flush: ~0.1-10 ms depending on the disk, and it dominates small
- * batches), plus our CPU: protobuf encoding and CRC-32C of each entry (~1 µs per KiB with the
- * native crc). So small batches are fsync-bound for both the WAL and the baseline, and large ones
- * are bandwidth-bound; the ratio column should sit near 1 in both regimes.
+ * batches), plus our CPU: protobuf encoding and CRC-32C of each entry (~1 µs per KiB). So small
+ * batches are fsync-bound for both the WAL and the baseline, and large ones are bandwidth-bound.
+ * The WAL's fdatasync is the cheaper of the two where the file system journals: the baseline
+ * appends (a new size and new blocks, a journal commit per fdatasync), the WAL overwrites a
+ * segment preallocated with written zeros (data alone). A section repeats the batched rows with
+ * fallocate's unwritten blocks (etcd's choice), which need the journal as appends do.
  *
  * Appends: for 1, 16 and 256 entries per batch of 128 B, 1 KiB and 64 KiB, batches are appended one
  * after another (each awaited) and timed from append() to durable. The baseline writes the same
  * number of bytes per batch to a plain file with writeSync + fdatasync. A last row runs 64
  * concurrent appenders to show group commit: many appends per fdatasync, never more than one
- * fdatasync per commit. The wal/raw column is the ratio of the total times, `paired` the median
+ * fdatasync per commit. Each WAL is timed once its background preallocation of the next segment
+ * has finished; a line gives that preallocation's cost. The wal/raw column is the ratio of the total times, `paired` the median
  * of the per-batch ratios (robust to the outliers of a shared machine). Recovery: a WAL of 64 MiB x
  * size (--size=16 for 1 GiB) is opened and replayed, beside reading the same files raw; both read
  * through a warm page cache.
