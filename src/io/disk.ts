@@ -34,8 +34,10 @@ export interface DiskFile {
   /**
    * Extends the file with zeros up to `size` bytes (no-op if already as large), then syncs, so
    * that later appends neither allocate blocks nor change the size that fdatasync must persist.
+   * Once `signal` aborts, it may stop early and reject with the signal's reason, leaving the file
+   * partly extended.
    */
-  preallocate(size: number): Promise<void>
+  preallocate(size: number, signal?: AbortSignal): Promise<void>
   close(): void
 }
 

@@ -1,7 +1,8 @@
 // NodeDisk's preallocation on the real file system, in both modes: the file grows to the size
-// asked, what it held stays, and the new bytes read as zeros. The zeros mode writes them through
-// several thread-pool writes and intermediate syncs (more than ZERO_SYNC_BYTES), ending on a
-// partial chunk.
+// asked, what it held stays, the new bytes read as zeros, and their blocks are allocated. The
+// zeros mode writes them through several thread-pool writes and intermediate syncs (more than
+// ZERO_SYNC_BYTES), ending on a partial chunk; it runs with no PATH, so that it cannot have
+// called fallocate(1) (whose failure would fall back to a sparse ftruncate).
 
 import assert from 'node:assert/strict'
 import * as fs from 'node:fs'
@@ -25,7 +26,13 @@ describe('NodeDisk.preallocate', () => {
       const head = Buffer.from('pontoon segment head')
       f.write([head], 0)
       const size = 9 * MiB + 4_097
-      await f.preallocate(size)
+      const pathVar = process.env.PATH
+      if (mode === 'zeros') process.env.PATH = ''
+      try {
+        await f.preallocate(size)
+      } finally {
+        process.env.PATH = pathVar
+      }
       assert.equal(f.size(), size)
       const got = fs.readFileSync(file)
       assert.deepEqual(got.subarray(0, head.length), head)
@@ -38,4 +45,14 @@ describe('NodeDisk.preallocate', () => {
       f.close()
     })
   }
+
+  it('stops once its signal aborts, rejecting with the reason', async () => {
+    const disk = new NodeDisk()
+    const f = disk.open(path.join(tmpRoot, 'aborted.wal'), { create: true })
+    const stop = new AbortController()
+    stop.abort(new Error('closing'))
+    await assert.rejects(f.preallocate(4 * MiB, stop.signal), /closing/)
+    assert.equal(f.size(), 0)
+    f.close()
+  })
 })

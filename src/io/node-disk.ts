@@ -15,14 +15,16 @@ const execFileAsync = promisify(execFile)
 /**
  * How NodeFile.preallocate extends a file:
  * - `zeros` (the default) writes the zeros. The blocks are then allocated and written, so a later
- *   write into them changes no metadata and its fdatasync is a data flush alone; on this project's
- *   ext4 VM, write + fdatasync of 2-256 KiB took 20-30% less time than into a fallocated or a
- *   plainly appended file (bench/README.md), since those need a journal commit for every
- *   fdatasync (converting unwritten extents, or a new size). The cost: each segment is written
- *   twice, once as zeros, in the background. PostgreSQL does this by default (wal_init_zero).
+ *   write into them changes no metadata and its fdatasync is a data flush alone. A fallocated or
+ *   a plainly appended file needs a journal commit for nearly every fdatasync (converting
+ *   unwritten extents, or a new size). On this project's ext4 VM, write + fdatasync of 2-256 KiB
+ *   took 20-30% less time into written zeros; of 160 B, about the same (bench/README.md). The
+ *   cost: each segment is written twice, once as zeros, in the background. PostgreSQL does this
+ *   by default (wal_init_zero).
  * - `fallocate` calls fallocate(1) (Node has no binding): blocks reserved but unwritten, as etcd's
- *   fileutil.Preallocate does. Half the device writes; slower commits on ext4 and XFS. Right for
- *   copy-on-write filesystems (btrfs, ZFS), where written zeros gain nothing.
+ *   fileutil.Preallocate does. Half the device writes. Right for copy-on-write file systems
+ *   (btrfs, ZFS), where written zeros gain nothing; XFS, which also journals the conversion of
+ *   unwritten extents, was not measured.
  */
 export type Preallocation = 'zeros' | 'fallocate'
 
@@ -30,7 +32,7 @@ export interface NodeDiskOptions {
   preallocation?: Preallocation
 }
 
-/** Extensions up to this size are written as zeros in one call, whatever the mode. */
+/** Extensions up to this size are written as zeros, whatever the mode. */
 const ZEROS_WRITTEN_BYTES_MAX = 1024 * 1024
 /** The zeros preallocation writes per call: one thread-pool job each, so the loop stays free. */
 const ZERO_CHUNK_BYTES = 1024 * 1024
@@ -97,28 +99,33 @@ class NodeFile implements DiskFile {
     return fdatasync(this.fd)
   }
 
-  async preallocate(size: number): Promise<void> {
+  async preallocate(size: number, signal?: AbortSignal): Promise<void> {
     const from = this.size()
     if (from >= size) return
-    if (size - from <= ZEROS_WRITTEN_BYTES_MAX) {
-      // A small extension: one write costs less than starting a process.
-      fs.writeSync(this.fd, new Uint8Array(size - from), 0, size - from, from)
-    } else if (this.preallocation === 'zeros') {
-      await this.writeZeros(from, size)
+    // A small extension: writing costs less than starting a process.
+    if (this.preallocation === 'zeros' || size - from <= ZEROS_WRITTEN_BYTES_MAX) {
+      await this.writeZeros(from, size, signal)
     } else {
       await this.fallocate(size)
     }
     await fdatasync(this.fd)
   }
 
-  /** Writes zeros over [from, to) on the thread pool, a chunk at a time, syncing every few MiB. */
-  private async writeZeros(from: number, to: number): Promise<void> {
-    const zeros = new Uint8Array(ZERO_CHUNK_BYTES)
+  /**
+   * Writes zeros over [from, to) on the thread pool, a chunk at a time, syncing every few MiB;
+   * stops between chunks once `signal` aborts.
+   */
+  private async writeZeros(from: number, to: number, signal?: AbortSignal): Promise<void> {
+    const zeros = new Uint8Array(Math.min(ZERO_CHUNK_BYTES, to - from))
     let unsynced = 0
     // Bounded by the range: each pass writes at least one byte or throws.
     for (let pos = from; pos < to;) {
+      signal?.throwIfAborted()
       const n = await pwrite(this.fd, zeros, Math.min(zeros.length, to - pos), pos)
-      if (n === 0) throw new Error(`pwrite of zeros wrote nothing at ${pos} in ${this.path}`)
+      if (n === 0) {
+        const err = new Error(`pwrite wrote 0 of ${to - pos} bytes at ${pos} of ${this.path}`)
+        throw Object.assign(err, { code: 'EIO' })
+      }
       pos += n
       unsynced += n
       if (unsynced >= ZERO_SYNC_BYTES && pos < to) {

@@ -79,6 +79,37 @@ async function writeLog(opts: WalOptions, batches: number, perBatch: number): Pr
   return w
 }
 
+/**
+ * Replaces the preallocation of the next segments' files (`N.tmp`; not the first segment's) on
+ * `disk`: 'hang' waits until the signal aborts, 'fail' rejects as a full disk does. Returns the
+ * paths of those files closed so far.
+ */
+function breakPreallocation(disk: SimDisk, mode: 'hang' | 'fail'): string[] {
+  const closed: string[] = []
+  const open = disk.open.bind(disk)
+  disk.open = (p, o) => {
+    const f = open(p, o)
+    if (!/\/\d+\.tmp$/.test(p)) return f
+    f.preallocate = (_size, signal) =>
+      mode === 'fail'
+        ? Promise.reject(
+            Object.assign(new Error('ENOSPC: no space left on device, write'), {
+              code: 'ENOSPC',
+            }),
+          )
+        : new Promise((_resolve, reject) =>
+            signal?.addEventListener('abort', () => reject(signal.reason as Error)),
+          )
+    const close = f.close.bind(f)
+    f.close = () => {
+      closed.push(p)
+      close()
+    }
+    return f
+  }
+  return closed
+}
+
 describe('Wal', () => {
   it('round-trips entries, hard state and snapshot markers', async () => {
     const disk = new SimDisk()
@@ -229,6 +260,63 @@ describe('Wal', () => {
     disk.crash()
     const { wal: again, entries } = await replay(opts)
     assert.deepEqual(entries, ents(1, 3, 1))
+    await again.close()
+  })
+
+  it('a first open removes a preallocated file left by a crash before the first segment', async () => {
+    const disk = new SimDisk()
+    disk.mkdir('/d/wal')
+    // A crash while the first segment was being cut leaves its temporary file (any content).
+    const leftovers = ['0000000000000000-0000000000000000.wal.tmp', '1.tmp']
+    for (const name of leftovers) {
+      disk.open(`/d/wal/${name}`, { create: true }).write([new Uint8Array(300).fill(0xee)], 0)
+    }
+    const opts = { disk, dir: '/d/wal', metadata, segmentBytes: 1 << 20 }
+    const wal = await Wal.open(opts)
+    await wal.append({ entries: ents(1, 3, 1) })
+    await wal.close()
+    const { wal: again, entries } = await replay(opts)
+    assert.deepEqual(entries, ents(1, 3, 1))
+    assert.deepEqual(again.recovery.repairs, [])
+    await again.close()
+    assert.deepEqual(
+      disk.list('/d/wal').filter((n) => n.endsWith('.tmp')),
+      ['1.tmp'],
+      'only the preallocation of the reopened WAL',
+    )
+  })
+
+  it('close stops a preallocation still running and closes its file', async () => {
+    const disk = new SimDisk()
+    const closed = breakPreallocation(disk, 'hang')
+    const opts = { disk, dir: '/d/wal', metadata, segmentBytes: 1 << 20 }
+    const wal = await Wal.open(opts)
+    await wal.append({ entries: ents(1, 3, 1) })
+    await wal.close()
+    assert.deepEqual(closed, ['/d/wal/1.tmp'])
+    const { wal: again, entries } = await replay(opts)
+    assert.deepEqual(entries, ents(1, 3, 1))
+    await again.close()
+  })
+
+  it('a failed preallocation fails the rotation that needs it (WAL_IO), keeping what was acked', async () => {
+    const disk = new SimDisk()
+    const closed = breakPreallocation(disk, 'fail')
+    const opts = { disk, dir: '/d/wal', metadata, segmentBytes: 256 }
+    const wal = await Wal.open(opts)
+    await wal.append({ entries: ents(1, 1, 1) })
+    assert.deepEqual(closed, ['/d/wal/1.tmp'], 'the file is closed at once')
+    // This one fills the segment; the next must rotate into the preallocated file.
+    await wal.append({ entries: ents(2, 4, 1, 100) })
+    await assert.rejects(
+      wal.append({ entries: ents(6, 1, 1) }),
+      (err) =>
+        WalError.is(err, 'WAL_IO') &&
+        /^wal: preallocating \/d\/wal\/1\.tmp failed: ENOSPC/.test(err.message),
+    )
+    await wal.close()
+    const { wal: again, entries } = await replay(opts)
+    assert.deepEqual(entries, [...ents(1, 1, 1), ...ents(2, 4, 1, 100)])
     await again.close()
   })
 

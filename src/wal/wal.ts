@@ -286,6 +286,8 @@ export class Wal {
   /** Invariant: position is the end of the last record written to the current segment. */
   private position = 0
   private next: Promise<DiskFile> | undefined
+  /** Aborted by close(), so that it need not wait for a segment's zeros. */
+  private readonly stopPreallocation = new AbortController()
   private readonly handles = new Map<number, DiskFile>()
   private readonly scratch = new Scratch()
   /** The buffer reads go through, shared by the readers of one readEntries. */
@@ -318,14 +320,21 @@ export class Wal {
     opts.disk.mkdir(opts.dir)
     const names = opts.disk.list(opts.dir)
     const segments = names.map(parseSegmentName).filter((s): s is Segment => s !== undefined)
-    const wal =
-      segments.length === 0
-        ? await Wal.create(opts)
-        : await Wal.recover(opts, segments, onEntry, onSnapshot)
-    for (const tmp of names.filter((n) => n.endsWith('.tmp'))) {
-      // A preallocated segment that was never renamed into place: it held no acknowledged data.
-      // Removed only after recovery succeeded, so a refused open changes nothing.
-      opts.disk.unlink(joinPath(opts.dir, tmp))
+    // Preallocated segments never renamed into place: they hold no acknowledged data. Removed
+    // before a first segment is created (which would reuse the name), or after recovery
+    // succeeded, so that a refused open changes nothing.
+    const removeTmps = () => {
+      for (const tmp of names.filter((n) => n.endsWith('.tmp'))) {
+        opts.disk.unlink(joinPath(opts.dir, tmp))
+      }
+    }
+    let wal: Wal
+    if (segments.length === 0) {
+      removeTmps()
+      wal = await Wal.create(opts)
+    } else {
+      wal = await Wal.recover(opts, segments, onEntry, onSnapshot)
+      removeTmps()
     }
     wal.startPreallocation()
     return wal
@@ -359,8 +368,7 @@ export class Wal {
     file?: DiskFile,
   ): Promise<DiskFile> {
     const tmp = joinPath(opts.dir, `${seg.name}.tmp`)
-    const f = file ?? opts.disk.open(tmp, { create: true })
-    if (file === undefined) await f.preallocate(opts.segmentBytes)
+    const f = file ?? (await Wal.preallocatedFile(opts, tmp))
     f.write([encodeToBuffer(header, crcIn).buf], 0)
     await f.sync()
     opts.disk.rename(file === undefined ? tmp : f.path, joinPath(opts.dir, seg.name))
@@ -502,16 +510,21 @@ export class Wal {
 
   /**
    * Resolves once the background preallocation of the next segment (started at open and at each
-   * rotation) has finished, failed or not. Benchmarks wait for it to time appends without it.
+   * rotation) has finished. A failure is not reported here but by the append that needs the
+   * segment (the rotation). Benchmarks wait for this to time appends without the preallocation.
    */
   async preallocated(): Promise<void> {
     await this.next?.catch(() => {})
   }
 
-  /** Waits for queued appends, then closes every file. Further appends reject. */
+  /**
+   * Waits for queued appends, then closes every file; a preallocation still running stops (the
+   * partial file is removed at the next open). Further appends reject.
+   */
   async close(): Promise<void> {
     this.closed = true
     await this.flushing?.catch(() => {})
+    this.stopPreallocation.abort()
     const next = await this.next?.catch(() => undefined)
     next?.close()
     for (const f of this.handles.values()) f.close()
@@ -643,11 +656,25 @@ export class Wal {
   }
 
   /** Preallocates the next segment in the background (etcd file_pipeline.go). */
-  private async preallocate(): Promise<DiskFile> {
+  private preallocate(): Promise<DiskFile> {
     const path = joinPath(this.opts.dir, `${this.currentSeq() + 1}.tmp`)
-    const f = this.opts.disk.open(path, { create: true })
-    f.truncate(0)
-    await f.preallocate(this.opts.segmentBytes)
+    return Wal.preallocatedFile(this.opts, path, this.stopPreallocation.signal)
+  }
+
+  /** A new file at `path`, empty and then preallocated; closed again if that fails. */
+  private static async preallocatedFile(
+    opts: Required<WalOptions>,
+    path: string,
+    signal?: AbortSignal,
+  ): Promise<DiskFile> {
+    const f = opts.disk.open(path, { create: true })
+    try {
+      f.truncate(0)
+      await f.preallocate(opts.segmentBytes, signal)
+    } catch (err) {
+      f.close()
+      throw ioError(`preallocating ${path}`, err)
+    }
     return f
   }
 
