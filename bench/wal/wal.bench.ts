@@ -7,19 +7,20 @@
  * batches), plus our CPU: protobuf encoding and CRC-32C of each entry (~1 µs per KiB). So small
  * batches are fsync-bound for both the WAL and the baseline, and large ones are bandwidth-bound.
  * The WAL's fdatasync is the cheaper of the two where the file system journals: the baseline
- * appends (a new size and new blocks, a journal commit per fdatasync), the WAL overwrites a
- * segment preallocated with written zeros (data alone). A section repeats the batched rows with
- * fallocate's unwritten blocks (etcd's choice), which need the journal as appends do.
+ * appends (a new size and new blocks: a journal commit per fdatasync), the WAL overwrites a
+ * segment preallocated with written zeros (the data alone), which it wrote once before.
  *
- * Appends: for 1, 16 and 256 entries per batch of 128 B, 1 KiB and 64 KiB, batches are appended one
- * after another (each awaited) and timed from append() to durable. The baseline writes the same
- * number of bytes per batch to a plain file with writeSync + fdatasync. A last row runs 64
- * concurrent appenders to show group commit: many appends per fdatasync, never more than one
- * fdatasync per commit. Each WAL is timed once its background preallocation of the next segment
- * has finished; a line gives that preallocation's cost. The wal/raw column is the ratio of the total times, `paired` the median
- * of the per-batch ratios (robust to the outliers of a shared machine). Recovery: a WAL of 64 MiB x
- * size (--size=16 for 1 GiB) is opened and replayed, beside reading the same files raw; both read
- * through a warm page cache.
+ * Appends: for 1, 16 and 256 entries per batch of 128 B, 1 KiB and 64 KiB, batches are appended
+ * one after another (each awaited) and timed from append() to durable. The baseline writes the
+ * same number of bytes per batch to a plain file with writeSync + fdatasync. Each WAL is timed
+ * once the background preallocation of its next segment has finished, so these rows leave the
+ * zeroing out. The wal/raw column is the ratio of the total times, `paired` the median of the
+ * per-batch ratios (robust to the outliers of a shared machine). Then: the rows pipelined; 64
+ * concurrent appenders (group commit: many appends per fdatasync, never more than one fdatasync
+ * per commit); the batched rows three ways (fallocate or zeros, the raw loop appending or
+ * overwriting zeros); sustained runs over two segments with the zeroing timed in; the cost of a
+ * fresh WAL's preallocation. Recovery: a WAL of 64 MiB x size (--size=16 for 1 GiB) is opened and
+ * replayed, beside reading the same files raw; both read through a warm page cache.
  */
 import { createHash } from 'node:crypto'
 import * as fs from 'node:fs'
@@ -27,7 +28,7 @@ import * as os from 'node:os'
 import * as path from 'node:path'
 
 import { NodeDisk, type Preallocation } from '../../src/io/node-disk.js'
-import type { DiskFile } from '../../src/io/disk.js'
+import type { Disk, DiskFile } from '../../src/io/disk.js'
 import { entry, type Entry } from '../../src/raft/raftpb/types.js'
 import { SEGMENT_BYTES_DEFAULT, Wal } from '../../src/wal/wal.js'
 import { NodeDiskWrapper } from './node-disk-wrapper.js'
@@ -65,6 +66,29 @@ function fdatasync(fd: number): Promise<void> {
 }
 
 /**
+ * Opens a fresh WAL and waits for the background preallocation of its next segment, so that a
+ * row times the appends alone (preallocationCost and sustainedCase time the zeroing).
+ */
+async function openSettled(disk: Disk, dir: string): Promise<Wal> {
+  const wal = await Wal.open({ disk, dir, metadata })
+  await wal.preallocated()
+  return wal
+}
+
+/** Where the raw baseline writes: appended to a new file, or over a file of written zeros. */
+type RawTarget = 'append' | 'zeros'
+
+/** The raw baseline's file; for 'zeros', `bytes` of zeros written and synced first. */
+async function rawFile(file: string, target: RawTarget, bytes: number): Promise<number> {
+  if (target === 'zeros') {
+    const f = new NodeDisk({ preallocation: 'zeros' }).open(file, { create: true })
+    await f.preallocate(bytes)
+    f.close()
+  }
+  return fs.openSync(file, target === 'zeros' ? 'r+' : 'w')
+}
+
+/**
  * One case: `batches` appends to the WAL, each followed by a raw write+fdatasync of the same
  * number of bytes to a plain file. Interleaving them makes both see the same disk (other
  * processes share it), so their ratio means something on a noisy machine.
@@ -75,13 +99,13 @@ async function appendCase(
   size: number,
   batches: number,
   preallocation: Preallocation = 'zeros',
+  rawTarget: RawTarget = 'append',
 ) {
   const disk = new CountingDisk({ preallocation })
-  const wal = await Wal.open({ disk, dir, metadata })
-  // The next segment is zeroed in the background from open on; the rows time the appends alone
-  // (preallocationCost below times the zeroing).
-  await wal.preallocated()
-  const rawFd = fs.openSync(path.join(dir, 'raw.dat'), 'w')
+  const wal = await openSettled(disk, dir)
+  // Room for every batch: a record head, entry head and padding take less than 64 bytes each.
+  const rawBytes = batches * (perBatch * (size + 64) + 64)
+  const rawFd = await rawFile(path.join(dir, 'raw.dat'), rawTarget, rawBytes)
   const walMs: number[] = []
   const rawMs: number[] = []
   const syncsBefore = disk.syncs
@@ -131,10 +155,7 @@ async function pipelinedCase(
   perRound: number,
 ) {
   const disk = new CountingDisk()
-  const wal = await Wal.open({ disk, dir, metadata })
-  // The next segment is zeroed in the background from open on; the rows time the appends alone
-  // (preallocationCost below times the zeroing).
-  await wal.preallocated()
+  const wal = await openSettled(disk, dir)
   const rawFd = fs.openSync(path.join(dir, 'raw.dat'), 'w')
   const walMs: number[] = []
   const rawMs: number[] = []
@@ -190,10 +211,7 @@ function pairedRatio(walMs: number[], rawMs: number[]): number {
 
 async function concurrentAppends(dir: string, appenders: number, perAppender: number) {
   const disk = new CountingDisk()
-  const wal = await Wal.open({ disk, dir, metadata })
-  // The next segment is zeroed in the background from open on; the rows time the appends alone
-  // (preallocationCost below times the zeroing).
-  await wal.preallocated()
+  const wal = await openSettled(disk, dir)
   const before = disk.syncs
   const t0 = now()
   let next = 1
@@ -226,6 +244,49 @@ async function preallocationCost(dir: string) {
   const nextMs = now() - t
   await wal.close()
   return { openMs, nextMs }
+}
+
+/**
+ * The WAL over two segments with the zeroing inside the timing: from open on (the second segment
+ * is zeroed in the background meanwhile), through the rotation (which starts zeroing the third),
+ * until the last batch is durable and that zeroing is done: as many bytes of zeros as of records.
+ * Then, not interleaved (the zeroing would slow it too), the raw loop appends the same batches to a
+ * new file. `rounds` alternations; each returns both times.
+ */
+async function sustainedCase(dir: string, perBatch: number, size: number, rounds: number) {
+  const out: { walMs: number; rawMs: number; bytes: number; rotations: number }[] = []
+  for (let round = 0; round < rounds; round++) {
+    const walDir = path.join(dir, `w${round}`)
+    const wal = await Wal.open({ disk: new NodeDisk(), dir: walDir, metadata })
+    const batchBytes: number[] = []
+    const end = 2 * SEGMENT_BYTES_DEFAULT - perBatch * (size + 64) - 4096
+    let t = now()
+    for (let b = 0; wal.stats.bytesWritten < end; b++) {
+      const before = wal.stats.bytesWritten
+      await wal.append({ entries: batchOf(1 + b * perBatch, perBatch, size) })
+      batchBytes.push(wal.stats.bytesWritten - before)
+    }
+    await wal.preallocated()
+    const walMs = now() - t
+    const { rotations, bytesWritten } = wal.stats
+    await wal.close()
+    fs.rmSync(walDir, { recursive: true })
+    const rawPath = path.join(dir, `raw${round}.dat`)
+    const fd = fs.openSync(rawPath, 'w')
+    const buf = new Uint8Array(Math.max(...batchBytes)).fill(7)
+    let pos = 0
+    t = now()
+    for (const n of batchBytes) {
+      fs.writeSync(fd, buf, 0, n, pos)
+      pos += n
+      await fdatasync(fd)
+    }
+    const rawMs = now() - t
+    fs.closeSync(fd)
+    fs.rmSync(rawPath)
+    out.push({ walMs, rawMs, bytes: bytesWritten, rotations })
+  }
+  return out
 }
 
 async function recovery(dir: string, totalBytes: number) {
@@ -337,25 +398,51 @@ export async function runWalBench(size: number): Promise<string> {
         `${fmt(c.appends / c.commits, 1)} appends per commit, ${fmt(c.appends / c.seconds)} appends/s`,
     )
     out.push(
-      "preallocation 'fallocate' (etcd's: unwritten blocks), sequential, against 'zeros' (the default) in the same run",
-      `${'case'.padEnd(20)} ${'wal/raw fallocate'.padStart(17)} ${'paired'.padStart(7)}  ${'wal/raw zeros'.padStart(13)} ${'paired'.padStart(7)}`,
+      'the batched sequential rows three ways in one run (wal/raw, paired): the WAL preallocating by',
+      "fallocate (etcd's way: unwritten blocks) or by written zeros (the default), against the raw",
+      'loop appending to a new file, and the WAL with zeros against the raw loop overwriting zeros',
+      "(the same device work: what is left is the WAL's own cost)",
+      `${'case'.padEnd(14)} ${'fallocate/append'.padStart(16)} ${'zeros/append'.padStart(13)} ${'zeros/zeros'.padStart(12)}`,
     )
     for (const perBatch of [16, 256]) {
       for (const entryBytes of [128, 1024]) {
-        const batches = 200
-        const ratios = []
-        for (const mode of ['fallocate', 'zeros'] as const) {
+        const cells = []
+        for (const [mode, target] of [
+          ['fallocate', 'append'],
+          ['zeros', 'append'],
+          ['zeros', 'zeros'],
+        ] as const) {
           const dir = path.join(root, `f${n++}`)
-          const r = await appendCase(dir, perBatch, entryBytes, batches, mode)
+          const r = await appendCase(dir, perBatch, entryBytes, 200, mode, target)
           fs.rmSync(dir, { recursive: true })
-          ratios.push(sum(r.rawMs) / sum(r.walMs), pairedRatio(r.walMs, r.rawMs))
+          const ratio = sum(r.rawMs) / sum(r.walMs)
+          cells.push(`${fmt(ratio, 2)}, ${fmt(pairedRatio(r.walMs, r.rawMs), 2)}`)
         }
-        const [fr, fp, zr, zp] = ratios as [number, number, number, number]
+        const [a, b, c] = cells as [string, string, string]
         out.push(
-          `${`${perBatch} x ${fmtBytes(entryBytes)}`.padEnd(20)} ${fmt(fr, 2).padStart(17)} ${fmt(fp, 2).padStart(7)}  ` +
-            `${fmt(zr, 2).padStart(13)} ${fmt(zp, 2).padStart(7)}`,
+          `${`${perBatch} x ${fmtBytes(entryBytes)}`.padEnd(14)} ${a.padStart(16)} ` +
+            `${b.padStart(13)} ${c.padStart(12)}`,
         )
       }
+    }
+    out.push(
+      'sustained: two segments of sequential batches, timed with the zeroing of two segments in',
+      'the background (as many bytes as the records), then the raw loop appending the same batches',
+    )
+    for (const [perBatch, entryBytes] of [
+      [256, 1024],
+      [256, 64 * 1024],
+    ] as const) {
+      const dir = path.join(root, `s${n++}`)
+      fs.mkdirSync(dir)
+      const rounds = await sustainedCase(dir, perBatch, entryBytes, 2)
+      fs.rmSync(dir, { recursive: true })
+      const cells = rounds.map(
+        (r) =>
+          `${fmt(r.bytes / MiB / (r.walMs / 1000))} against ${fmt(r.bytes / MiB / (r.rawMs / 1000))} MiB/s ` +
+          `(${fmt(r.rawMs / r.walMs, 2)}, ${r.rotations} rotation)`,
+      )
+      out.push(`${`${perBatch} x ${fmtBytes(entryBytes)}`.padEnd(14)} ${cells.join('; ')}`)
     }
     const pre = await preallocationCost(path.join(root, 'z'))
     out.push(
