@@ -17,6 +17,20 @@
  * durable only once `syncDir` of its directory has resolved.
  */
 
+export interface PreallocateOptions {
+  /**
+   * Once it aborts, preallocation may stop early and reject with the signal's reason, leaving the
+   * file partly extended.
+   */
+  signal?: AbortSignal
+  /**
+   * Reserve the blocks without writing them (fallocate), even where the disk would write zeros:
+   * half the device writes, but a journal commit at nearly every later fdatasync into them. The
+   * WAL asks for it when it fills segments too fast for the zeros to be worth the device's time.
+   */
+  reserveOnly?: boolean
+}
+
 export interface DiskFile {
   readonly path: string
   /** The current size in bytes, including writes not yet synced. */
@@ -34,10 +48,8 @@ export interface DiskFile {
   /**
    * Extends the file with zeros up to `size` bytes (no-op if already as large), then syncs, so
    * that later appends neither allocate blocks nor change the size that fdatasync must persist.
-   * Once `signal` aborts, it may stop early and reject with the signal's reason, leaving the file
-   * partly extended.
    */
-  preallocate(size: number, signal?: AbortSignal): Promise<void>
+  preallocate(size: number, opts?: PreallocateOptions): Promise<void>
   close(): void
 }
 

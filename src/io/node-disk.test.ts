@@ -46,12 +46,29 @@ describe('NodeDisk.preallocate', () => {
     })
   }
 
+  it('zeros with reserveOnly writes no zeros (fallocate, here missing: a sparse ftruncate)', async () => {
+    const disk = new NodeDisk({ preallocation: 'zeros' })
+    const file = path.join(tmpRoot, 'reserved.wal')
+    const f = disk.open(file, { create: true })
+    const size = 4 * MiB
+    const pathVar = process.env.PATH
+    process.env.PATH = ''
+    try {
+      await f.preallocate(size, { reserveOnly: true })
+    } finally {
+      process.env.PATH = pathVar
+    }
+    assert.equal(f.size(), size)
+    assert.ok(fs.statSync(file).blocks * 512 < size, 'no blocks written')
+    f.close()
+  })
+
   it('stops once its signal aborts, rejecting with the reason', async () => {
     const disk = new NodeDisk()
     const f = disk.open(path.join(tmpRoot, 'aborted.wal'), { create: true })
     const stop = new AbortController()
     stop.abort(new Error('closing'))
-    await assert.rejects(f.preallocate(4 * MiB, stop.signal), /closing/)
+    await assert.rejects(f.preallocate(4 * MiB, { signal: stop.signal }), /closing/)
     assert.equal(f.size(), 0)
     f.close()
   })

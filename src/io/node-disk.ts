@@ -8,7 +8,7 @@ import { execFile } from 'node:child_process'
 import * as fs from 'node:fs'
 import { promisify } from 'node:util'
 
-import type { Disk, DiskFile } from './disk.js'
+import type { Disk, DiskFile, PreallocateOptions } from './disk.js'
 
 const execFileAsync = promisify(execFile)
 
@@ -99,12 +99,13 @@ class NodeFile implements DiskFile {
     return fdatasync(this.fd)
   }
 
-  async preallocate(size: number, signal?: AbortSignal): Promise<void> {
+  async preallocate(size: number, opts: PreallocateOptions = {}): Promise<void> {
     const from = this.size()
     if (from >= size) return
+    const zeros = this.preallocation === 'zeros' && opts.reserveOnly !== true
     // A small extension: writing costs less than starting a process.
-    if (this.preallocation === 'zeros' || size - from <= ZEROS_WRITTEN_BYTES_MAX) {
-      await this.writeZeros(from, size, signal)
+    if (zeros || size - from <= ZEROS_WRITTEN_BYTES_MAX) {
+      await this.writeZeros(from, size, opts.signal)
     } else {
       await this.fallocate(size)
     }

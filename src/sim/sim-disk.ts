@@ -10,7 +10,7 @@
  * prefix of the pending name operations: a real disk may persist some unsynced data, in order
  * within a file, and code that is correct must not depend on it either way.
  */
-import { dirName, type Disk, type DiskFile } from '../io/disk.js'
+import { dirName, type Disk, type DiskFile, type PreallocateOptions } from '../io/disk.js'
 
 /** What SimDisk needs of a PRNG: a uniform integer in [0, n). */
 export interface IntRand {
@@ -116,14 +116,15 @@ class SimFile implements DiskFile {
 
   /**
    * In two steps, each synced, as NodeDisk's zeroing syncs every few MiB: a crash between them
-   * leaves a file extended part of the way.
+   * leaves a file extended part of the way. `reserveOnly` changes nothing here: SimDisk models
+   * what is durable, not how blocks are allocated.
    */
-  async preallocate(size: number, signal?: AbortSignal): Promise<void> {
+  async preallocate(size: number, opts: PreallocateOptions = {}): Promise<void> {
     const from = this.size()
     if (from >= size) return
     this.truncate(from + Math.ceil((size - from) / 2))
     await this.sync()
-    signal?.throwIfAborted()
+    opts.signal?.throwIfAborted()
     this.truncate(size)
     await this.sync()
   }

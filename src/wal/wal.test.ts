@@ -10,6 +10,7 @@ import * as path from 'node:path'
 import { after, describe, it } from 'node:test'
 
 import { NodeDisk } from '../io/node-disk.js'
+import { discardLogger } from '../raft/logger.js'
 import { entry, type Entry, type HardState } from '../raft/raftpb/types.js'
 import { SimDisk } from '../sim/sim-disk.js'
 import { WalError } from './errors.js'
@@ -90,7 +91,7 @@ function breakPreallocation(disk: SimDisk, mode: 'hang' | 'fail'): string[] {
   disk.open = (p, o) => {
     const f = open(p, o)
     if (!/\/\d+\.tmp$/.test(p)) return f
-    f.preallocate = (_size, signal) =>
+    f.preallocate = (_size, { signal } = {}) =>
       mode === 'fail'
         ? Promise.reject(
             Object.assign(new Error('ENOSPC: no space left on device, write'), {
@@ -317,6 +318,55 @@ describe('Wal', () => {
     await wal.close()
     const { wal: again, entries } = await replay(opts)
     assert.deepEqual(entries, [...ents(1, 1, 1), ...ents(2, 4, 1, 100)])
+    await again.close()
+  })
+
+  it('zero-fills the next segment unless segments fill faster than 4x the zeroing takes', async () => {
+    const disk = new SimDisk()
+    // A clock the test moves: each zero-filling preallocation takes 10 ms of it.
+    let clock = 0
+    const asked: [string, boolean][] = []
+    const open = disk.open.bind(disk)
+    disk.open = (p, o) => {
+      const f = open(p, o)
+      const preallocate = f.preallocate.bind(f)
+      f.preallocate = async (size, prealloc = {}) => {
+        asked.push([p.slice('/d/wal/'.length), prealloc.reserveOnly === true])
+        if (prealloc.reserveOnly !== true) clock += 10
+        await preallocate(size, prealloc)
+      }
+      return f
+    }
+    const logs: string[] = []
+    const logger = { ...discardLogger, info: (...args: unknown[]) => logs.push(args.join(' ')) }
+    const opts = { disk, dir: '/d/wal', metadata, segmentBytes: 256, clock: () => clock, logger }
+    const wal = await Wal.open(opts)
+    await wal.preallocated()
+    // Each batch fills a segment, so each append after the first rotates.
+    const fill = (first: number) => wal.append({ entries: ents(first, 3, 1, 100) })
+    await fill(1)
+    clock += 5 // segment 0 filled in 15 ms, under 4 x 10: reserve segment 2's blocks only
+    await fill(4)
+    await wal.preallocated()
+    clock += 100 // segment 1 filled in 100 ms: zeros again for segment 3
+    await fill(7)
+    await wal.preallocated()
+    await wal.close()
+    assert.deepEqual(asked, [
+      ['0000000000000000-0000000000000000.wal.tmp', false],
+      ['1.tmp', false],
+      ['2.tmp', true],
+      ['3.tmp', false],
+    ])
+    assert.deepEqual(
+      logs.filter((l) => l.includes('preallocating segments')),
+      [
+        'wal: a segment filled in 15 ms, zeroing one took 10 ms: preallocating segments by reserving their blocks, without zeros',
+        'wal: a segment filled in 100 ms, zeroing one took 10 ms: preallocating segments with zeros again',
+      ],
+    )
+    const { wal: again, entries } = await replay(opts)
+    assert.deepEqual(entries, ents(1, 9, 1, 100))
     await again.close()
   })
 

@@ -22,7 +22,7 @@ import { discardLogger, type Logger } from '../raft/logger.js'
 import { decodeEntry, decodeHardState, encodeHardState, varintSize } from '../raft/raftpb/codec.js'
 import { emptyHardState, isEmptyHardState } from '../raft/raftpb/types.js'
 import type { Entry, HardState } from '../raft/raftpb/types.js'
-import { joinPath, readAt, type Disk, type DiskFile } from '../io/disk.js'
+import { joinPath, readAt, type Disk, type DiskFile, type PreallocateOptions } from '../io/disk.js'
 import { NATIVE_ARRAY_BYTES_MIN, crc32c, crc32cRange } from './crc32c.js'
 import {
   ENTRY_HEAD_ROOM,
@@ -63,6 +63,8 @@ export interface WalOptions {
   /** The size at which a segment is closed and the next one started; 64 MiB by default. */
   segmentBytes?: number
   logger?: Logger
+  /** Milliseconds, for timing segment fills against their preallocation; performance.now. */
+  clock?: () => number
 }
 
 /** What one Ready adds to the log, written in this order (etcd's SaveSnap, then Save). */
@@ -128,6 +130,9 @@ function ioError(what: string, cause: unknown): WalError {
     cause,
   })
 }
+
+/** See Wal.choosePreallocation: the zeros may take up to a quarter of the device's time. */
+const ZEROING_FILL_RATIO = 4
 
 /** Payloads at least this large are written from where they are (their own iovec), not copied. */
 const ZERO_COPY_BYTES_MIN = 16 * 1024
@@ -288,6 +293,12 @@ export class Wal {
   private next: Promise<DiskFile> | undefined
   /** Aborted by close(), so that it need not wait for a segment's zeros. */
   private readonly stopPreallocation = new AbortController()
+  /** When the current segment became current (at open, or rotated into), by opts.clock. */
+  private segmentSince: number
+  /** How long the last zero-filling preallocation took, in ms (undefined: none yet). */
+  private zeroingMs: number | undefined
+  /** Whether the next segment is preallocated by reserving blocks only (choosePreallocation). */
+  private reserveOnly = false
   private readonly handles = new Map<number, DiskFile>()
   private readonly scratch = new Scratch()
   /** The buffer reads go through, shared by the readers of one readEntries. */
@@ -304,6 +315,7 @@ export class Wal {
   ) {
     const last = segments[segments.length - 1] as Segment
     this.handles.set(last.seq, file)
+    this.segmentSince = opts.clock()
   }
 
   /**
@@ -645,6 +657,9 @@ export class Wal {
     this.position = header.buf.length
     this.crc = header.crc
     this.stats.rotations++
+    const now = this.opts.clock()
+    this.choosePreallocation(now - this.segmentSince)
+    this.segmentSince = now
     this.startPreallocation()
     this.opts.logger.info(`wal: created segment ${seg.name}`)
   }
@@ -655,22 +670,48 @@ export class Wal {
     this.next.catch(() => {})
   }
 
+  /**
+   * Whether the next segment is zero-filled (see NodeDisk) or only has its blocks reserved: it is
+   * zero-filled unless the segment just closed filled in less than ZEROING_FILL_RATIO times what
+   * the last zeroing took. Filling that fast, the appends need the device's time, and the zeros
+   * (as many bytes again as the records) would slow a bulk load down to half speed, more than the
+   * cheaper fdatasyncs gain back; filling slowly, the zeros go in while the device idles.
+   */
+  private choosePreallocation(filledMs: number): void {
+    const zeroingMs = this.zeroingMs
+    const reserveOnly = zeroingMs !== undefined && filledMs < ZEROING_FILL_RATIO * zeroingMs
+    if (reserveOnly !== this.reserveOnly) {
+      const why = `a segment filled in ${Math.round(filledMs)} ms, zeroing one took ${Math.round(zeroingMs ?? 0)} ms`
+      this.opts.logger.info(
+        reserveOnly
+          ? `wal: ${why}: preallocating segments by reserving their blocks, without zeros`
+          : `wal: ${why}: preallocating segments with zeros again`,
+      )
+    }
+    this.reserveOnly = reserveOnly
+  }
+
   /** Preallocates the next segment in the background (etcd file_pipeline.go). */
-  private preallocate(): Promise<DiskFile> {
+  private async preallocate(): Promise<DiskFile> {
     const path = joinPath(this.opts.dir, `${this.currentSeq() + 1}.tmp`)
-    return Wal.preallocatedFile(this.opts, path, this.stopPreallocation.signal)
+    const { reserveOnly } = this
+    const start = this.opts.clock()
+    const signal = this.stopPreallocation.signal
+    const f = await Wal.preallocatedFile(this.opts, path, { signal, reserveOnly })
+    if (!reserveOnly) this.zeroingMs = this.opts.clock() - start
+    return f
   }
 
   /** A new file at `path`, empty and then preallocated; closed again if that fails. */
   private static async preallocatedFile(
     opts: Required<WalOptions>,
     path: string,
-    signal?: AbortSignal,
+    prealloc: PreallocateOptions = {},
   ): Promise<DiskFile> {
     const f = opts.disk.open(path, { create: true })
     try {
       f.truncate(0)
-      await f.preallocate(opts.segmentBytes, signal)
+      await f.preallocate(opts.segmentBytes, prealloc)
     } catch (err) {
       f.close()
       throw ioError(`preallocating ${path}`, err)
@@ -707,7 +748,12 @@ function fillOptions(o: WalOptions): Required<WalOptions> {
   if (!Number.isSafeInteger(segmentBytes) || segmentBytes < 64 || segmentBytes >= SEQ_SCALE) {
     throw new RangeError(`wal: segmentBytes (${segmentBytes}) must be in [64, 2^32)`)
   }
-  return { ...o, segmentBytes, logger: o.logger ?? discardLogger }
+  return {
+    ...o,
+    segmentBytes,
+    logger: o.logger ?? discardLogger,
+    clock: o.clock ?? (() => performance.now()),
+  }
 }
 
 /** The entries of a group's batches, in order. */
