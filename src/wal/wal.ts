@@ -88,6 +88,9 @@ export interface WalStats {
   commits: number
   bytesWritten: number
   rotations: number
+  /** Next segments preallocated in the background, and how many of those were zero-filled. */
+  preallocations: number
+  zeroFilled: number
 }
 
 interface Segment {
@@ -279,7 +282,13 @@ function encodeToBuffer(records: readonly RecordSpec[], crcIn: number) {
 }
 
 export class Wal {
-  readonly stats: WalStats = { commits: 0, bytesWritten: 0, rotations: 0 }
+  readonly stats: WalStats = {
+    commits: 0,
+    bytesWritten: 0,
+    rotations: 0,
+    preallocations: 0,
+    zeroFilled: 0,
+  }
   onWritten: WrittenListener | undefined
 
   private queue: Pending[] = []
@@ -698,7 +707,11 @@ export class Wal {
     const start = this.opts.clock()
     const signal = this.stopPreallocation.signal
     const f = await Wal.preallocatedFile(this.opts, path, { signal, reserveOnly })
-    if (!reserveOnly) this.zeroingMs = this.opts.clock() - start
+    this.stats.preallocations++
+    if (!reserveOnly) {
+      this.zeroingMs = this.opts.clock() - start
+      this.stats.zeroFilled++
+    }
     return f
   }
 
