@@ -67,12 +67,23 @@ function fdatasync(fd: number): Promise<void> {
 }
 
 /**
+ * sync(1): writes back whatever the earlier cases left and lets the file system finish freeing
+ * their deleted files (with the `discard` mount option, a journal commit after a deletion issues
+ * the discards, hundreds of MiB after a few cases), so that a phase timed alone does not pay them.
+ */
+function settle(): void {
+  execFileSync('sync')
+}
+
+/**
  * Opens a fresh WAL and waits for the background preallocation of its next segment, so that a
- * row times the appends alone (preallocationCost and sustainedCase time the zeroing).
+ * row times the appends alone (preallocationCost and sustainedCase time the zeroing), then lets
+ * the disk settle.
  */
 async function openSettled(disk: Disk, dir: string): Promise<Wal> {
   const wal = await Wal.open({ disk, dir, metadata })
   await wal.preallocated()
+  settle()
   return wal
 }
 
@@ -107,6 +118,7 @@ async function appendCase(
   // Room for every batch: a record head, entry head and padding take less than 64 bytes each.
   const rawBytes = batches * (perBatch * (size + 64) + 64)
   const rawFd = await rawFile(path.join(dir, 'raw.dat'), rawTarget, rawBytes)
+  settle()
   const walMs: number[] = []
   const rawMs: number[] = []
   const syncsBefore = disk.syncs
@@ -245,15 +257,6 @@ async function preallocationCost(dir: string) {
   const nextMs = now() - t
   await wal.close()
   return { openMs, nextMs }
-}
-
-/**
- * sync(1): writes back whatever the earlier cases left and lets the file system finish freeing
- * their deleted files (with the `discard` mount option, a journal commit after a deletion issues
- * the discards, hundreds of MiB after a few cases), so that a phase timed alone does not pay them.
- */
-function settle(): void {
-  execFileSync('sync')
 }
 
 /**
