@@ -19,8 +19,9 @@ const execFileAsync = promisify(execFile)
  *   a plainly appended file needs a journal commit for nearly every fdatasync (converting
  *   unwritten extents, or a new size). On this project's ext4 VM, write + fdatasync of 2-256 KiB
  *   took 20-30% less time into written zeros; of 160 B, about the same (bench/README.md). The
- *   cost: each segment is written twice, once as zeros, in the background. PostgreSQL does this
- *   by default (wal_init_zero).
+ *   cost: the file is written twice, once as zeros; a caller that cannot spare the device time
+ *   passes `reserveOnly` (the WAL does in bulk loads). PostgreSQL zero-fills by default
+ *   (wal_init_zero).
  * - `fallocate` calls fallocate(1) (Node has no binding): blocks reserved but unwritten, as etcd's
  *   fileutil.Preallocate does. Half the device writes. Right for copy-on-write file systems
  *   (btrfs, ZFS), where written zeros gain nothing; XFS, which also journals the conversion of

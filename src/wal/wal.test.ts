@@ -370,6 +370,45 @@ describe('Wal', () => {
     await again.close()
   })
 
+  it('a rotation that needs the next segment before its zeros are written reserves the rest', async () => {
+    const disk = new SimDisk()
+    const asked: boolean[] = []
+    const open = disk.open.bind(disk)
+    disk.open = (p, o) => {
+      const f = open(p, o)
+      if (!p.endsWith('/1.tmp')) return f
+      const preallocate = f.preallocate.bind(f)
+      // Zero-filling 1.tmp never ends by itself (a slow disk); reserving its blocks works.
+      f.preallocate = (size, prealloc = {}) => {
+        asked.push(prealloc.reserveOnly === true)
+        if (prealloc.reserveOnly === true) return preallocate(size, prealloc)
+        const { signal } = prealloc
+        return new Promise((_resolve, reject) =>
+          signal?.addEventListener('abort', () => reject(signal.reason as Error)),
+        )
+      }
+      return f
+    }
+    const logs: string[] = []
+    const logger = { ...discardLogger, info: (...args: unknown[]) => logs.push(args.join(' ')) }
+    const opts = { disk, dir: '/d/wal', metadata, segmentBytes: 256, logger }
+    const wal = await Wal.open(opts)
+    await wal.append({ entries: ents(1, 3, 1, 100) })
+    await wal.append({ entries: ents(4, 3, 1, 100) }) // rotates into 1.tmp
+    assert.equal(wal.stats.rotations, 1)
+    assert.deepEqual(asked, [false, true])
+    assert.ok(
+      logs.includes(
+        'wal: /d/wal/1.tmp was needed before its zeros were written; reserved the rest',
+      ),
+    )
+    await wal.close()
+    const { wal: again, entries } = await replay(opts)
+    assert.deepEqual(entries, ents(1, 6, 1, 100))
+    assert.deepEqual(again.recovery.repairs, [])
+    await again.close()
+  })
+
   it('refuses a data dir of another node or cluster, changing nothing', async () => {
     const disk = new SimDisk()
     await writeLog({ disk, dir: '/d/wal', metadata, segmentBytes: 256 }, 4, 3)

@@ -302,6 +302,8 @@ export class Wal {
   private next: Promise<DiskFile> | undefined
   /** Aborted by close(), so that it need not wait for a segment's zeros. */
   private readonly stopPreallocation = new AbortController()
+  /** Aborted by rotate() when it needs the next segment: see preallocate(). */
+  private hurry: AbortController | undefined
   /** When the current segment became current (at open, or rotated into), by opts.clock. */
   private segmentSince: number
   /** How long the last zero-filling preallocation took, in ms (undefined: none yet). */
@@ -657,6 +659,8 @@ export class Wal {
     const prev = this.segments[this.segments.length - 1] as Segment
     const seg = { seq: prev.seq + 1, index: this.lastIndex + 1, name: '' }
     seg.name = segmentName(seg.seq, seg.index)
+    // Zeros still being written would delay every append behind this rotation: stop them.
+    this.hurry?.abort()
     const next = await (this.next ?? this.preallocate())
     const header = encodeHeaderFor(this.opts, this.crc, this.hardState)
     await Wal.newSegmentFile(this.opts, seg, header.records, this.crc, next)
@@ -700,31 +704,59 @@ export class Wal {
     this.reserveOnly = reserveOnly
   }
 
-  /** Preallocates the next segment in the background (etcd file_pipeline.go). */
+  /**
+   * Preallocates the next segment in the background (etcd file_pipeline.go). When the rotation
+   * needs it before its zeros are all written, it stops zeroing and reserves the rest (`hurry`):
+   * appends never wait for zeros.
+   */
   private async preallocate(): Promise<DiskFile> {
     const path = joinPath(this.opts.dir, `${this.currentSeq() + 1}.tmp`)
     const { reserveOnly } = this
     const start = this.opts.clock()
-    const signal = this.stopPreallocation.signal
-    const f = await Wal.preallocatedFile(this.opts, path, { signal, reserveOnly })
+    const hurry = new AbortController()
+    this.hurry = hurry
+    const f = await Wal.preallocatedFile(this.opts, path, {
+      signal: this.stopPreallocation.signal,
+      reserveOnly,
+      hurry: hurry.signal,
+    })
     this.stats.preallocations++
     if (!reserveOnly) {
+      // When hurried, a lower bound: the segment then filled faster than zeros could be written.
       this.zeroingMs = this.opts.clock() - start
       this.stats.zeroFilled++
+    }
+    if (hurry.signal.aborted && !reserveOnly) {
+      this.opts.logger.info(
+        `wal: ${path} was needed before its zeros were written; reserved the rest`,
+      )
     }
     return f
   }
 
-  /** A new file at `path`, empty and then preallocated; closed again if that fails. */
+  /**
+   * A new file at `path`, empty and then preallocated; closed again if that fails. Once `hurry`
+   * aborts, a zero-filling preallocation stops and the rest of the file is reserved instead.
+   */
   private static async preallocatedFile(
     opts: Required<WalOptions>,
     path: string,
-    prealloc: PreallocateOptions = {},
+    prealloc: PreallocateOptions & { hurry?: AbortSignal } = {},
   ): Promise<DiskFile> {
+    const { signal, reserveOnly, hurry } = prealloc
     const f = opts.disk.open(path, { create: true })
     try {
       f.truncate(0)
-      await f.preallocate(opts.segmentBytes, prealloc)
+      const either = signal !== undefined && hurry !== undefined
+      try {
+        await f.preallocate(opts.segmentBytes, {
+          signal: either ? AbortSignal.any([signal, hurry]) : (signal ?? hurry),
+          reserveOnly,
+        })
+      } catch (err) {
+        if (hurry?.aborted !== true || signal?.aborted === true) throw err
+        await f.preallocate(opts.segmentBytes, { signal, reserveOnly: true })
+      }
     } catch (err) {
       f.close()
       throw ioError(`preallocating ${path}`, err)
