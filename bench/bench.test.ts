@@ -8,6 +8,7 @@ import { runQuorumBench } from './raft/quorum.bench.js'
 import { runRaftBench } from './raft/raw-node.bench.js'
 import { runSimBench } from './sim/seeds.bench.js'
 import { runReadBackBench } from './wal/read-back.bench.js'
+import { runWalBench } from './wal/wal.bench.js'
 
 test('raft benchmark runs', () => {
   const out = runRaftBench(0.01)
@@ -29,4 +30,12 @@ test('sim benchmark runs', async () => {
 
 test('wal read-back benchmark runs', async () => {
   assert.match(await runReadBackBench(0.01), /entries\(i, i\+64\) of 1000 B/)
+})
+
+test('wal benchmark runs', async () => {
+  const out = await runWalBench(1, true)
+  assert.match(out, /^256 x 64 KiB .* 1\.00 \(\+\d+ for \d+ rotations\)$/m)
+  assert.match(out, /group commit: 192 appends .* \(1\.00 per commit\)/)
+  assert.match(out, /^256 x 64 KiB +[\d.]+ against [\d.]+ MiB\/s \([\d.]+; \d+ rotations/m)
+  assert.match(out, /recovery: .* hash=[0-9a-f]{12}$/m)
 })

@@ -35,6 +35,13 @@ import { SEGMENT_BYTES_DEFAULT, Wal } from '../../src/wal/wal.js'
 import { NodeDiskWrapper } from './node-disk-wrapper.js'
 
 const MiB = 1024 * 1024
+
+/**
+ * The benchmark's scale. `quick` (bench.test.ts, so that the benchmark cannot rot) runs every
+ * case on 1 MiB segments with a few batches each: its figures mean nothing.
+ */
+const scale = { segmentBytes: SEGMENT_BYTES_DEFAULT, maxBatches: Infinity }
+const capped = (n: number) => Math.min(n, scale.maxBatches)
 const metadata = { nodeId: 1n, clusterId: 1n }
 
 /** A Disk that counts fdatasyncs, to check one per group commit. */
@@ -81,7 +88,7 @@ function settle(): void {
  * the disk settle.
  */
 async function openSettled(disk: Disk, dir: string): Promise<Wal> {
-  const wal = await Wal.open({ disk, dir, metadata })
+  const wal = await Wal.open({ disk, dir, metadata, segmentBytes: scale.segmentBytes })
   await wal.preallocated()
   settle()
   return wal
@@ -250,7 +257,12 @@ async function concurrentAppends(dir: string, appenders: number, perAppender: nu
  */
 async function preallocationCost(dir: string) {
   let t = now()
-  const wal = await Wal.open({ disk: new NodeDisk(), dir, metadata })
+  const wal = await Wal.open({
+    disk: new NodeDisk(),
+    dir,
+    metadata,
+    segmentBytes: scale.segmentBytes,
+  })
   const openMs = now() - t
   t = now()
   await wal.preallocated()
@@ -278,13 +290,18 @@ async function sustainedCase(
   for (let round = 0; round < rounds; round++) {
     const walDir = path.join(dir, `w${round}`)
     settle()
-    const wal = await Wal.open({ disk: new NodeDisk(), dir: walDir, metadata })
-    const end = segments * SEGMENT_BYTES_DEFAULT - perBatch * (size + 64) - 4096
+    const wal = await Wal.open({
+      disk: new NodeDisk(),
+      dir: walDir,
+      metadata,
+      segmentBytes: scale.segmentBytes,
+    })
+    const end = segments * scale.segmentBytes - perBatch * (size + 64) - 4096
     let batches = 0
     let t = now()
     // Two batches in flight, as a raft node with AsyncStorageWrites keeps its disk busy.
     let prev: Promise<void> | undefined
-    while (wal.stats.bytesWritten < end) {
+    while (batches === 0 || wal.stats.bytesWritten < end) {
       const p = wal.append({ entries: batchOf(1 + batches * perBatch, perBatch, size) })
       batches++
       await prev
@@ -318,7 +335,12 @@ async function sustainedCase(
 }
 
 async function recovery(dir: string, totalBytes: number) {
-  const wal = await Wal.open({ disk: new NodeDisk(), dir, metadata })
+  const wal = await Wal.open({
+    disk: new NodeDisk(),
+    dir,
+    metadata,
+    segmentBytes: scale.segmentBytes,
+  })
   const perBatch = 256
   const size = 1024
   let written = 0
@@ -336,10 +358,13 @@ async function recovery(dir: string, totalBytes: number) {
   const hash = createHash('sha256')
   let count = 0
   const t1 = now()
-  const reopened = await Wal.open({ disk: new NodeDisk(), dir, metadata }, (e) => {
-    count++
-    if ((e.index & 0xfff) === 0) hash.update(`${e.index}:${e.term}:${e.data.length};`)
-  })
+  const reopened = await Wal.open(
+    { disk: new NodeDisk(), dir, metadata, segmentBytes: scale.segmentBytes },
+    (e) => {
+      count++
+      if ((e.index & 0xfff) === 0) hash.update(`${e.index}:${e.term}:${e.data.length};`)
+    },
+  )
   const openMs = now() - t1
   await reopened.close()
   return {
@@ -361,7 +386,8 @@ function fmtBytes(n: number): string {
 const fmt = (v: number, digits = 0) =>
   v.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits })
 
-export async function runWalBench(size: number): Promise<string> {
+export async function runWalBench(size: number, quick = false): Promise<string> {
+  if (quick) Object.assign(scale, { segmentBytes: MiB, maxBatches: 3 })
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'pontoon-wal-bench-'))
   const out: string[] = []
   try {
@@ -375,7 +401,7 @@ export async function runWalBench(size: number): Promise<string> {
     for (const perBatch of [1, 16, 256]) {
       for (const entryBytes of [128, 1024, 64 * 1024]) {
         const batchBytes = perBatch * entryBytes
-        const batches = Math.max(10, Math.min(200, Math.floor((32 * MiB) / batchBytes)))
+        const batches = capped(Math.max(10, Math.min(200, Math.floor((32 * MiB) / batchBytes))))
         const dir = path.join(root, `a${n++}`)
         const r = await appendCase(dir, perBatch, entryBytes, batches)
         fs.rmSync(dir, { recursive: true })
@@ -402,8 +428,10 @@ export async function runWalBench(size: number): Promise<string> {
     for (const perBatch of [16, 256]) {
       for (const entryBytes of [128, 1024, 64 * 1024]) {
         const batchBytes = perBatch * entryBytes
-        const perRound = Math.max(4, Math.min(20, Math.floor((2 * MiB) / batchBytes)))
-        const rounds = Math.max(3, Math.min(10, Math.floor((32 * MiB) / (batchBytes * perRound))))
+        const perRound = capped(Math.max(4, Math.min(20, Math.floor((2 * MiB) / batchBytes))))
+        const rounds = capped(
+          Math.max(3, Math.min(10, Math.floor((32 * MiB) / (batchBytes * perRound)))),
+        )
         const dir = path.join(root, `p${n++}`)
         const r = await pipelinedCase(dir, perBatch, entryBytes, rounds, perRound)
         fs.rmSync(dir, { recursive: true })
@@ -419,7 +447,7 @@ export async function runWalBench(size: number): Promise<string> {
         )
       }
     }
-    const c = await concurrentAppends(path.join(root, 'c'), 64, 16)
+    const c = await concurrentAppends(path.join(root, 'c'), 64, capped(16))
     out.push(
       `group commit: ${c.appends} appends of 1 x 128 B from 64 concurrent callers -> ` +
         `${c.commits} commits, ${c.fdatasyncs} fdatasyncs (${fmt(c.fdatasyncs / c.commits, 2)} per commit), ` +
@@ -441,7 +469,7 @@ export async function runWalBench(size: number): Promise<string> {
           ['zeros', 'zeros'],
         ] as const) {
           const dir = path.join(root, `f${n++}`)
-          const r = await appendCase(dir, perBatch, entryBytes, 200, mode, target)
+          const r = await appendCase(dir, perBatch, entryBytes, capped(200), mode, target)
           fs.rmSync(dir, { recursive: true })
           const ratio = sum(r.rawMs) / sum(r.walMs)
           cells.push(`${fmt(ratio, 2)}, ${fmt(pairedRatio(r.walMs, r.rawMs), 2)}`)
@@ -464,7 +492,7 @@ export async function runWalBench(size: number): Promise<string> {
     ] as const) {
       const dir = path.join(root, `s${n++}`)
       fs.mkdirSync(dir)
-      const rounds = await sustainedCase(dir, perBatch, entryBytes, 4, 2)
+      const rounds = await sustainedCase(dir, perBatch, entryBytes, 4, capped(2))
       fs.rmSync(dir, { recursive: true })
       const cells = rounds.map(
         (r) =>
@@ -475,11 +503,11 @@ export async function runWalBench(size: number): Promise<string> {
     }
     const pre = await preallocationCost(path.join(root, 'z'))
     out.push(
-      `preallocation: opening a fresh WAL (zeroing its first ${fmtBytes(SEGMENT_BYTES_DEFAULT)} segment) ` +
+      `preallocation: opening a fresh WAL (zeroing its first ${fmtBytes(scale.segmentBytes)} segment) ` +
         `${fmt(pre.openMs)} ms, then the next segment's, in the background, done ${fmt(pre.nextMs)} ms later ` +
-        `(${fmt(SEGMENT_BYTES_DEFAULT / MiB / (pre.nextMs / 1000))} MiB/s)`,
+        `(${fmt(scale.segmentBytes / MiB / (pre.nextMs / 1000))} MiB/s)`,
     )
-    const rec = await recovery(path.join(root, 'r'), 64 * MiB * size)
+    const rec = await recovery(path.join(root, 'r'), scale.segmentBytes * size)
     out.push(
       `recovery: ${fmtBytes(rec.logBytes)} of records in ${rec.files} segment files ` +
         `(${fmtBytes(rec.rawBytes)} with preallocation), ${fmt(rec.count)} entries: ` +
