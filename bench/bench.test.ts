@@ -36,6 +36,6 @@ test('wal benchmark runs', async () => {
   const out = await runWalBench(1, true)
   assert.match(out, /^256 x 64 KiB .* 1\.00 \(\+\d+ for \d+ rotations\)$/m)
   assert.match(out, /group commit: 192 appends .* \(1\.00 per commit\)/)
-  assert.match(out, /^256 x 64 KiB +[\d.]+ against [\d.]+ MiB\/s \([\d.]+; \d+ rotations/m)
+  assert.match(out, /^256 x 64 KiB +[\d,.]+ against [\d,.]+ MiB\/s \([\d.]+; \d+ rotations/m)
   assert.match(out, /recovery: .* hash=[0-9a-f]{12}$/m)
 })

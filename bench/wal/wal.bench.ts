@@ -18,9 +18,9 @@
  * per-batch ratios (robust to the outliers of a shared machine). Then: the rows pipelined; 64
  * concurrent appenders (group commit: many appends per fdatasync, never more than one fdatasync
  * per commit); the batched rows three ways (fallocate or zeros, the raw loop appending or
- * overwriting zeros); sustained runs over two segments with the zeroing timed in; the cost of a
- * fresh WAL's preallocation. Recovery: a WAL of 64 MiB x size (--size=16 for 1 GiB) is opened and
- * replayed, beside reading the same files raw; both read through a warm page cache.
+ * overwriting zeros); a bulk load over four segments with the preallocation timed in; the cost
+ * of a fresh WAL's preallocation. Recovery: a WAL of 64 MiB x size (--size=16 for 1 GiB) is
+ * opened and replayed, beside reading the same files raw; both through a warm page cache.
  */
 import { execFileSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
@@ -40,7 +40,8 @@ const MiB = 1024 * 1024
  * The benchmark's scale. `quick` (bench.test.ts, so that the benchmark cannot rot) runs every
  * case on 1 MiB segments with a few batches each: its figures mean nothing.
  */
-const scale = { segmentBytes: SEGMENT_BYTES_DEFAULT, maxBatches: Infinity }
+const FULL_SCALE = { quick: false, segmentBytes: SEGMENT_BYTES_DEFAULT, maxBatches: Infinity }
+const scale = { ...FULL_SCALE }
 const capped = (n: number) => Math.min(n, scale.maxBatches)
 const metadata = { nodeId: 1n, clusterId: 1n }
 
@@ -79,6 +80,7 @@ function fdatasync(fd: number): Promise<void> {
  * the discards, hundreds of MiB after a few cases), so that a phase timed alone does not pay them.
  */
 function settle(): void {
+  if (scale.quick) return // no figures to protect, and sync(1) would slow the test suite
   execFileSync('sync')
 }
 
@@ -285,8 +287,14 @@ async function sustainedCase(
   segments: number,
   rounds: number,
 ) {
-  const out: { walMs: number; rawMs: number; bytes: number; rotations: number; zeroed: number }[] =
-    []
+  const out: {
+    walMs: number
+    rawMs: number
+    bytes: number
+    rotations: number
+    zeroFilled: number
+    hurried: number
+  }[] = []
   for (let round = 0; round < rounds; round++) {
     const walDir = path.join(dir, `w${round}`)
     settle()
@@ -310,7 +318,7 @@ async function sustainedCase(
     await prev
     await wal.preallocated()
     const walMs = now() - t
-    const { rotations, bytesWritten, zeroFilled } = wal.stats
+    const { rotations, bytesWritten, zeroFilled, hurried } = wal.stats
     await wal.close()
     fs.rmSync(walDir, { recursive: true })
     const rawPath = path.join(dir, `raw${round}.dat`)
@@ -329,7 +337,7 @@ async function sustainedCase(
     const rawMs = now() - t
     fs.closeSync(fd)
     fs.rmSync(rawPath)
-    out.push({ walMs, rawMs, bytes: bytesWritten, rotations, zeroed: zeroFilled })
+    out.push({ walMs, rawMs, bytes: bytesWritten, rotations, zeroFilled, hurried })
   }
   return out
 }
@@ -387,7 +395,7 @@ const fmt = (v: number, digits = 0) =>
   v.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits })
 
 export async function runWalBench(size: number, quick = false): Promise<string> {
-  if (quick) Object.assign(scale, { segmentBytes: MiB, maxBatches: 3 })
+  Object.assign(scale, quick ? { quick, segmentBytes: MiB, maxBatches: 3 } : FULL_SCALE)
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'pontoon-wal-bench-'))
   const out: string[] = []
   try {
@@ -401,7 +409,7 @@ export async function runWalBench(size: number, quick = false): Promise<string> 
     for (const perBatch of [1, 16, 256]) {
       for (const entryBytes of [128, 1024, 64 * 1024]) {
         const batchBytes = perBatch * entryBytes
-        const batches = capped(Math.max(10, Math.min(200, Math.floor((32 * MiB) / batchBytes))))
+        const batches = capped(Math.max(10, Math.min(1000, Math.floor((32 * MiB) / batchBytes))))
         const dir = path.join(root, `a${n++}`)
         const r = await appendCase(dir, perBatch, entryBytes, batches)
         fs.rmSync(dir, { recursive: true })
@@ -483,7 +491,7 @@ export async function runWalBench(size: number, quick = false): Promise<string> 
     }
     out.push(
       'bulk load: four segments of pipelined batches from open on, the background preallocation',
-      'timed in (the second segment zero-filled; later ones as the WAL chooses), then the raw loop',
+      'timed in (the next segment zero-filling from open on; later ones as the WAL chooses), then the raw loop',
       'appending the same batches; two rounds',
     )
     for (const [perBatch, entryBytes] of [
@@ -497,7 +505,8 @@ export async function runWalBench(size: number, quick = false): Promise<string> 
       const cells = rounds.map(
         (r) =>
           `${fmt(r.bytes / MiB / (r.walMs / 1000))} against ${fmt(r.bytes / MiB / (r.rawMs / 1000))} MiB/s ` +
-          `(${fmt(r.rawMs / r.walMs, 2)}; ${r.rotations} rotations, ${r.zeroed} zero-filled)`,
+          `(${fmt(r.rawMs / r.walMs, 2)}; ${r.rotations} rotations, ${r.zeroFilled} zero-filled, ` +
+          `${r.hurried} hurried)`,
       )
       out.push(`${`${perBatch} x ${fmtBytes(entryBytes)}`.padEnd(14)} ${cells.join('; ')}`)
     }

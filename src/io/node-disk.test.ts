@@ -17,6 +17,18 @@ after(() => fs.rmSync(tmpRoot, { recursive: true, force: true }))
 
 const MiB = 1024 * 1024
 
+/** Runs `body` with no PATH, so that no program (fallocate(1)) can be found, then restores it. */
+async function withoutPath(body: () => Promise<void>): Promise<void> {
+  const saved = process.env.PATH
+  process.env.PATH = ''
+  try {
+    await body()
+  } finally {
+    if (saved === undefined) delete process.env.PATH
+    else process.env.PATH = saved
+  }
+}
+
 describe('NodeDisk.preallocate', () => {
   for (const mode of ['zeros', 'fallocate'] as Preallocation[]) {
     it(`${mode}: extends to the size with zeros and keeps what the file held`, async () => {
@@ -26,13 +38,8 @@ describe('NodeDisk.preallocate', () => {
       const head = Buffer.from('pontoon segment head')
       f.write([head], 0)
       const size = 9 * MiB + 4_097
-      const pathVar = process.env.PATH
-      if (mode === 'zeros') process.env.PATH = ''
-      try {
-        await f.preallocate(size)
-      } finally {
-        process.env.PATH = pathVar
-      }
+      if (mode === 'zeros') await withoutPath(() => f.preallocate(size))
+      else await f.preallocate(size)
       assert.equal(f.size(), size)
       const got = fs.readFileSync(file)
       assert.deepEqual(got.subarray(0, head.length), head)
@@ -51,13 +58,7 @@ describe('NodeDisk.preallocate', () => {
     const file = path.join(tmpRoot, 'reserved.wal')
     const f = disk.open(file, { create: true })
     const size = 4 * MiB
-    const pathVar = process.env.PATH
-    process.env.PATH = ''
-    try {
-      await f.preallocate(size, { reserveOnly: true })
-    } finally {
-      process.env.PATH = pathVar
-    }
+    await withoutPath(() => f.preallocate(size, { reserveOnly: true }))
     assert.equal(f.size(), size)
     assert.ok(fs.statSync(file).blocks * 512 < size, 'no blocks written')
     f.close()

@@ -332,7 +332,7 @@ describe('Wal', () => {
       const preallocate = f.preallocate.bind(f)
       f.preallocate = async (size, prealloc = {}) => {
         asked.push([p.slice('/d/wal/'.length), prealloc.reserveOnly === true])
-        if (prealloc.reserveOnly !== true) clock += 10
+        clock += prealloc.reserveOnly === true ? 1 : 10
         await preallocate(size, prealloc)
       }
       return f
@@ -348,15 +348,19 @@ describe('Wal', () => {
     clock += 5 // segment 0 filled in 15 ms, under 4 x 10: reserve segment 2's blocks only
     await fill(4)
     await wal.preallocated()
-    clock += 100 // segment 1 filled in 100 ms: zeros again for segment 3
+    clock += 29 // segment 1 in 30 ms (with the 1 ms reservation): still under 4 x 10
     await fill(7)
+    await wal.preallocated()
+    clock += 99 // segment 2 in 100 ms: zeros again for segment 4
+    await fill(10)
     await wal.preallocated()
     await wal.close()
     assert.deepEqual(asked, [
       ['0000000000000000-0000000000000000.wal.tmp', false],
       ['1.tmp', false],
       ['2.tmp', true],
-      ['3.tmp', false],
+      ['3.tmp', true],
+      ['4.tmp', false],
     ])
     assert.deepEqual(
       logs.filter((l) => l.includes('preallocating segments')),
@@ -365,8 +369,9 @@ describe('Wal', () => {
         'wal: a segment filled in 100 ms, zeroing one took 10 ms: preallocating segments with zeros again',
       ],
     )
+    assert.deepEqual([wal.stats.preallocations, wal.stats.zeroFilled, wal.stats.hurried], [4, 2, 0])
     const { wal: again, entries } = await replay(opts)
-    assert.deepEqual(entries, ents(1, 9, 1, 100))
+    assert.deepEqual(entries, ents(1, 12, 1, 100))
     await again.close()
   })
 
@@ -402,10 +407,46 @@ describe('Wal', () => {
         'wal: /d/wal/1.tmp was needed before its zeros were written; reserved the rest',
       ),
     )
+    assert.deepEqual([wal.stats.zeroFilled, wal.stats.hurried], [0, 1])
     await wal.close()
     const { wal: again, entries } = await replay(opts)
     assert.deepEqual(entries, ents(1, 6, 1, 100))
     assert.deepEqual(again.recovery.repairs, [])
+    await again.close()
+  })
+
+  it('an I/O error in a preallocation the rotation hurries fails the rotation, not retried', async () => {
+    const disk = new SimDisk()
+    const asked: boolean[] = []
+    const open = disk.open.bind(disk)
+    disk.open = (p, o) => {
+      const f = open(p, o)
+      if (!p.endsWith('/1.tmp')) return f
+      // The zeroing fails with EIO just as the rotation stops it.
+      f.preallocate = (_size, prealloc = {}) => {
+        asked.push(prealloc.reserveOnly === true)
+        const { signal } = prealloc
+        return new Promise((_resolve, reject) =>
+          signal?.addEventListener('abort', () =>
+            reject(Object.assign(new Error('EIO: i/o error, write'), { code: 'EIO' })),
+          ),
+        )
+      }
+      return f
+    }
+    const opts = { disk, dir: '/d/wal', metadata, segmentBytes: 256 }
+    const wal = await Wal.open(opts)
+    await wal.append({ entries: ents(1, 3, 1, 100) })
+    await assert.rejects(
+      wal.append({ entries: ents(4, 3, 1, 100) }),
+      (err) =>
+        WalError.is(err, 'WAL_IO') &&
+        /^wal: preallocating \/d\/wal\/1\.tmp failed: EIO/.test(err.message),
+    )
+    assert.deepEqual(asked, [false])
+    await wal.close()
+    const { wal: again, entries } = await replay(opts)
+    assert.deepEqual(entries, ents(1, 3, 1, 100))
     await again.close()
   })
 

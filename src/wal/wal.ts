@@ -88,9 +88,13 @@ export interface WalStats {
   commits: number
   bytesWritten: number
   rotations: number
-  /** Next segments preallocated in the background, and how many of those were zero-filled. */
+  /**
+   * Next segments preallocated in the background; of those, how many were zero-filled, and how
+   * many were hurried (zero-filling stopped by the rotation, the rest reserved).
+   */
   preallocations: number
   zeroFilled: number
+  hurried: number
 }
 
 interface Segment {
@@ -136,6 +140,10 @@ function ioError(what: string, cause: unknown): WalError {
 
 /** See Wal.choosePreallocation: the zeros may take up to a quarter of the device's time. */
 const ZEROING_FILL_RATIO = 4
+
+/** Why a preallocation was stopped (the abort reasons of Wal.preallocating). */
+const HURRY = new Error('wal: the rotation needs the next segment now')
+const CLOSING = new Error('wal: closed')
 
 /** Payloads at least this large are written from where they are (their own iovec), not copied. */
 const ZERO_COPY_BYTES_MIN = 16 * 1024
@@ -288,6 +296,7 @@ export class Wal {
     rotations: 0,
     preallocations: 0,
     zeroFilled: 0,
+    hurried: 0,
   }
   onWritten: WrittenListener | undefined
 
@@ -300,10 +309,11 @@ export class Wal {
   /** Invariant: position is the end of the last record written to the current segment. */
   private position = 0
   private next: Promise<DiskFile> | undefined
-  /** Aborted by close(), so that it need not wait for a segment's zeros. */
-  private readonly stopPreallocation = new AbortController()
-  /** Aborted by rotate() when it needs the next segment: see preallocate(). */
-  private hurry: AbortController | undefined
+  /**
+   * Aborts the running preallocation: rotate() with HURRY when it needs the segment now (see
+   * preallocate()), close() with CLOSING so that it need not wait for a segment's zeros.
+   */
+  private preallocating: AbortController | undefined
   /** When the current segment became current (at open, or rotated into), by opts.clock. */
   private segmentSince: number
   /** How long the last zero-filling preallocation took, in ms (undefined: none yet). */
@@ -392,10 +402,16 @@ export class Wal {
   ): Promise<DiskFile> {
     const tmp = joinPath(opts.dir, `${seg.name}.tmp`)
     const f = file ?? (await Wal.preallocatedFile(opts, tmp))
-    f.write([encodeToBuffer(header, crcIn).buf], 0)
-    await f.sync()
-    opts.disk.rename(file === undefined ? tmp : f.path, joinPath(opts.dir, seg.name))
-    await opts.disk.syncDir(opts.dir)
+    try {
+      f.write([encodeToBuffer(header, crcIn).buf], 0)
+      await f.sync()
+      opts.disk.rename(file === undefined ? tmp : f.path, joinPath(opts.dir, seg.name))
+      await opts.disk.syncDir(opts.dir)
+    } catch (err) {
+      // A file passed in stays its owner's to close (rotate: the WAL's `next`).
+      if (file === undefined) f.close()
+      throw err
+    }
     return f
   }
 
@@ -547,7 +563,7 @@ export class Wal {
   async close(): Promise<void> {
     this.closed = true
     await this.flushing?.catch(() => {})
-    this.stopPreallocation.abort()
+    this.preallocating?.abort(CLOSING)
     const next = await this.next?.catch(() => undefined)
     next?.close()
     for (const f of this.handles.values()) f.close()
@@ -660,7 +676,7 @@ export class Wal {
     const seg = { seq: prev.seq + 1, index: this.lastIndex + 1, name: '' }
     seg.name = segmentName(seg.seq, seg.index)
     // Zeros still being written would delay every append behind this rotation: stop them.
-    this.hurry?.abort()
+    this.preallocating?.abort(HURRY)
     const next = await (this.next ?? this.preallocate())
     const header = encodeHeaderFor(this.opts, this.crc, this.hardState)
     await Wal.newSegmentFile(this.opts, seg, header.records, this.crc, next)
@@ -706,56 +722,51 @@ export class Wal {
 
   /**
    * Preallocates the next segment in the background (etcd file_pipeline.go). When the rotation
-   * needs it before its zeros are all written, it stops zeroing and reserves the rest (`hurry`):
-   * appends never wait for zeros.
+   * needs it before its zeros are all written, it stops zeroing and reserves the rest: the
+   * rotation then waits for the write or sync in flight and a reservation, not for a segment of
+   * zeros.
    */
   private async preallocate(): Promise<DiskFile> {
     const path = joinPath(this.opts.dir, `${this.currentSeq() + 1}.tmp`)
     const { reserveOnly } = this
     const start = this.opts.clock()
-    const hurry = new AbortController()
-    this.hurry = hurry
-    const f = await Wal.preallocatedFile(this.opts, path, {
-      signal: this.stopPreallocation.signal,
-      reserveOnly,
-      hurry: hurry.signal,
-    })
+    const control = new AbortController()
+    this.preallocating = control
+    const f = await Wal.preallocatedFile(this.opts, path, { signal: control.signal, reserveOnly })
+    const hurried = control.signal.reason === HURRY && !reserveOnly
     this.stats.preallocations++
-    if (!reserveOnly) {
-      // When hurried, a lower bound: the segment then filled faster than zeros could be written.
+    if (hurried) {
+      // A lower bound of the zeroing: the segment filled faster than zeros could be written.
       this.zeroingMs = this.opts.clock() - start
-      this.stats.zeroFilled++
-    }
-    if (hurry.signal.aborted && !reserveOnly) {
+      this.stats.hurried++
       this.opts.logger.info(
         `wal: ${path} was needed before its zeros were written; reserved the rest`,
       )
+    } else if (!reserveOnly) {
+      this.zeroingMs = this.opts.clock() - start
+      this.stats.zeroFilled++
     }
     return f
   }
 
   /**
-   * A new file at `path`, empty and then preallocated; closed again if that fails. Once `hurry`
-   * aborts, a zero-filling preallocation stops and the rest of the file is reserved instead.
+   * A new file at `path`, empty and then preallocated; closed again if that fails. When the
+   * preallocation stops because `signal` aborted with HURRY, the rest of the file is reserved.
    */
   private static async preallocatedFile(
     opts: Required<WalOptions>,
     path: string,
-    prealloc: PreallocateOptions & { hurry?: AbortSignal } = {},
+    prealloc: PreallocateOptions = {},
   ): Promise<DiskFile> {
-    const { signal, reserveOnly, hurry } = prealloc
     const f = opts.disk.open(path, { create: true })
     try {
       f.truncate(0)
-      const either = signal !== undefined && hurry !== undefined
       try {
-        await f.preallocate(opts.segmentBytes, {
-          signal: either ? AbortSignal.any([signal, hurry]) : (signal ?? hurry),
-          reserveOnly,
-        })
+        await f.preallocate(opts.segmentBytes, prealloc)
       } catch (err) {
-        if (hurry?.aborted !== true || signal?.aborted === true) throw err
-        await f.preallocate(opts.segmentBytes, { signal, reserveOnly: true })
+        // Only the stop itself: an I/O error stays an error, hurried or not.
+        if (err !== HURRY) throw err
+        await f.preallocate(opts.segmentBytes, { reserveOnly: true })
       }
     } catch (err) {
       f.close()
