@@ -344,14 +344,18 @@ describe('Wal', () => {
     await wal.preallocated()
     // Each batch fills a segment, so each append after the first rotates.
     const fill = (first: number) => wal.append({ entries: ents(first, 3, 1, 100) })
+    const before = wal.stats.bytesWritten
     await fill(1)
-    clock += 5 // segment 0 filled in 15 ms, under 4 x 10: reserve segment 2's blocks only
+    // A fill writes about 400 bytes, so a 256-byte segment fills in about 0.64 of a fill's time.
+    const perFill = wal.stats.bytesWritten - before
+    const segmentMs = (fillMs: number) => Math.round((fillMs * 256) / perFill)
+    clock += 5 // segment 0 filled in 15 ms (a segment in about 10), under 4 x 10: reserve
     await fill(4)
     await wal.preallocated()
-    clock += 29 // segment 1 in 30 ms (with the 1 ms reservation): still under 4 x 10
+    clock += 29 // segment 1 in 30 ms with the 1 ms reservation (about 19): still under 4 x 10
     await fill(7)
     await wal.preallocated()
-    clock += 99 // segment 2 in 100 ms: zeros again for segment 4
+    clock += 99 // segment 2 in 100 ms (about 64): zeros again for segment 4
     await fill(10)
     await wal.preallocated()
     await wal.close()
@@ -365,8 +369,8 @@ describe('Wal', () => {
     assert.deepEqual(
       logs.filter((l) => l.includes('preallocating segments')),
       [
-        'wal: a segment filled in 15 ms, zeroing one took 10 ms: preallocating segments by reserving their blocks, without zeros',
-        'wal: a segment filled in 100 ms, zeroing one took 10 ms: preallocating segments with zeros again',
+        `wal: segments fill in ${segmentMs(15)} ms, zeroing one took 10 ms: preallocating segments by reserving their blocks, without zeros`,
+        `wal: segments fill in ${segmentMs(100)} ms, zeroing one took 10 ms: preallocating segments with zeros again`,
       ],
     )
     assert.deepEqual([wal.stats.preallocations, wal.stats.zeroFilled, wal.stats.hurried], [4, 2, 0])

@@ -314,8 +314,12 @@ export class Wal {
    * preallocate()), close() with CLOSING so that it need not wait for a segment's zeros.
    */
   private preallocating: AbortController | undefined
-  /** When the current segment became current (at open, or rotated into), by opts.clock. */
+  /**
+   * When the current segment became current (at open, or rotated into), by opts.clock, and its
+   * position then (at open it may hold records already).
+   */
   private segmentSince: number
+  private segmentSincePosition = 0
   /** How long the last zero-filling preallocation took, in ms (undefined: none yet). */
   private zeroingMs: number | undefined
   /** Whether the next segment is preallocated by reserving blocks only (choosePreallocation). */
@@ -369,6 +373,7 @@ export class Wal {
       wal = await Wal.recover(opts, segments, onEntry, onSnapshot)
       removeTmps()
     }
+    wal.segmentSincePosition = wal.position
     wal.startPreallocation()
     return wal
   }
@@ -683,12 +688,15 @@ export class Wal {
     this.segments.push(seg)
     this.file = next
     this.handles.set(seg.seq, next)
+    // At the rate the segment just closed was filled, how long a whole one takes.
+    const now = this.opts.clock()
+    const filled = Math.max(1, this.position - this.segmentSincePosition)
+    this.choosePreallocation(((now - this.segmentSince) * this.opts.segmentBytes) / filled)
     this.position = header.buf.length
     this.crc = header.crc
     this.stats.rotations++
-    const now = this.opts.clock()
-    this.choosePreallocation(now - this.segmentSince)
     this.segmentSince = now
+    this.segmentSincePosition = this.position
     this.startPreallocation()
     this.opts.logger.info(`wal: created segment ${seg.name}`)
   }
@@ -701,8 +709,8 @@ export class Wal {
 
   /**
    * Whether the next segment is zero-filled (see NodeDisk) or only has its blocks reserved: it is
-   * zero-filled unless the segment just closed filled in less than ZEROING_FILL_RATIO times what
-   * the last zeroing took. Filling that fast, the appends need the device's time, and the zeros
+   * zero-filled unless, at the rate the segment just closed was filled, a segment fills in less
+   * than ZEROING_FILL_RATIO times what the last zeroing took. Filling that fast, the appends need the device's time, and the zeros
    * (as many bytes again as the records) would slow a bulk load down to half speed, more than the
    * cheaper fdatasyncs gain back; filling slowly, the zeros go in while the device idles.
    */
@@ -710,7 +718,7 @@ export class Wal {
     const zeroingMs = this.zeroingMs
     const reserveOnly = zeroingMs !== undefined && filledMs < ZEROING_FILL_RATIO * zeroingMs
     if (reserveOnly !== this.reserveOnly) {
-      const why = `a segment filled in ${Math.round(filledMs)} ms, zeroing one took ${Math.round(zeroingMs ?? 0)} ms`
+      const why = `segments fill in ${Math.round(filledMs)} ms, zeroing one took ${Math.round(zeroingMs ?? 0)} ms`
       this.opts.logger.info(
         reserveOnly
           ? `wal: ${why}: preallocating segments by reserving their blocks, without zeros`
