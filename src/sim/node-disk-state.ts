@@ -432,6 +432,8 @@ export class WalDiskState implements NodeDiskState {
       nodeId: BigInt(this.opts.nodeId),
       clusterId: 1n,
       segmentBytes: this.opts.segmentBytes,
+      // Simulated time, so that nothing in a run depends on the machine's clock.
+      clock: () => this.ticks,
     })
     this.track(opened, (s) => {
       this.store = s

@@ -53,6 +53,8 @@ export interface WalStorageOptions {
   /** Snapshot files kept (default 5). */
   snapshotsKept?: number
   logger?: Logger
+  /** The WAL's clock (WalOptions.clock): the simulator passes its ticks. */
+  clock?: () => number
 }
 
 /** What one Ready asks to persist. */
@@ -130,6 +132,7 @@ export class WalStorage implements Storage {
         metadata: { nodeId: opts.nodeId, clusterId: opts.clusterId },
         segmentBytes: opts.segmentBytes,
         logger,
+        clock: opts.clock,
       },
       (e, loc) => replay.entry(e, loc),
       (s) => replay.snapshot(s),
