@@ -9,6 +9,7 @@ import * as os from 'node:os'
 import * as path from 'node:path'
 import { after, describe, it } from 'node:test'
 
+import type { DiskFile, PreallocateOptions } from '../io/disk.js'
 import { NodeDisk } from '../io/node-disk.js'
 import { discardLogger } from '../raft/logger.js'
 import { entry, type Entry, type HardState } from '../raft/raftpb/types.js'
@@ -80,27 +81,26 @@ async function writeLog(opts: WalOptions, batches: number, perBatch: number): Pr
   return w
 }
 
+/** A preallocation standing in for DiskFile.preallocate: `real` is the file's own. */
+type FakePreallocate = (
+  real: DiskFile['preallocate'],
+  size: number,
+  prealloc: PreallocateOptions,
+  path: string,
+) => Promise<void>
+
 /**
- * Replaces the preallocation of the next segments' files (`N.tmp`; not the first segment's) on
- * `disk`: 'hang' waits until the signal aborts, 'fail' rejects as a full disk does. Returns the
- * paths of those files closed so far.
+ * Replaces the preallocation of the files of `disk` whose path matches `files` by `fake`.
+ * Returns the paths of those files closed so far.
  */
-function breakPreallocation(disk: SimDisk, mode: 'hang' | 'fail'): string[] {
+function fakePreallocation(disk: SimDisk, files: RegExp, fake: FakePreallocate): string[] {
   const closed: string[] = []
   const open = disk.open.bind(disk)
   disk.open = (p, o) => {
     const f = open(p, o)
-    if (!/\/\d+\.tmp$/.test(p)) return f
-    f.preallocate = (_size, { signal } = {}) =>
-      mode === 'fail'
-        ? Promise.reject(
-            Object.assign(new Error('ENOSPC: no space left on device, write'), {
-              code: 'ENOSPC',
-            }),
-          )
-        : new Promise((_resolve, reject) =>
-            signal?.addEventListener('abort', () => reject(signal.reason as Error)),
-          )
+    if (!files.test(p)) return f
+    const real = f.preallocate.bind(f)
+    f.preallocate = (size, prealloc = {}) => fake(real, size, prealloc, p)
     const close = f.close.bind(f)
     f.close = () => {
       closed.push(p)
@@ -110,6 +110,28 @@ function breakPreallocation(disk: SimDisk, mode: 'hang' | 'fail'): string[] {
   }
   return closed
 }
+
+/** The next segments' files (`N.tmp`), not the first segment's (`...wal.tmp`). */
+const NEXT_SEGMENTS = /\/\d+\.tmp$/
+
+/** Rejects once `signal` aborts: with `err`, or else the signal's reason. */
+function untilAborted(signal: AbortSignal | undefined, err?: Error): Promise<void> {
+  return new Promise((_resolve, reject) =>
+    signal?.addEventListener('abort', () => reject(err ?? (signal.reason as Error))),
+  )
+}
+
+/** A logger that keeps its info lines. */
+function infoLogger() {
+  const logs: string[] = []
+  return {
+    logs,
+    logger: { ...discardLogger, info: (...args: unknown[]) => logs.push(args.join(' ')) },
+  }
+}
+
+const ENOSPC = () =>
+  Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' })
 
 describe('Wal', () => {
   it('round-trips entries, hard state and snapshot markers', async () => {
@@ -289,7 +311,9 @@ describe('Wal', () => {
 
   it('close stops a preallocation still running and closes its file', async () => {
     const disk = new SimDisk()
-    const closed = breakPreallocation(disk, 'hang')
+    const closed = fakePreallocation(disk, NEXT_SEGMENTS, (_real, _size, { signal }) =>
+      untilAborted(signal),
+    )
     const opts = { disk, dir: '/d/wal', metadata, segmentBytes: 1 << 20 }
     const wal = await Wal.open(opts)
     await wal.append({ entries: ents(1, 3, 1) })
@@ -302,7 +326,7 @@ describe('Wal', () => {
 
   it('a failed preallocation fails the rotation that needs it (WAL_IO), keeping what was acked', async () => {
     const disk = new SimDisk()
-    const closed = breakPreallocation(disk, 'fail')
+    const closed = fakePreallocation(disk, NEXT_SEGMENTS, () => Promise.reject(ENOSPC()))
     const opts = { disk, dir: '/d/wal', metadata, segmentBytes: 256 }
     const wal = await Wal.open(opts)
     await wal.append({ entries: ents(1, 1, 1) })
@@ -326,19 +350,12 @@ describe('Wal', () => {
     // A clock the test moves: each zero-filling preallocation takes 10 ms of it.
     let clock = 0
     const asked: [string, boolean][] = []
-    const open = disk.open.bind(disk)
-    disk.open = (p, o) => {
-      const f = open(p, o)
-      const preallocate = f.preallocate.bind(f)
-      f.preallocate = async (size, prealloc = {}) => {
-        asked.push([p.slice('/d/wal/'.length), prealloc.reserveOnly === true])
-        clock += prealloc.reserveOnly === true ? 1 : 10
-        await preallocate(size, prealloc)
-      }
-      return f
-    }
-    const logs: string[] = []
-    const logger = { ...discardLogger, info: (...args: unknown[]) => logs.push(args.join(' ')) }
+    fakePreallocation(disk, /\.tmp$/, async (real, size, prealloc, p) => {
+      asked.push([p.slice('/d/wal/'.length), prealloc.reserveOnly === true])
+      clock += prealloc.reserveOnly === true ? 1 : 10
+      await real(size, prealloc)
+    })
+    const { logger, logs } = infoLogger()
     const opts = { disk, dir: '/d/wal', metadata, segmentBytes: 256, clock: () => clock, logger }
     const wal = await Wal.open(opts)
     await wal.preallocated()
@@ -382,24 +399,12 @@ describe('Wal', () => {
   it('a rotation that needs the next segment before its zeros are written reserves the rest', async () => {
     const disk = new SimDisk()
     const asked: boolean[] = []
-    const open = disk.open.bind(disk)
-    disk.open = (p, o) => {
-      const f = open(p, o)
-      if (!p.endsWith('/1.tmp')) return f
-      const preallocate = f.preallocate.bind(f)
-      // Zero-filling 1.tmp never ends by itself (a slow disk); reserving its blocks works.
-      f.preallocate = (size, prealloc = {}) => {
-        asked.push(prealloc.reserveOnly === true)
-        if (prealloc.reserveOnly === true) return preallocate(size, prealloc)
-        const { signal } = prealloc
-        return new Promise((_resolve, reject) =>
-          signal?.addEventListener('abort', () => reject(signal.reason as Error)),
-        )
-      }
-      return f
-    }
-    const logs: string[] = []
-    const logger = { ...discardLogger, info: (...args: unknown[]) => logs.push(args.join(' ')) }
+    // Zero-filling 1.tmp never ends by itself (a slow disk); reserving its blocks works.
+    fakePreallocation(disk, /\/1\.tmp$/, (real, size, prealloc) => {
+      asked.push(prealloc.reserveOnly === true)
+      return prealloc.reserveOnly === true ? real(size, prealloc) : untilAborted(prealloc.signal)
+    })
+    const { logger, logs } = infoLogger()
     const opts = { disk, dir: '/d/wal', metadata, segmentBytes: 256, logger }
     const wal = await Wal.open(opts)
     await wal.append({ entries: ents(1, 3, 1, 100) })
@@ -422,22 +427,12 @@ describe('Wal', () => {
   it('an I/O error in a preallocation the rotation hurries fails the rotation, not retried', async () => {
     const disk = new SimDisk()
     const asked: boolean[] = []
-    const open = disk.open.bind(disk)
-    disk.open = (p, o) => {
-      const f = open(p, o)
-      if (!p.endsWith('/1.tmp')) return f
-      // The zeroing fails with EIO just as the rotation stops it.
-      f.preallocate = (_size, prealloc = {}) => {
-        asked.push(prealloc.reserveOnly === true)
-        const { signal } = prealloc
-        return new Promise((_resolve, reject) =>
-          signal?.addEventListener('abort', () =>
-            reject(Object.assign(new Error('EIO: i/o error, write'), { code: 'EIO' })),
-          ),
-        )
-      }
-      return f
-    }
+    // The zeroing fails with EIO just as the rotation stops it.
+    fakePreallocation(disk, /\/1\.tmp$/, (_real, _size, prealloc) => {
+      asked.push(prealloc.reserveOnly === true)
+      const eio = Object.assign(new Error('EIO: i/o error, write'), { code: 'EIO' })
+      return untilAborted(prealloc.signal, eio)
+    })
     const opts = { disk, dir: '/d/wal', metadata, segmentBytes: 256 }
     const wal = await Wal.open(opts)
     await wal.append({ entries: ents(1, 3, 1, 100) })
