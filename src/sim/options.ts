@@ -155,6 +155,13 @@ export function chooseOptions(seed: number): SimOptions {
     spareNodes: 0,
     stepDownOnRemoval: false,
   }
+  // The storage thread takes a write with chance diskRate per tick, and a vote waits for two (the
+  // voter's hard state, the candidate's own vote): a round trip takes about 2/diskRate ticks more
+  // than the wire's. Only the bounds grow, so every run stays what it was (seed 321716: two
+  // voters, a 4-tick timeout, diskRate 0.2, split votes until a leader 197 ticks after healing).
+  const storageTicks = 2 * Math.ceil(1 / options.diskRate)
+  options.leaderTicksMax += 20 * storageTicks
+  options.stallTicksMax += 10 * storageTicks
   // Drawn last, so that the seeds without membership changes run as they did before.
   if (p.chance(0.3)) {
     options.membership = true
