@@ -710,9 +710,10 @@ export class Wal {
   /**
    * Whether the next segment is zero-filled (see NodeDisk) or only has its blocks reserved: it is
    * zero-filled unless, at the rate the segment just closed was filled, a segment fills in less
-   * than ZEROING_FILL_RATIO times what the last zeroing took. Filling that fast, the appends need the device's time, and the zeros
-   * (as many bytes again as the records) would slow a bulk load down to half speed, more than the
-   * cheaper fdatasyncs gain back; filling slowly, the zeros go in while the device idles.
+   * than ZEROING_FILL_RATIO times what the last zeroing took. Filling that fast, the appends need
+   * the device's time, and the zeros (as many bytes again as the records) would slow a bulk load
+   * down to half speed, more than the cheaper fdatasyncs gain back; filling slowly, the zeros go
+   * in while the device idles.
    */
   private choosePreallocation(filledMs: number): void {
     const zeroingMs = this.zeroingMs
