@@ -324,6 +324,39 @@ describe('Wal', () => {
     await again.close()
   })
 
+  it('a rotation close() flushes starts no preallocation, and each file is closed once', async () => {
+    const disk = new SimDisk()
+    const closes = new Map<string, number>()
+    const open = disk.open.bind(disk)
+    disk.open = (p, o) => {
+      const f = open(p, o)
+      const close = f.close.bind(f)
+      f.close = () => {
+        closes.set(f.path, (closes.get(f.path) ?? 0) + 1)
+        close()
+      }
+      return f
+    }
+    const opts = { disk, dir: '/d/wal', metadata, segmentBytes: 256 }
+    const wal = await Wal.open(opts)
+    await wal.append({ entries: ents(1, 3, 1, 100) }) // fills segment 0
+    const rotating = wal.append({ entries: ents(4, 3, 1, 100) })
+    await wal.close()
+    await rotating
+    assert.equal(wal.stats.rotations, 1)
+    assert.deepEqual(disk.list('/d/wal'), [
+      '0000000000000000-0000000000000000.wal',
+      '0000000000000001-0000000000000004.wal',
+    ])
+    assert.ok(
+      [...closes.values()].every((n) => n === 1),
+      JSON.stringify(Object.fromEntries(closes)),
+    )
+    const { wal: again, entries } = await replay(opts)
+    assert.deepEqual(entries, ents(1, 6, 1, 100))
+    await again.close()
+  })
+
   it('a failed preallocation fails the rotation that needs it (WAL_IO), keeping what was acked', async () => {
     const disk = new SimDisk()
     const closed = fakePreallocation(disk, NEXT_SEGMENTS, () => Promise.reject(ENOSPC()))

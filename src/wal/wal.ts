@@ -683,6 +683,7 @@ export class Wal {
     // Zeros still being written would delay every append behind this rotation: stop them.
     this.preallocating?.abort(HURRY)
     const next = await (this.next ?? this.preallocate())
+    this.next = undefined // this segment's file now, closed with the others
     const header = encodeHeaderFor(this.opts, this.crc, this.hardState)
     await Wal.newSegmentFile(this.opts, seg, header.records, this.crc, next)
     this.segments.push(seg)
@@ -697,7 +698,8 @@ export class Wal {
     this.stats.rotations++
     this.segmentSince = now
     this.segmentSincePosition = this.position
-    this.startPreallocation()
+    // A rotation that close() flushes needs no next segment.
+    if (!this.closed) this.startPreallocation()
     this.opts.logger.info(`wal: created segment ${seg.name}`)
   }
 
