@@ -9,6 +9,7 @@ import { runRaftBench } from './raft/raw-node.bench.js'
 import { runSimBench } from './sim/seeds.bench.js'
 import { runReadBackBench } from './wal/read-back.bench.js'
 import { runWalBench } from './wal/wal.bench.js'
+import { runFsyncModesBench } from './wal/fsync-modes.bench.js'
 
 test('raft benchmark runs', () => {
   const out = runRaftBench(0.01)
@@ -38,4 +39,9 @@ test('wal benchmark runs', async () => {
   assert.match(out, /group commit: 192 appends .* \(1\.00 per commit\)/)
   assert.match(out, /^256 x 64 KiB +[\d,.]+ against [\d,.]+ MiB\/s \([\d.]+; \d+ rotations/m)
   assert.match(out, /recovery: .* hash=[0-9a-f]{12}$/m)
+})
+
+test('wal-fsync benchmark runs', async () => {
+  const out = await runFsyncModesBench(0.01)
+  assert.match(out, /^262144 B +[\d.]+ \/ [\d.]+ +[\d.]+ \/ [\d.]+ +[\d.]+ \/ [\d.]+$/m)
 })

@@ -5,6 +5,7 @@ import { runNodeIdBench } from './raft/node-id.bench.js'
 import { runQuorumBench } from './raft/quorum.bench.js'
 import { runRaftBench } from './raft/raw-node.bench.js'
 import { runWalBench } from './wal/wal.bench.js'
+import { runFsyncModesBench } from './wal/fsync-modes.bench.js'
 import { runReadBackBench } from './wal/read-back.bench.js'
 import { runSimBench } from './sim/seeds.bench.js'
 
@@ -13,6 +14,8 @@ const suites: Record<string, (size: number) => string | Promise<string>> = {
   'node-id': runNodeIdBench,
   // --size=N: recovery of a WAL of N x 64 MiB of entries (--size=16: 1 GiB).
   wal: runWalBench,
+  // --size=N: 400 x N rounds per write size.
+  'wal-fsync': runFsyncModesBench,
   // --size=N: 100K x N entries to read back from.
   'wal-read': runReadBackBench,
   sim: runSimBench,

@@ -18,7 +18,8 @@ const execFileAsync = promisify(execFile)
  *   write into them changes no metadata and its fdatasync is a data flush alone. A fallocated or
  *   a plainly appended file needs a journal commit for nearly every fdatasync (converting
  *   unwritten extents, or a new size). On this project's ext4 VM, write + fdatasync of 2-256 KiB
- *   took 20-30% less time into written zeros; of 160 B, about the same (bench/README.md). The
+ *   took 13-50% less time into written zeros; of 160 B, about the same (`npm run bench --
+ *   wal-fsync`). The
  *   cost: the file is written twice, once as zeros; a caller that cannot spare the device time
  *   passes `reserveOnly` (the WAL does in bulk loads). PostgreSQL zero-fills by default
  *   (wal_init_zero).
