@@ -744,17 +744,16 @@ export class Wal {
     const control = new AbortController()
     this.preallocating = control
     const f = await Wal.preallocatedFile(this.opts, path, { signal: control.signal, reserveOnly })
-    const hurried = control.signal.reason === HURRY && !reserveOnly
     this.stats.preallocations++
-    if (hurried) {
-      // A lower bound of the zeroing: the segment filled faster than zeros could be written.
-      this.zeroingMs = this.opts.clock() - start
+    if (reserveOnly) return f
+    // When hurried, a lower bound: the segment filled faster than zeros could be written.
+    this.zeroingMs = this.opts.clock() - start
+    if (control.signal.reason === HURRY) {
       this.stats.hurried++
       this.opts.logger.info(
         `wal: ${path} was needed before its zeros were written; reserved the rest`,
       )
-    } else if (!reserveOnly) {
-      this.zeroingMs = this.opts.clock() - start
+    } else {
       this.stats.zeroFilled++
     }
     return f
