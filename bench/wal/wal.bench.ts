@@ -86,7 +86,7 @@ function settle(): void {
 
 /**
  * Opens a fresh WAL and waits for the background preallocation of its next segment, so that a
- * row times the appends alone (preallocationCost and sustainedCase time the zeroing), then lets
+ * row times the appends alone (preallocationCost and bulkLoadCase time the zeroing), then lets
  * the disk settle.
  */
 async function openSettled(disk: Disk, dir: string): Promise<Wal> {
@@ -280,7 +280,7 @@ async function preallocationCost(dir: string) {
  * Then, not interleaved (the zeroing would slow it too), the raw loop appends the same batches to
  * a new file. `rounds` alternations; each returns both times.
  */
-async function sustainedCase(
+async function bulkLoadCase(
   dir: string,
   perBatch: number,
   size: number,
@@ -500,7 +500,7 @@ export async function runWalBench(size: number, quick = false): Promise<string> 
     ] as const) {
       const dir = path.join(root, `s${n++}`)
       fs.mkdirSync(dir)
-      const rounds = await sustainedCase(dir, perBatch, entryBytes, 4, capped(2))
+      const rounds = await bulkLoadCase(dir, perBatch, entryBytes, 4, capped(2))
       fs.rmSync(dir, { recursive: true })
       const cells = rounds.map(
         (r) =>
