@@ -345,13 +345,13 @@ export class Cluster {
     const leader = this.leaderId()
     if (leader === 0 || !isVoter(this.latestConf, leader)) return false
     if (isJoint(this.latestConf)) return false
-    const log = (this.nodes[leader] as SimNode).rn!.raft.raftLog
+    const log = (this.nodes[leader] as SimNode).rn!.view
     const last = log.lastIndex()
     if (log.committed !== last) return false
     for (const id of this.memberIds) {
       const node = this.nodes[id] as SimNode
       if (node.rn === null || node.sm === null) return false
-      if (node.rn.raft.lead !== BigInt(leader) || node.sm.applied !== last) return false
+      if (node.rn.view.lead !== BigInt(leader) || node.sm.applied !== last) return false
     }
     return true
   }
@@ -362,7 +362,7 @@ export class Cluster {
     if (leader === 0n || !isVoter(this.latestConf, Number(leader))) return false
     for (const id of this.memberIds) {
       const rn = (this.nodes[id] as SimNode).rn
-      if (rn === null || rn.raft.lead !== leader) return false
+      if (rn === null || rn.view.lead !== leader) return false
     }
     return true
   }
@@ -370,7 +370,7 @@ export class Cluster {
   /** The leader's last log index, or 0 without a leader. */
   leaderLastIndex(): number {
     const leader = this.leaderId()
-    return leader === 0 ? 0 : (this.nodes[leader] as SimNode).rn!.raft.raftLog.lastIndex()
+    return leader === 0 ? 0 : (this.nodes[leader] as SimNode).rn!.view.lastIndex()
   }
 
   /** The lowest applied index over the live nodes. */
@@ -396,10 +396,10 @@ export class Cluster {
         lines.push(`  node ${id}: down since ${node.downSince}`)
         continue
       }
-      const r = node.rn.raft
+      const r = node.rn.view
       lines.push(
         `  node ${id}: ${StateType[r.state]} term ${r.term} lead ${r.lead} ` +
-          `last ${r.raftLog.lastIndex()} commit ${r.raftLog.committed} applied ${node.sm?.applied}` +
+          `last ${r.lastIndex()} commit ${r.committed} applied ${node.sm?.applied}` +
           (this.operator !== null ? ` conf ${confKey(node.conf)}` : ''),
       )
     }
@@ -469,7 +469,7 @@ export class Cluster {
       stepDownOnRemoval: o.stepDownOnRemoval,
     })
     node.tickAccPermille = 0
-    this.checker.restarted(node.id, sm.applied, node.rn.raft.raftLog.committed)
+    this.checker.restarted(node.id, sm.applied, node.rn.view.committed)
     this.membership.restarted(node.id, sm.applied)
     this.note(Ev.Start, node.id, sm.applied)
     if (this.now > 0) this.log(`n${node.id} restart applied ${sm.applied}`)
@@ -513,17 +513,17 @@ export class Cluster {
       this.crash(node, 'before persist')
       return true
     }
-    if (rd.hardState !== null && rn.raft.state === StateType.StateLeader) {
+    if (rd.hardState !== null && rn.view.state === StateType.StateLeader) {
       const hs = rd.hardState
-      const entryTerm = rn.raft.raftLog.zeroTermOnOutOfBounds(hs.commit)
+      const entryTerm = rn.view.termAt(hs.commit)
       this.checker.leaderCommitted(node.id, hs.term, hs.commit, entryTerm)
     }
     this.takeReadStates(node, rd)
     if (o.asyncStorageWrites) this.routeAsync(node, rd)
     else this.handleSync(node, rd)
     if (node.rn !== null) {
-      const log = node.rn.raft.raftLog
-      this.checker.committed(node.id, log.committed, (i) => log.zeroTermOnOutOfBounds(i))
+      const log = node.rn.view
+      this.checker.committed(node.id, log.committed, (i) => log.termAt(i))
     }
     return true
   }
@@ -647,16 +647,16 @@ export class Cluster {
   }
 
   private roleChanged(node: SimNode, ss: SoftState): void {
-    const r = (node.rn as RawNode).raft
+    const r = (node.rn as RawNode).view
     this.note(Ev.RoleChange, node.id, r.term * 8 + ss.raftState)
     this.log(`n${node.id} ${StateType[ss.raftState]} term ${r.term} lead ${ss.lead}`)
     if (ss.raftState !== StateType.StateLeader) return
     this.membership.leaderElected(node.id, r.term, node.conf)
-    const log = r.raftLog
+    const log = r
     const view: LogView = {
       firstIndex: log.firstIndex(),
       lastIndex: log.lastIndex(),
-      termAt: (i) => log.zeroTermOnOutOfBounds(i),
+      termAt: (i) => log.termAt(i),
     }
     this.checker.leaderLog(node.id, r.term, view)
   }
@@ -887,7 +887,7 @@ export class Cluster {
       if (!(e instanceof RaftError)) throw e
     }
     if (m.type === MessageType.MsgSnap) this.report(from, to, Report.SnapshotFinish)
-    const r = node.rn.raft
+    const r = node.rn.view
     if (r.state === StateType.StateLeader) this.checker.leader(r.term, to)
   }
 
@@ -1245,11 +1245,11 @@ export class Cluster {
    */
   private checkPendingConf(node: SimNode, ents: Entry[]): void {
     const rn = node.rn as RawNode
-    if (rn.raft.state !== StateType.StateLeader) return
+    if (rn.view.state !== StateType.StateLeader) return
     const applied = (node.sm as KvStateMachine).applied
     for (let k = 0; k < ents.length; k++) {
       const e = ents[k]!
-      if (e.type === EntryType.EntryNormal || e.term !== rn.raft.term) continue
+      if (e.type === EntryType.EntryNormal || e.term !== rn.view.term) continue
       let prev = 0
       for (let j = k - 1; j >= 0 && prev === 0; j--) {
         if (ents[j]!.type !== EntryType.EntryNormal) prev = ents[j]!.index
@@ -1261,7 +1261,7 @@ export class Cluster {
         for (const x of s.entries(lo, hi, Infinity))
           if (x.type !== EntryType.EntryNormal) prev = x.index
       }
-      this.membership.leaderAppended(node.id, rn.raft.term, e.index, prev, applied)
+      this.membership.leaderAppended(node.id, rn.view.term, e.index, prev, applied)
     }
   }
 
@@ -1276,7 +1276,7 @@ export class Cluster {
     const sm = node.sm as KvStateMachine
     const index = m.snapshot?.metadata.index ?? 0
     if (sm.applied <= index) return m
-    const term = (node.rn as RawNode).raft.raftLog.zeroTermOnOutOfBounds(sm.applied)
+    const term = (node.rn as RawNode).view.termAt(sm.applied)
     if (term === 0) return m
     const metadata = { index: sm.applied, term, confState: node.conf }
     return { ...m, snapshot: { data: sm.snapshot(), metadata } }
@@ -1295,10 +1295,10 @@ export class Cluster {
     let bestTerm = -1
     for (let id = 1; id < this.nodes.length; id++) {
       const rn = (this.nodes[id] as SimNode).rn
-      if (rn === null || rn.raft.state !== StateType.StateLeader) continue
-      if (rn.raft.term > bestTerm) {
+      if (rn === null || rn.view.state !== StateType.StateLeader) continue
+      if (rn.view.term > bestTerm) {
         best = id
-        bestTerm = rn.raft.term
+        bestTerm = rn.view.term
       }
     }
     return best
