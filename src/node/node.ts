@@ -55,6 +55,7 @@ import {
   type Message,
   type NodeId,
   type Rand,
+  type RaftView,
   type Ready,
   type Snapshot,
 } from '../raft/index.js'
@@ -138,7 +139,7 @@ export class RaftNode<R = unknown> {
   /** Invariant: the state machine reflects exactly the entries up to `applied`. */
   private applied: number
   /** The configuration as of `applied` (what a snapshot taken now records). */
-  private confState: ConfState
+  private conf: ConfState
   /** The newest snapshot raft handed to storage: entries up to it are covered (never applied). */
   private snapCovered: number
   /** The newest snapshot index taken or asked for locally. */
@@ -154,7 +155,7 @@ export class RaftNode<R = unknown> {
     this.storage = o.storage
     this.sm = o.stateMachine
     this.applied = state.applied
-    this.confState = state.confState
+    this.conf = state.confState
     this.snapCovered = state.snapIndex
     this.snapTaken = state.snapIndex
     this.durableCommit = state.durableCommit
@@ -340,7 +341,7 @@ export class RaftNode<R = unknown> {
       lead: s.softState.lead,
       committed: s.hardState.commit,
       applied: this.applied,
-      confState: this.confState,
+      confState: this.conf,
       leadTransferee: s.leadTransferee,
     }
   }
@@ -399,7 +400,7 @@ export class RaftNode<R = unknown> {
   private refuseProposal(): NodeError | null {
     if (this.phase !== Phase.Running) return errStopped()
     const o = this.o
-    const backlog = this.rn.raft.raftLog.committed - this.applied
+    const backlog = this.rn.view.committed - this.applied
     if (
       this.proposals.size >= o.proposalsMax ||
       backlog > o.applyBacklogMax ||
@@ -705,12 +706,14 @@ export class RaftNode<R = unknown> {
       e.type === EntryType.EntryConfChange
         ? unmarshalConfChange(e.data)
         : unmarshalConfChangeV2(e.data)
-    const seq = this.envelopes.own(raw.context)
-    const context =
-      raw.context.length >= ENVELOPE_BYTES && seq !== 0 ? payloadOf(raw.context) : raw.context
+    // Every conf change proposed through a driver carries an envelope in its context; the ones
+    // raft makes itself (bootstrap, leaving a joint configuration) carry none.
+    const enveloped = raw.context.length >= ENVELOPE_BYTES
+    const seq = enveloped ? this.envelopes.own(raw.context) : 0
+    const context = enveloped ? payloadOf(raw.context) : raw.context
     const change = asV2({ ...raw, context })
     const cs = this.rn.applyConfChange(raw)
-    this.confState = cs
+    this.conf = cs
     if (e.index <= this.applied) return undefined // a durable machine holds it already
     const done = (): void => {
       if (this.phase !== Phase.Running) return
@@ -748,7 +751,7 @@ export class RaftNode<R = unknown> {
     if (index <= this.applied) return undefined
     const done = (): void => {
       this.applied = index
-      this.confState = snap.metadata.confState
+      this.conf = snap.metadata.confState
       this.snapTaken = Math.max(this.snapTaken, index)
       this.reads.applied(index)
     }
@@ -769,7 +772,7 @@ export class RaftNode<R = unknown> {
       return undefined
     }
     this.snapTaken = index
-    const confState = this.confState
+    const confState = this.conf
     const save = (data: Uint8Array): void => {
       const storage = this.storage
       storage
@@ -812,7 +815,7 @@ export class RaftNode<R = unknown> {
       this.o.transport.send([m])
       return undefined
     }
-    const confState = this.confState
+    const confState = this.conf
     const send = (data: Uint8Array): void => {
       if (this.phase !== Phase.Running) return
       const snapshot: Snapshot = { data, metadata: { index, term, confState } }
@@ -851,20 +854,30 @@ export class RaftNode<R = unknown> {
 
   // --- Raft state, read through the view ---------------------------------------------------------
 
+  /** The configuration raft runs with, as of the last conf change applied (or snapshot). */
+  get confState(): ConfState {
+    return this.conf
+  }
+
+  /** The raft state of this node, read-only (RawNode's view): for observers and checkers. */
+  get view(): RaftView {
+    return this.rn.view
+  }
+
   private isLeader(): boolean {
-    return this.rn.raft.state === StateType.StateLeader
+    return this.rn.view.state === StateType.StateLeader
   }
 
   private lead(): NodeId {
-    return this.rn.raft.lead
+    return this.rn.view.lead
   }
 
   private term(): number {
-    return this.rn.raft.term
+    return this.rn.view.term
   }
 
   private lastIndex(): number {
-    return this.rn.raft.raftLog.lastIndex()
+    return this.rn.view.lastIndex()
   }
 }
 
