@@ -26,7 +26,8 @@ export default tseslint.config(
         {
           object: 'Math',
           property: 'random',
-          message: 'tests draw randomness from test-support/seed.ts (testRand), so TEST_SEED replays them.',
+          message:
+            'tests draw randomness from test-support/seed.ts (testRand), so TEST_SEED replays them.',
         },
       ],
       'no-restricted-syntax': [
