@@ -399,7 +399,7 @@ export class RaftNode<R = unknown> {
   private refuseProposal(): NodeError | null {
     if (this.phase !== Phase.Running) return errStopped()
     const o = this.o
-    const backlog = this.rn.raft.raftLog.committed - this.applied
+    const backlog = this.rn.view.committed - this.applied
     if (
       this.proposals.size >= o.proposalsMax ||
       backlog > o.applyBacklogMax ||
@@ -852,19 +852,19 @@ export class RaftNode<R = unknown> {
   // --- Raft state, read through the view ---------------------------------------------------------
 
   private isLeader(): boolean {
-    return this.rn.raft.state === StateType.StateLeader
+    return this.rn.view.state === StateType.StateLeader
   }
 
   private lead(): NodeId {
-    return this.rn.raft.lead
+    return this.rn.view.lead
   }
 
   private term(): number {
-    return this.rn.raft.term
+    return this.rn.view.term
   }
 
   private lastIndex(): number {
-    return this.rn.raft.raftLog.lastIndex()
+    return this.rn.view.lastIndex()
   }
 }
 
