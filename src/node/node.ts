@@ -140,6 +140,13 @@ export class RaftNode<R = unknown> {
   private applied: number
   /** The configuration as of `applied` (what a snapshot taken now records). */
   private conf: ConfState
+  /**
+   * The last index whose entry raft has seen applied (conf changes replayed, snapshots taken
+   * in): `conf` is as of it. Behind `applied` only while a durable machine that restarted ahead
+   * of the storage snapshot waits for raft to hand the entries it holds out again; no snapshot
+   * is taken or sent meanwhile, as the machine's state and `conf` would not match.
+   */
+  private raftApplied: number
   /** The newest snapshot raft handed to storage: entries up to it are covered (never applied). */
   private snapCovered: number
   /** The newest snapshot index taken or asked for locally. */
@@ -157,6 +164,7 @@ export class RaftNode<R = unknown> {
     this.applied = state.applied
     this.conf = state.confState
     this.snapCovered = state.snapIndex
+    this.raftApplied = state.snapIndex
     this.snapTaken = state.snapIndex
     this.durableCommit = state.durableCommit
     this.envelopes = new EnvelopeWriter(o.id, state.incarnation)
@@ -687,6 +695,8 @@ export class RaftNode<R = unknown> {
       }
       this.appliedRun(run, results)
     }
+    const last = ents[ents.length - 1]
+    if (last !== undefined && last.index > this.raftApplied) this.raftApplied = last.index
     this.appliedAll(responses)
     return undefined
   }
@@ -746,12 +756,13 @@ export class RaftNode<R = unknown> {
 
   private restore(snap: Snapshot): Promise<void> | undefined {
     const index = snap.metadata.index
+    this.raftApplied = Math.max(this.raftApplied, index)
+    this.conf = snap.metadata.confState
     // A durable machine may be ahead of a snapshot raft accepted after a restart (raft's commit
     // index restarts lower): it keeps its state, and skips the entries up to where it is.
     if (index <= this.applied) return undefined
     const done = (): void => {
       this.applied = index
-      this.conf = snap.metadata.confState
       this.snapTaken = Math.max(this.snapTaken, index)
       this.reads.applied(index)
     }
@@ -767,7 +778,7 @@ export class RaftNode<R = unknown> {
   ): Promise<void> | undefined {
     this.snapQueued = false
     const index = this.applied
-    if (index <= this.snapTaken) {
+    if (index <= this.snapTaken || index !== this.raftApplied) {
       done?.(this.snapTaken)
       return undefined
     }
@@ -778,7 +789,8 @@ export class RaftNode<R = unknown> {
       storage
         .createSnapshot(index, confState, data)
         .then(() => {
-          const compactTo = index - keep
+          // Never past what raft knows applied: it scans unapplied entries for conf changes.
+          const compactTo = Math.min(index - keep, this.rn.view.applied)
           if (compactTo > storage.firstIndex() - 1) return storage.compact(compactTo)
           return undefined
         })
@@ -807,7 +819,7 @@ export class RaftNode<R = unknown> {
     const index = this.applied
     let term = 0
     try {
-      if (index > named) term = this.storage.term(index)
+      if (index > named && index === this.raftApplied) term = this.storage.term(index)
     } catch (err) {
       if (!(err instanceof RaftError)) throw err
     }

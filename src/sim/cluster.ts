@@ -53,6 +53,12 @@ import { Operator } from './operator.js'
 
 /** Delivery rounds per tick; what is still due after them waits for the next tick. */
 const ROUNDS_MAX = 8
+/**
+ * A run that grows past these is a failure (`runaway`), not a hang: a planted bug once made one
+ * seed run 15 minutes to 2.8 GB. No passing seed comes near them.
+ */
+export const LOG_ENTRIES_MAX = 200_000
+export const IN_FLIGHT_MAX = 100_000
 
 /** What the run's hash and counters record; the counters show whether a seed exercised much. */
 export enum Ev {
@@ -202,26 +208,44 @@ export class Cluster implements NodeHost {
         inc.clock.advance(1)
       }
     }
+    // Each round ends with a drain, in which the drivers act on what the round delivered; the
+    // next round runs only if that produced something due now.
     for (let round = 0; round < ROUNDS_MAX; round++) {
-      let busy = this.flushReports()
+      this.flushReports()
       const due = this.net.takeDue(this.now)
       if (due.length > 0) {
-        busy = true
         if (this.options.reorder) this.wire.shuffle(due)
         for (const m of due) this.deliver(m)
       }
       for (let id = 1; id < this.nodes.length; id++) {
-        const inc = (this.nodes[id] as SimNode).inc
-        if (inc !== null && inc.runThreads(this.options.diskRate)) busy = true
+        ;(this.nodes[id] as SimNode).inc?.runThreads(this.options.diskRate)
       }
       await drain()
       this.checkFailure()
-      if (!busy && !this.net.hasDue(this.now) && this.reports.length === 0) break
+      if (!this.net.hasDue(this.now) && this.reports.length === 0) break
     }
     await settleDisks(this.nodes)
     this.checkFailure()
+    this.checkBounds()
     this.net.carryOver(this.now)
     this.now++
+  }
+
+  private checkBounds(): void {
+    if (this.net.inFlight > IN_FLIGHT_MAX) {
+      throw new Violation('runaway', `${this.net.inFlight} messages in flight at tick ${this.now}`)
+    }
+    for (let id = 1; id < this.nodes.length; id++) {
+      const d = (this.nodes[id] as SimNode).driver
+      if (d === null) continue
+      const entries = d.view.lastIndex() - d.view.firstIndex() + 1
+      if (entries > LOG_ENTRIES_MAX) {
+        throw new Violation(
+          'runaway',
+          `node ${id} holds ${entries} log entries at tick ${this.now}`,
+        )
+      }
+    }
   }
 
   /** Ends the safety phase: heal the network, restart every crashed node, stop injecting faults. */
@@ -362,7 +386,10 @@ export class Cluster implements NodeHost {
       tickMs: 1,
       electionTicks: o.electionTick,
       heartbeatTicks: o.heartbeatTick,
-      requestTimeoutTicks: 4 * o.clientTimeoutTicks,
+      // Clients time out and retry on their own; an earlier attempt that is applied still
+      // completes the operation, however long replication takes (maxSizePerMsg 0 with one
+      // message in flight replicates an entry per round trip: seed 357).
+      requestTimeoutTicks: 1_000_000,
       readRetryTicks: o.electionTick,
       asyncStorageWrites: o.asyncStorageWrites,
       preVote: o.preVote,
@@ -565,9 +592,9 @@ export class Cluster implements NodeHost {
   }
 
   /** Hands transport reports to their nodes, as a transport's callback would. */
-  private flushReports(): boolean {
+  private flushReports(): void {
     const reps = this.reports
-    if (reps.length === 0) return false
+    if (reps.length === 0) return
     for (let i = 0; i < reps.length; i += 3) {
       const handler = (this.nodes[reps[i]!] as SimNode).inc?.handler ?? null
       if (handler === null) continue
@@ -584,7 +611,6 @@ export class Cluster implements NodeHost {
       }
     }
     reps.length = 0
-    return true
   }
 
   note(kind: Ev, a: number, b: number): void {

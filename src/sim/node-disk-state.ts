@@ -96,6 +96,7 @@ export async function settleDisks(
 ): Promise<void> {
   const disks: WalDiskState[] = []
   for (const n of nodes) if (n?.disk instanceof WalDiskState) disks.push(n.disk)
+  if (disks.length === 0) return
   for (const d of disks) d.advance()
   await drain()
   let lost = false

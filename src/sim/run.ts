@@ -75,6 +75,12 @@ function checkHistory(cluster: Cluster): void {
 }
 
 /**
+ * The longest a liveness phase may run, however long it keeps making progress: a run that
+ * converges only after this is a failure (`runaway`) rather than a hang.
+ */
+export const LIVENESS_TICKS_MAX = 20_000
+
+/**
  * Ticks until the cluster converges; throws a liveness Violation when no leader that every node
  * follows appears in time, or when the slowest node stops applying for too long.
  */
@@ -86,6 +92,12 @@ async function awaitConvergence(cluster: Cluster, step: () => Promise<void>): Pr
   let deadline = o.leaderTicksMax
   let applied = cluster.minApplied()
   while (!cluster.hasLeader()) {
+    if (ticks >= LIVENESS_TICKS_MAX) {
+      throw new Violation(
+        'runaway',
+        `no leader ${ticks} ticks after healing\n${cluster.describe()}`,
+      )
+    }
     if (ticks === deadline) {
       throw new Violation(
         'liveness',
@@ -107,6 +119,12 @@ async function awaitConvergence(cluster: Cluster, step: () => Promise<void>): Pr
   const backlog = Math.max(0, cluster.leaderLastIndex() - applied)
   const stallMax = o.stallTicksMax + backlog * 2 * (o.delayMax + 1)
   while (!cluster.converged()) {
+    if (ticks >= LIVENESS_TICKS_MAX) {
+      throw new Violation(
+        'runaway',
+        `no convergence ${ticks} ticks after healing, though the applied index kept moving\n${cluster.describe()}`,
+      )
+    }
     if (ticks - progressAt === stallMax) {
       cluster.membership.settled(cluster.memberConfs())
       throw new Violation(
