@@ -209,7 +209,8 @@ export class Cluster implements NodeHost {
       }
     }
     // Each round ends with a drain, in which the drivers act on what the round delivered; the
-    // next round runs only if that produced something due now.
+    // next round runs only if that produced something due now, or left work for a disk thread
+    // (which takes it with chance diskRate per round).
     for (let round = 0; round < ROUNDS_MAX; round++) {
       this.flushReports()
       const due = this.net.takeDue(this.now)
@@ -222,13 +223,22 @@ export class Cluster implements NodeHost {
       }
       await drain()
       this.checkFailure()
-      if (!this.net.hasDue(this.now) && this.reports.length === 0) break
+      if (!this.net.hasDue(this.now) && this.reports.length === 0 && !this.diskWork()) break
     }
     await settleDisks(this.nodes)
     this.checkFailure()
     this.checkBounds()
     this.net.carryOver(this.now)
     this.now++
+  }
+
+  /** Some live node has writes or applies waiting for its disk threads. */
+  private diskWork(): boolean {
+    for (let id = 1; id < this.nodes.length; id++) {
+      const inc = (this.nodes[id] as SimNode).inc
+      if (inc !== null && inc.hasQueued()) return true
+    }
+    return false
   }
 
   private checkBounds(): void {
