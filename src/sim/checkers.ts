@@ -18,8 +18,14 @@
  * - commit rule: a leader's commit index only ever advances to an entry of its own term
  *   (§5.4.2); visible from outside as the HardState a leader persists, with the log beside it;
  * - monotonicity: on a live node the applied index grows by exactly one per entry (a snapshot
- *   may jump forward) and the commit index never goes backwards.
+ *   may jump forward) and the commit index never goes backwards;
+ * - commit quorum: when a leader advances its commit index, a quorum of its configuration (a
+ *   majority of each half, when joint: Raft thesis §4.3) has persisted that entry, or a snapshot
+ *   covering it;
+ * - election quorum: a node becomes leader only with votes granted by a quorum of its
+ *   configuration (itself included; learners never count).
  */
+import type { ConfState } from '../raft/index.js'
 
 export type ViolationKind =
   | 'election-safety'
@@ -35,6 +41,9 @@ export type ViolationKind =
   | 'membership'
   | 'durability'
   | 'runaway'
+  | 'commit-quorum'
+  | 'election-quorum'
+  | 'read-quorum'
 
 export class Violation extends Error {
   override readonly name = 'Violation'
@@ -63,6 +72,10 @@ export class Checker {
   private readonly persistedHash = new Map<number, number>()
   /** (index, term) key -> term of the entry before it (-1 when the writer could not tell). */
   private readonly persistedPrevTerm = new Map<number, number>()
+  /** (index, term) key -> the nodes that persisted it, one bit per node id. */
+  private readonly persistedBy = new Map<number, number>()
+  /** Per node id: the highest snapshot index it persisted. */
+  private readonly snapshotIndex: number[]
   /** By log index: the term and data hash of the first application anywhere; -1 unknown. */
   private readonly appliedTerm: number[] = []
   private readonly appliedHash: number[] = []
@@ -81,6 +94,8 @@ export class Checker {
   constructor(nodeCount: number) {
     this.nodeApplied = new Array<number>(nodeCount + 1).fill(-1)
     this.nodeCommitted = new Array<number>(nodeCount + 1).fill(-1)
+    this.snapshotIndex = new Array<number>(nodeCount + 1).fill(0)
+    if (nodeCount > 30) throw new RangeError(`${nodeCount} nodes: the checker keeps one bit each`)
   }
 
   /** `node` was seen as leader of `term`. */
@@ -96,6 +111,7 @@ export class Checker {
   persisted(node: number, index: number, term: number, hash: number, prevTerm: number): void {
     if (term >= TERM_LIMIT) throw new RangeError(`term ${term} beyond the checker's key space`)
     const key = index * TERM_LIMIT + term
+    this.persistedBy.set(key, (this.persistedBy.get(key) ?? 0) | (1 << node))
     const seenHash = this.persistedHash.get(key)
     if (seenHash === undefined) {
       this.persistedHash.set(key, hash)
@@ -193,13 +209,73 @@ export class Checker {
    * leader advances its commit index only by counting replicas of an entry of its own term
    * (Raft paper §5.4.2, Figure 8); committing an older entry that way could later be undone.
    */
-  leaderCommitted(node: number, term: number, commit: number, entryTerm: number): void {
+  leaderCommitted(
+    node: number,
+    term: number,
+    commit: number,
+    entryTerm: number,
+    confs: readonly ConfState[] = [],
+  ): void {
     const last = this.nodeCommitted[node] as number
-    if (last === -1 || commit <= last || entryTerm === term) return
+    if (last === -1 || commit <= last) return
+    if (entryTerm === term) {
+      if (confs.length > 0) this.leaderCommitQuorum(node, term, commit, entryTerm, confs)
+      return
+    }
     throw new Violation(
       'commit-rule',
       `leader ${node} of term ${term} advanced its commit index from ${last} to ${commit}, ` +
         `an entry of term ${entryTerm}`,
+    )
+  }
+
+  /** `node` persisted a snapshot at `index`: it holds every entry up to there. */
+  snapshotPersisted(node: number, index: number): void {
+    if (index > (this.snapshotIndex[node] as number)) this.snapshotIndex[node] = index
+  }
+
+  /**
+   * Leader `node` of `term` advanced its commit index to `commit`, an entry of `entryTerm`: a
+   * quorum of one of `confs` (the configurations it held lately; raft counts in the one it has
+   * when the ack arrives) must have persisted that entry, or a snapshot covering it.
+   */
+  leaderCommitQuorum(
+    node: number,
+    term: number,
+    commit: number,
+    entryTerm: number,
+    confs: readonly ConfState[],
+  ): void {
+    const mask = this.persistedBy.get(commit * TERM_LIMIT + entryTerm) ?? 0
+    const holds = (id: number): boolean =>
+      (mask & (1 << id)) !== 0 || (this.snapshotIndex[id] ?? 0) >= commit
+    if (confs.some((cs) => hasQuorum(cs, holds))) return
+    const cs = confs[0] as ConfState
+    const holders = [...cs.voters, ...cs.votersOutgoing].map(Number).filter(holds)
+    throw new Violation(
+      'commit-quorum',
+      `leader ${node} of term ${term} committed index ${commit} (term ${entryTerm}), which only ` +
+        `{${[...new Set(holders)].sort((a, b) => a - b)}} of ${describeVoters(cs)} had persisted`,
+    )
+  }
+
+  /**
+   * `node` became leader of `term` with votes granted by `granted` (itself apart): with itself, a
+   * quorum of one of `confs` (the configurations it held during the campaign).
+   */
+  leaderVotes(
+    node: number,
+    term: number,
+    granted: ReadonlySet<number>,
+    confs: readonly ConfState[],
+  ): void {
+    const voted = (id: number): boolean => id === node || granted.has(id)
+    if (confs.some((cs) => hasQuorum(cs, voted))) return
+    throw new Violation(
+      'election-quorum',
+      `node ${node} became leader of term ${term} with votes from ` +
+        `{${[node, ...granted].sort((a, b) => a - b)}}, not a quorum of ` +
+        describeVoters(confs[0] as ConfState),
     )
   }
 
@@ -259,6 +335,24 @@ export class Checker {
       this.committedTerm.push(-1)
     }
   }
+}
+
+/** A majority of the voters of `cs` satisfy `has`: of each half, when joint. */
+export function hasQuorum(cs: ConfState, has: (id: number) => boolean): boolean {
+  const majority = (voters: readonly bigint[]): boolean => {
+    if (voters.length === 0) return true
+    let n = 0
+    for (const v of voters) if (has(Number(v))) n++
+    return n > voters.length / 2
+  }
+  return majority(cs.voters) && majority(cs.votersOutgoing)
+}
+
+function describeVoters(cs: ConfState): string {
+  const ids = (xs: readonly bigint[]): string => `(${xs.map(String).join(' ')})`
+  return (
+    `voters ${ids(cs.voters)}` + (cs.votersOutgoing.length > 0 ? `&&${ids(cs.votersOutgoing)}` : '')
+  )
 }
 
 function hex(h: number): string {

@@ -124,6 +124,17 @@ export class Cluster implements NodeHost {
   memberIds: number[]
   /** A failure found outside a checker call (a driver that stopped on its own, say). */
   private failure: unknown = undefined
+  /** ReadIndex answers given, by (node answered, index): the latest one (watch.ts). */
+  private readonly readAnswers = new Map<number, ReadAnswer>()
+  /** Deliveries so far: orders what a leader heard against when a read was requested. */
+  deliveries = 0
+  /**
+   * Ticks between raft's answer to a read and the Ready (or the send after persisting it) in
+   * which the cluster sees it, at most.
+   */
+  private readonly answerDelayTicks: number
+  /** How far back a configuration a node held may have counted its votes or acks. */
+  private readonly recentTicks: number
 
   constructor(
     readonly options: SimOptions,
@@ -165,6 +176,7 @@ export class Cluster implements NodeHost {
             rand: prng.fork(),
             segmentBytes: options.segmentBytes,
             syncTicksMax: options.syncTicksMax,
+            verify: options.recoveryCheck,
           })
         : new MemoryDiskState()
       const node = new SimNode(id, prng, disk, boot)
@@ -180,6 +192,8 @@ export class Cluster implements NodeHost {
     }
     this.operator = options.membership ? new Operator(this, root.fork()) : null
     this.injector = new Faults(this)
+    this.answerDelayTicks = 2 * (options.syncTicksMax + 1) + 1
+    this.recentTicks = 3 * options.electionTick + this.answerDelayTicks
   }
 
   /** Starts the initial nodes (their WAL bootstrap, if any, made durable first). */
@@ -419,6 +433,7 @@ export class Cluster implements NodeHost {
       (driver) => {
         if (!inc.alive) return
         inc.driver = driver
+        inc.watch.confIs(driver.confState, inc.clock.now)
         void driver.done.catch((err: unknown) => {
           if (inc.alive) this.failure ??= err
         })
@@ -481,7 +496,10 @@ export class Cluster implements NodeHost {
         `n${node.id} ${StateType[rd.softState.raftState]} term ${view.term} lead ${rd.softState.lead}`,
       )
       if (rd.softState.raftState === StateType.StateLeader) {
+        inc.watch.becameLeader(inc.clock.now)
         this.membership.leaderElected(node.id, view.term, node.conf)
+        const votes = inc.watch.votesIn(view.term)
+        this.checker.leaderVotes(node.id, view.term, votes, this.recentConfs(inc))
         const log: LogView = {
           firstIndex: view.firstIndex(),
           lastIndex: view.lastIndex(),
@@ -490,15 +508,56 @@ export class Cluster implements NodeHost {
         this.checker.leaderLog(node.id, view.term, log)
       }
     }
+    // The commit rule first: committed() below records the new commit index as seen. A node
+    // becomes leader only in a Ready after its candidacy's, so an advance seen here while it
+    // leads was made while it led.
+    if (view.state === StateType.StateLeader) {
+      const c = view.committed
+      this.checker.leaderCommitted(node.id, view.term, c, view.termAt(c), this.recentConfs(inc))
+    }
     this.checker.committed(node.id, view.committed, (i) => view.termAt(i))
+    if (rd.readStates.length > 0 && view.state === StateType.StateLeader) {
+      for (const rs of rd.readStates) this.readAnswered(inc, node.id, rs.index)
+    }
+  }
+
+  /** The configurations the incarnation held lately, the current one first. */
+  private recentConfs(inc: Incarnation): ConfState[] {
+    const now = inc.clock.now
+    return inc.watch.confsSince(now - this.recentTicks, inc.node.conf, now)
+  }
+
+  /**
+   * Leader `inc` answered a ReadIndex request of node `to` at `index`: with a lease, whether it
+   * could still hold one; otherwise the latest delivery after which a quorum had answered it.
+   */
+  private readAnswered(inc: Incarnation, to: number, index: number): void {
+    const view = inc.driver!.view
+    const id = inc.node.id
+    const answer: ReadAnswer = this.options.readLease
+      ? {
+          lapse: inc.watch.lapse(
+            id,
+            view.term,
+            inc.node.conf,
+            inc.clock.now,
+            this.options.electionTick,
+            this.answerDelayTicks,
+          ),
+          quorumSeq: Infinity,
+        }
+      : { lapse: null, quorumSeq: inc.watch.quorumSeq(id, view.term, this.recentConfs(inc)) }
+    this.readAnswers.set(index * 64 + to, answer)
+  }
+
+  /** The latest answer given to a ReadIndex request of `node` at `index`, if seen. */
+  readAnswer(node: number, index: number): ReadAnswer | undefined {
+    return this.readAnswers.get(index * 64 + node)
   }
 
   saving(node: SimNode, w: StorageWrite): void {
     const view = node.driver?.view
     if (view === undefined || view.state !== StateType.StateLeader) return
-    const hs = w.hardState
-    if (hs !== undefined)
-      this.checker.leaderCommitted(node.id, hs.term, hs.commit, view.termAt(hs.commit))
     if (this.operator !== null && w.entries !== undefined) {
       this.operator.leaderAppending(node, view, w.entries)
     }
@@ -510,6 +569,7 @@ export class Cluster implements NodeHost {
     kept: number,
     snap: Snapshot | undefined,
   ): void {
+    if (snap !== undefined) this.checker.snapshotPersisted(node.id, snap.metadata.index)
     if (kept === 0) return
     const before = ents[0]!.index - 1
     let prevTerm =
@@ -535,6 +595,7 @@ export class Cluster implements NodeHost {
   }
 
   confApplied(node: SimNode, c: AppliedConfChange, sm: KvStateMachine): void {
+    if (node.inc !== null) node.inc.watch.confIs(c.confState, node.inc.clock.now)
     this.checker.applied(node.id, c.index, c.term, hashBytes(confChangeBytes(c.change)), sm.hash)
     this.note(Ev.Apply, node.id, c.index)
     this.membership.confApplied(node.id, c.index, c.confState)
@@ -544,6 +605,7 @@ export class Cluster implements NodeHost {
   }
 
   restored(node: SimNode, sm: KvStateMachine, cs: ConfState): void {
+    if (node.inc !== null) node.inc.watch.confIs(cs, node.inc.clock.now)
     this.checker.snapshotApplied(node.id, sm.applied, sm.hash)
     this.membership.snapshotInstalled(node.id, sm.applied, cs)
     this.note(Ev.SnapshotInstall, node.id, sm.applied)
@@ -554,6 +616,10 @@ export class Cluster implements NodeHost {
 
   send(from: number, m: Message): void {
     const to = Number(m.to)
+    if (m.type === MessageType.MsgReadIndexResp) {
+      const inc = (this.nodes[from] as SimNode).inc
+      if (inc?.driver?.view.state === StateType.StateLeader) this.readAnswered(inc, to, m.index)
+    }
     const reachable = this.net.connected(from, to) && (this.nodes[to] as SimNode).inc !== null
     if (!reachable) {
       // A transport notices a refused or cut connection, though not always at once.
@@ -591,6 +657,11 @@ export class Cluster implements NodeHost {
     this.note(Ev.Deliver, m.type * 64 + from * 8 + to, m.index * 4096 + m.term)
     this.traceMessage('deliver', m)
     handler.receive(m)
+    const seq = ++this.deliveries
+    const inc = node.inc!
+    if (m.type === MessageType.MsgVoteResp && !m.reject) inc.watch.voteGranted(from, m.term)
+    if (inc.driver !== null && m.term === inc.driver.view.term)
+      inc.watch.heard(from, m.term, inc.clock.now, seq)
     if (m.type === MessageType.MsgSnap) this.report(from, to, Report.SnapshotFinish)
     const view = node.driver?.view
     if (view !== undefined && view.state === StateType.StateLeader)
@@ -640,6 +711,16 @@ export class Cluster implements NodeHost {
         (m.reject ? ' reject' : ''),
     )
   }
+}
+
+/**
+ * How a leader answered a ReadIndex request: `lapse` (lease reads) is null while it could hold
+ * its lease, else why not; `quorumSeq` (ReadOnlySafe) is the latest delivery after which a
+ * quorum had answered it (watch.ts).
+ */
+export interface ReadAnswer {
+  lapse: string | null
+  quorumSeq: number
 }
 
 /** Started and not retired. */

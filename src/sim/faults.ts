@@ -8,6 +8,8 @@ import { CRASH_POINT_COUNT, CrashPoint, type SimNode } from './sim-node.js'
 
 export class Faults {
   private partitioned = false
+  /** The current partition may not heal or change before this tick (partitionHoldTicks). */
+  private heldUntil = 0
 
   constructor(private readonly c: Cluster) {}
 
@@ -20,8 +22,9 @@ export class Faults {
     const p = c.faults
     const o = c.options
     const n = c.total
-    if (n > 1 && p.chance(o.partitionRate)) this.partition()
-    else if (this.partitioned && p.chance(o.healRate)) {
+    const held = this.partitioned && c.now < this.heldUntil
+    if (n > 1 && !held && p.chance(o.partitionRate)) this.partition()
+    else if (this.partitioned && !held && p.chance(o.healRate)) {
       c.net.healAll()
       this.partitioned = false
       c.note(Ev.Heal, 0, 0)
@@ -59,7 +62,10 @@ export class Faults {
     ;(c.nodes[leader] as SimNode).driver!.transferLeader(BigInt(to))
   }
 
-  /** Cuts links: a symmetric split, one-way cuts, the leader alone, or a bridge between halves. */
+  /**
+   * Cuts links: a symmetric split, one-way cuts, the leader alone, or a bridge between halves;
+   * on learner seeds also the leader with the learners, or a minority of voters with them.
+   */
   private partition(): void {
     const c = this.c
     const p = c.faults
@@ -67,9 +73,10 @@ export class Faults {
     const net = c.net
     net.healAll()
     this.partitioned = true
+    this.heldUntil = c.now + c.options.partitionHoldTicks
     const ids = Array.from({ length: n }, (_, i) => i + 1)
     p.shuffle(ids)
-    const kind = p.intn(4)
+    const kind = p.intn(c.options.learners ? 6 : 4)
     const cutBetween = (a: number[], b: number[]): void => {
       for (const x of a) {
         for (const y of b) {
@@ -101,6 +108,19 @@ export class Faults {
         ids.filter((id) => id !== leader),
       )
       what = `isolate ${leader}`
+    } else if (kind >= 4) {
+      // The learners with the leader (it may count their acks or votes, and must not), or with
+      // a minority of the voters (a candidate there may ask for them, and must not count them).
+      const conf = c.latestConf
+      const leader = c.leaderId()
+      const voters = conf.voters.map(Number).filter((id) => id !== leader)
+      p.shuffle(voters)
+      const group = conf.learners.map(Number)
+      if (kind === 4 && leader !== 0) group.push(leader)
+      else group.push(...voters.slice(0, p.between(1, Math.max(1, (voters.length + 1) >> 1))))
+      const rest = ids.filter((id) => !group.includes(id))
+      cutBetween(group, rest)
+      what = `learners apart: {${group}} | {${rest}}`
     } else {
       const bridge = ids[0] as number
       const rest = ids.slice(1)

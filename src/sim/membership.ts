@@ -196,6 +196,7 @@ export function planConfChange(
   p: Prng,
   cs: ConfState,
   spare: number,
+  favourLearners = false,
 ): ConfChange | ConfChangeV2 | null {
   if (isJoint(cs)) {
     if (cs.autoLeave) return null
@@ -215,17 +216,22 @@ export function planConfChange(
   const add = ConfChangeType.ConfChangeAddNode
   const learner = ConfChangeType.ConfChangeAddLearnerNode
   const remove = ConfChangeType.ConfChangeRemoveNode
-  if (spare !== 0) {
-    options.push([single(add, spare)], [single(learner, spare)])
-    if (voters.length > 2) options.push([single(add, spare), single(remove, p.pick(voters))])
-  }
-  if (learners.length > 0) {
-    const l = p.pick(learners)
-    options.push([single(add, l)], [single(remove, l)])
-    if (voters.length > 2) options.push([single(add, l), single(learner, p.pick(voters))])
-  }
-  if (voters.length > 2) {
-    options.push([single(remove, p.pick(voters))], [single(learner, p.pick(voters))])
+  // Learner seeds keep several learners for long: most spares join as learners, and a learner
+  // is seldom promoted or removed.
+  if (favourLearners && spare !== 0 && p.chance(0.5)) options.push([single(learner, spare)])
+  else {
+    if (spare !== 0) {
+      options.push([single(add, spare)], [single(learner, spare)])
+      if (voters.length > 2) options.push([single(add, spare), single(remove, p.pick(voters))])
+    }
+    if (learners.length > 0 && (!favourLearners || p.chance(0.2))) {
+      const l = p.pick(learners)
+      options.push([single(add, l)], [single(remove, l)])
+      if (voters.length > 2) options.push([single(add, l), single(learner, p.pick(voters))])
+    }
+    if (voters.length > 2) {
+      options.push([single(remove, p.pick(voters))], [single(learner, p.pick(voters))])
+    }
   }
   if (options.length === 0) return null
   const changes = p.pick(options)

@@ -53,7 +53,7 @@ export class Operator {
     }
     if (c.liveness && !(isJoint(node.conf) && !node.conf.autoLeave)) return
     const spare = this.nextSpare <= c.total ? this.nextSpare : 0
-    const cc = planConfChange(p, node.conf, spare)
+    const cc = planConfChange(p, node.conf, spare, c.options.learners)
     if (cc === null) return
     if (!this.quorumStaysStarted(leader, node.conf, cc)) {
       // etcd refuses such a change (--strict-reconfig-check, on by default). Made anyway, a

@@ -79,6 +79,31 @@ export interface SimOptions {
   /** Node ids beyond the initial voters that conf changes may add, each at most once. */
   spareNodes: number
   stepDownOnRemoval: boolean
+  /**
+   * Clients whose idea of the leader may be stale, as clients cut off with a deposed leader
+   * are: they send to a node that believes it leads (any term), and leave it on a timeout or
+   * once it no longer believes so, rather than on news of a newer leader.
+   */
+  staleClients: boolean
+  /**
+   * A partition holds at least this many ticks before it may heal or change (0: no minimum), so
+   * that a new leader can commit while an old one, cut off, still serves.
+   */
+  partitionHoldTicks: number
+  /**
+   * Membership seeds: the operator favours adding learners and keeping them, and partitions may
+   * put the learners with the leader or with a minority of the voters.
+   */
+  learners: boolean
+  /**
+   * Checkers a run may switch off (never drawn: on unless runSeed is told otherwise), to show
+   * what the others see of a planted bug (src/sim/plants.ts). `readChecks`: a read's index
+   * against the commit index before it started (and a lease read against its leader's lease),
+   * against the state machine that answers it, and its confirmation by a quorum (workload.ts);
+   * `recoveryCheck`: a reopened WAL against the writes made (node-disk-state.ts).
+   */
+  readChecks: boolean
+  recoveryCheck: boolean
 }
 
 export function chooseOptions(seed: number): SimOptions {
@@ -154,6 +179,11 @@ export function chooseOptions(seed: number): SimOptions {
     confChangeRate: 0,
     spareNodes: 0,
     stepDownOnRemoval: false,
+    staleClients: false,
+    partitionHoldTicks: 0,
+    learners: false,
+    readChecks: true,
+    recoveryCheck: true,
   }
   // The storage thread takes a write with chance diskRate per tick, and a vote waits for two (the
   // voter's hard state, the candidate's own vote): a round trip takes about 2/diskRate ticks more
@@ -171,6 +201,18 @@ export function chooseOptions(seed: number): SimOptions {
     // Nodes that join start on an empty MemoryStorage; membership on the WAL path is not
     // simulated yet, so these seeds keep every node in memory.
     options.walDisk = false
+  }
+  // Drawn after all the above, so that the seeds without them run as they did before.
+  options.learners = options.membership && p.chance(0.6)
+  // A leader, or a minority with the learners, cut off for several election timeouts while
+  // clients that still believe in it keep using it: a new leader commits meanwhile, so the old
+  // one's reads are stale (lease reads, half of these seeds that can) and its log piles up
+  // entries of a term that lost. Not in the calm tier, which has no faults at all.
+  if (tier !== 'calm' && p.chance(options.learners ? 0.7 : 0.4)) {
+    options.staleClients = true
+    options.partitionHoldTicks = electionTick * p.between(4, 10)
+    options.partitionRate = Math.max(options.partitionRate, 1 / (2 * options.partitionHoldTicks))
+    if (checkQuorum && !options.readLease) options.readLease = p.chance(0.5)
   }
   return options
 }

@@ -9,6 +9,7 @@ import { Cluster, Ev } from './cluster.js'
 import { toOperations, type HistoryEvent } from './history.js'
 import { checkOperations, describeResult } from './linearizability.js'
 import { chooseOptions, type SimOptions } from './options.js'
+import type { CheckName } from './plants.js'
 
 export interface RunResult {
   seed: number
@@ -32,8 +33,13 @@ export interface RunResult {
  * Runs one seed. Asynchronous: within and between ticks the loop lets every pending promise
  * settle (no real time passes, nothing else runs), which is when the drivers do their work.
  */
-export async function runSeed(seed: number, { trace = false } = {}): Promise<RunResult> {
+export async function runSeed(
+  seed: number,
+  { trace = false, checksOff = [] }: { trace?: boolean; checksOff?: readonly CheckName[] } = {},
+): Promise<RunResult> {
   const options = chooseOptions(seed)
+  if (checksOff.includes('reads')) options.readChecks = false
+  if (checksOff.includes('recovery')) options.recoveryCheck = false
   const cluster = new Cluster(options, trace ? [] : null)
   const step = (): Promise<void> => cluster.tick()
   let violation: Violation | null = null
@@ -156,7 +162,12 @@ export function describeOptions(o: SimOptions): string {
     `crash ${o.crashRate.toFixed(3)} leaderbias ${o.crashLeaderBias} down ${o.downTicksMin} compact ${o.compactRate} transfer ${o.transferRate} tickrates ${rates} safety ${o.safetyTicks}` +
     (o.membership
       ? ` membership rate ${o.confChangeRate.toFixed(3)} spares ${o.spareNodes} stepdown ${o.stepDownOnRemoval}`
-      : '')
+      : '') +
+    (o.learners ? ' learners' : '') +
+    (o.staleClients ? ' staleclients' : '') +
+    (o.partitionHoldTicks > 0 ? ` hold ${o.partitionHoldTicks}` : '') +
+    (o.readChecks ? '' : ' [read checks off]') +
+    (o.recoveryCheck ? '' : ' [recovery check off]')
   )
 }
 

@@ -34,6 +34,7 @@ import type {
   Transport,
 } from '../node/index.js'
 import { KvStateMachine, hashBytes } from './kv.js'
+import { IncarnationWatch } from './watch.js'
 import type { NodeDiskState } from './node-disk-state.js'
 import type { Prng } from './prng.js'
 
@@ -127,6 +128,8 @@ export class Incarnation {
   driver: RaftNode<KvResult> | null = null
   handler: PeerHandler | null = null
   readonly clock = new ManualClock()
+  /** What the cluster saw of the process: peers heard, votes, configurations (watch.ts). */
+  readonly watch = new IncarnationWatch()
   readonly storage: NodeStorage
   readonly machine: StateMachine<KvResult>
   readonly transport: Transport

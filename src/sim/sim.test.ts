@@ -6,6 +6,7 @@ import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
 import { Checker, Violation, type LogView, type ViolationKind } from './checkers.js'
 import { MembershipChecker } from './membership.js'
+import { IncarnationWatch } from './watch.js'
 import { chooseOptions } from './options.js'
 import { describeOptions, runSeed } from './run.js'
 import type { ConfState } from '../raft/index.js'
@@ -158,6 +159,81 @@ const cs = (voters: number[], outgoing: number[] = [], learners: number[] = []):
   learners: learners.map(BigInt),
   learnersNext: [],
   autoLeave: false,
+})
+
+test('commit quorum: a leader committing an entry too few voters hold is caught', () => {
+  const c = new Checker(5)
+  c.restarted(1, 1, 1)
+  c.persisted(1, 5, 2, 0xaaaa, 1)
+  c.persisted(2, 5, 2, 0xaaaa, 1)
+  c.leaderCommitted(1, 2, 5, 2, [cs([1, 2, 3])])
+  // Joint: the outgoing half (3 4 5) holds none of it; learners never count.
+  c.restarted(1, 1, 1)
+  expectViolation('commit-quorum', () => c.leaderCommitted(1, 2, 5, 2, [cs([1, 2, 3], [3, 4, 5])]))
+  c.persisted(4, 5, 2, 0xaaaa, 1)
+  expectViolation('commit-quorum', () => c.leaderCommitted(1, 2, 5, 2, [cs([1, 3, 5], [], [2, 4])]))
+  // A snapshot covering the entry holds it; a configuration held lately may have counted.
+  c.snapshotPersisted(5, 6)
+  c.leaderCommitted(1, 2, 5, 2, [cs([1, 2, 3], [3, 4, 5])])
+  const d = new Checker(5)
+  d.restarted(1, 1, 1)
+  d.persisted(1, 5, 2, 0xaaaa, 1)
+  d.persisted(2, 5, 2, 0xaaaa, 1)
+  d.leaderCommitted(1, 2, 5, 2, [cs([1, 3, 4]), cs([1, 2, 3])])
+})
+
+test('election quorum: a leader elected without a quorum of voters is caught', () => {
+  const c = new Checker(5)
+  c.leaderVotes(1, 3, new Set([2]), [cs([1, 2, 3])])
+  c.leaderVotes(1, 3, new Set(), [cs([1])])
+  expectViolation('election-quorum', () =>
+    c.leaderVotes(1, 4, new Set([4, 5]), [cs([1, 2, 3], [], [4, 5])]),
+  )
+  expectViolation('election-quorum', () =>
+    c.leaderVotes(1, 4, new Set([2]), [cs([1, 2, 3], [1, 4, 5])]),
+  )
+  c.leaderVotes(1, 4, new Set([2]), [cs([1, 2, 3], [1, 4, 5]), cs([1, 2, 3])])
+})
+
+test('lease: a leader that has not heard from a quorum within the bound has no lease', () => {
+  // Election timeout 5: the bound is 2 timeouts, 3 in the first timeout as leader.
+  const w = new IncarnationWatch()
+  const conf = cs([1, 2, 3])
+  w.confIs(conf, 0)
+  w.becameLeader(0)
+  w.heard(2, 5, 1, 1)
+  assert.equal(w.lapse(1, 5, conf, 4, 5, 0), null)
+  w.heard(2, 5, 10, 2)
+  w.heard(3, 5, 12, 3)
+  assert.equal(w.lapse(1, 5, conf, 21, 5, 0), null)
+  assert.match(w.lapse(1, 5, conf, 30, 5, 0) ?? '', /heard from only \{1\}/)
+  assert.equal(w.lapse(1, 5, conf, 30, 5, 10), null, 'the slack widens the bound')
+  // A message of another term is not an answer to this leader.
+  w.heard(2, 4, 29, 4)
+  assert.notEqual(w.lapse(1, 5, conf, 30, 5, 0), null)
+  w.heard(2, 5, 29, 5)
+  assert.equal(w.lapse(1, 5, conf, 30, 5, 0), null)
+  // Joint: each half needs its majority, and a configuration held within the bound may count.
+  const joint = cs([1, 2, 3], [3, 4, 5])
+  w.confIs(joint, 31)
+  assert.notEqual(w.lapse(1, 5, joint, 60, 5, 0), null)
+  assert.equal(w.lapse(1, 5, joint, 32, 5, 0), null)
+})
+
+test('read quorum: the delivery after which a quorum answered the leader', () => {
+  const w = new IncarnationWatch()
+  const conf = cs([1, 2, 3, 4, 5])
+  w.heard(2, 5, 0, 10)
+  w.heard(3, 5, 0, 20)
+  w.heard(4, 4, 0, 30) // another term: no answer to this leader
+  // Itself, 3 (after 20) and 2 (after 10): a read sent after delivery 10 was not confirmed.
+  assert.equal(w.quorumSeq(1, 5, [conf]), 10)
+  assert.equal(w.quorumSeq(1, 5, [cs([1])]), Infinity)
+  assert.equal(w.quorumSeq(1, 5, [cs([1, 2, 3], [3, 4, 5])]), -1)
+  // Learners never count: (1 2 3) with 4 and 5 learning needs 2 or 3.
+  w.heard(4, 5, 0, 40)
+  w.heard(5, 5, 0, 50)
+  assert.equal(w.quorumSeq(1, 5, [cs([1, 2, 6], [], [4, 5])]), 10)
 })
 
 test('membership: nodes applying different configurations at one conf-change index are caught', () => {

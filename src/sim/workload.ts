@@ -6,6 +6,7 @@
  * state machine's result; reads through RaftNode.read and complete with the value the node's
  * state machine holds once it has applied up to the read index.
  */
+import { StateType } from '../raft/index.js'
 import { Violation } from './checkers.js'
 import { Ev, type Cluster } from './cluster.js'
 import { Op, encodeCommand, type Command } from './kv.js'
@@ -27,6 +28,8 @@ interface Client {
   committedAtStart: number
   /** The highest index of a write acknowledged to a client before this operation started. */
   ackedAtStart: number
+  /** The cluster's delivery count when the current attempt was submitted. */
+  submittedAt: number
 }
 
 export class Workload {
@@ -53,6 +56,7 @@ export class Workload {
         attempt: 0,
         committedAtStart: 0,
         ackedAtStart: 0,
+        submittedAt: 0,
       })
     }
   }
@@ -63,8 +67,11 @@ export class Workload {
     for (const client of this.clients) {
       if (client.busy) {
         // A client fails over when its request times out, or at once when the leader it talked
-        // to is gone and another one is known (as etcd's client balancer does).
-        const deposed = client.targetWasLeader && leader !== 0 && leader !== client.target
+        // to is gone and another one is known (as etcd's client balancer does); a stale client
+        // only once its node no longer believes it leads.
+        const deposed = c.options.staleClients
+          ? client.targetWasLeader && !leads(c, client.target)
+          : client.targetWasLeader && leader !== 0 && leader !== client.target
         if (c.now >= client.deadline || deposed) this.submit(client)
       } else if (!c.liveness && this.p.chance(c.options.opRate)) {
         this.begin(client)
@@ -112,10 +119,20 @@ export class Workload {
   private submit(client: Client): void {
     const c = this.c
     const p = this.p
-    const leader = c.leaderId()
-    client.target = leader !== 0 && p.chance(0.8) ? leader : p.between(1, c.total)
-    client.targetWasLeader = client.target === leader
+    if (c.options.staleClients) {
+      // Any node that believes it leads, a deposed one cut off with this client included.
+      const claimants: number[] = []
+      for (let id = 1; id <= c.total; id++) if (leads(c, id)) claimants.push(id)
+      client.target =
+        claimants.length > 0 && p.chance(0.8) ? p.pick(claimants) : p.between(1, c.total)
+      client.targetWasLeader = leads(c, client.target)
+    } else {
+      const leader = c.leaderId()
+      client.target = leader !== 0 && p.chance(0.8) ? leader : p.between(1, c.total)
+      client.targetWasLeader = client.target === leader
+    }
     client.deadline = c.now + c.options.clientTimeoutTicks
+    client.submittedAt = c.deliveries
     const attempt = ++client.attempt
     if (client.isRead) {
       // A retried read is a new ReadIndex request, which must reflect everything committed by
@@ -166,15 +183,31 @@ export class Workload {
   /** A read's answer: the node's state machine is at `index` or beyond. */
   private readDone(client: Client, attempt: number, inc: Incarnation, index: number): void {
     if (!client.busy || !client.isRead || client.attempt !== attempt) return
+    // A process that died answers no one, though its driver may resolve a read in the microtasks
+    // it had queued (the Readies it took after the crash are not observed): the client times out.
+    if (!inc.alive) return
     const c = this.c
     const sm = inc.sm
-    if (sm.applied < index)
-      throw new Error(`read at ${index} answered with the machine at ${sm.applied}`)
-    const stale = index < client.committedAtStart
-    if (stale) this.staleRead(inc.node, client, index)
-    // A lease read may be stale by design (see staleRead): its value is not checked.
-    if (stale) c.history.complete(client.id, 'info', c.now, { error: 'stale lease read' })
-    else c.history.complete(client.id, 'ok', c.now, { value: toValue(sm.values[client.cmd.key]!) })
+    const check = c.options.readChecks
+    if (check && sm.applied < index) {
+      throw new Violation(
+        'stale-read',
+        `read at ${index} answered with the machine at ${sm.applied}`,
+      )
+    }
+    const quorumSeq = c.readAnswer(inc.node.id, index)?.quorumSeq ?? Infinity
+    if (check && quorumSeq <= client.submittedAt) {
+      // Raft thesis §6.4: the leader confirms a read by a heartbeat round after it arrived.
+      throw new Violation(
+        'read-quorum',
+        `client ${client.id} read at index ${index} on node ${inc.node.id}, confirmed by a ` +
+          `leader that had not heard from a quorum since the read was sent`,
+      )
+    }
+    const value = toValue(sm.values[client.cmd.key]!)
+    if (index >= client.committedAtStart || !this.staleRead(inc.node, client, index))
+      c.history.complete(client.id, 'ok', c.now, { value })
+    else c.history.complete(client.id, 'info', c.now, { error: 'stale lease read' })
     client.busy = false
     this.opsDone++
     c.note(Ev.ReadServed, client.id, index)
@@ -182,21 +215,31 @@ export class Workload {
   }
 
   /**
-   * A read answered below the commit index its request saw. With ReadOnlySafe that breaks
-   * linearizability. With lease reads etcd-io/raft allows it even without clock drift: a deposed
-   * leader keeps leading until its next CheckQuorum round, up to two election timeouts after it
-   * was cut off, while the others elect a successor after one (sofa-jraft #25 has the same
-   * window). Those are counted, not failed.
+   * A read answered below the commit index its request saw; true when etcd-io/raft allows it, so
+   * that its value is not checked. With ReadOnlySafe it is never allowed. A lease read is allowed
+   * when the leader that answered it may still have held its lease (lease.ts): a deposed leader
+   * keeps leading until its next CheckQuorum round, up to two election timeouts after it was cut
+   * off, while the others elect a successor after one (sofa-jraft #25 has the same window);
+   * those are counted. A lease read from a leader that had not heard from a quorum for longer
+   * than CheckQuorum allows is a violation. With the read checks off, a read not allowed is
+   * recorded with its value for the linearizability checker.
    */
-  private staleRead(node: SimNode, client: Client, index: number): void {
+  private staleRead(node: SimNode, client: Client, index: number): boolean {
     const c = this.c
     const what =
       `client ${client.id} read at index ${index} on node ${node.id}, but index ` +
       `${client.committedAtStart} was committed (and index ${client.ackedAtStart} acknowledged to a client) ` +
       `before the read started`
-    if (!c.options.readLease) throw new Violation('stale-read', what)
-    c.note(Ev.LeaseStaleRead, client.id, index)
-    c.log(`lease read stale (etcd-io/raft allows it): ${what}`)
+    const lapse = c.options.readLease ? (c.readAnswer(node.id, index)?.lapse ?? null) : what
+    if (lapse === null) {
+      c.note(Ev.LeaseStaleRead, client.id, index)
+      c.log(`lease read stale (etcd-io/raft allows it): ${what}`)
+      return true
+    }
+    const why = c.options.readLease ? `${what}; ${lapse}` : what
+    if (c.options.readChecks) throw new Violation('stale-read', why)
+    c.log(`stale read (read checks off): ${why}`)
+    return false
   }
 
   /**
@@ -211,6 +254,11 @@ export class Workload {
     const single = o.nodeCount === 1 || o.membership
     return o.asyncStorageWrites && single ? 0 : this.c.checker.maxCommitted
   }
+}
+
+/** The node is up and believes it is the leader. */
+function leads(c: Cluster, id: number): boolean {
+  return (c.nodes[id] as SimNode).driver?.view.state === StateType.StateLeader
 }
 
 function toValue(v: number): number | null {

@@ -1,0 +1,299 @@
+/**
+ * Planted bugs: the simulator's own test. Each plant is a small, exact text substitution on the
+ * compiled JavaScript (dist/), applied to a temporary copy of it and run there in a child process
+ * (src/cli/plant.ts), so the code we ship carries no test hooks and src/ is never changed. A
+ * plant names the file and the exact text it replaces; the text must occur exactly once, so a
+ * refactor that moves it fails the plant loudly (update the text here) instead of disarming it.
+ *
+ *   npm run sim -- --plants                          list them
+ *   npm run sim -- --plant=NAME --seeds=300 --from=1 how many seeds catch it (docs/simulation.md)
+ *   npm run sim -- --plant=NAME --seed=N --trace     replay one catch
+ *
+ * `budget` is the test's bound (src/cli/plant.test.ts): some seed in 1..budget must fail, with
+ * one of the violation kinds listed. It is the first catching seed plus a margin, not the
+ * catch rate: that is measured with the CLI over 300 seeds and recorded in docs/simulation.md.
+ * `checksOff` switches checkers off for the run, to show that the others see the bug too.
+ */
+import type { ViolationKind } from './checkers.js'
+
+/** Checkers a plant may switch off; see runSeed's `checks`. */
+export type CheckName = 'reads' | 'recovery'
+
+export interface PlantEdit {
+  /** The compiled file, relative to dist/ (e.g. `src/raft/raft.js`). */
+  file: string
+  /** The exact text replaced; it must occur exactly once in the file. */
+  find: string
+  replace: string
+}
+
+export interface Plant {
+  name: string
+  /** One line: the bug, as a reviewer would describe it. */
+  description: string
+  edits: readonly PlantEdit[]
+  /** Seeds 1..budget must include one that fails. */
+  budget: number
+  /** The violations that count as catching it (the first failing seed must show one). */
+  kinds: readonly ViolationKind[]
+  checksOff?: readonly CheckName[]
+}
+
+const RAFT = 'src/raft/raft.js'
+const RAFT_LOG = 'src/raft/raft-log.js'
+const NODE = 'src/node/node.js'
+
+const readIndexBeforeCommit: PlantEdit = {
+  file: RAFT,
+  find:
+    '                if (!this.committedEntryInCurrentTerm()) {\n' +
+    '                    this.pendingReadIndexMessages.push(m);',
+  replace:
+    '                if (false) {\n                    this.pendingReadIndexMessages.push(m);',
+}
+
+const walAckBeforeSync: PlantEdit = {
+  file: 'src/wal/wal.js',
+  find: 'syncing = this.file.sync().then(() => true);',
+  replace:
+    'syncing = Promise.resolve(true);\n                    void this.file.sync().catch(() => { });',
+}
+
+const checkQuorumNeverStepsDown: PlantEdit = {
+  file: RAFT,
+  find: 'if (!this.trk.quorumActive()) {',
+  replace: 'if (false) {',
+}
+
+export const PLANTS: readonly Plant[] = [
+  {
+    name: 'vote-twice',
+    description: 'grant a vote regardless of an earlier vote in the same term',
+    edits: [
+      {
+        file: RAFT,
+        find: '(this.vote === None && this.lead === None) ||',
+        replace: 'this.lead === None ||',
+      },
+    ],
+    budget: 20,
+    kinds: ['election-safety'],
+  },
+  {
+    name: 'commit-old-term',
+    description: "commit an old term's entry by counting replicas (Raft paper Figure 8)",
+    edits: [
+      {
+        file: RAFT,
+        find: 'at.term = this.term;\n        at.index = this.trk.committed();',
+        replace:
+          'at.index = this.trk.committed();\n        at.term = this.raftLog.lookupTerm(at.index);',
+      },
+    ],
+    budget: 30,
+    kinds: ['commit-rule'],
+  },
+  {
+    name: 'forget-vote',
+    description: 'the driver does not persist the vote (term and commit only)',
+    edits: [
+      {
+        file: NODE,
+        find: 'w.hardState = rd.hardState;',
+        replace: 'w.hardState = { ...rd.hardState, vote: 0n };',
+      },
+      {
+        file: NODE,
+        find: 'const hs = { term: m.term, vote: m.vote, commit: m.commit };',
+        replace: 'const hs = { term: m.term, vote: 0n, commit: m.commit };',
+      },
+    ],
+    budget: 200,
+    kinds: ['election-safety'],
+  },
+  {
+    name: 'read-index-before-commit',
+    description: 'a new leader answers ReadIndex before it has committed an entry of its term',
+    edits: [readIndexBeforeCommit],
+    budget: 100,
+    kinds: ['stale-read'],
+  },
+  {
+    name: 'skip-log-matching',
+    description: "a follower appends without checking the previous entry's term (maybeAppend)",
+    edits: [{ file: RAFT_LOG, find: 'if (!this.matchTerm(a.prev))', replace: 'if (false)' }],
+    budget: 20,
+    kinds: [
+      'raft-panic',
+      'log-matching',
+      'state-machine-safety',
+      'leader-completeness',
+      'linearizability',
+    ],
+  },
+  {
+    name: 'wal-ack-before-sync',
+    description: 'the WAL acknowledges a group commit before its fdatasync returns',
+    edits: [walAckBeforeSync],
+    budget: 100,
+    kinds: ['durability'],
+  },
+  {
+    name: 'wal-ack-before-sync-unchecked',
+    description: 'the same, with the recovery check off: what the other checkers see',
+    edits: [walAckBeforeSync],
+    budget: 300,
+    kinds: ['raft-panic', 'leader-completeness', 'state-machine-safety', 'linearizability'],
+    checksOff: ['recovery'],
+  },
+  {
+    name: 'read-index-before-commit-lin',
+    description: 'read-index-before-commit, with the read checks off: the history checker',
+    edits: [readIndexBeforeCommit],
+    budget: 1000,
+    kinds: ['linearizability'],
+    checksOff: ['reads'],
+  },
+  {
+    name: 'read-before-apply',
+    description: 'the driver answers a read before its state machine has applied the read index',
+    edits: [
+      {
+        file: 'src/node/reads.js',
+        find: 'if (w.index > applied) {',
+        replace: 'if (false) {',
+      },
+    ],
+    budget: 100,
+    kinds: ['linearizability'],
+    checksOff: ['reads'],
+  },
+  {
+    name: 'no-dedup',
+    description: 'the state machine applies a retried command again (no client dedup)',
+    edits: [
+      {
+        file: 'src/sim/kv.js',
+        find: 'if (seq <= this.lastSeq[client])',
+        replace: 'if (false)',
+      },
+    ],
+    budget: 300,
+    kinds: ['linearizability'],
+    checksOff: ['reads'],
+  },
+  {
+    name: 'read-index-learner-acks',
+    description: 'ReadOnlySafe counts heartbeat acks from learners towards the read quorum',
+    edits: [
+      {
+        file: 'src/raft/read-only.js',
+        find: 'const confirmed = voters.committedIndex(this);',
+        replace:
+          'const confirmed = new voters.constructor(new voters.incoming.constructor(' +
+          '[...voters.incoming, ...this.acks.keys()]), voters.outgoing).committedIndex(this);',
+      },
+    ],
+    budget: 300,
+    kinds: ['stale-read', 'linearizability'],
+  },
+  {
+    name: 'joint-commit-incoming-only',
+    description:
+      "a joint configuration's commit index (and read quorum) from the incoming half only",
+    edits: [
+      {
+        file: 'src/raft/quorum/joint.js',
+        find: 'return idx0 < idx1 ? idx0 : idx1;',
+        replace: 'return idx0;',
+      },
+    ],
+    budget: 300,
+    kinds: ['leader-completeness', 'state-machine-safety', 'stale-read', 'linearizability'],
+  },
+  {
+    name: 'learner-votes',
+    description: 'campaigns ask learners too, and their votes count towards the majority',
+    edits: [
+      {
+        file: RAFT,
+        find: 'for (const id of this.trk.voterNodes()) {',
+        replace: 'for (const id of [...this.trk.voterNodes(), ...this.trk.learnerNodes()]) {',
+      },
+      {
+        file: 'src/raft/tracker/tracker.js',
+        find: '            if (pr.isLearner)\n                continue;\n',
+        replace: '',
+      },
+      {
+        file: 'src/raft/tracker/tracker.js',
+        find: 'const result = this.config.voters.voteResult(this.votes);',
+        replace:
+          'const result = granted > this.progress.size / 2 ? VoteResult.VoteWon : ' +
+          'this.config.voters.voteResult(this.votes);',
+      },
+    ],
+    budget: 300,
+    kinds: ['leader-completeness', 'election-safety', 'state-machine-safety'],
+  },
+  {
+    name: 'check-quorum-never-steps-down',
+    description: 'a CheckQuorum leader cut off from its quorum never steps down (lease reads)',
+    edits: [checkQuorumNeverStepsDown],
+    budget: 300,
+    kinds: ['stale-read'],
+  },
+  {
+    name: 'check-quorum-never-steps-down-lin',
+    description: 'the same, with the read checks off: the history checker',
+    edits: [checkQuorumNeverStepsDown],
+    budget: 300,
+    kinds: ['linearizability'],
+    checksOff: ['reads'],
+  },
+  {
+    name: 'vote-by-index-only',
+    description:
+      "a vote is granted when the candidate's last index is high enough, whatever its term",
+    edits: [
+      {
+        file: RAFT_LOG,
+        find: 'return their.term > our.term || (their.term === our.term && their.index >= our.index);',
+        replace: 'return their.index >= our.index;',
+      },
+    ],
+    budget: 300,
+    kinds: ['leader-completeness', 'state-machine-safety', 'log-matching', 'raft-panic'],
+  },
+]
+
+export class PlantError extends Error {
+  override readonly name = 'PlantError'
+}
+
+export function findPlant(name: string): Plant {
+  const plant = PLANTS.find((p) => p.name === name)
+  if (plant === undefined) {
+    throw new PlantError(
+      `no plant named ${name}; the plants: ${PLANTS.map((p) => p.name).join(', ')}`,
+    )
+  }
+  return plant
+}
+
+/**
+ * `source` (the text of `edit.file`) with the edit made. Throws a PlantError unless the text to
+ * replace occurs exactly once: a plant whose text moved must fail, not run disarmed.
+ */
+export function applyEdit(plant: Plant, edit: PlantEdit, source: string): string {
+  const at = source.indexOf(edit.find)
+  const again = at === -1 ? -1 : source.indexOf(edit.find, at + 1)
+  if (at === -1 || again !== -1) {
+    const what = at === -1 ? 'not found' : 'found more than once'
+    throw new PlantError(
+      `plant ${plant.name}: the text to replace is ${what} in dist/${edit.file} ` +
+        `(rebuild, or update the plant in src/sim/plants.ts):\n${edit.find}`,
+    )
+  }
+  return source.slice(0, at) + edit.replace + source.slice(at + edit.find.length)
+}
