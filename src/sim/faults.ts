@@ -76,7 +76,11 @@ export class Faults {
     this.heldUntil = c.now + c.options.partitionHoldTicks
     const ids = Array.from({ length: n }, (_, i) => i + 1)
     p.shuffle(ids)
-    const kind = p.intn(c.options.learners ? 6 : 4)
+    // Held partitions cut the leader off more often than not (with the learners, on learner
+    // seeds): that is what they are for.
+    const o = c.options
+    const cutLeader = o.partitionHoldTicks > 0 && p.chance(0.6)
+    const kind = cutLeader ? (o.learners ? 4 : 2) : p.intn(o.learners ? 6 : 4)
     const cutBetween = (a: number[], b: number[]): void => {
       for (const x of a) {
         for (const y of b) {

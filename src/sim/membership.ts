@@ -216,8 +216,8 @@ export function planConfChange(
   const add = ConfChangeType.ConfChangeAddNode
   const learner = ConfChangeType.ConfChangeAddLearnerNode
   const remove = ConfChangeType.ConfChangeRemoveNode
-  // Learner seeds keep several learners for long: most spares join as learners, and a learner
-  // is seldom promoted or removed.
+  // Learner seeds keep several learners for long: most spares join as learners, a learner is
+  // seldom promoted or removed, and no voter is removed or demoted below three.
   if (favourLearners && spare !== 0 && p.chance(0.5)) options.push([single(learner, spare)])
   else {
     if (spare !== 0) {
@@ -229,7 +229,8 @@ export function planConfChange(
       options.push([single(add, l)], [single(remove, l)])
       if (voters.length > 2) options.push([single(add, l), single(learner, p.pick(voters))])
     }
-    if (voters.length > 2) {
+    // Learner seeds keep three voters or more, so that a minority of them is a voter or two.
+    if (voters.length > (favourLearners ? 3 : 2)) {
       options.push([single(remove, p.pick(voters))], [single(learner, p.pick(voters))])
     }
   }

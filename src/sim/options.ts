@@ -205,14 +205,19 @@ export function chooseOptions(seed: number): SimOptions {
   // Drawn after all the above, so that the seeds without them run as they did before.
   options.learners = options.membership && p.chance(0.6)
   // A leader, or a minority with the learners, cut off for several election timeouts while
-  // clients that still believe in it keep using it: a new leader commits meanwhile, so the old
-  // one's reads are stale (lease reads, half of these seeds that can) and its log piles up
-  // entries of a term that lost. Not in the calm tier, which has no faults at all.
+  // clients that still believe in it keep using it, reading and writing: a new leader commits
+  // meanwhile, so the old one's reads are stale (lease reads, half of these seeds that can) and
+  // its log piles up entries of a term that lost. Not in the calm tier, which has no faults.
   if (tier !== 'calm' && p.chance(options.learners ? 0.7 : 0.4)) {
     options.staleClients = true
     options.partitionHoldTicks = electionTick * p.between(4, 10)
-    options.partitionRate = Math.max(options.partitionRate, 1 / (2 * options.partitionHoldTicks))
+    options.partitionRate = Math.max(options.partitionRate, 1 / (4 * electionTick))
+    options.clientCount = Math.max(options.clientCount, 3)
+    options.opRate = Math.max(options.opRate, 0.2)
+    options.readRatio = Math.max(options.readRatio, options.learners ? 0.5 : 0.2)
     if (checkQuorum && !options.readLease) options.readLease = p.chance(0.5)
   }
+  // Several learners at once: a minority of voters with them outnumbers the rest.
+  if (options.learners) options.spareNodes = Math.max(options.spareNodes, 4)
   return options
 }
