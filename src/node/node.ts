@@ -168,7 +168,7 @@ export class RaftNode<R = unknown> {
     this.snapTaken = state.snapIndex
     this.durableCommit = state.durableCommit
     this.envelopes = new EnvelopeWriter(o.id, state.incarnation)
-    this.reads = new Reads((ctx) => this.rn.readIndex(ctx), o.readRetryTicks)
+    this.reads = new Reads((ctx) => this.rn.readIndex(ctx), o.readRetryTicks, state.incarnation)
     this.done = new Promise<void>((resolve, reject) => {
       this.resolveDone = resolve
       this.rejectDone = reject

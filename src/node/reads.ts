@@ -39,6 +39,13 @@ export class Reads {
   constructor(
     private readonly request: RequestReadIndex,
     private readonly retryTicks: number,
+    /**
+     * The driver's incarnation, in every request context: an answer to a request of an earlier
+     * incarnation of this node (raft answers it after a restart, to the same id) must not be
+     * taken for one of ours, as etcd's request ids are unique across restarts. Seed 4113: a
+     * restarted follower's first round matched an answer its previous life had asked for.
+     */
+    private readonly incarnation: number,
   ) {}
 
   /** Reads not yet answered. */
@@ -56,8 +63,10 @@ export class Reads {
   /** Starts a round for the reads waiting, unless one is in flight. */
   flush(now: number, lead: NodeId): void {
     if (this.round !== null || this.next.length === 0) return
-    const ctx = new Uint8Array(8)
-    new DataView(ctx.buffer).setFloat64(0, ++this.counter, true)
+    const ctx = new Uint8Array(12)
+    const view = new DataView(ctx.buffer)
+    view.setUint32(0, this.incarnation, true)
+    view.setFloat64(4, ++this.counter, true)
     this.round = { ctx, readers: this.next, lead, sentAt: now }
     this.next = []
     this.request(ctx)
