@@ -345,3 +345,29 @@ test('three nodes on WalStorage restart from their data dirs with everything ack
   await h.stopAll()
   for (const m of h.members.values()) await (m.storage as WalStorage).close()
 })
+
+test('a restart raises a HardState that lags behind its log (a batch torn between entries and state)', async () => {
+  // Entries 2..3 of term 3 kept, the HardState of their write lost: term 1, commit 1.
+  const storage = new MemoryNodeStorage()
+  const cs = {
+    voters: [1n, 2n, 3n],
+    learners: [],
+    votersOutgoing: [],
+    learnersNext: [],
+    autoLeave: false,
+  }
+  storage.memory.applySnapshot({
+    data: new Uint8Array(0),
+    metadata: { index: 1, term: 1, confState: cs },
+  })
+  storage.memory.append([
+    { index: 2, term: 3, type: 0, data: new Uint8Array(0) },
+    { index: 3, term: 3, type: 0, data: new Uint8Array(0) },
+  ])
+  storage.memory.setHardState({ term: 1, vote: 2n, commit: 1 })
+  const h = new Harness()
+  const m = await h.start(1n, { storage })
+  assert.deepEqual(storage.initialState().hardState, { term: 3, vote: 0n, commit: 1 })
+  assert.equal(m.node.status().term, 3)
+  await m.node.stop()
+})

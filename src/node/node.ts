@@ -197,11 +197,9 @@ export class RaftNode<R = unknown> {
       await sm.restore(snap)
       applied = snapIndex
     }
-    if (!isEmptyHardState(hs) && hs.commit < snapIndex) {
-      // The snapshot is durable and the HardState of its write is not (a torn write, or a local
-      // snapshot past the durable commit index with AsyncStorageWrites). A snapshot is
-      // committed by definition; raft refuses a commit index below it.
-      hs = { ...hs, commit: snapIndex }
+    const fixed = repairHardState(hs, storage)
+    if (fixed !== null) {
+      hs = fixed
       await storage.save({ hardState: hs })
     }
     const rand = o.rand ?? cryptoRand()
@@ -899,6 +897,28 @@ interface StartState {
   snapIndex: number
   durableCommit: number
   incarnation: number
+}
+
+/**
+ * The HardState a restart must run with, when the durable one lags behind the log it describes;
+ * null when it does not. A write whose HardState was lost while its entries or snapshot were kept
+ * (a storage that tears a batch between them, as etcd's WAL can, or a snapshot bootstrapped
+ * without a HardState) leaves:
+ * - a commit index below the snapshot: a snapshot is committed by definition, and raft refuses
+ *   a commit index below it;
+ * - a term below the last entry's: raft would run at a term older than its own log, and its
+ *   refusal of a vote, sent at its own term, would be a message of term 0 if that is 0 (raft
+ *   panics on it, as etcd-io/raft would). Raising the term, with no vote, is safe: a vote is
+ *   sent only once the HardState recording it is durable, so none was cast in a term at or
+ *   above the last entry's.
+ */
+function repairHardState(hs: HardState, storage: NodeStorage): HardState | null {
+  const snapIndex = storage.snapshot().metadata.index
+  const last = storage.lastIndex()
+  const lastTerm = last >= storage.firstIndex() - 1 && last > 0 ? storage.term(last) : 0
+  if (hs.term >= lastTerm && (isEmptyHardState(hs) || hs.commit >= snapIndex)) return null
+  if (hs.term >= lastTerm) return { ...hs, commit: snapIndex }
+  return { term: lastTerm, vote: 0n, commit: Math.max(hs.commit, snapIndex) }
 }
 
 function toPayload(e: Entry): Entry {

@@ -36,7 +36,7 @@ import { HistoryRecorder } from './history.js'
 import { KvStateMachine, hashBytes, mixHash } from './kv.js'
 import { MembershipChecker, confKey, isJoint, isVoter } from './membership.js'
 import { SimNet } from './net.js'
-import { MemoryDiskState, WalDiskState, settleDisks } from './node-disk-state.js'
+import { MemoryDiskState, WalDiskState, settleDisks, type NodeDiskState } from './node-disk-state.js'
 import type { SimOptions } from './options.js'
 import { Prng } from './prng.js'
 import {
@@ -159,27 +159,32 @@ export class Cluster implements NodeHost {
     const bootState = new KvStateMachine(1, 0).snapshot()
     for (let id = 1; id <= n; id++) {
       const prng = root.fork()
-      const disk = options.walDisk
-        ? new WalDiskState({
-            nodeId: id,
-            rand: prng.fork(),
-            segmentBytes: options.segmentBytes,
-            syncTicksMax: options.syncTicksMax,
-          })
-        : new MemoryDiskState()
-      const node = new SimNode(id, prng, disk, boot)
+      const node = new SimNode(id, prng, this.newDisk(id, prng), boot)
       node.disk.bootstrap({ data: bootState, metadata: { index: 1, term: 1, confState: boot } })
       this.nodes[id] = node
     }
     this.workload = new Workload(this, workloadPrng)
     for (let id = n + 1; id <= this.total; id++) {
       // Spares join empty, once a configuration adds them.
-      const node = new SimNode(id, root.fork(), new MemoryDiskState(), { ...boot, voters: [] })
+      const prng = root.fork()
+      const node = new SimNode(id, prng, this.newDisk(id, prng), { ...boot, voters: [] })
+      node.disk.openEmpty()
       node.joined = false
       this.nodes[id] = node
     }
     this.operator = options.membership ? new Operator(this, root.fork()) : null
     this.injector = new Faults(this)
+  }
+
+  private newDisk(id: number, prng: Prng): NodeDiskState {
+    const o = this.options
+    if (!o.walDisk) return new MemoryDiskState()
+    return new WalDiskState({
+      nodeId: id,
+      rand: prng.fork(),
+      segmentBytes: o.segmentBytes,
+      syncTicksMax: o.syncTicksMax,
+    })
   }
 
   /** Starts the initial nodes (their WAL bootstrap, if any, made durable first). */

@@ -30,6 +30,8 @@ export interface NodeDiskState {
   ready(): boolean
   /** Persists the initial snapshot of a fresh node. */
   bootstrap(snap: Snapshot): void
+  /** Opens an empty disk: a node that joins later, with no state until a leader sends it some. */
+  openEmpty(): void
   /** How many of n entries a torn persist writes: the WAL writes all and lets the crash tear. */
   tornKeep(n: number, rand: Prng): number
   /**
@@ -53,6 +55,8 @@ export class MemoryDiskState implements NodeDiskState {
   bootstrap(snap: Snapshot): void {
     this.storage.applySnapshot(snap)
   }
+
+  openEmpty(): void {}
 
   tornKeep(n: number, rand: Prng): number {
     return rand.intn(n + 1)
@@ -305,6 +309,10 @@ export class WalDiskState implements NodeDiskState {
     this.open(() => {
       void this.persist({ snapshot: snap }).then(() => (this.bootDurable = true))
     })
+  }
+
+  openEmpty(): void {
+    this.open(() => {})
   }
 
   tornKeep(n: number): number {

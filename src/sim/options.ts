@@ -168,9 +168,6 @@ export function chooseOptions(seed: number): SimOptions {
     options.confChangeRate = p.pick([0.2, 0.5, 1]) / electionTick
     options.spareNodes = p.between(2, 5)
     options.stepDownOnRemoval = p.chance(0.5)
-    // Nodes that join start on an empty MemoryStorage; membership on the WAL path is not
-    // simulated yet, so these seeds keep every node in memory.
-    options.walDisk = false
   }
   return options
 }
