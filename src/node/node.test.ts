@@ -357,7 +357,7 @@ test('a restart raises a HardState that lags behind its log (a batch torn betwee
     autoLeave: false,
   }
   storage.memory.applySnapshot({
-    data: new Uint8Array(0),
+    data: new TextEncoder().encode(JSON.stringify([1, []])),
     metadata: { index: 1, term: 1, confState: cs },
   })
   storage.memory.append([
