@@ -256,6 +256,16 @@ test('proposals past proposalsMax get TOO_MANY_REQUESTS and change nothing', asy
   await h.stopAll()
 })
 
+test('reads past readsMax get TOO_MANY_REQUESTS; the others are answered', async () => {
+  const h = await threeNodes({ readsMax: 3 })
+  const f = h.follower()
+  const ok = [f.node.read(), f.node.read(), f.node.read()]
+  await assert.rejects(f.node.read(), (e) => NodeError.is(e, 'TOO_MANY_REQUESTS'))
+  await h.until(Promise.all(ok))
+  assert.equal(typeof (await h.until(f.node.read())), 'number', 'room again once answered')
+  await h.stopAll()
+})
+
 test('snapshots every N entries, compacts keeping a tail, and a new member catches up from one', async () => {
   const h = await threeNodes({ snapshotCount: 10, snapshotCatchUpEntries: 3 })
   const leader = h.leader()
