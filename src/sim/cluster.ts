@@ -36,7 +36,12 @@ import { HistoryRecorder } from './history.js'
 import { KvStateMachine, hashBytes, mixHash } from './kv.js'
 import { MembershipChecker, confKey, isJoint, isVoter } from './membership.js'
 import { SimNet } from './net.js'
-import { MemoryDiskState, WalDiskState, settleDisks, type NodeDiskState } from './node-disk-state.js'
+import {
+  MemoryDiskState,
+  WalDiskState,
+  settleDisks,
+  type NodeDiskState,
+} from './node-disk-state.js'
 import type { SimOptions } from './options.js'
 import { Prng } from './prng.js'
 import {
