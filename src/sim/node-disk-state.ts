@@ -20,7 +20,7 @@ import type { Disk, DiskFile } from '../io/disk.js'
 import { Violation } from './checkers.js'
 import { hashBytes } from './kv.js'
 import type { Prng } from './prng.js'
-import { SimDisk } from './sim-disk.js'
+import { SimDisk } from '../io/sim-disk.js'
 
 export interface NodeDiskState {
   /** The node's raft Storage (its reads); valid while ready() is true. */

@@ -13,7 +13,7 @@ import type { DiskFile, PreallocateOptions } from '../io/disk.js'
 import { NodeDisk } from '../io/node-disk.js'
 import { discardLogger } from '../raft/logger.js'
 import { entry, type Entry, type HardState } from '../raft/raftpb/types.js'
-import { SimDisk } from '../sim/sim-disk.js'
+import { SimDisk } from '../io/sim-disk.js'
 import { WalError } from './errors.js'
 import { Wal, locationSeq, type WalOptions } from './wal.js'
 

@@ -10,7 +10,7 @@
  * prefix of the pending name operations: a real disk may persist some unsynced data, in order
  * within a file, and code that is correct must not depend on it either way.
  */
-import { dirName, type Disk, type DiskFile, type PreallocateOptions } from '../io/disk.js'
+import { dirName, type Disk, type DiskFile, type PreallocateOptions } from './disk.js'
 
 /** What SimDisk needs of a PRNG: a uniform integer in [0, n). */
 export interface IntRand {
