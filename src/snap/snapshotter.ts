@@ -18,7 +18,7 @@ import { discardLogger, type Logger } from '../raft/logger.js'
 import { RaftError } from '../raft/errors.js'
 import { decodeSnapshot, encodeSnapshot, varintSize } from '../raft/raftpb/codec.js'
 import type { Snapshot } from '../raft/raftpb/types.js'
-import { joinPath, readAt, type Disk } from '../io/disk.js'
+import { joinPath, mkdirDurable, readAt, type Disk } from '../io/disk.js'
 import { WalError } from '../wal/errors.js'
 
 export const SNAPSHOTS_KEPT_DEFAULT = 5
@@ -108,10 +108,13 @@ export class Snapshotter {
     }
   }
 
-  /** Creates the directory if needed and removes temporary files of saves that never finished. */
-  static open(opts: SnapshotterOptions): Snapshotter {
+  /**
+   * Creates the directory if needed (durably: a snapshot in a directory a power loss can take
+   * away is not durable) and removes temporary files of saves that never finished.
+   */
+  static async open(opts: SnapshotterOptions): Promise<Snapshotter> {
     const s = new Snapshotter(opts)
-    opts.disk.mkdir(opts.dir)
+    await mkdirDurable(opts.disk, opts.dir)
     for (const name of opts.disk.list(opts.dir).filter((n) => n.endsWith('.snap.tmp'))) {
       opts.disk.unlink(joinPath(opts.dir, name))
       s.logger.info(`snap: removed unfinished ${name}`)

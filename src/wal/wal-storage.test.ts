@@ -314,8 +314,9 @@ describe('WalStorage', () => {
 /**
  * Power loss at seeded random points of a random workload (appends, overwrites of the unacked
  * tail are not generated: raft never overwrites what it acknowledged as committed; hard state
- * changes; snapshots). After each crash (dropping unsynced data, tearing the last write of each
- * file at a random byte) the store reopens, and everything acknowledged must be there.
+ * changes; snapshots). After each crash (dropping unsynced data, or keeping any part of it:
+ * SimDisk.crash) the store reopens, and everything acknowledged must be there. Each incarnation
+ * sees the disk through SimDisk.incarnation, so the dead one's pending promises cannot write.
  */
 describe('WalStorage under power loss', () => {
   for (let seed = 1; seed <= 40; seed++) {
@@ -323,7 +324,7 @@ describe('WalStorage under power loss', () => {
       const rand = mulberry32(seed)
       const disk = new SimDisk()
       const opts: WalStorageOptions = { ...base, disk, segmentBytes: 256 + rand(1024) }
-      let s = await WalStorage.open(opts)
+      let s = await WalStorage.open({ ...opts, disk: disk.incarnation() })
       // What was acknowledged: entries by index, and the newest hard state.
       const acked = new Map<number, Entry>()
       const issued = new Map<number, Entry[]>()
@@ -366,7 +367,7 @@ describe('WalStorage under power loss', () => {
         for (let k = rand(20); k > 0; k--) await Promise.resolve()
         disk.crash({ intn: rand })
         await settle(inflight)
-        s = await WalStorage.open(opts)
+        s = await WalStorage.open({ ...opts, disk: disk.incarnation() })
         const got = s.initialState().hardState
         assert.ok(
           !olderThan(got, ackedHs),
@@ -409,7 +410,7 @@ describe('WalStorage under power loss, with overwrites', () => {
       const rand = mulberry32(seed)
       const disk = new SimDisk()
       const opts: WalStorageOptions = { ...base, disk, segmentBytes: 256 + rand(512) }
-      const s = await WalStorage.open(opts)
+      const s = await WalStorage.open({ ...opts, disk: disk.incarnation() })
       // logs[k]: the log (terms by index, data tags) after issued write k; batches[k]: its entries.
       const logs: string[][] = [[]]
       const batches: Entry[][] = [[]]
@@ -433,7 +434,7 @@ describe('WalStorage under power loss, with overwrites', () => {
       for (let n = rand(12); n > 0; n--) await Promise.resolve()
       disk.crash({ intn: rand })
       await Promise.allSettled(inflight)
-      const r = await WalStorage.open(opts)
+      const r = await WalStorage.open({ ...opts, disk: disk.incarnation() })
       const got = r.lastIndex() === 0 ? [] : r.entries(1, r.lastIndex() + 1, Infinity).map(tag)
       const ok = logs.some((log, k) => {
         if (k < acked) return false

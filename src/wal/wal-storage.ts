@@ -139,7 +139,12 @@ export class WalStorage implements Storage {
     )
     // Opened after the WAL accepted the directory: it removes unfinished temporary files, and a
     // refused directory must be left as it was.
-    const snapshotter = Snapshotter.open({ disk, dir: snapDir, keep: opts.snapshotsKept, logger })
+    const snapshotter = await Snapshotter.open({
+      disk,
+      dir: snapDir,
+      keep: opts.snapshotsKept,
+      logger,
+    })
     const s = new WalStorage(wal, snapshotter, opts)
     try {
       s.restore(replay, wal)

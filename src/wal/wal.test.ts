@@ -15,6 +15,7 @@ import { discardLogger } from '../raft/logger.js'
 import { entry, type Entry, type HardState } from '../raft/raftpb/types.js'
 import { SimDisk } from '../io/sim-disk.js'
 import { WalError } from './errors.js'
+import { RecordType, padBytes } from './record.js'
 import { Wal, locationSeq, type WalOptions } from './wal.js'
 
 const metadata = { nodeId: 1n, clusterId: 0xc1n }
@@ -41,6 +42,21 @@ function ents(first: number, n: number, term: number, size = 20): Entry[] {
   return Array.from({ length: n }, (_, i) =>
     entry({ index: first + i, term, data: new Uint8Array(size).fill((first + i) % 251) }),
   )
+}
+
+/** The offsets where the commit records of a segment end (the ends of its batches), in order. */
+function commitEnds(seg: Uint8Array): number[] {
+  const out: number[] = []
+  const view = new DataView(seg.buffer, seg.byteOffset, seg.length)
+  // Bounded by the segment: each pass moves past one frame.
+  for (let off = 0; off + 8 <= seg.length;) {
+    const recBytes = view.getUint32(off, true)
+    if (recBytes === 0) break
+    const end = off + 8 + recBytes
+    if (seg[off + 9] === RecordType.Commit) out.push(end)
+    off = end + padBytes(recBytes)
+  }
+  return out
 }
 
 async function replay(opts: WalOptions): Promise<{ wal: Wal; entries: Entry[] }> {
@@ -513,7 +529,10 @@ describe('Wal', () => {
     assert.equal(disk.list('/d/wal').length, names.length - 1)
   })
 
-  it('keeps every entry before a cut at any byte of the last segment, and none after', async () => {
+  it('keeps every batch that ends before a cut at any byte of the last segment, and none after', async () => {
+    // A cut file models appends whose writes never reached the disk: bytes past the end read as
+    // zeros. A batch (one group commit) is all or nothing: its entries survive exactly when its
+    // commit record lies wholly before the cut.
     const dir = freshDir()
     const disk = new NodeDisk()
     const opts = { disk, dir, metadata, segmentBytes: 512 }
@@ -522,22 +541,28 @@ describe('Wal', () => {
     const lastName = names[names.length - 1] as string
     const lastSeq = Number.parseInt(lastName.slice(0, 16), 16)
     const full = fs.readFileSync(path.join(dir, lastName))
-    // Offsets of the entry records in the last segment, from a clean replay.
-    const ends = new Map<number, number>()
+    // Where each entry record of the last segment starts, and where each batch ends.
+    const starts = new Map<number, number>()
     const clean = await Wal.open(opts, (e, loc) => {
-      if (locationSeq(loc) !== lastSeq) return
-      const off = loc - lastSeq * 2 ** 32
-      ends.set(e.index, off + 8 + full.readUInt32LE(off))
+      if (locationSeq(loc) === lastSeq) starts.set(e.index, loc - lastSeq * 2 ** 32)
     })
     await clean.close()
-    const dataEnd = Math.max(...ends.values()) + 64
-    assert.ok(ends.size >= 3, 'the last segment holds several entries')
+    const batchEnds = commitEnds(full)
+    const dataEnd = (batchEnds[batchEnds.length - 1] as number) + 64
+    assert.ok(starts.size >= 3, 'the last segment holds several entries')
     for (let cut = 0; cut <= dataEnd; cut++) {
       fs.writeFileSync(path.join(dir, lastName), full.subarray(0, cut))
+      // The header batch is synced before the segment is renamed into place: a cut into it is
+      // not a torn write but a damaged segment.
+      if (cut < (batchEnds[0] as number)) {
+        await assert.rejects(replay(opts), (err) => WalError.is(err, 'WAL_CORRUPT'), `cut ${cut}`)
+        continue
+      }
       const { wal, entries } = await replay(opts)
+      const kept = Math.max(...batchEnds.filter((e) => e <= cut))
       const want = w.entries.filter((e, i) => {
-        const end = ends.get(e.index)
-        return w.seq[i] !== lastSeq || (end !== undefined && end <= cut)
+        const start = starts.get(e.index)
+        return w.seq[i] !== lastSeq || (start !== undefined && start < kept)
       })
       assert.deepEqual(
         entries.map((e) => e.index),
@@ -545,6 +570,8 @@ describe('Wal', () => {
         `cut at ${cut}`,
       )
       assert.deepEqual(entries, want)
+      const torn = full.subarray(kept, cut).some((b) => b !== 0)
+      assert.equal(wal.recovery.repairs.length, torn ? 1 : 0, `cut at ${cut}`)
       await wal.close()
     }
   })

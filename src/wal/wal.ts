@@ -22,7 +22,14 @@ import { discardLogger, type Logger } from '../raft/logger.js'
 import { decodeEntry, decodeHardState, encodeHardState, varintSize } from '../raft/raftpb/codec.js'
 import { emptyHardState, isEmptyHardState } from '../raft/raftpb/types.js'
 import type { Entry, HardState } from '../raft/raftpb/types.js'
-import { joinPath, readAt, type Disk, type DiskFile, type PreallocateOptions } from '../io/disk.js'
+import {
+  joinPath,
+  mkdirDurable,
+  readAt,
+  type Disk,
+  type DiskFile,
+  type PreallocateOptions,
+} from '../io/disk.js'
 import { NATIVE_ARRAY_BYTES_MIN, crc32c, crc32cRange } from './crc32c.js'
 import {
   ENTRY_HEAD_ROOM,
@@ -35,9 +42,12 @@ import {
 import { WalError, corrupt } from './errors.js'
 import { EntryRecord, FrameReader, ReadBuffer } from './frame-reader.js'
 import {
+  COMMIT_FRAME_BYTES,
+  COMMIT_WEAK,
   FRAME_HEADER_BYTES,
   RecordType,
   decodeMetadata,
+  encodeCommit,
   decodeSnapshotMarker,
   encodeMetadata,
   encodeSnapshotMarker,
@@ -50,6 +60,7 @@ import {
   type WalSnapshot,
 } from './record.js'
 import { scanSegment } from './scan.js'
+import { hasWeakSector } from './sectors.js'
 
 export const SEGMENT_BYTES_DEFAULT = 64 * 1024 * 1024
 
@@ -107,6 +118,8 @@ interface Pending {
   batch: WalBatch
   resolve: () => void
   reject: (err: unknown) => void
+  /** Written in a weak batch: acknowledged only once a later batch proves it durable. */
+  weak?: boolean
 }
 
 /** Called with the entries of a flush and the location of each, once they are written. */
@@ -157,6 +170,8 @@ interface Encoded {
   crc: number
   /** The location of each entry record, from the `base` the encoder was given. */
   locations: number[]
+  /** Whether the batch holds a weak sector (its commit record says so: record.ts). */
+  weak: boolean
 }
 
 /** Room in the buffer for a record of `payloadBytes` (an entry's data, or a record's data). */
@@ -183,6 +198,7 @@ class RecordEncoder {
   private chunkStart = 0 // in buf: where the current chunk begins
   private streamed = 0 // bytes in the chunks already pushed
   private readonly inScratch: boolean // whether buf is the WebAssembly scratch (frameEntry)
+  private weak = false
 
   constructor(
     private readonly buf: Buffer,
@@ -207,12 +223,24 @@ class RecordEncoder {
     this.frame(RecordType.Entry, e.data, e)
   }
 
+  /**
+   * Ends the batch with its commit record (record.ts). `start` is the batch's offset in its
+   * segment (where the encoder's first byte goes) and `synced` how far the segment is durable.
+   */
+  seal(start: number, synced: number): void {
+    const body = this.chunks.concat(this.buf.subarray(this.chunkStart, this.pos))
+    this.weak = hasWeakSector(body, start)
+    const c = { start, synced, crcIn: this.crc, flags: this.weak ? COMMIT_WEAK : 0 }
+    this.crc = encodeCommit(this.buf, this.pos, c)
+    this.pos += COMMIT_FRAME_BYTES
+  }
+
   finish(): Encoded {
     const { buf, pos, chunkStart, chunks } = this
     assert(pos <= buf.length, 'encoded batch overran its buffer')
     if (pos > chunkStart) chunks.push(buf.subarray(chunkStart, pos))
     const bytes = this.streamed + pos - chunkStart
-    return { chunks, bytes, crc: this.crc, locations: this.locations }
+    return { chunks, bytes, crc: this.crc, locations: this.locations, weak: this.weak }
   }
 
   /** One frame: for an entry, `payload` is its data and its head is encoded before it. */
@@ -253,12 +281,17 @@ class RecordEncoder {
   }
 }
 
-/** Encodes `records` into a buffer of their own (headers: small, and kept across awaits). */
+/**
+ * Encodes `records` as a batch at offset 0 into a buffer of their own (headers: small, and kept
+ * across awaits). A header is synced before its segment is renamed into place, so nothing was
+ * durable before it: `synced` 0.
+ */
 function encodeRecords(records: readonly RecordSpec[], crcIn: number): Encoded {
-  let bound = 0
+  let bound = COMMIT_FRAME_BYTES
   for (const r of records) bound += frameBound(r.data.length)
   const enc = new RecordEncoder(Buffer.allocUnsafe(bound), crcIn, 0)
   for (const r of records) enc.record(r.type, r.data)
+  enc.seal(0, 0)
   return enc.finish()
 }
 
@@ -308,6 +341,22 @@ export class Wal {
   private closed = false
   /** Invariant: position is the end of the last record written to the current segment. */
   private position = 0
+  /**
+   * How far the current segment is durable: the end of the writes the last completed fdatasync
+   * covered (or of the header, or of what recovery found). Each batch's commit record carries it.
+   * Invariant: synced <= position.
+   */
+  private synced = 0
+  /** Writes (batches) made, and how many of them the fdatasync in flight or done covers. */
+  private writes = 0
+  private writesCovered = 0
+  /**
+   * Appends written in weak batches and synced, waiting for a batch written after their
+   * fdatasync returned (write number `after` or later) to be durable too (record.ts).
+   */
+  private unproven: { p: Pending; after: number }[] = []
+  /** Segments before a gap that a release interrupted by a crash left (see recover). */
+  private leftovers: string[] = []
   private next: Promise<DiskFile> | undefined
   /**
    * Aborts the running preallocation: rotate() with HURRY when it needs the segment now (see
@@ -354,7 +403,7 @@ export class Wal {
     onSnapshot: (s: WalSnapshot) => void = () => {},
   ): Promise<Wal> {
     const opts = fillOptions(options)
-    opts.disk.mkdir(opts.dir)
+    await mkdirDurable(opts.disk, opts.dir)
     const names = opts.disk.list(opts.dir)
     const segments = names.map(parseSegmentName).filter((s): s is Segment => s !== undefined)
     // Preallocated segments never renamed into place: they hold no acknowledged data. Removed
@@ -390,6 +439,7 @@ export class Wal {
     }
     const wal = new Wal(opts, [first], file, header.crc, emptyHardState(), 0, recovery)
     wal.position = header.buf.length
+    wal.synced = wal.position
     opts.logger.info(`wal: created ${joinPath(opts.dir, first.name)}`)
     return wal
   }
@@ -422,52 +472,65 @@ export class Wal {
 
   private static async recover(
     opts: Required<WalOptions>,
-    segments: Segment[],
+    all: Segment[],
     onEntry: (e: Entry, location: number) => void,
     onSnapshot: (s: WalSnapshot) => void,
   ): Promise<Wal> {
-    checkSequence(opts.dir, segments)
+    // Segments before the last gap in the sequence are what a release left: it unlinks several
+    // segments and then syncs the directory once, and a power loss may keep any of the unlinks.
+    // That is checked below (a snapshot marker must cover the gap); they are not replayed.
+    const first = lastRun(all)
+    const leftovers = all.slice(0, first)
+    const segments = all.slice(first)
     const replay = new Replay(opts, onEntry, onSnapshot)
     let scan: ReturnType<typeof scanSegment> = { end: 0, crc: 0 }
-    let lastStartCrc = 0
     segments.forEach((seg, i) => {
       const isLast = i === segments.length - 1
       const path = joinPath(opts.dir, seg.name)
       const f = opts.disk.open(path)
       const buf = readAt(f, 0, f.size())
       f.close()
-      lastStartCrc = scan.crc
       replay.beginSegment(seg, path)
       scan = scanSegment(buf, { file: path, crc: scan.crc, isLast }, (rec, offset) =>
         replay.record(rec, offset),
       )
-      replay.endSegment(isLast)
+      replay.endSegment()
     })
-    // Everything checked; now, and only now, repair the tail of the last segment.
+    const head = segments[0] as Segment
+    if (leftovers.length > 0 && !replay.snapshots.some((m) => m.index >= head.index)) {
+      const prev = leftovers[leftovers.length - 1] as Segment
+      throw new WalError(
+        'WAL_MISSING_SEGMENT',
+        `wal: segment with sequence ${prev.seq + 1} is missing between ${prev.name} and ` +
+          `${head.name} in ${opts.dir}, and no snapshot marker after it covers the entries in ` +
+          'it; they are lost, restore this member from a peer; nothing was changed',
+        { file: joinPath(opts.dir, head.name) },
+      )
+    }
+    // Everything checked; now, and only now, cut a torn tail of the last segment.
     const last = segments[segments.length - 1] as Segment
     const path = joinPath(opts.dir, last.name)
     const file = opts.disk.open(path)
-    let { end, crc } = scan
-    if (!replay.lastHasHeader) {
-      // The header itself was torn (a crash while the segment was being cut): write it again.
-      file.truncate(0)
-      const header = encodeHeaderFor(opts, lastStartCrc, replay.hardState)
-      file.write([header.buf], 0)
-      end = header.buf.length
-      crc = header.crc
-      replay.repairs.push(`rewrote the torn header of ${path}`)
-    } else if (scan.torn !== undefined) {
+    const { end, crc } = scan
+    if (scan.torn !== undefined) {
       const { reason, bytes } = scan.torn
       replay.repairs.push(
-        `cut the torn tail of ${path} at offset ${end} (${reason}, ${bytes} bytes)`,
+        `cut the torn tail of ${path} at offset ${end} (${bytes} bytes: ${reason})`,
       )
       file.truncate(end)
-    }
-    if (replay.repairs.length > 0) {
       await file.preallocate(opts.segmentBytes)
-      await file.sync()
-      for (const r of replay.repairs) opts.logger.warn(`wal: repaired: ${r}`)
     }
+    if (leftovers.length > 0) {
+      replay.repairs.push(
+        `${leftovers.length} segment(s) before ${head.name}, left by a release a crash ` +
+          'interrupted, are not replayed (removed at the next release)',
+      )
+    }
+    // What was read may not be durable yet (after a process crash it can sit in the page cache):
+    // later commit records will claim it synced. So is the directory.
+    await file.sync()
+    await opts.disk.syncDir(opts.dir)
+    for (const r of replay.repairs) opts.logger.warn(`wal: repaired: ${r}`)
     const recovery = {
       hardState: replay.hardState,
       snapshots: replay.snapshots,
@@ -475,6 +538,8 @@ export class Wal {
     }
     const wal = new Wal(opts, segments, file, crc, replay.hardState, replay.lastIndex, recovery)
     wal.position = end
+    wal.synced = end
+    wal.leftovers = leftovers.map((l) => l.name)
     return wal
   }
 
@@ -532,14 +597,19 @@ export class Wal {
   async releaseTo(index: number): Promise<number> {
     let n = 0
     while (n + 1 < this.segments.length && (this.segments[n + 1] as Segment).index <= index) n++
-    if (n === 0) return 0
+    const leftovers = this.leftovers
+    if (n === 0 && leftovers.length === 0) return 0
+    this.leftovers = []
+    for (const name of leftovers) this.opts.disk.unlink(joinPath(this.opts.dir, name))
+    // Oldest first. A power loss before the directory sync may keep any subset of the unlinks:
+    // recovery then starts after the last gap (see recover).
     for (const seg of this.segments.splice(0, n)) {
       this.handles.get(seg.seq)?.close()
       this.handles.delete(seg.seq)
       this.opts.disk.unlink(joinPath(this.opts.dir, seg.name))
     }
     await this.opts.disk.syncDir(this.opts.dir)
-    this.opts.logger.info(`wal: released ${n} segment(s) before index ${index}`)
+    this.opts.logger.info(`wal: released ${n + leftovers.length} segment(s) before index ${index}`)
     return n
   }
 
@@ -579,31 +649,42 @@ export class Wal {
    * The commit pipeline. At most one fdatasync is in flight; appends that arrive while it runs are
    * encoded and written at once (their CPU work overlaps the device flush) and are covered by the
    * next fdatasync, issued as soon as the current one returns. A commit is therefore one
-   * fdatasync covering one or more writes, and promises resolve in append order.
+   * fdatasync covering one or more writes, and promises resolve in append order. An append in a
+   * weak batch (record.ts) resolves only once a batch written after its fdatasync returned is
+   * durable too; when no append comes to make one, the loop writes an empty batch itself.
    */
   private async flushLoop(): Promise<void> {
     let syncing: Promise<boolean> | undefined // resolves true when the fdatasync of `covered` returns
     let covered: Pending[] = []
+    let coveredEnd = 0 // where the writes that fdatasync covers end
     let written: Pending[] = []
     try {
-      // Bounded by the appends made meanwhile: each pass writes the queue or finishes a sync.
-      while (this.queue.length > 0 || written.length > 0 || syncing !== undefined) {
+      // Bounded by the appends made meanwhile: each pass writes, or starts or finishes a sync;
+      // an unproven weak batch adds one empty batch and its sync.
+      while (
+        this.queue.length > 0 ||
+        this.writes > this.writesCovered ||
+        syncing !== undefined ||
+        this.unproven.length > 0
+      ) {
+        const idle = syncing === undefined && this.writes === this.writesCovered
         // A full segment is closed only once everything written to it is durable.
         const mustRotate = this.position >= this.opts.segmentBytes
-        if (
-          this.queue.length > 0 &&
-          !(mustRotate && (syncing !== undefined || written.length > 0))
-        ) {
+        if (this.queue.length > 0 && (!mustRotate || idle)) {
           if (mustRotate) await this.rotate()
           const group = this.queue
           this.queue = []
           // Counted as written first: if the write throws, the catch below rejects the group.
           written = written.length === 0 ? group : written.concat(group)
           this.write(group)
+        } else if (idle && this.unproven.length > 0) {
+          this.write([])
         }
-        if (syncing === undefined && written.length > 0) {
+        if (syncing === undefined && this.writes > this.writesCovered) {
           covered = written
           written = []
+          coveredEnd = this.position
+          this.writesCovered = this.writes
           syncing = this.file.sync().then(() => true)
         }
         if (syncing === undefined) continue
@@ -612,16 +693,36 @@ export class Wal {
         if (!synced) continue
         syncing = undefined
         this.stats.commits++
-        for (const p of covered) p.resolve()
+        this.synced = coveredEnd
+        this.settle(covered)
         covered = []
       }
     } catch (err) {
       this.failure ??= err instanceof WalError ? err : ioError('append', err)
-      for (const p of [...covered, ...written, ...this.queue]) p.reject(this.failure)
+      const unproven = this.unproven.map((u) => u.p)
+      for (const p of [...unproven, ...covered, ...written, ...this.queue]) p.reject(this.failure)
       this.queue = []
+      this.unproven = []
     }
     this.wake = undefined
     this.flushing = undefined
+  }
+
+  /**
+   * After an fdatasync returned: resolves what it made durable, in append order. Appends of weak
+   * batches wait, with every append behind them, for a write made from now on (the next one) to
+   * be durable: that batch's commit record is the proof recovery needs.
+   */
+  private settle(covered: readonly Pending[]): void {
+    // Bounded by the waiting appends.
+    while (this.unproven.length > 0 && (this.unproven[0]?.after ?? 0) <= this.writesCovered) {
+      this.unproven.shift()?.p.resolve()
+    }
+    for (const p of covered) {
+      if (p.weak === true) this.unproven.push({ p, after: this.writes + 1 })
+      else if (this.unproven.length > 0) this.unproven.push({ p, after: 0 })
+      else p.resolve()
+    }
   }
 
   /** Resolves false at the next append(). */
@@ -644,6 +745,7 @@ export class Wal {
       for (const e of batch.entries ?? []) bound += frameBound(e.data.length)
     }
     for (const data of small) bound += frameBound(data.length)
+    bound += COMMIT_FRAME_BYTES
     const seqBase = this.currentSeq() * SEQ_SCALE + this.position
     const enc = new RecordEncoder(this.scratch.get(bound), this.crc, seqBase)
     let hardState: HardState | undefined
@@ -664,13 +766,17 @@ export class Wal {
         enc.record(RecordType.State, small[next++] as Uint8Array)
       }
     }
-    const { chunks, bytes, crc, locations } = enc.finish()
+    enc.seal(this.position, this.synced)
+    const { chunks, bytes, crc, locations, weak } = enc.finish()
     this.file.write(chunks, this.position)
+    this.writes++
     this.position += bytes
     this.crc = crc
     this.stats.bytesWritten += bytes
+    if (weak) for (const p of group) p.weak = true
     if (hardState !== undefined) this.hardState = { ...hardState }
     this.lastIndex = lastIndex
+    if (group.length === 0) return
     const entries = group.length === 1 ? (group[0]?.batch.entries ?? []) : groupEntries(group)
     this.onWritten?.(entries, locations)
   }
@@ -694,8 +800,12 @@ export class Wal {
     const filled = Math.max(1, this.position - this.segmentSincePosition)
     this.choosePreallocation(((now - this.segmentSince) * this.opts.segmentBytes) / filled)
     this.position = header.buf.length
+    this.synced = this.position
     this.crc = header.crc
     this.stats.rotations++
+    // The closed segment is no longer the last: damage in it can only be corruption (scan.ts),
+    // so its weak batches need no later proof.
+    for (const u of this.unproven.splice(0)) u.p.resolve()
     this.segmentSince = now
     this.segmentSincePosition = this.position
     // A rotation that close() flushes needs no next segment.
@@ -851,21 +961,17 @@ function encodeHeaderFor(opts: Required<WalOptions>, crcIn: number, hs: HardStat
   return encodeHeader(opts, crcIn, rest)
 }
 
-function checkSequence(dir: string, segments: Segment[]): void {
+/**
+ * Where the last run of consecutive sequence numbers starts in `segments` (sorted by name). The
+ * index in a name may go back: a segment cut after an overwrite of the log's tail starts below
+ * its predecessor's name.
+ */
+function lastRun(segments: readonly Segment[]): number {
+  let first = 0
   for (let i = 1; i < segments.length; i++) {
-    const prev = segments[i - 1] as Segment
-    const seg = segments[i] as Segment
-    if (seg.seq !== prev.seq + 1) {
-      throw new WalError(
-        'WAL_MISSING_SEGMENT',
-        `wal: segment with sequence ${prev.seq + 1} is missing between ${prev.name} and ` +
-          `${seg.name} in ${dir}; entries in it are lost, restore this member from a peer`,
-        { file: joinPath(dir, seg.name) },
-      )
-    }
-    // The index in a name may go back: a segment cut after an overwrite of the log's tail starts
-    // below its predecessor's name.
+    if ((segments[i] as Segment).seq !== (segments[i - 1] as Segment).seq + 1) first = i
   }
+  return first
 }
 
 /** Folds the records of a replay into the recovered state, checking the headers as it goes. */
@@ -874,7 +980,6 @@ class Replay {
   snapshots: WalSnapshot[] = []
   repairs: string[] = []
   lastIndex = 0
-  lastHasHeader = false
   private seg: Segment = { seq: 0, index: 0, name: '' }
   private path = ''
   private sawCrc = false
@@ -920,10 +1025,10 @@ class Replay {
     }
   }
 
-  endSegment(isLast: boolean): void {
-    const complete = this.sawCrc && this.sawMetadata
-    if (isLast) this.lastHasHeader = complete
-    else if (!complete) throw corrupt(this.path, 0, 'segment header (crc, metadata) missing')
+  endSegment(): void {
+    if (!this.sawCrc || !this.sawMetadata) {
+      throw corrupt(this.path, 0, 'segment header (crc, metadata) missing')
+    }
   }
 
   private metadata(data: Uint8Array, offset: number): void {

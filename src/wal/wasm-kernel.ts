@@ -66,7 +66,6 @@ const I64_OR = 0x84
 const I64_SHL = 0x86
 const I64_SHR_U = 0x88
 const I64_EXTEND_I32_U = 0xad
-const SELECT = 0x1b
 const MEMORY_COPY = [0xfc, 0x0a, 0, 0]
 
 function uleb(v: number): number[] {
@@ -272,10 +271,10 @@ function frameBody(): number[] {
     // The data down to its place after the heads (the regions may overlap: memmove).
     ...[...get(F_POS), ...konst(8), I32_ADD, ...get(F_FRAME_HEAD), I32_ADD],
     ...[...get(F_SRC), ...get(F_DATA), ...MEMORY_COPY],
-    // The length field: the record length, and 0x80 | pad in the top byte when padded.
+    // The length field: the record length, and 0x80 | pad in the top byte (record.ts).
     ...[...get(F_POS), ...get(F_REC), I32_STORE, 0, 0],
     ...[...get(F_POS), ...konst(0x80), ...get(F_PAD), I32_OR, ...konst(24), I32_SHL],
-    ...[...konst(0), ...get(F_PAD), SELECT, I32_STORE, 0, 4],
+    ...[I32_STORE, 0, 4],
     // The record head.
     ...[...get(F_POS), ...konst(8), I32_ADD, ...set(F_Q)],
     ...storeByteAtQ(0, konst(0x08)),
