@@ -139,20 +139,20 @@ export class WalStorage implements Storage {
     )
     // Opened after the WAL accepted the directory: it removes unfinished temporary files, and a
     // refused directory must be left as it was.
-    const snapshotter = await Snapshotter.open({
-      disk,
-      dir: snapDir,
-      keep: opts.snapshotsKept,
-      logger,
-    })
-    const s = new WalStorage(wal, snapshotter, opts)
     try {
+      const snapshotter = await Snapshotter.open({
+        disk,
+        dir: snapDir,
+        keep: opts.snapshotsKept,
+        logger,
+      })
+      const s = new WalStorage(wal, snapshotter, opts)
       s.restore(replay, wal)
+      return s
     } catch (err) {
       await wal.close()
       throw err
     }
-    return s
   }
 
   // --- Storage (synchronous reads) -------------------------------------------------------------
