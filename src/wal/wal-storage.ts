@@ -33,6 +33,7 @@ import type { Ready } from '../raft/ready.js'
 import type { Storage } from '../raft/storage.js'
 import { cloneConfState, cloneSnapshot } from '../raft/types.js'
 import { joinPath, type Disk } from '../io/disk.js'
+import { snapNotFound } from '../snap/errors.js'
 import { Snapshotter } from '../snap/snapshotter.js'
 import { WalError } from './errors.js'
 import { EntryIndex, UNWRITTEN } from './entry-index.js'
@@ -335,9 +336,7 @@ export class WalStorage implements Storage {
     if (snap === undefined) {
       // No file loads: start from the initial marker if the WAL still has it, as etcd does.
       if (!markers.some((m) => m.index === 0)) {
-        throw (
-          failed[0] ?? new WalError('SNAP_NOT_FOUND', 'snap: no snapshot file for any WAL marker')
-        )
+        throw failed[0] ?? snapNotFound(this.snapshotter.dir, markers.length)
       }
       snap = emptySnapshot()
     }
