@@ -214,7 +214,12 @@ class RecordEncoder {
 
   entry(e: Entry): void {
     this.locations.push(this.base + this.streamed + this.pos - this.chunkStart)
-    if (this.inScratch && e.data.length <= FRAME_ENTRY_PAYLOAD_MAX && e.type < 0x80) {
+    if (
+      mechanisms.frameEntry &&
+      this.inScratch &&
+      e.data.length <= FRAME_ENTRY_PAYLOAD_MAX &&
+      e.type < 0x80
+    ) {
       // Small entries are framed by WebAssembly, in one call (wasm-kernel.ts says why).
       this.pos = frameEntry(this.buf, this.pos, e, this.crc)
       this.crc = frameEntryCrc()
@@ -309,11 +314,22 @@ const EMPTY = new Uint8Array(0)
  * use it at once.
  */
 class Scratch {
+  private plain = Buffer.allocUnsafe(0)
+
   get(bytes: number): Buffer {
     if (bytes > SCRATCH_KEPT_BYTES_MAX) return Buffer.allocUnsafe(bytes)
-    return wasmScratch(bytes)
+    if (mechanisms.wasm) return wasmScratch(bytes)
+    if (this.plain.length < bytes) this.plain = Buffer.allocUnsafe(Math.max(bytes, 64 * 1024))
+    return this.plain
   }
 }
+
+/**
+ * Switches for measuring the speed mechanisms on and off in one benchmark run (bench/wal,
+ * "mechanisms"): the WebAssembly framing of entries, the WebAssembly CRC and scratch memory, and
+ * the fill-rate estimator choosing between zeroing and reserving the next segment. Not an API.
+ */
+export const mechanisms = { frameEntry: true, wasm: true, fillRate: true }
 
 /** The encoded records as one buffer (headers, which are small). */
 function encodeToBuffer(records: readonly RecordSpec[], crcIn: number) {
@@ -829,7 +845,8 @@ export class Wal {
    */
   private choosePreallocation(filledMs: number): void {
     const zeroingMs = this.zeroingMs
-    const reserveOnly = zeroingMs !== undefined && filledMs < ZEROING_FILL_RATIO * zeroingMs
+    const reserveOnly =
+      mechanisms.fillRate && zeroingMs !== undefined && filledMs < ZEROING_FILL_RATIO * zeroingMs
     if (reserveOnly !== this.reserveOnly) {
       const why = `segments fill in ${Math.round(filledMs)} ms, zeroing one took ${Math.round(zeroingMs ?? 0)} ms`
       this.opts.logger.info(
