@@ -31,7 +31,7 @@ import * as path from 'node:path'
 import { NodeDisk, type Preallocation } from '../../src/io/node-disk.js'
 import type { Disk, DiskFile } from '../../src/io/disk.js'
 import { entry, type Entry } from '../../src/raft/raftpb/types.js'
-import { SEGMENT_BYTES_DEFAULT, Wal, mechanisms } from '../../src/wal/wal.js'
+import { SEGMENT_BYTES_DEFAULT, Wal } from '../../src/wal/wal.js'
 import { NodeDiskWrapper } from './node-disk-wrapper.js'
 
 const MiB = 1024 * 1024
@@ -277,7 +277,7 @@ async function preallocationCost(dir: string) {
 /**
  * A bulk load, pipelined: the WAL over `segments` segments with its preallocation timed in, from open on (the
  * second segment is zero-filled in the background meanwhile; later ones as the WAL chooses, see
- * Wal.choosePreallocation) until the last batch is durable and the last preallocation is done.
+ * SegmentPipeline.choose in src/wal/segments.ts) until the last batch is durable and the last preallocation is done.
  * Then, not interleaved (the zeroing would slow it too), the raw loop appends the same batches to
  * a new file. `rounds` alternations; each returns both times.
  */
@@ -339,127 +339,6 @@ async function bulkLoadCase(
     fs.closeSync(fd)
     fs.rmSync(rawPath)
     out.push({ walMs, rawMs, bytes: bytesWritten, rotations, zeroFilled, hurried })
-  }
-  return out
-}
-
-/** The configurations the mechanisms section compares (see Wal `mechanisms`). */
-const VARIANTS = {
-  /** Everything on: entries framed by WebAssembly, checksummed there. */
-  all: { frameEntry: true, wasm: true, fillRate: true },
-  /** Entries framed in JavaScript, small ranges still checksummed by WebAssembly. */
-  noFrameEntry: { frameEntry: false, wasm: true, fillRate: true },
-  /** No WebAssembly: JavaScript below 160 bytes, the native module above. */
-  noWasm: { frameEntry: false, wasm: false, fillRate: true },
-} as const
-type Variant = keyof typeof VARIANTS
-
-/**
- * One WAL, the variants taking turns batch by batch (pipelined: round by round of `perRound`
- * batches, two in flight), so that each sees the same disk and the same load; each variant's
- * batch (or round) times.
- */
-async function variantsCase(
-  dir: string,
-  perBatch: number,
-  size: number,
-  batches: number,
-  variants: readonly Variant[],
-  perRound: number,
-): Promise<Map<Variant, number[]>> {
-  const wal = await openSettled(new NodeDisk(), dir)
-  const times = new Map<Variant, number[]>(variants.map((v) => [v, []]))
-  let next = 1
-  for (let b = 0; b < batches; b += perRound) {
-    const v = variants[(b / perRound) % variants.length] as Variant
-    Object.assign(mechanisms, VARIANTS[v])
-    const t = now()
-    let prev: Promise<void> | undefined
-    for (let k = 0; k < perRound; k++) {
-      const p = wal.append({
-        entries: batchOf(next, perBatch, size),
-        hardState: { term: 1, vote: 1n, commit: next },
-      })
-      next += perBatch
-      if (perRound === 1) await p
-      else {
-        await prev
-        prev = p
-      }
-    }
-    await prev
-    times.get(v)?.push(now() - t)
-  }
-  Object.assign(mechanisms, VARIANTS.all)
-  await wal.close()
-  return times
-}
-
-/**
- * The speed mechanisms on and off in the same run (STYLE.md: each stays only where an
- * end-to-end row shows it worth 10%): medians of the variants' batch times, and their ratios
- * (above 1: the mechanism saves time). Then the bulk load with the fill-rate estimator on and
- * off, alternating rounds.
- */
-export async function mechanismsSection(root: string): Promise<string[]> {
-  const out = [
-    'mechanisms on and off, taking turns batch by batch in one WAL (pipelined: round by round),',
-    'median ms per batch (round): all on / frameEntry off / no WebAssembly; and the ratios',
-    `${'case'.padEnd(24)} ${'all'.padStart(7)} ${'noFrame'.padStart(7)} ${'noWasm'.padStart(7)}  ` +
-      `${'noFrame/all'.padStart(11)} ${'noWasm/noFrame'.padStart(14)} ${'noWasm/all'.padStart(10)}`,
-  ]
-  const variants: Variant[] = ['all', 'noFrameEntry', 'noWasm']
-  let n = 0
-  for (const [mode, perBatch, size, perRound] of [
-    ['sequential', 16, 128, 1],
-    ['sequential', 16, 1024, 1],
-    ['sequential', 256, 128, 1],
-    ['sequential', 256, 1024, 1],
-    ['pipelined', 16, 1024, 10],
-    ['pipelined', 256, 128, 10],
-    ['pipelined', 256, 1024, 10],
-  ] as const) {
-    const batches = capped(perRound === 1 ? 600 : 900)
-    const dir = path.join(root, `m${n++}`)
-    const times = await variantsCase(dir, perBatch, size, batches, variants, perRound)
-    fs.rmSync(dir, { recursive: true })
-    const [a, b, c] = variants.map((v) => percentile(times.get(v) ?? [], 50)) as [
-      number,
-      number,
-      number,
-    ]
-    const name = `${mode} ${perBatch} x ${fmtBytes(size)}`
-    out.push(
-      `${name.padEnd(24)} ${fmt(a, 3).padStart(7)} ${fmt(b, 3).padStart(7)} ${fmt(c, 3).padStart(7)}  ` +
-        `${fmt(b / a, 2).padStart(11)} ${fmt(c / b, 2).padStart(14)} ${fmt(c / a, 2).padStart(10)}`,
-    )
-  }
-  out.push('bulk load (as above, four segments), fill-rate estimator on / off, alternating rounds:')
-  for (const [perBatch, entryBytes] of [
-    [256, 1024],
-    [256, 64 * 1024],
-  ] as const) {
-    const cells: string[] = []
-    const ms: Record<'on' | 'off', number[]> = { on: [], off: [] }
-    for (let round = 0; round < capped(4); round++) {
-      const on = round % 2 === 0
-      mechanisms.fillRate = on
-      const dir = path.join(root, `mb${n++}`)
-      fs.mkdirSync(dir)
-      const [r] = await bulkLoadCase(dir, perBatch, entryBytes, 4, 1)
-      fs.rmSync(dir, { recursive: true })
-      mechanisms.fillRate = true
-      if (r === undefined) continue
-      ms[on ? 'on' : 'off'].push(r.walMs)
-      cells.push(
-        `${on ? 'on' : 'off'} ${fmt(r.bytes / MiB / (r.walMs / 1000))} MiB/s ` +
-          `(raw ${fmt(r.bytes / MiB / (r.rawMs / 1000))}; ${r.zeroFilled} zero-filled, ${r.hurried} hurried)`,
-      )
-    }
-    const ratio = sum(ms.off) / Math.max(1e-9, sum(ms.on))
-    out.push(
-      `${`${perBatch} x ${fmtBytes(entryBytes)}`.padEnd(14)} ${cells.join('; ')}; off/on ${fmt(ratio, 2)}`,
-    )
   }
   return out
 }
@@ -638,7 +517,6 @@ export async function runWalBench(size: number, quick = false): Promise<string> 
         `${fmt(pre.openMs)} ms, then the next segment's, in the background, done ${fmt(pre.nextMs)} ms later ` +
         `(${fmt(scale.segmentBytes / MiB / (pre.nextMs / 1000))} MiB/s)`,
     )
-    out.push(...(await mechanismsSection(root)))
     const rec = await recovery(path.join(root, 'r'), scale.segmentBytes * size)
     out.push(
       `recovery: ${fmtBytes(rec.logBytes)} of records in ${rec.files} segment files ` +

@@ -56,3 +56,11 @@ export function corrupt(file: string, offset: number, detail: string): WalError 
     { file, offset },
   )
 }
+
+/** An I/O call failed: the WAL cannot know what is durable and accepts no more writes. */
+export function ioError(what: string, cause: unknown): WalError {
+  const detail = cause instanceof Error ? cause.message : String(cause)
+  return new WalError('WAL_IO', `wal: ${what} failed: ${detail}; the WAL accepts no more writes`, {
+    cause,
+  })
+}

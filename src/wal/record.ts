@@ -129,7 +129,8 @@ export function putEntryHead(buf: Uint8Array, pos: number, e: Entry): number {
  * the data and then `padBytes(rec)` zero bytes. `rec` is the record's protobuf length,
  * recordBytes(type, crc, dataBytes), which the encoder knows already; the encoder also checks the
  * position returned. Computing the sizes again here, and an assertion inside this function (it
- * then stopped being inlined), were 15% of the encoder's instructions per 128-byte entry.
+ * then stopped being inlined), were a large share of the encoder's work per small entry
+ * (bench/README.md).
  */
 export function putFrameHead(
   buf: Uint8Array,

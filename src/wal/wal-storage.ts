@@ -6,11 +6,11 @@
  * Ready with save(), awaits it, and only then acknowledges it (Advance, or MsgStorageAppendResp in
  * AsyncStorageWrites mode): nothing is reported stable before its fdatasync returned.
  *
- * Memory: an EntryIndex (terms as runs, a checkpoint every 64 entries: 0.4 bytes per entry) and
+ * Memory: an EntryIndex (terms as runs, a checkpoint every 64 entries) and
  * a cache of the newest entries, bounded by `cacheEntriesMax` and `cacheBytesMax`. Older entries
  * are read back from the WAL: from the checkpoint at or before the first one wanted, scanning
  * forward once for the whole range (entry-index.ts says why the scan meets exactly the live
- * records, and what a read costs: ~10 µs for one entry, one pread of a few KiB). The cache never
+ * records, and what a read costs: one pread of a few KiB for one entry). The cache never
  * evicts an entry whose record is not written yet, so every entry is always readable.
  *
  * Durability order (etcd etcdserver/storage.go SaveSnap): a snapshot file is durable before the WAL
