@@ -18,6 +18,29 @@ export default tseslint.config(
     },
   },
   {
+    // One seeded source of randomness for the whole suite (test-support/seed.ts), so TEST_SEED replays.
+    files: ['**/*.test.ts'],
+    rules: {
+      'no-restricted-properties': [
+        'error',
+        {
+          object: 'Math',
+          property: 'random',
+          message:
+            'tests draw randomness from test-support/seed.ts (testRand), so TEST_SEED replays them.',
+        },
+      ],
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector:
+            "CallExpression[callee.object.name='fc'][callee.property.name=/^(assert|check|sample)$/][arguments.length<2]",
+          message: 'give fast-check a seed: fcParams(t, ...) from test-support/seed.ts.',
+        },
+      ],
+    },
+  },
+  {
     files: ['src/raft/**/*.ts'],
     ignores: ['src/raft/**/*.test.ts'],
     rules: {

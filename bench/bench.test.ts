@@ -1,8 +1,10 @@
 // Goal: no benchmark rots. Method: run each suite once at a tiny size and check that it prints
 // its rows (each benchmark verifies its own result, e.g. every proposal committed, and throws
-// otherwise). Timings are not asserted: tests never measure speed.
+// otherwise). Timings are not asserted: tests never measure speed. `npm run test:quick` skips
+// them (slow(): several take a second or more, and none is needed for the edit loop).
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
+import { slow } from '../test-support/quick.js'
 import { runNodeIdBench } from './raft/node-id.bench.js'
 import { runQuorumBench } from './raft/quorum.bench.js'
 import { runRaftBench } from './raft/raw-node.bench.js'
@@ -11,29 +13,29 @@ import { runReadBackBench } from './wal/read-back.bench.js'
 import { runWalBench } from './wal/wal.bench.js'
 import { runFsyncModesBench } from './wal/fsync-modes.bench.js'
 
-test('raft benchmark runs', () => {
+test('raft benchmark runs', slow('benchmark'), () => {
   const out = runRaftBench(0.01)
   assert.match(out, /single-voter/)
   assert.match(out, /3 voters/)
 })
 
-test('quorum benchmark runs', () => {
+test('quorum benchmark runs', slow('benchmark'), () => {
   assert.match(runQuorumBench(0.01), /committedIndex 11/)
 })
 
-test('node-id benchmark runs', () => {
+test('node-id benchmark runs', slow('benchmark'), () => {
   assert.match(runNodeIdBench(0.001), /bigint\/number time ratio/)
 })
 
-test('sim benchmark runs', async () => {
+test('sim benchmark runs', slow('benchmark'), async () => {
   assert.match(await runSimBench(0.02), /seeds\/min/)
 })
 
-test('wal read-back benchmark runs', async () => {
+test('wal read-back benchmark runs', slow('benchmark'), async () => {
   assert.match(await runReadBackBench(0.01), /entries\(i, i\+64\) of 1000 B/)
 })
 
-test('wal benchmark runs', async () => {
+test('wal benchmark runs', slow('benchmark'), async () => {
   const out = await runWalBench(1, true)
   assert.match(out, /^256 x 64 KiB .* 1\.00 \(\+\d+ for \d+ rotations\)$/m)
   assert.match(out, /group commit: 192 appends .* \(1\.00 per commit\)/)
@@ -41,7 +43,7 @@ test('wal benchmark runs', async () => {
   assert.match(out, /recovery: .* hash=[0-9a-f]{12}$/m)
 })
 
-test('wal-fsync benchmark runs', async () => {
+test('wal-fsync benchmark runs', slow('benchmark'), async () => {
   const out = await runFsyncModesBench(0.01)
   assert.match(out, /^262144 B +[\d.]+ \/ [\d.]+ +[\d.]+ \/ [\d.]+ +[\d.]+ \/ [\d.]+$/m)
 })

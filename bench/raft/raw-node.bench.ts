@@ -12,9 +12,14 @@
  * cost should fall with the batch size towards the cost of copying entries between logs.
  */
 import { createHash } from 'node:crypto'
-import { RawNode } from '../../src/raft/raw-node.js'
-import { MemoryStorage } from '../../src/raft/storage.js'
-import { MessageType, newMessage, type Message, type NodeId } from '../../src/raft/raftpb/types.js'
+import {
+  MemoryStorage,
+  MessageType,
+  RawNode,
+  newMessage,
+  type Message,
+  type NodeId,
+} from '../../src/raft/index.js'
 import { formatRow, measure, type Measurement } from '../harness.js'
 
 const PAYLOAD = new Uint8Array(128).fill(0x61)

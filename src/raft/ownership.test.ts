@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { RawNode } from './raw-node.js'
+import { raftOf } from './internal.js'
 import { MessageType, type Message } from './raftpb/types.js'
 import {
   msg,
@@ -71,8 +72,8 @@ describe('ownership', () => {
   it('withProgress hands out copies', () => {
     const storage = newTestStorage([1n, 2n])
     const rn = new RawNode(newTestConfig(1n, 10, 1, storage))
-    rn.raft.becomeCandidate()
-    rn.raft.becomeLeader()
+    raftOf(rn).becomeCandidate()
+    raftOf(rn).becomeLeader()
     rn.withProgress((_id, _type, pr) => {
       pr.match = 999
     })
@@ -100,7 +101,7 @@ describe('ownership', () => {
     const rd = rn.ready()
     assert.ok(rd.snapshot !== null)
     rd.snapshot.metadata.index = 1
-    assert.equal(rn.raft.raftLog.lastIndex(), 11)
+    assert.equal(raftOf(rn).raftLog.lastIndex(), 11)
   })
 })
 
@@ -163,15 +164,15 @@ describe('proposeBatch', () => {
   it('appends every entry in one MsgApp per follower', () => {
     const storage = newTestStorage([1n, 2n, 3n])
     const rn = new RawNode(newTestConfig(1n, 10, 1, storage))
-    rn.raft.becomeCandidate()
-    rn.raft.becomeLeader()
+    raftOf(rn).becomeCandidate()
+    raftOf(rn).becomeLeader()
     // Make both followers replicate, so the whole batch goes out at once.
-    for (const id of [2n, 3n]) rn.raft.trk.progress.get(id)?.becomeReplicate()
-    readMessages(rn.raft)
-    const before = rn.raft.raftLog.lastIndex()
+    for (const id of [2n, 3n]) raftOf(rn).trk.progress.get(id)?.becomeReplicate()
+    readMessages(raftOf(rn))
+    const before = raftOf(rn).raftLog.lastIndex()
     rn.proposeBatch([utf8('a'), utf8('b'), utf8('c')])
-    assert.equal(rn.raft.raftLog.lastIndex(), before + 3)
-    const apps = readMessages(rn.raft).filter((m) => m.type === MessageType.MsgApp)
+    assert.equal(raftOf(rn).raftLog.lastIndex(), before + 3)
+    const apps = readMessages(raftOf(rn)).filter((m) => m.type === MessageType.MsgApp)
     // One MsgApp per follower, carrying the leader's unacked empty entry and the whole batch.
     assert.deepEqual(
       apps.map((m) => [m.to, m.entries.map((e) => new TextDecoder().decode(e.data)).join('|')]),
@@ -185,8 +186,8 @@ describe('proposeBatch', () => {
   it('is all or none when the proposal is dropped', () => {
     const storage = newTestStorage([1n, 2n])
     const rn = new RawNode(newTestConfig(2n, 10, 1, storage))
-    const before = rn.raft.raftLog.lastIndex()
+    const before = raftOf(rn).raftLog.lastIndex()
     assert.throws(() => rn.proposeBatch([utf8('a'), utf8('b')]), /raft proposal dropped/)
-    assert.equal(rn.raft.raftLog.lastIndex(), before)
+    assert.equal(raftOf(rn).raftLog.lastIndex(), before)
   })
 })

@@ -9,6 +9,7 @@ import { describe, it } from 'node:test'
 import { errSnapshotTemporarilyUnavailable } from './errors.js'
 import { Raft } from './raft.js'
 import { RawNode, SnapshotStatus } from './raw-node.js'
+import { raftOf } from './internal.js'
 import { StateType } from './ready.js'
 import {
   emptyConfState,
@@ -175,9 +176,9 @@ describe('ReportSnapshot (MsgSnapStatus)', () => {
       s.applySnapshot(testingSnap())
       s.setHardState({ term: 11, vote: 0n, commit: 11 })
       const rn = new RawNode(newTestConfig(1n, 10, 1, s))
-      rn.raft.becomeCandidate()
-      rn.raft.becomeLeader()
-      const r = rn.raft
+      raftOf(rn).becomeCandidate()
+      raftOf(rn).becomeLeader()
+      const r = raftOf(rn)
       readMessages(r)
       // Node 2 lags behind the log start: it is sent the snapshot.
       pr(r, 2n).next = 1

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 
 import { RawNode } from './raw-node.js'
+import { raftOf } from './internal.js'
 import { StateType, type Ready } from './ready.js'
 import {
   confChangeFromEntry,
@@ -89,16 +90,16 @@ function leaderRawNode(peers: NodeId[], overrides: Partial<Config> = {}): [RawNo
   const rn = new RawNode(newTestConfig(1n, 10, 1, s, overrides))
   rn.campaign()
   drain(rn, s)
-  rn.step(msg({ type: MessageType.MsgVoteResp, from: 2n, to: 1n, term: rn.raft.term }))
+  rn.step(msg({ type: MessageType.MsgVoteResp, from: 2n, to: 1n, term: raftOf(rn).term }))
   drain(rn, s)
-  assert.equal(rn.raft.state, StateType.StateLeader)
+  assert.equal(raftOf(rn).state, StateType.StateLeader)
   return [rn, s]
 }
 
 /** Everything observable about a node, to show that a refused step changed nothing. */
 function observe(rn: RawNode): unknown {
   const st = rn.status()
-  const r = rn.raft
+  const r = raftOf(rn)
   return {
     basic: rn.basicStatus(),
     config: st.config.toString(),
@@ -139,7 +140,7 @@ describe('RawNode.step refuses bad input', () => {
         if (role === 'leader') rn = leaderRawNode([1n, 2n, 3n])[0]
         else rn = new RawNode(newTestConfig(1n, 10, 1, newTestStorage([1n, 2n, 3n])))
         const before = observe(rn)
-        const m = msg({ type, from: 2n, to: 1n, term: rn.raft.term, reject: true })
+        const m = msg({ type, from: 2n, to: 1n, term: raftOf(rn).term, reject: true })
         if (type === MessageType.MsgStorageApplyResp) m.entries = [entry({ index: 1, term: 1 })]
         assert.equal(
           errorCode(() => rn.step(m)),
@@ -160,7 +161,7 @@ describe('RawNode.step refuses bad input', () => {
     for (const type of responses) {
       const [rn] = leaderRawNode([1n, 2n, 3n])
       const before = observe(rn)
-      const m = msg({ type, from: 9n, to: 1n, term: rn.raft.term + 1, index: 1 })
+      const m = msg({ type, from: 9n, to: 1n, term: raftOf(rn).term + 1, index: 1 })
       assert.equal(
         errorCode(() => rn.step(m)),
         'STEP_PEER_NOT_FOUND',
@@ -172,10 +173,10 @@ describe('RawNode.step refuses bad input', () => {
 
   it('the same messages from the right senders are accepted', () => {
     const [rn] = leaderRawNode([1n, 2n, 3n])
-    rn.step(msg({ type: MessageType.MsgHeartbeatResp, from: 2n, to: 1n, term: rn.raft.term }))
+    rn.step(msg({ type: MessageType.MsgHeartbeatResp, from: 2n, to: 1n, term: raftOf(rn).term }))
     rn.step(msg({ type: MessageType.MsgStorageApplyResp, from: LocalApplyThread, to: 1n }))
     rn.step(msg({ type: MessageType.MsgStorageAppendResp, from: LocalAppendThread, to: 1n }))
-    assert.equal(rn.raft.state, StateType.StateLeader)
+    assert.equal(raftOf(rn).state, StateType.StateLeader)
   })
 
   it('every message type from a bootstrapped single node: only local types are refused', () => {
@@ -298,7 +299,7 @@ describe('RawNode proposals and conf changes', () => {
 
       const joint = 'changes' in cc ? enterJoint(cc) : { ok: false, autoLeave: false }
       const plusOne = joint.ok && joint.autoLeave ? 1 : 0
-      assert.equal(rn.raft.pendingConfIndex, lastIndex + plusOne)
+      assert.equal(raftOf(rn).pendingConfIndex, lastIndex + plusOne)
 
       let rd = rn.ready()
       let context: Uint8Array = new Uint8Array(0)
@@ -338,7 +339,7 @@ describe('RawNode proposals and conf changes', () => {
         const c = confChangeFromEntry(e)
         if (c === undefined) continue
         // Lose leadership just before applying the change.
-        rn.step(msg({ type: MessageType.MsgHeartbeatResp, from: 1n, term: rn.raft.term + 1 }))
+        rn.step(msg({ type: MessageType.MsgHeartbeatResp, from: 1n, term: raftOf(rn).term + 1 }))
         cs = rn.applyConfChange(c)
       }
       rn.advance()
@@ -352,7 +353,7 @@ describe('RawNode proposals and conf changes', () => {
       cs,
       confState({ voters: [1n], votersOutgoing: [1n], learners: [2n], autoLeave: true }),
     )
-    assert.equal(rn.raft.pendingConfIndex, 0)
+    assert.equal(raftOf(rn).pendingConfIndex, 0)
     assert.deepEqual(rn.ready().entries, [], 'a follower does not leave the joint config')
     rn.advance()
 
@@ -377,7 +378,7 @@ describe('RawNode proposals and conf changes', () => {
     drain(rn, s)
     rn.campaign()
     drain(rn, s)
-    assert.equal(rn.raft.state, StateType.StateLeader)
+    assert.equal(raftOf(rn).state, StateType.StateLeader)
     const proposeAndApply = (cc: ConfChange): void => {
       rn.proposeConfChange(cc)
       drain(rn, s)
@@ -400,7 +401,7 @@ describe('RawNode proposals and conf changes', () => {
       const rn = new RawNode(newTestConfig(2n, 10, 1, s, { disableProposalForwarding: disable }))
       rn.step(msg({ type: MessageType.MsgHeartbeat, from: 1n, to: 2n, term: 1 }))
       drain(rn, s)
-      assert.equal(rn.raft.lead, 1n)
+      assert.equal(raftOf(rn).lead, 1n)
       const code = errorCode(() => rn.propose(utf8('x')))
       const out = drain(rn, s).filter((m) => m.type === MessageType.MsgProp)
       if (disable) {
@@ -447,18 +448,18 @@ describe('RawNode proposals and conf changes', () => {
       if (errorCode(() => rn.propose(data)) === 'PROPOSAL_DROPPED') dropped++
     }
     assert.equal(dropped, 1024 - maxEntries)
-    assert.equal(rn.raft.uncommittedSize, maxEntrySize)
+    assert.equal(raftOf(rn).uncommittedSize, maxEntrySize)
 
     let rd = rn.ready()
     assert.equal(rd.entries.length, maxEntries)
     s.append(rd.entries)
     rn.advance()
-    assert.equal(rn.raft.uncommittedSize, maxEntrySize, 'appended is not applied')
+    assert.equal(raftOf(rn).uncommittedSize, maxEntrySize, 'appended is not applied')
     rd = rn.ready()
     assert.deepEqual(rd.entries, [])
     assert.equal(rd.committedEntries.length, maxEntries)
     rn.advance()
-    assert.equal(rn.raft.uncommittedSize, 0)
+    assert.equal(raftOf(rn).uncommittedSize, 0)
   })
 })
 
@@ -467,22 +468,22 @@ describe('RawNode Ready/Advance', () => {
     const s = newTestStorage([1n])
     const rn = new RawNode(newTestConfig(1n, 10, 1, s))
     const wrs = [{ index: 1, requestCtx: utf8('somedata') }]
-    rn.raft.readStates = wrs
+    raftOf(rn).readStates = wrs
     assert.ok(rn.hasReady())
     const rd = rn.ready()
     assert.deepEqual(rd.readStates, wrs)
     s.append(rd.entries)
     rn.advance()
-    assert.deepEqual(rn.raft.readStates, [])
+    assert.deepEqual(raftOf(rn).readStates, [])
 
     rn.campaign()
     drain(rn, s)
-    assert.equal(rn.raft.state, StateType.StateLeader)
+    assert.equal(raftOf(rn).state, StateType.StateLeader)
     rn.readIndex(utf8('somedata2'))
     assert.ok(rn.hasReady())
     const rd2 = rn.ready()
     assert.deepEqual(rd2.readStates, [
-      { index: rn.raft.raftLog.committed, requestCtx: utf8('somedata2') },
+      { index: raftOf(rn).raftLog.committed, requestCtx: utf8('somedata2') },
     ])
     rn.advance()
   })
@@ -562,7 +563,7 @@ describe('RawNode Ready/Advance', () => {
     const st = rn.status()
     assert.equal(st.softState.lead, 1n)
     assert.equal(st.softState.raftState, StateType.StateLeader)
-    assert.deepEqual(st.progress.get(1n), rn.raft.trk.progress.get(1n))
+    assert.deepEqual(st.progress.get(1n), raftOf(rn).trk.progress.get(1n))
     assert.equal(st.config.toString(), 'voters=(1)')
     const visited: NodeId[] = []
     rn.withProgress((id) => visited.push(id))
@@ -609,13 +610,13 @@ describe('RawNode Ready/Advance', () => {
     const rn = new RawNode(newTestConfig(1n, 3, 1, s))
     const m1 = msg({ type: MessageType.MsgApp, to: 2n, context: utf8('foo') })
     const m2 = msg({ type: MessageType.MsgApp, to: 2n, context: utf8('bar') })
-    rn.raft.msgs = enqueue(rn.raft.msgs, m1)
+    raftOf(rn).msgs = enqueue(raftOf(rn).msgs, m1)
     const rd = rn.ready()
-    assert.equal(rn.raft.msgs.length, 0)
+    assert.equal(raftOf(rn).msgs.length, 0)
     assert.deepEqual(rd.messages, [m1])
-    rn.raft.msgs = enqueue(rn.raft.msgs, m2)
+    raftOf(rn).msgs = enqueue(raftOf(rn).msgs, m2)
     rn.advance()
-    assert.deepEqual(rn.raft.msgs, [m2])
+    assert.deepEqual(raftOf(rn).msgs, [m2])
   })
 
   it('advance() is refused with asynchronous storage writes', () => {
@@ -657,7 +658,7 @@ describe('RawNode Ready/Advance', () => {
     // The vote is durable: the self-vote goes back in, node 2 grants.
     for (const r of votes.responses) if (r.to === 1n) rn.step(r)
     rn.step(msg({ type: MessageType.MsgVoteResp, from: 2n, to: 1n, term: 1 }))
-    assert.equal(rn.raft.state, StateType.StateLeader)
+    assert.equal(raftOf(rn).state, StateType.StateLeader)
     // Becoming leader keeps term 1 and vote 1: the MsgApp leaves beside the write of the empty
     // entry, as in etcd-io/raft (the leader's own entries may be written while they replicate).
     const rd = rn.ready()
@@ -682,7 +683,7 @@ describe('RawNode Ready/Advance', () => {
     const fresh = new MemoryStorage()
     const rn = new RawNode(newTestConfig(1n, 10, 1, fresh))
     rn.bootstrap([{ id: 1n }, { id: 2n }])
-    assert.deepEqual(rn.raft.trk.voterNodes(), [1n, 2n])
+    assert.deepEqual(raftOf(rn).trk.voterNodes(), [1n, 2n])
     const rd = rn.ready()
     assert.equal(rd.entries.length, 2)
     assert.deepEqual(rd.hardState, { term: 1, vote: 0n, commit: 2 })
@@ -698,8 +699,8 @@ describe('RawNode leader operations', () => {
         type: MessageType.MsgAppResp,
         from: 2n,
         to: 1n,
-        term: rn.raft.term,
-        index: rn.raft.raftLog.lastIndex(),
+        term: raftOf(rn).term,
+        index: raftOf(rn).raftLog.lastIndex(),
       }),
     )
     drain(rn, s)
@@ -719,12 +720,12 @@ describe('RawNode leader operations', () => {
         type: MessageType.MsgAppResp,
         from: 2n,
         to: 1n,
-        term: rn.raft.term,
-        index: rn.raft.raftLog.lastIndex(),
+        term: raftOf(rn).term,
+        index: raftOf(rn).raftLog.lastIndex(),
       }),
     )
     drain(rn, s)
-    const pr = rn.raft.trk.progress.get(2n)
+    const pr = raftOf(rn).trk.progress.get(2n)
     assert.equal(pr?.state, ProgressState.StateReplicate)
     rn.reportUnreachable(2n)
     assert.equal(pr.state, ProgressState.StateProbe)
@@ -735,9 +736,87 @@ describe('RawNode leader operations', () => {
     const s = newTestStorage([1n, 2n, 3n])
     const rn = new RawNode(newTestConfig(2n, 10, 1, s))
     rn.step(msg({ type: MessageType.MsgHeartbeat, from: 1n, to: 2n, term: 3 }))
-    assert.equal(rn.raft.lead, 1n)
+    assert.equal(raftOf(rn).lead, 1n)
     rn.forgetLeader()
-    assert.equal(rn.raft.lead, 0n)
-    assert.equal(rn.raft.term, 3)
+    assert.equal(raftOf(rn).lead, 0n)
+    assert.equal(raftOf(rn).term, 3)
+  })
+})
+
+// rn.view: the read-only window observers get instead of the Raft instance. Method: compare every
+// read with the Raft it reflects, across role changes, proposals and a compaction, and check
+// that the view is one object and that neither it nor the RawNode exposes the Raft.
+describe('RawNode.view', () => {
+  /** Every field and method of the view against the Raft behind it. */
+  function assertViewMatches(rn: RawNode): void {
+    const r = raftOf(rn)
+    const v = rn.view
+    assert.equal(v.id, r.id)
+    assert.equal(v.state, r.state)
+    assert.equal(v.term, r.term)
+    assert.equal(v.vote, r.vote)
+    assert.equal(v.lead, r.lead)
+    assert.equal(v.committed, r.raftLog.committed)
+    assert.equal(v.applied, r.raftLog.applied)
+    assert.equal(v.firstIndex(), r.raftLog.firstIndex())
+    assert.equal(v.lastIndex(), r.raftLog.lastIndex())
+    for (let i = 0; i <= v.lastIndex() + 1; i++) {
+      assert.equal(v.termAt(i), r.raftLog.zeroTermOnOutOfBounds(i), `termAt(${i})`)
+    }
+  }
+
+  it('reads the live state of a follower, a candidate and a leader, from one object', () => {
+    const s = newTestStorage([1n, 2n, 3n])
+    const rn = new RawNode(newTestConfig(1n, 10, 1, s))
+    const view = rn.view
+    assert.equal(view.state, StateType.StateFollower)
+    assert.equal(view.term, 0)
+    assertViewMatches(rn)
+    rn.campaign()
+    assert.equal(rn.view, view, 'the same view after a state change')
+    assert.equal(view.state, StateType.StateCandidate)
+    assert.equal(view.term, 1)
+    assert.equal(view.vote, 1n)
+    assertViewMatches(rn)
+    drain(rn, s)
+    rn.step(msg({ type: MessageType.MsgVoteResp, from: 2n, to: 1n, term: 1 }))
+    drain(rn, s)
+    assert.equal(view.state, StateType.StateLeader)
+    assert.equal(view.lead, 1n)
+    assert.equal(view.lastIndex(), 1, "the leader's empty entry")
+    assert.equal(view.termAt(1), 1)
+    assertViewMatches(rn)
+  })
+
+  it('follows commits and applies, and termAt is 0 outside the log', () => {
+    const s = newTestStorage([1n])
+    const rn = new RawNode(newTestConfig(1n, 10, 1, s))
+    rn.campaign()
+    drain(rn, s)
+    const view = rn.view
+    assert.equal(view.state, StateType.StateLeader)
+    assert.equal(view.committed, 1)
+    for (let i = 0; i < 5; i++) rn.propose(utf8(`p${i}`))
+    assert.equal(view.lastIndex(), 6)
+    assert.equal(view.committed, 1, 'the proposals are not durable yet, so not committed')
+    assertViewMatches(rn)
+    drain(rn, s)
+    assert.equal(view.committed, 6)
+    assert.equal(view.applied, 6)
+    assert.equal(view.termAt(6), view.term)
+    assert.equal(view.termAt(7), 0, 'past the last index')
+    s.compact(4)
+    assert.equal(view.firstIndex(), 5)
+    assert.equal(view.termAt(4), view.term, 'the entry before firstIndex keeps its term')
+    assert.equal(view.termAt(3), 0, 'compacted')
+    assertViewMatches(rn)
+  })
+
+  it('exposes no Raft: neither the RawNode nor its view has an enumerable or a raft key', () => {
+    const [rn] = leaderRawNode([1n, 2n])
+    assert.equal('raft' in rn, false)
+    assert.equal('raft' in rn.view, false)
+    assert.deepEqual(Object.keys(rn.view), [])
+    assert.ok(!Object.values(rn).includes(raftOf(rn)), 'no public field holds the Raft')
   })
 })

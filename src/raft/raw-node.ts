@@ -12,6 +12,8 @@
  * with the network (Raft thesis §10.2.1).
  */
 import { Raft, confChangeToMsg } from './raft.js'
+import { registerRaftAccess } from './internal.js'
+import { RawNodeView, type RaftView } from './raft-view.js'
 import type { Config } from './config.js'
 import { RaftError, errInvalidConfig, errStepLocalMsg, errStepPeerNotFound } from './errors.js'
 import { LogSlice } from './types.js'
@@ -75,7 +77,13 @@ function discardRaftError(err: unknown): void {
 }
 
 export class RawNode {
-  readonly raft: Raft
+  /**
+   * The state machine. Private to the class (an ES private field, not only a TypeScript one):
+   * observers read `view`; src/raft's tests reach it through internal.ts.
+   */
+  readonly #raft: Raft
+  /** A read-only view of the Raft state, for observers; one object for the node's lifetime. */
+  readonly view: RaftView
   private readonly asyncStorageWrites: boolean
   private readonly persistTermBeforeSend: boolean
   private prevSoftState: SoftState
@@ -123,15 +131,20 @@ export class RawNode {
    */
   private broken: unknown = null
 
+  static {
+    registerRaftAccess((rn) => rn.#raft)
+  }
+
   constructor(config: Config) {
-    this.raft = new Raft(config)
+    this.#raft = new Raft(config)
+    this.view = new RawNodeView(this.#raft)
     this.asyncStorageWrites = config.asyncStorageWrites ?? false
     this.persistTermBeforeSend = config.persistTermBeforeSend ?? false
-    this.prevSoftState = this.raft.softState()
-    this.prevHardState = this.raft.hardState()
-    this.prevLeadChanges = this.raft.leadChanges
-    this.prevVoteChanges = this.raft.voteChanges
-    this.syncAppendResp = newMessage(MessageType.MsgStorageAppendResp, this.raft.id)
+    this.prevSoftState = this.#raft.softState()
+    this.prevHardState = this.#raft.hardState()
+    this.prevLeadChanges = this.#raft.leadChanges
+    this.prevVoteChanges = this.#raft.voteChanges
+    this.syncAppendResp = newMessage(MessageType.MsgStorageAppendResp, this.#raft.id)
     this.propEntry = { term: 0, index: 0, type: EntryType.EntryNormal, data: EMPTY_BYTES }
     this.propMsg = newMessage(MessageType.MsgProp, None)
     this.propMsg.entries = [this.propEntry]
@@ -150,7 +163,7 @@ export class RawNode {
   tick(): void {
     this.checkUsable()
     try {
-      this.raft.tick()
+      this.#raft.tick()
     } catch (err) {
       throw this.markBroken(err)
     }
@@ -158,13 +171,13 @@ export class RawNode {
 
   /** Advances only the election clock (deprecated upstream; kept for quiesced groups). */
   tickQuiesced(): void {
-    this.raft.electionElapsed++
+    this.#raft.electionElapsed++
   }
 
   campaign(): void {
     this.checkUsable()
     try {
-      this.raft.step(message({ type: MessageType.MsgHup }))
+      this.#raft.step(message({ type: MessageType.MsgHup }))
     } catch (err) {
       throw this.markBroken(err)
     }
@@ -173,18 +186,18 @@ export class RawNode {
   propose(data: Uint8Array): void {
     this.checkUsable()
     try {
-      if (this.raft.state === StateType.StateLeader) {
+      if (this.#raft.state === StateType.StateLeader) {
         // Every field the core reads is reset: a previous step may have been cut short.
         const m = this.propMsg
         const e = this.propEntry
-        m.from = this.raft.id
+        m.from = this.#raft.id
         m.term = 0
         e.term = 0
         e.index = 0
         e.type = EntryType.EntryNormal
         e.data = data
         try {
-          this.raft.step(m)
+          this.#raft.step(m)
         } finally {
           e.data = EMPTY_BYTES // the payload is the caller's: hold it no longer than the call
         }
@@ -192,9 +205,9 @@ export class RawNode {
       }
       // Built field by field (newMessage, an entry literal), like the leader's reused message.
       const m = newMessage(MessageType.MsgProp, None)
-      m.from = this.raft.id
+      m.from = this.#raft.id
       m.entries = [{ term: 0, index: 0, type: EntryType.EntryNormal, data }]
-      this.raft.step(m)
+      this.#raft.step(m)
     } catch (err) {
       throw this.markBroken(err)
     }
@@ -211,13 +224,13 @@ export class RawNode {
     try {
       if (datas.length === 0) return
       const m = newMessage(MessageType.MsgProp, None)
-      m.from = this.raft.id
+      m.from = this.#raft.id
       const ents = new Array<Entry>(datas.length)
       for (let i = 0; i < datas.length; i++) {
         ents[i] = { term: 0, index: 0, type: EntryType.EntryNormal, data: datas[i] as Uint8Array }
       }
       m.entries = ents
-      this.raft.step(m)
+      this.#raft.step(m)
     } catch (err) {
       throw this.markBroken(err)
     }
@@ -226,7 +239,7 @@ export class RawNode {
   proposeConfChange(cc: ConfChange | ConfChangeV2): void {
     this.checkUsable()
     try {
-      this.raft.step(confChangeToMsg(cc))
+      this.#raft.step(confChangeToMsg(cc))
     } catch (err) {
       throw this.markBroken(err)
     }
@@ -236,7 +249,7 @@ export class RawNode {
   applyConfChange(cc: ConfChange | ConfChangeV2): ConfState {
     this.checkUsable()
     try {
-      return this.raft.applyConfChange(asV2(cc))
+      return this.#raft.applyConfChange(asV2(cc))
     } catch (err) {
       throw this.markBroken(err)
     }
@@ -258,7 +271,7 @@ export class RawNode {
         if (!isLocalMsgTarget(m.from)) throw errStepLocalMsg()
       } else if (
         isResponseMsg(m.type) &&
-        !this.raft.trk.progress.has(m.from) &&
+        !this.#raft.trk.progress.has(m.from) &&
         !isLocalMsgTarget(m.from)
       ) {
         throw errStepPeerNotFound()
@@ -272,7 +285,7 @@ export class RawNode {
             `malformed MsgApp from ${m.from.toString(16)}: ${problem}`,
           )
       }
-      this.raft.step(m)
+      this.#raft.step(m)
     } catch (err) {
       throw this.markBroken(err)
     }
@@ -291,7 +304,7 @@ export class RawNode {
   }
 
   private readyWithoutAccept(): Ready {
-    const r = this.raft
+    const r = this.#raft
     // The state records are built only when they changed: most Readys carry neither, and the
     // allocations showed in profiles. An unchanged HardState equals the previous one field for
     // field, so mustSync() below gives the same answer with either.
@@ -354,19 +367,19 @@ export class RawNode {
       rd.entries.length > 0 ||
       rd.hardState !== null ||
       !isEmptySnap(rd.snapshot) ||
-      this.raft.msgsAfterAppend.length > 0
+      this.#raft.msgsAfterAppend.length > 0
     )
   }
 
   private needStorageAppendRespMsg(rd: Ready): boolean {
-    return this.raft.raftLog.hasNextOrInProgressUnstableEnts() || !isEmptySnap(rd.snapshot)
+    return this.#raft.raftLog.hasNextOrInProgressUnstableEnts() || !isEmptySnap(rd.snapshot)
   }
 
   private newStorageAppendMsg(rd: Ready): Message {
     const m = message({
       type: MessageType.MsgStorageAppend,
       to: LocalAppendThread,
-      from: this.raft.id,
+      from: this.#raft.id,
     })
     m.entries = rd.entries
     if (rd.hardState !== null) {
@@ -378,7 +391,7 @@ export class RawNode {
     if (!isEmptySnap(rd.snapshot)) m.snapshot = rd.snapshot
     // Self-addressed MsgAppResps come before the MsgStorageAppendResp, so the leader's ack is
     // handled while the entries are still in the unstable log (a fast path for term()).
-    m.responses = [...this.raft.msgsAfterAppend]
+    m.responses = [...this.#raft.msgsAfterAppend]
     if (this.needStorageAppendRespMsg(rd)) m.responses.push(this.newStorageAppendRespMsg(rd))
     return m
   }
@@ -392,9 +405,9 @@ export class RawNode {
    */
   private newStorageAppendRespMsg(
     rd: Ready,
-    m = newMessage(MessageType.MsgStorageAppendResp, this.raft.id),
+    m = newMessage(MessageType.MsgStorageAppendResp, this.#raft.id),
   ): Message {
-    const r = this.raft
+    const r = this.#raft
     // Every field this response uses is assigned, so that a reused `m` (syncAppendResp)
     // carries nothing over from the previous Ready.
     m.from = LocalAppendThread
@@ -418,14 +431,14 @@ export class RawNode {
     return message({
       type: MessageType.MsgStorageApply,
       to: LocalApplyThread,
-      from: this.raft.id,
+      from: this.#raft.id,
       entries: ents,
       responses: [this.newStorageApplyRespMsg(ents)],
     })
   }
 
   private newStorageApplyRespMsg(ents: Entry[]): Message {
-    const m = newMessage(MessageType.MsgStorageApplyResp, this.raft.id)
+    const m = newMessage(MessageType.MsgStorageApplyResp, this.#raft.id)
     m.from = LocalApplyThread
     m.entries = ents
     return m
@@ -433,7 +446,7 @@ export class RawNode {
 
   /** Records that the application took `rd`; nothing may change the node in between. */
   private acceptReady(rd: Ready): void {
-    const r = this.raft
+    const r = this.#raft
     // Nothing changed raft since readyWithoutAccept built these from it.
     if (rd.softState !== null) {
       this.prevSoftState = rd.softState
@@ -482,7 +495,7 @@ export class RawNode {
 
   /** Whether r.softState() differs from prevSoftState, without building it. */
   private softStateChanged(): boolean {
-    const r = this.raft
+    const r = this.#raft
     const prev = this.prevSoftState
     return (
       r.state !== prev.raftState || (r.leadChanges !== this.prevLeadChanges && r.lead !== prev.lead)
@@ -491,7 +504,7 @@ export class RawNode {
 
   /** Whether r.hardState() differs from prevHardState, without building it. */
   private hardStateChanged(): boolean {
-    const r = this.raft
+    const r = this.#raft
     const prev = this.prevHardState
     return (
       r.term !== prev.term ||
@@ -501,7 +514,7 @@ export class RawNode {
   }
 
   hasReady(): boolean {
-    const r = this.raft
+    const r = this.#raft
     // Asked after every Ready, so it compares fields instead of building the state records.
     if (this.softStateChanged()) return true
     const hsEmpty = r.term === 0 && r.vote === None && r.raftLog.committed === 0
@@ -520,7 +533,7 @@ export class RawNode {
   advance(): void {
     this.checkUsable()
     try {
-      const r = this.raft
+      const r = this.#raft
       if (this.asyncStorageWrites)
         r.logger.panic('Advance must not be called when using AsyncStorageWrites')
       const steps = this.stepsOnAdvance
@@ -568,24 +581,24 @@ export class RawNode {
 
   private stepOnAdvance(m: Message): void {
     try {
-      this.raft.step(m)
+      this.#raft.step(m)
     } catch (err) {
       discardRaftError(err)
     }
   }
 
   status(): Status {
-    return getStatus(this.raft)
+    return getStatus(this.#raft)
   }
 
   basicStatus(): BasicStatus {
-    return getBasicStatus(this.raft)
+    return getBasicStatus(this.#raft)
   }
 
   /** Visits every peer's progress, in id order, without copying the map. */
   withProgress(visitor: (id: NodeId, type: ProgressType, pr: Progress) => void): void {
     // Copies, as Go hands out values: a visitor must not be able to change the tracker.
-    this.raft.trk.visit((id, pr) =>
+    this.#raft.trk.visit((id, pr) =>
       visitor(id, pr.isLearner ? ProgressType.Learner : ProgressType.Peer, pr.clone()),
     )
   }
@@ -594,7 +607,7 @@ export class RawNode {
   reportUnreachable(id: NodeId): void {
     this.checkUsable()
     try {
-      this.raft.step(message({ type: MessageType.MsgUnreachable, from: id }))
+      this.#raft.step(message({ type: MessageType.MsgUnreachable, from: id }))
     } catch (err) {
       throw this.markBroken(err)
     }
@@ -603,7 +616,7 @@ export class RawNode {
   reportSnapshot(id: NodeId, status: SnapshotStatus): void {
     this.checkUsable()
     try {
-      this.raft.step(
+      this.#raft.step(
         message({
           type: MessageType.MsgSnapStatus,
           from: id,
@@ -618,7 +631,7 @@ export class RawNode {
   transferLeader(transferee: NodeId): void {
     this.checkUsable()
     try {
-      this.raft.step(message({ type: MessageType.MsgTransferLeader, from: transferee }))
+      this.#raft.step(message({ type: MessageType.MsgTransferLeader, from: transferee }))
     } catch (err) {
       throw this.markBroken(err)
     }
@@ -627,7 +640,7 @@ export class RawNode {
   forgetLeader(): void {
     this.checkUsable()
     try {
-      this.raft.step(message({ type: MessageType.MsgForgetLeader }))
+      this.#raft.step(message({ type: MessageType.MsgForgetLeader }))
     } catch (err) {
       throw this.markBroken(err)
     }
@@ -642,7 +655,7 @@ export class RawNode {
     this.checkUsable()
     try {
       if (peers.length === 0) throw errInvalidConfig('must provide at least one peer to Bootstrap')
-      const r = this.raft
+      const r = this.#raft
       if (r.raftLog.storage.lastIndex() !== 0)
         throw errInvalidConfig("can't bootstrap a nonempty Storage")
       // Nothing is persisted yet: an empty previous HardState makes the first Ready emit one.
@@ -682,14 +695,14 @@ export class RawNode {
 
   /** Test hook: pins the election timeout until the next state change. */
   setRandomizedElectionTimeout(ticks: number): void {
-    this.raft.setRandomizedElectionTimeout(ticks)
+    this.#raft.setRandomizedElectionTimeout(ticks)
   }
 
   /** Requests a linearizable read; the answer arrives as a ReadState with the same context. */
   readIndex(rctx: Uint8Array): void {
     this.checkUsable()
     try {
-      this.raft.step(message({ type: MessageType.MsgReadIndex, entries: [entry({ data: rctx })] }))
+      this.#raft.step(message({ type: MessageType.MsgReadIndex, entries: [entry({ data: rctx })] }))
     } catch (err) {
       throw this.markBroken(err)
     }

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 
 import fc from 'fast-check'
+import { fcParams } from '../../test-support/seed.js'
 
 import type { RaftErrorCode } from './errors.js'
 import { emptyConfState, entry, type Entry, type Snapshot } from './raftpb/types.js'
@@ -314,7 +315,7 @@ function checkAgainstModel(s: MemoryStorage, m: Model): void {
 }
 
 describe('MemoryStorage against an array model', () => {
-  it('append, compact and applySnapshot keep term/index/entries consistent', () => {
+  it('append, compact and applySnapshot keep term/index/entries consistent', (t) => {
     fc.assert(
       fc.property(fc.array(opArb, { maxLength: 30 }), (ops) => {
         const s = new MemoryStorage()
@@ -324,7 +325,7 @@ describe('MemoryStorage against an array model', () => {
           checkAgainstModel(s, m)
         }
       }),
-      { numRuns: 200 },
+      fcParams(t, { numRuns: 200 }),
     )
   })
 })

@@ -34,6 +34,7 @@ export type ViolationKind =
   | 'raft-panic'
   | 'membership'
   | 'durability'
+  | 'runaway'
 
 export class Violation extends Error {
   override readonly name = 'Violation'

@@ -30,14 +30,16 @@ async function fresh(syncTicksMax = 0): Promise<WalDiskState> {
   return d
 }
 
-test('durable writes survive a power loss; callbacks run in order, only once durable', async () => {
+test('durable writes survive a power loss; they resolve in order, only once durable', async () => {
   const d = await fresh(2)
   const order: number[] = []
-  d.persist(null, ents(2, 3, 1), { term: 1, vote: 1n, commit: 4 }, () => order.push(1))
-  d.persist(null, ents(5, 2, 1), null, () => order.push(2))
-  assert.equal(d.resume(), false)
+  void d
+    .persist({ entries: ents(2, 3, 1), hardState: { term: 1, vote: 1n, commit: 4 } })
+    .then(() => order.push(1))
+  void d.persist({ entries: ents(5, 2, 1) }).then(() => order.push(2))
+  await Promise.resolve()
+  assert.deepEqual(order, [])
   for (let t = 0; t < 4; t++) await settleDisks([{ disk: d }])
-  assert.equal(d.resume(), true)
   assert.deepEqual(order, [1, 2])
   d.crash()
   assert.equal(d.ready(), false)
@@ -58,9 +60,9 @@ test('a crash with writes in flight keeps a prefix of them, checked on reopen', 
     d.bootstrap({ data: new Uint8Array([1]), metadata: { index: 1, term: 1, confState: voters } })
     await settleDisks([{ disk: d }])
     assert.ok(d.ready())
-    d.persist(null, ents(2, 4, 1), { term: 1, vote: 0n, commit: 1 }, () => {})
+    void d.persist({ entries: ents(2, 4, 1), hardState: { term: 1, vote: 0n, commit: 1 } })
     await settleDisks([{ disk: d }])
-    d.persist(null, ents(4, 5, 2), { term: 2, vote: 1n, commit: 3 }, () => {})
+    void d.persist({ entries: ents(4, 5, 2), hardState: { term: 2, vote: 1n, commit: 3 } })
     d.crash()
     await settleDisks([{ disk: d }])
     assert.ok(d.ready(), `seed ${seed}`)
@@ -71,9 +73,9 @@ test('a crash with writes in flight keeps a prefix of them, checked on reopen', 
 
 test('a synced record lost behind the WAL is caught as a durability violation', async () => {
   const d = await fresh()
-  d.persist(null, ents(2, 3, 1), { term: 1, vote: 1n, commit: 1 }, () => {})
+  const durable = d.persist({ entries: ents(2, 3, 1), hardState: { term: 1, vote: 1n, commit: 1 } })
   await settleDisks([{ disk: d }])
-  d.resume()
+  await durable
   d.crash()
   // Wipe the tail of the only segment: the last entry and HardState records vanish.
   const seg = d.disk.list('/member/wal').find((n) => n.endsWith('.wal'))!

@@ -9,12 +9,13 @@
  *   the log and cuts a torn tail. After each reopen the recovered log and HardState are checked
  *   against a model of what was written: nothing durable lost, nothing that was never written.
  *
- * Completions are deterministic: the WAL's promises settle only in the microtask drain the run
- * loop performs between ticks (`settleDisks`), and the cluster runs the callbacks of durable
- * persists in issue order from its own loop (`resume`), never from a promise callback.
+ * Completions are deterministic: the WAL's promises settle only in the microtask drains of the
+ * run loop (`settleDisks` completes the syncs due at a tick), and WalStorage resolves its writes
+ * in issue order. A dead process's promises never settle.
  */
-import { isEmptySnap, MemoryStorage } from '../raft/index.js'
-import type { ConfState, Entry, HardState, Snapshot, Storage } from '../raft/index.js'
+import { MemoryStorage, RaftError } from '../raft/index.js'
+import type { ConfState, HardState, Snapshot, Storage } from '../raft/index.js'
+import type { StorageWrite } from '../node/index.js'
 import { WalStorage } from '../wal/wal-storage.js'
 import type { Disk, DiskFile } from '../io/disk.js'
 import { Violation } from './checkers.js'
@@ -32,17 +33,12 @@ export interface NodeDiskState {
   /** How many of n entries a torn persist writes: the WAL writes all and lets the crash tear. */
   tornKeep(n: number, rand: Prng): number
   /**
-   * Writes a Ready's (or MsgStorageAppend's) snapshot, entries and HardState, in WAL order; `then`
-   * runs once they are durable, in issue order: at once, or from resume().
+   * Writes a Ready's (or MsgStorageAppend's) snapshot, entries and HardState, in WAL order; the
+   * promise resolves once they are durable, in issue order, and never after a crash.
    */
-  persist(snap: Snapshot | null, ents: Entry[], hs: HardState | null, then: () => void): void
-  setHardState(hs: HardState): void
-  createSnapshot(i: number, cs: ConfState, data: Uint8Array): void
-  compact(i: number): void
-  /** A persist is in flight (sync mode waits for it before the next Ready). */
-  busy(): boolean
-  /** Runs the callbacks of persists that became durable, in order; true if any ran. */
-  resume(): boolean
+  persist(w: StorageWrite): Promise<void>
+  createSnapshot(i: number, cs: ConfState, data: Uint8Array): Promise<void>
+  compact(i: number): Promise<void>
   /** Power loss: the node's process is gone and its disk keeps what the device kept. */
   crash(): void
 }
@@ -62,34 +58,32 @@ export class MemoryDiskState implements NodeDiskState {
     return rand.intn(n + 1)
   }
 
-  persist(snap: Snapshot | null, ents: Entry[], hs: HardState | null, then: () => void): void {
-    if (!isEmptySnap(snap)) this.storage.applySnapshot(snap!)
-    if (ents.length > 0) this.storage.append(ents)
-    if (hs !== null) this.storage.setHardState(hs)
-    then()
+  persist(w: StorageWrite): Promise<void> {
+    if (w.snapshot !== undefined) this.storage.applySnapshot(w.snapshot)
+    if (w.entries !== undefined && w.entries.length > 0) this.storage.append(w.entries)
+    if (w.hardState !== undefined) this.storage.setHardState(w.hardState)
+    return Promise.resolve()
   }
 
-  setHardState(hs: HardState): void {
-    this.storage.setHardState(hs)
+  createSnapshot(i: number, cs: ConfState, data: Uint8Array): Promise<void> {
+    return settled(() => void this.storage.createSnapshot(i, cs, data))
   }
 
-  createSnapshot(i: number, cs: ConfState, data: Uint8Array): void {
-    this.storage.createSnapshot(i, cs, data)
-  }
-
-  compact(i: number): void {
-    this.storage.compact(i)
-  }
-
-  busy(): boolean {
-    return false
-  }
-
-  resume(): boolean {
-    return false
+  compact(i: number): Promise<void> {
+    return settled(() => this.storage.compact(i))
   }
 
   crash(): void {}
+}
+
+/** `fn`'s outcome as a promise: a throw (ErrCompacted, say) becomes a rejection. */
+function settled(fn: () => void): Promise<void> {
+  try {
+    fn()
+    return Promise.resolve()
+  } catch (err) {
+    return Promise.reject(err)
+  }
 }
 
 /**
@@ -102,6 +96,7 @@ export async function settleDisks(
 ): Promise<void> {
   const disks: WalDiskState[] = []
   for (const n of nodes) if (n?.disk instanceof WalDiskState) disks.push(n.disk)
+  if (disks.length === 0) return
   for (const d of disks) d.advance()
   await drain()
   let lost = false
@@ -235,11 +230,6 @@ class ProcessDisk implements Disk {
   }
 }
 
-interface Inflight {
-  done: boolean
-  then: (() => void) | null
-}
-
 export interface WalDiskOptions {
   nodeId: number
   /** Decides what a power loss keeps of unsynced writes and where the last one tears. */
@@ -267,7 +257,10 @@ export class WalDiskState implements NodeDiskState {
   private verified = true
   /** A fresh node's initial snapshot is not durable yet: the node may not start before it is. */
   private booting = false
-  private inflight: Inflight[] = []
+  /** Writes issued by the live process and not yet durable. */
+  private writesInFlight = 0
+  /** The bootstrap snapshot's write is durable. */
+  private bootDurable = false
   /** The model as of the last durable write, and the writes issued since, by issue number. */
   private durable = new LogModel()
   private pending: { seq: number; steps: Step[] }[] = []
@@ -297,9 +290,8 @@ export class WalDiskState implements NodeDiskState {
     if (this.store === null) return false
     if (this.booting) {
       // Seed 2104: a node started on an unsynced bootstrap snapshot lost it in a crash.
-      if (this.inflight[0]?.done !== true) return false
+      if (!this.bootDurable) return false
       this.booting = false
-      this.resume()
     }
     if (!this.verified) {
       this.verify(this.store)
@@ -310,69 +302,43 @@ export class WalDiskState implements NodeDiskState {
 
   bootstrap(snap: Snapshot): void {
     this.booting = true
-    this.open(() => this.persist(snap, [], null, () => {}))
+    this.open(() => {
+      void this.persist({ snapshot: snap }).then(() => (this.bootDurable = true))
+    })
   }
 
   tornKeep(n: number): number {
     return n
   }
 
-  persist(snap: Snapshot | null, ents: Entry[], hs: HardState | null, then: () => void): void {
+  persist(w: StorageWrite): Promise<void> {
     const steps: Step[] = []
-    const hasSnap = !isEmptySnap(snap)
-    if (hasSnap) {
-      const { index, term } = snap!.metadata
+    if (w.snapshot !== undefined) {
+      const { index, term } = w.snapshot.metadata
       steps.push({ kind: 'snap', index, term })
     }
-    for (const e of ents) {
+    for (const e of w.entries ?? []) {
       steps.push({ kind: 'entry', index: e.index, term: e.term, hash: hashBytes(e.data) })
     }
-    if (hs !== null && !(hs.term === 0 && hs.vote === 0n && hs.commit === 0)) {
+    const hs = w.hardState
+    if (hs !== undefined && !(hs.term === 0 && hs.vote === 0n && hs.commit === 0)) {
       steps.push({ kind: 'hs', hs: { ...hs } })
     }
-    if (steps.length === 0 && this.inflight.length === 0) return then()
-    const slot: Inflight = { done: steps.length === 0, then }
-    this.inflight.push(slot)
-    if (steps.length === 0) return
     const seq = ++this.issued
     this.pending.push({ seq, steps })
-    const w = {
-      snapshot: hasSnap ? snap! : undefined,
-      entries: ents,
-      hardState: hs ?? undefined,
-    }
-    this.track(this.store!.save(w), () => {
-      slot.done = true
+    this.writesInFlight++
+    return this.gated(this.store!.save(w), () => {
+      this.writesInFlight--
       this.durableUpTo(seq)
     })
   }
 
-  setHardState(hs: HardState): void {
-    this.persist(null, [], hs, () => {})
+  createSnapshot(i: number, cs: ConfState, data: Uint8Array): Promise<void> {
+    return this.gated(this.store!.createSnapshot(i, cs, data), () => {})
   }
 
-  createSnapshot(i: number, cs: ConfState, data: Uint8Array): void {
-    this.track(this.store!.createSnapshot(i, cs, data), () => {})
-  }
-
-  compact(i: number): void {
-    this.track(this.store!.compact(i), () => {})
-  }
-
-  busy(): boolean {
-    return this.inflight.length > 0
-  }
-
-  resume(): boolean {
-    this.checkFailure()
-    let ran = false
-    // Bounded by the persists in flight; a callback that crashes the node empties the queue.
-    while (this.inflight.length > 0 && this.inflight[0]!.done) {
-      const slot = this.inflight.shift()!
-      ran = true
-      slot.then?.()
-    }
-    return ran
+  compact(i: number): Promise<void> {
+    return this.gated(this.store!.compact(i), () => {})
   }
 
   /**
@@ -382,11 +348,11 @@ export class WalDiskState implements NodeDiskState {
    * queued writes land and its fsyncs never complete.
    */
   crash(): void {
-    if (this.inflight.length > 0) this.crashesInFlight++
+    if (this.writesInFlight > 0) this.crashesInFlight++
     this.epoch++
     this.dying = true
     this.store = null
-    this.inflight = []
+    this.writesInFlight = 0
     this.verified = false
   }
 
@@ -454,6 +420,28 @@ export class WalDiskState implements NodeDiskState {
         if (epoch === this.epoch) this.failure ??= e
       },
     )
+  }
+
+  /**
+   * `p` as this incarnation sees it: it resolves after `ok` ran, and never once the process
+   * died. A storage error (ErrCompacted, say) is the caller's; anything else fails the run.
+   */
+  private gated(p: Promise<unknown>, ok: () => void): Promise<void> {
+    const epoch = this.epoch
+    return new Promise<void>((resolve, reject) => {
+      p.then(
+        () => {
+          if (epoch !== this.epoch) return
+          ok()
+          resolve()
+        },
+        (e: unknown) => {
+          if (epoch !== this.epoch) return
+          if (e instanceof RaftError) return reject(e)
+          this.failure ??= e
+        },
+      )
+    })
   }
 
   private durableUpTo(seq: number): void {

@@ -8,7 +8,6 @@ import { Violation } from './checkers.js'
 import { Cluster, Ev } from './cluster.js'
 import { toOperations, type HistoryEvent } from './history.js'
 import { checkOperations, describeResult } from './linearizability.js'
-import { settleDisks } from './node-disk-state.js'
 import { chooseOptions, type SimOptions } from './options.js'
 
 export interface RunResult {
@@ -30,23 +29,17 @@ export interface RunResult {
 }
 
 /**
- * Runs one seed. Asynchronous only for the seeds whose nodes keep a WAL on a SimDisk: between
- * ticks the loop lets every pending promise settle (no real time passes, nothing else runs), so
- * the writes issued in a tick are durable at the next one.
+ * Runs one seed. Asynchronous: within and between ticks the loop lets every pending promise
+ * settle (no real time passes, nothing else runs), which is when the drivers do their work.
  */
 export async function runSeed(seed: number, { trace = false } = {}): Promise<RunResult> {
   const options = chooseOptions(seed)
   const cluster = new Cluster(options, trace ? [] : null)
-  const step = options.walDisk
-    ? async (): Promise<void> => {
-        cluster.tick()
-        await settleDisks(cluster.nodes)
-      }
-    : (): void => cluster.tick()
+  const step = (): Promise<void> => cluster.tick()
   let violation: Violation | null = null
   let livenessTicks = 0
   try {
-    if (options.walDisk) await settleDisks(cluster.nodes)
+    await cluster.begin()
     for (let t = 0; t < options.safetyTicks; t++) await step()
     cluster.startLiveness()
     livenessTicks = await awaitConvergence(cluster, step)
@@ -64,7 +57,7 @@ export async function runSeed(seed: number, { trace = false } = {}): Promise<Run
     options,
     violation,
     ticks: cluster.now,
-    opsDone: cluster.opsDone,
+    opsDone: cluster.workload.opsDone,
     hash: cluster.hash,
     livenessTicks,
     trace: cluster.trace,
@@ -82,13 +75,16 @@ function checkHistory(cluster: Cluster): void {
 }
 
 /**
+ * The longest a liveness phase may run, however long it keeps making progress: a run that
+ * converges only after this is a failure (`runaway`) rather than a hang.
+ */
+export const LIVENESS_TICKS_MAX = 20_000
+
+/**
  * Ticks until the cluster converges; throws a liveness Violation when no leader that every node
  * follows appears in time, or when the slowest node stops applying for too long.
  */
-async function awaitConvergence(
-  cluster: Cluster,
-  step: () => void | Promise<void>,
-): Promise<number> {
+async function awaitConvergence(cluster: Cluster, step: () => Promise<void>): Promise<number> {
   const o = cluster.options
   let ticks = 0
   // A voter restarted from an old snapshot cannot campaign until it has applied the conf
@@ -96,6 +92,12 @@ async function awaitConvergence(
   let deadline = o.leaderTicksMax
   let applied = cluster.minApplied()
   while (!cluster.hasLeader()) {
+    if (ticks >= LIVENESS_TICKS_MAX) {
+      throw new Violation(
+        'runaway',
+        `no leader ${ticks} ticks after healing\n${cluster.describe()}`,
+      )
+    }
     if (ticks === deadline) {
       throw new Violation(
         'liveness',
@@ -117,6 +119,12 @@ async function awaitConvergence(
   const backlog = Math.max(0, cluster.leaderLastIndex() - applied)
   const stallMax = o.stallTicksMax + backlog * 2 * (o.delayMax + 1)
   while (!cluster.converged()) {
+    if (ticks >= LIVENESS_TICKS_MAX) {
+      throw new Violation(
+        'runaway',
+        `no convergence ${ticks} ticks after healing, though the applied index kept moving\n${cluster.describe()}`,
+      )
+    }
     if (ticks - progressAt === stallMax) {
       cluster.membership.settled(cluster.memberConfs())
       throw new Violation(

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import fc from 'fast-check'
+import { fcParams } from '../../../test-support/seed.js'
 import { RaftError } from '../errors.js'
 import { ConfChangeType, emptyConfState } from '../raftpb/types.js'
 import type { ConfChangeSingle, ConfState } from '../raftpb/types.js'
@@ -50,7 +51,7 @@ function state(trk: ProgressTracker): string {
   return `${trk.config}\n${trk.progress}`
 }
 
-test('one change at a time and a joint change arrive at the same configuration', () => {
+test('one change at a time and a joint change arrive at the same configuration', (t) => {
   fc.assert(
     fc.property(setupChanges, changes, (setup, ccs) => {
       const viaSimple = setUp(setup)
@@ -69,7 +70,7 @@ test('one change at a time and a joint change arrive at the same configuration',
       assert.equal(state(viaJoint), state(viaSimple))
       assert.deepEqual(viaJoint.confState(), viaSimple.confState())
     }),
-    { numRuns: 500 },
+    fcParams(t, { numRuns: 500 }),
   )
 })
 
@@ -147,8 +148,8 @@ test('restore(confState) round-trips: unit cases', () => {
   })
 })
 
-test('restore(confState) round-trips: random ConfStates', () => {
-  fc.assert(fc.property(confStates, roundTrip), { numRuns: 1000 })
+test('restore(confState) round-trips: random ConfStates', (t) => {
+  fc.assert(fc.property(confStates, roundTrip), fcParams(t, { numRuns: 1000 }))
 })
 
 test('restore does not modify the changer tracker', () => {

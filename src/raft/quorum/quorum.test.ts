@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import fc from 'fast-check'
+import { fcParams } from '../../../test-support/seed.js'
 import { alternativeMajorityCommittedIndex } from '../rafttest/quorum-handler.js'
 import { JointConfig } from './joint.js'
 import { MajorityConfig } from './majority.js'
@@ -30,7 +31,7 @@ function naiveVote(c: MajorityConfig, votes: Map<bigint, boolean>): VoteResult {
   return VoteResult.VoteLost
 }
 
-test('majority committedIndex matches the sort-based and the counting references', () => {
+test('majority committedIndex matches the sort-based and the counting references', (t) => {
   fc.assert(
     fc.property(ids, acked, (members, pairs) => {
       const c = new MajorityConfig(members)
@@ -39,7 +40,7 @@ test('majority committedIndex matches the sort-based and the counting references
       assert.equal(idx, naiveCommitted(c, l))
       assert.equal(idx, alternativeMajorityCommittedIndex(c, l))
     }),
-    { numRuns: 1000 },
+    fcParams(t, { numRuns: 1000 }),
   )
 })
 
@@ -49,7 +50,7 @@ test('committedIndex handles configs larger than the insertion-sort limit', () =
   assert.equal(c.committedIndex(l), naiveCommitted(c, l))
 })
 
-test('joint committedIndex is the minimum of its halves and symmetric', () => {
+test('joint committedIndex is the minimum of its halves and symmetric', (t) => {
   fc.assert(
     fc.property(ids, ids, acked, (a, b, pairs) => {
       const l = new MapAckIndexer(new Map(pairs))
@@ -59,10 +60,11 @@ test('joint committedIndex is the minimum of its halves and symmetric', () => {
       assert.equal(idx, Math.min(naiveCommitted(ca, l), naiveCommitted(cb, l)))
       assert.equal(idx, new JointConfig(cb, ca).committedIndex(l))
     }),
+    fcParams(t),
   )
 })
 
-test('joint voteResult matches the naive combination of both halves', () => {
+test('joint voteResult matches the naive combination of both halves', (t) => {
   const votes = fc.array(fc.tuple(fc.bigInt({ min: 1n, max: 20n }), fc.boolean()))
   fc.assert(
     fc.property(ids, ids, votes, (a, b, vs) => {
@@ -75,7 +77,7 @@ test('joint voteResult matches the naive combination of both halves', () => {
       const joint = new JointConfig(new MajorityConfig(a), new MajorityConfig(b))
       assert.equal(voteResultName(joint.voteResult(m)), voteResultName(want))
     }),
-    { numRuns: 1000 },
+    fcParams(t, { numRuns: 1000 }),
   )
 })
 

@@ -5,6 +5,7 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import fc from 'fast-check'
+import { fcParams } from '../../../test-support/seed.js'
 import { RaftError } from '../errors.js'
 import {
   MAX_DEPTH,
@@ -310,17 +311,17 @@ describe('codec: known encodings', () => {
 
 describe('codec: round trips', () => {
   for (const c of codecs) {
-    it(`${c.name} survives encode then decode`, () => {
+    it(`${c.name} survives encode then decode`, (t) => {
       fc.assert(
         fc.property(c.arb, (v) => {
           assert.deepStrictEqual(c.decode(c.encode(v)), v)
         }),
-        { numRuns: 200 },
+        fcParams(t, { numRuns: 200 }),
       )
     })
   }
 
-  it('entrySize and messageSize match the encoded lengths', () => {
+  it('entrySize and messageSize match the encoded lengths', (t) => {
     fc.assert(
       fc.property(msgArb, (m) => {
         assert.equal(messageSize(m), encodeMessage(m).length)
@@ -331,6 +332,7 @@ describe('codec: round trips', () => {
         assert.equal(payloadsSize(m.entries), payload)
         for (const e of m.entries) assert.equal(payloadSize(e), e.data.length)
       }),
+      fcParams(t),
     )
   })
 
@@ -357,17 +359,17 @@ describe('codec: round trips', () => {
 
 describe('codec: malformed input', () => {
   for (const c of codecs) {
-    it(`${c.name}: every truncation decodes or gives MALFORMED`, () => {
+    it(`${c.name}: every truncation decodes or gives MALFORMED`, (t) => {
       fc.assert(
         fc.property(c.arb, (v) => {
           const b = c.encode(v)
           for (let n = 0; n < b.length; n++) decodesOrMalformed(c.decode, b.subarray(0, n))
         }),
-        { numRuns: 50 },
+        fcParams(t, { numRuns: 50 }),
       )
     })
 
-    it(`${c.name}: random mutations decode or give MALFORMED`, () => {
+    it(`${c.name}: random mutations decode or give MALFORMED`, (t) => {
       fc.assert(
         fc.property(
           c.arb,
@@ -379,15 +381,15 @@ describe('codec: malformed input', () => {
             decodesOrMalformed(c.decode, b)
           },
         ),
-        { numRuns: 200 },
+        fcParams(t, { numRuns: 200 }),
       )
     })
   }
 
-  it('random bytes decode as a Message or give MALFORMED', () => {
+  it('random bytes decode as a Message or give MALFORMED', (t) => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 64 }), (b) => decodesOrMalformed(decodeMessage, b)),
-      { numRuns: 500 },
+      fcParams(t, { numRuns: 500 }),
     )
   })
 

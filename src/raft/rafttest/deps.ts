@@ -53,6 +53,8 @@ export interface RawNodeLike {
   tick(): void
   campaign(): void
   propose(data: Uint8Array): void
+  /** A Pontoon addition: several entries in one MsgProp (docs/divergence.md). */
+  proposeBatch(datas: readonly Uint8Array[]): void
   proposeConfChange(cc: ConfChange | ConfChangeV2): void
   applyConfChange(cc: ConfChange | ConfChangeV2): ConfState
   step(m: Message): void
@@ -96,6 +98,8 @@ export interface ConfigLike {
   storage: StorageLike
   applied: number
   asyncStorageWrites: boolean
+  /** A Pontoon addition (docs/divergence.md); etcd-io/raft's files leave it false. */
+  persistTermBeforeSend: boolean
   maxSizePerMsg: number
   maxCommittedSizePerReady: number
   maxUncommittedEntriesSize: number

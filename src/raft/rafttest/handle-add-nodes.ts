@@ -1,7 +1,8 @@
 /**
  * `add-nodes <count> [voters=(ids)] [learners=(ids)] [index=<i>] [content=<s>] [options...]`:
  * creates nodes with the next free ids, optionally bootstrapped from a snapshot
- * (etcd-io/raft rafttest/interaction_env_handler_add_nodes.go).
+ * (etcd-io/raft rafttest/interaction_env_handler_add_nodes.go). Besides Go's options, Pontoon's
+ * own transcripts use `persist-term-before-send=<bool>` and `max-size-per-msg=<n>`.
  */
 
 import { emptySnapshot, type Snapshot } from '../raftpb/types.js'
@@ -34,6 +35,7 @@ export function raftConfigStub(): ConfigStub {
     heartbeatTick: 1,
     applied: 0,
     asyncStorageWrites: false,
+    persistTermBeforeSend: false,
     maxSizePerMsg: Infinity,
     maxCommittedSizePerReady: 0,
     maxUncommittedEntriesSize: 0,
@@ -97,6 +99,13 @@ function scanConfigOption(arg: CmdArg, i: number, cfg: ConfigStub): void {
       break
     case 'async-storage-writes':
       cfg.asyncStorageWrites = scanBool(arg, i)
+      break
+    // Pontoon's options, for its own transcripts (src/raft/testdata); Go ignores these keys.
+    case 'persist-term-before-send':
+      cfg.persistTermBeforeSend = scanBool(arg, i)
+      break
+    case 'max-size-per-msg':
+      cfg.maxSizePerMsg = scanUint64Number(arg, i)
       break
     case 'prevote':
       cfg.preVote = scanBool(arg, i)

@@ -42,7 +42,7 @@ function dropRecipient(recipients: Recipient[], id: NodeId): Recipient {
   return { id, drop: true }
 }
 
-function messageType(name: string): MessageType {
+export function messageType(name: string): MessageType {
   const value: unknown = MessageType[name as keyof typeof MessageType]
   if (typeof value !== 'number') throw new HarnessFatal(`unknown message type ${name}`)
   return value

@@ -33,6 +33,19 @@ export function handlePropose(env: InteractionEnv, args: CmdArg[]): void {
   env.node(idx).rawNode.propose(utf8Bytes(data.key))
 }
 
+/**
+ * `propose-batch <id> <data>...`: RawNode.proposeBatch, one MsgProp carrying every datum (a
+ * Pontoon addition; etcd-io/raft has no such directive).
+ */
+export function handleProposeBatch(env: InteractionEnv, args: CmdArg[]): void {
+  const idx = firstAsNodeIdx(args)
+  const datas = args.slice(1)
+  if (datas.length === 0 || datas.some((d) => d.vals.length > 0)) {
+    throw new HarnessFatal('propose-batch: expected one or more keys with no vals')
+  }
+  env.node(idx).rawNode.proposeBatch(datas.map((d) => utf8Bytes(d.key)))
+}
+
 /** `tick-election <id>`: ElectionTick ticks (the randomized timeout may need more). */
 export function handleTickElection(env: InteractionEnv, args: CmdArg[]): void {
   const node = env.node(firstAsNodeIdx(args))

@@ -67,6 +67,9 @@ class FakeRawNode implements RawNodeLike {
     if (this.dropProposals) throw errProposalDropped()
     this.proposals.push(data)
   }
+  proposeBatch(datas: readonly Uint8Array[]): void {
+    for (const data of datas) this.propose(data)
+  }
   proposeConfChange(_cc: ConfChange | ConfChangeV2): void {}
   applyConfChange(_cc: ConfChange | ConfChangeV2): ConfState {
     return emptyConfState()

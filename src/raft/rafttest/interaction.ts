@@ -17,6 +17,7 @@ import {
   handleCampaign,
   handleForgetLeader,
   handlePropose,
+  handleProposeBatch,
   handleReportUnreachable,
   handleSetRandomizedElectionTimeout,
   handleTickElection,
@@ -29,6 +30,7 @@ import { handleProcessReady } from './handle-process-ready.js'
 import { handleProposeConfChange } from './handle-propose-conf-change.js'
 import { handleSendSnapshot } from './handle-send-snapshot.js'
 import { handleStabilize } from './handle-stabilize.js'
+import { handleStep } from './handle-step.js'
 import { HarnessError, InteractionEnv, isReportable } from './interaction-env.js'
 
 type Handler = (env: InteractionEnv, args: CmdArg[]) => void
@@ -55,6 +57,9 @@ const handlers: ReadonlyMap<string, Handler> = new Map<string, Handler>([
   ['forget-leader', handleForgetLeader],
   ['send-snapshot', handleSendSnapshot],
   ['propose', handlePropose],
+  // Pontoon's own directives, for the transcripts of its divergences (src/raft/testdata).
+  ['propose-batch', handleProposeBatch],
+  ['step', handleStep],
   ['report-unreachable', handleReportUnreachable],
 ])
 

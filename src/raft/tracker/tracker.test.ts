@@ -11,6 +11,7 @@ import { Inflights } from './inflights.js'
 import { Progress, ProgressMap } from './progress.js'
 import { StateType } from './state.js'
 import { ProgressTracker, TrackerConfig } from './tracker.js'
+import { testRand } from '../../../test-support/seed.js'
 
 test('inflights add, wrap around and freeLE', () => {
   const ins = new Inflights(10, 0)
@@ -235,15 +236,12 @@ test('tracker votes, commit and quorum activity', () => {
   assert.deepEqual(seen, [1n, 2n, 4n])
 })
 
-test('committed() reads cached voter Progress and agrees with the quorum computation', () => {
-  // Seeded (a fixed linear congruential sequence): configurations of 0 to 7 voters, some
-  // without Progress, joint or not, with matches moved, Progress replaced and voters added
-  // between reads, so that every way the cache can go stale is taken.
-  let seed = 12345
-  const rand = (n: number): number => {
-    seed = (seed * 1103515245 + 12345) % 2147483648
-    return seed % n
-  }
+test('committed() reads cached voter Progress and agrees with the quorum computation', (t) => {
+  // Seeded (test-support/seed.ts): configurations of 0 to 7 voters, some without Progress, joint or
+  // not, with matches moved, Progress replaced and voters added between reads, so that every
+  // way the cache can go stale is taken.
+  const r = testRand(t)
+  const rand = (n: number): number => r.int(n)
   const trk = new ProgressTracker(8, 0)
   const indexer = { ackedIndex: (id: bigint) => trk.progress.get(id)?.match }
   for (let round = 0; round < 500; round++) {

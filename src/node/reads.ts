@@ -1,0 +1,151 @@
+/**
+ * Linearizable reads, batched as etcd's linearizableReadLoop batches them: one ReadIndex round at
+ * a time carries every read that arrived while the previous round was in flight (a read that
+ * arrives during a round waits for the next one: the round's index may predate it). When the
+ * round's ReadState comes back, its reads wait until the state machine has applied up to its
+ * index, then resolve with that index.
+ *
+ * A round whose answer does not come is asked again after readRetryTicks (raft drops a ReadIndex
+ * on a follower that knows no leader); a leader change fails the round's reads with
+ * LEADER_CHANGED (etcd 3.5); a read past its deadline fails with TIMEOUT.
+ */
+import type { NodeId, ReadState } from '../raft/index.js'
+import { errLeaderChanged, errTimeout } from './errors.js'
+
+interface Reader {
+  readonly resolve: (index: number) => void
+  readonly reject: (err: unknown) => void
+  readonly deadline: number
+}
+
+interface Round {
+  readonly ctx: Uint8Array
+  readers: Reader[]
+  lead: NodeId
+  sentAt: number
+}
+
+/** The raft calls the reads need: a ReadIndex request with a context. */
+export type RequestReadIndex = (ctx: Uint8Array) => void
+
+export class Reads {
+  private next: Reader[] = []
+  private round: Round | null = null
+  /** Confirmed rounds waiting for the state machine, in the order their answers arrived. */
+  private waiting: { index: number; readers: Reader[] }[] = []
+  private counter = 0
+  private pending = 0
+
+  constructor(
+    private readonly request: RequestReadIndex,
+    private readonly retryTicks: number,
+  ) {}
+
+  /** Reads not yet answered. */
+  get size(): number {
+    return this.pending
+  }
+
+  add(deadline: number): Promise<number> {
+    return new Promise<number>((resolve, reject) => {
+      this.next.push({ resolve, reject, deadline })
+      this.pending++
+    })
+  }
+
+  /** Starts a round for the reads waiting, unless one is in flight. */
+  flush(now: number, lead: NodeId): void {
+    if (this.round !== null || this.next.length === 0) return
+    const ctx = new Uint8Array(8)
+    new DataView(ctx.buffer).setFloat64(0, ++this.counter, true)
+    this.round = { ctx, readers: this.next, lead, sentAt: now }
+    this.next = []
+    this.request(ctx)
+  }
+
+  /** ReadStates from a Ready; true when a round completed (another may start). */
+  answered(states: readonly ReadState[], applied: number): boolean {
+    const round = this.round
+    if (round === null) return false
+    for (const rs of states) {
+      if (!sameBytes(rs.requestCtx, round.ctx)) continue
+      this.round = null
+      this.waiting.push({ index: rs.index, readers: round.readers })
+      this.applied(applied)
+      return true
+    }
+    return false
+  }
+
+  /** The state machine applied up to `applied`: answer the rounds it covers. */
+  applied(applied: number): void {
+    if (this.waiting.length === 0) return
+    let kept = 0
+    for (const w of this.waiting) {
+      if (w.index > applied) {
+        this.waiting[kept++] = w
+        continue
+      }
+      this.pending -= w.readers.length
+      for (const r of w.readers) r.resolve(w.index)
+    }
+    this.waiting.length = kept
+  }
+
+  /** Raft's role or leader changed: a round sent to another leader may never be answered. */
+  leaderChanged(lead: NodeId, now: number): void {
+    const round = this.round
+    if (round === null || round.lead === lead) return
+    if (round.lead === 0n) {
+      // Raft dropped the request for want of a leader; ask the one now known.
+      round.lead = lead
+      round.sentAt = now
+      this.request(round.ctx)
+      return
+    }
+    this.round = null
+    this.settle(round.readers, errLeaderChanged())
+  }
+
+  /** A tick: ask again for an unanswered round, time out reads past their deadline. */
+  tick(now: number): void {
+    const round = this.round
+    if (round !== null && now - round.sentAt >= this.retryTicks) {
+      round.sentAt = now
+      this.request(round.ctx)
+    }
+    this.next = this.expire(this.next, now)
+    if (round !== null) round.readers = this.expire(round.readers, now)
+    for (const w of this.waiting) w.readers = this.expire(w.readers, now)
+  }
+
+  rejectAll(err: unknown): void {
+    const all = [
+      ...this.next,
+      ...(this.round?.readers ?? []),
+      ...this.waiting.flatMap((w) => w.readers),
+    ]
+    this.next = []
+    this.round = null
+    this.waiting = []
+    this.settle(all, err)
+  }
+
+  private expire(readers: Reader[], now: number): Reader[] {
+    if (readers.length === 0 || readers[0]!.deadline > now) return readers
+    const late = readers.filter((r) => r.deadline <= now)
+    this.settle(late, errTimeout())
+    return readers.filter((r) => r.deadline > now)
+  }
+
+  private settle(readers: Reader[], err: unknown): void {
+    this.pending -= readers.length
+    for (const r of readers) r.reject(err)
+  }
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
+  return true
+}

@@ -1,0 +1,218 @@
+/**
+ * The clients: each runs one operation at a time (a put, a compare-and-set or a linearizable
+ * read), sends it to a node (the leader usually, as a client that was redirected), retries it
+ * elsewhere on a timeout or when its leader is deposed, and records the client-visible history
+ * for the linearizability checker. Writes go through RaftNode.propose and complete with the
+ * state machine's result; reads through RaftNode.read and complete with the value the node's
+ * state machine holds once it has applied up to the read index.
+ */
+import { Violation } from './checkers.js'
+import { Ev, type Cluster } from './cluster.js'
+import { Op, encodeCommand, type Command } from './kv.js'
+import type { Prng } from './prng.js'
+import type { Incarnation, KvResult, SimNode } from './sim-node.js'
+
+interface Client {
+  readonly id: number
+  seq: number
+  busy: boolean
+  isRead: boolean
+  cmd: Command
+  target: number
+  targetWasLeader: boolean
+  deadline: number
+  /** Submissions of the current operation; a read's answer counts only for the latest. */
+  attempt: number
+  /** The highest index committed (or of a write acknowledged) before this operation started. */
+  committedAtStart: number
+  /** The highest index of a write acknowledged to a client before this operation started. */
+  ackedAtStart: number
+}
+
+export class Workload {
+  /** Client operations completed (writes acknowledged, reads served). */
+  opsDone = 0
+  private readonly clients: Client[] = []
+  private valueCounter = 0
+  private ackedWriteMax = 0
+
+  constructor(
+    private readonly c: Cluster,
+    private readonly p: Prng,
+  ) {
+    for (let id = 0; id < c.options.clientCount; id++) {
+      this.clients.push({
+        id,
+        seq: 0,
+        busy: false,
+        isRead: false,
+        cmd: { op: Op.Put, client: id, seq: 0, key: 0, value: 0, expected: 0 },
+        target: 0,
+        targetWasLeader: false,
+        deadline: 0,
+        attempt: 0,
+        committedAtStart: 0,
+        ackedAtStart: 0,
+      })
+    }
+  }
+
+  run(): void {
+    const c = this.c
+    const leader = c.leaderId()
+    for (const client of this.clients) {
+      if (client.busy) {
+        // A client fails over when its request times out, or at once when the leader it talked
+        // to is gone and another one is known (as etcd's client balancer does).
+        const deposed = client.targetWasLeader && leader !== 0 && leader !== client.target
+        if (c.now >= client.deadline || deposed) this.submit(client)
+      } else if (!c.liveness && this.p.chance(c.options.opRate)) {
+        this.begin(client)
+      }
+    }
+  }
+
+  private begin(client: Client): void {
+    const p = this.p
+    const o = this.c.options
+    client.seq++
+    client.busy = true
+    client.isRead = p.chance(o.readRatio)
+    // Linearizability asks a read to reflect every acknowledged write; ReadIndex promises more,
+    // every entry committed before the request, which catches a stale read before any client
+    // could notice it.
+    client.committedAtStart = Math.max(this.ackedWriteMax, this.strictReadBound())
+    client.ackedAtStart = this.ackedWriteMax
+    const cmd = client.cmd
+    cmd.op = p.chance(o.casRatio) ? Op.Cas : Op.Put
+    cmd.seq = client.seq
+    cmd.key = p.intn(8)
+    cmd.value = ++this.valueCounter
+    cmd.expected = p.intn(this.valueCounter + 1)
+    this.recordInvoke(client)
+    this.submit(client)
+  }
+
+  /**
+   * A retry reuses the operation's sequence number and the state machine applies it at most
+   * once, so one history operation spans the first attempt to the acknowledgement. Keys start
+   * at 0 and no put writes 0, so 0 is recorded as null, an absent key.
+   */
+  private recordInvoke(client: Client): void {
+    const h = this.c.history
+    const now = this.c.now
+    const key = String(client.cmd.key)
+    if (client.isRead) return h.invoke(client.id, 'get', key, now)
+    const value = toValue(client.cmd.value)
+    if (client.cmd.op === Op.Put) return h.invoke(client.id, 'put', key, now, value)
+    h.invoke(client.id, 'cas', key, now, value, toValue(client.cmd.expected))
+  }
+
+  /** Sends the client's operation to a node: the leader usually, as a client that was redirected. */
+  private submit(client: Client): void {
+    const c = this.c
+    const p = this.p
+    const leader = c.leaderId()
+    client.target = leader !== 0 && p.chance(0.8) ? leader : p.between(1, c.total)
+    client.targetWasLeader = client.target === leader
+    client.deadline = c.now + c.options.clientTimeoutTicks
+    const attempt = ++client.attempt
+    if (client.isRead) {
+      // A retried read is a new ReadIndex request, which must reflect everything committed by
+      // now; the client stops waiting for the answer to the old one.
+      client.committedAtStart = Math.max(client.committedAtStart, this.strictReadBound())
+    }
+    const node = c.nodes[client.target] as SimNode
+    const inc = node.inc
+    const driver = node.driver
+    c.note(Ev.Submit, client.id, client.target)
+    if (inc === null || driver === null) {
+      c.log(`client ${client.id} #${client.seq} sent to n${client.target}, which is down`)
+      return
+    }
+    const seq = client.seq
+    const target = client.target
+    const refused = (err: unknown): void => {
+      const msg = err instanceof Error ? err.message : String(err)
+      c.log(`client ${client.id} #${seq} refused by n${target}: ${msg}`)
+    }
+    if (client.isRead) {
+      c.log(`client ${client.id} read #${seq} via n${target}`)
+      driver
+        .read()
+        .then((index) => c.guard(() => this.readDone(client, attempt, inc, index)), refused)
+    } else {
+      c.log(
+        `client ${client.id} ${client.cmd.op === Op.Put ? 'put' : 'cas'} #${seq} via n${target}`,
+      )
+      driver
+        .propose(encodeCommand(client.cmd))
+        .then((r) => c.guard(() => this.writeDone(client, seq, r)), refused)
+    }
+  }
+
+  /** A write's result: any attempt of the operation counts (the machine applies it once). */
+  private writeDone(client: Client, seq: number, r: KvResult): void {
+    if (!client.busy || client.isRead || client.seq !== seq) return
+    const c = this.c
+    client.busy = false
+    this.opsDone++
+    if (r.ok) c.history.complete(client.id, 'ok', c.now)
+    else c.history.complete(client.id, 'fail', c.now, { error: 'mismatch' })
+    if (r.index > this.ackedWriteMax) this.ackedWriteMax = r.index
+    c.note(Ev.WriteAck, client.id, r.index)
+  }
+
+  /** A read's answer: the node's state machine is at `index` or beyond. */
+  private readDone(client: Client, attempt: number, inc: Incarnation, index: number): void {
+    if (!client.busy || !client.isRead || client.attempt !== attempt) return
+    const c = this.c
+    const sm = inc.sm
+    if (sm.applied < index)
+      throw new Error(`read at ${index} answered with the machine at ${sm.applied}`)
+    const stale = index < client.committedAtStart
+    if (stale) this.staleRead(inc.node, client, index)
+    // A lease read may be stale by design (see staleRead): its value is not checked.
+    if (stale) c.history.complete(client.id, 'info', c.now, { error: 'stale lease read' })
+    else c.history.complete(client.id, 'ok', c.now, { value: toValue(sm.values[client.cmd.key]!) })
+    client.busy = false
+    this.opsDone++
+    c.note(Ev.ReadServed, client.id, index)
+    c.log(`n${inc.node.id} serves read of client ${client.id} at ${index} (applied ${sm.applied})`)
+  }
+
+  /**
+   * A read answered below the commit index its request saw. With ReadOnlySafe that breaks
+   * linearizability. With lease reads etcd-io/raft allows it even without clock drift: a deposed
+   * leader keeps leading until its next CheckQuorum round, up to two election timeouts after it
+   * was cut off, while the others elect a successor after one (sofa-jraft #25 has the same
+   * window). Those are counted, not failed.
+   */
+  private staleRead(node: SimNode, client: Client, index: number): void {
+    const c = this.c
+    const what =
+      `client ${client.id} read at index ${index} on node ${node.id}, but index ` +
+      `${client.committedAtStart} was committed (and index ${client.ackedAtStart} acknowledged to a client) ` +
+      `before the read started`
+    if (!c.options.readLease) throw new Violation('stale-read', what)
+    c.note(Ev.LeaseStaleRead, client.id, index)
+    c.log(`lease read stale (etcd-io/raft allows it): ${what}`)
+  }
+
+  /**
+   * The commit index a new ReadIndex request must reach. A single voter with async writes can
+   * lose its in-memory commit index in a crash and answer from the durable one (the driver
+   * acknowledges a write only once its commit index is durable); there only acknowledged writes
+   * bind, so linearizability is still checked.
+   */
+  private strictReadBound(): number {
+    const o = this.c.options
+    // Conf changes can shrink the cluster to a single voter at any time.
+    const single = o.nodeCount === 1 || o.membership
+    return o.asyncStorageWrites && single ? 0 : this.c.checker.maxCommitted
+  }
+}
+
+function toValue(v: number): number | null {
+  return v === 0 ? null : v
+}
