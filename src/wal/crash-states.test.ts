@@ -14,7 +14,8 @@
 // the cut: exactly the log and HardState that saves 1..k left, and at least the newest snapshot
 // acknowledged. So nothing acknowledged is lost and nothing never written appears.
 //
-// CRASH_STATES states run in `npm test` (a few seconds); raise it with WAL_CRASH_STATES=N.
+// CRASH_STATES states run in `npm test` (a few seconds); raise it with WAL_CRASH_STATES=N. The
+// workload and the crash choices come from the suite's seed (TEST_SEED, test-support/seed.ts).
 
 import assert from 'node:assert/strict'
 import { it } from 'node:test'
@@ -22,7 +23,8 @@ import { it } from 'node:test'
 import { dirName, type Disk, type DiskFile, type PreallocateOptions } from '../io/disk.js'
 import { SimDisk } from '../io/sim-disk.js'
 import { entry, type Entry, type HardState } from '../raft/raftpb/types.js'
-import { mulberry32 } from './storage-suite.js'
+import { slow } from '../../test-support/quick.js'
+import { testRand } from '../../test-support/seed.js'
 import { WalStorage, type WalStorageOptions } from './wal-storage.js'
 
 const CRASH_STATES = Number(process.env.WAL_CRASH_STATES ?? 2000)
@@ -150,8 +152,7 @@ interface Workload {
 
 const tag = (e: Entry) => `${e.term}/${Buffer.from(e.data).toString('base64')}`
 
-async function runWorkload(seed: number): Promise<Workload> {
-  const rand = mulberry32(seed)
+async function runWorkload(rand: (n: number) => number): Promise<Workload> {
   const sim = new SimDisk()
   const disk = new TracingDisk(sim)
   const opts: WalStorageOptions = {
@@ -385,71 +386,79 @@ function diskOf(state: ReturnType<typeof crashState>): SimDisk {
   return disk
 }
 
-it(`${CRASH_STATES} crash states of a traced WalStorage workload all recover, losing nothing acknowledged`, async (t) => {
-  const w = await runWorkload(7)
-  const rand = mulberry32(11)
-  const cuts = w.events.length + 1
-  const counts = { states: 0, repaired: 0, lostUnacked: 0 }
-  for (let n = 0; n < CRASH_STATES; n++) {
-    // Every cut point in turn, then again, each time with new choices of what survives.
-    const cut = n % cuts
-    const disk = diskOf(crashState(w.events, cut, rand))
-    const before = w.events.slice(0, cut)
-    let acked = 0
-    let issued = 0
-    let snapAcked = 0
-    for (const ev of before) {
-      if (ev.k === 'ack') acked = Math.max(acked, ev.save)
-      if (ev.k === 'issue') issued = ev.save
-      if (ev.k === 'ackSnap') snapAcked = Math.max(snapAcked, ev.index)
+it(
+  `${CRASH_STATES} crash states of a traced WalStorage workload all recover, losing nothing acknowledged`,
+  slow(`${CRASH_STATES} crash states`),
+  async (t) => {
+    const r = testRand(t)
+    const rand = (n: number) => r.int(n)
+    const w = await runWorkload(rand)
+    const cuts = w.events.length + 1
+    const counts = { states: 0, repaired: 0, lostUnacked: 0 }
+    for (let n = 0; n < CRASH_STATES; n++) {
+      // Every cut point in turn, then again, each time with new choices of what survives.
+      const cut = n % cuts
+      const disk = diskOf(crashState(w.events, cut, rand))
+      const before = w.events.slice(0, cut)
+      let acked = 0
+      let issued = 0
+      let snapAcked = 0
+      for (const ev of before) {
+        if (ev.k === 'ack') acked = Math.max(acked, ev.save)
+        if (ev.k === 'issue') issued = ev.save
+        if (ev.k === 'ackSnap') snapAcked = Math.max(snapAcked, ev.index)
+      }
+      const where = `crash state ${n} (after event ${cut} of ${w.events.length})`
+      let s: WalStorage
+      try {
+        s = await WalStorage.open({
+          disk,
+          dir: '/data/member',
+          nodeId: 1n,
+          clusterId: 7n,
+          segmentBytes: 4096,
+        })
+      } catch (err) {
+        // Before the first directory sync nothing was acknowledged; otherwise it must open.
+        throw new Error(`${where}: ${String(err)}`, { cause: err })
+      }
+      const first = s.firstIndex()
+      const last = s.lastIndex()
+      const got = last >= first ? s.entries(first, last + 1, Infinity).map(tag) : []
+      const hs = s.initialState().hardState
+      const snap = s.snapshot()
+      let match = -1
+      for (let k = acked; k <= issued && match < 0; k++) {
+        const log = w.logs[k] as string[]
+        const want = w.hardStates[k] as HardState
+        const same =
+          log.length === last &&
+          got.every((x, j) => x === log[first - 1 + j]) &&
+          hs.term === want.term &&
+          hs.vote === want.vote &&
+          hs.commit === want.commit
+        if (same) match = k
+      }
+      assert.ok(
+        match >= 0,
+        `${where}: recovered log ${first}..${last} and HardState term ${hs.term} commit ` +
+          `${hs.commit} are not what saves 1..k left for any k in ${acked}..${issued}`,
+      )
+      assert.ok(
+        snap.metadata.index >= snapAcked,
+        `${where}: acknowledged snapshot ${snapAcked} lost`,
+      )
+      if (snap.metadata.index > 0) {
+        assert.deepEqual(snap.data, w.snapshots.get(snap.metadata.index), `${where}: snapshot data`)
+      }
+      counts.states++
+      if (s.warnings.length > 0) counts.repaired++
+      if (match < issued) counts.lostUnacked++
+      await s.close()
     }
-    const where = `crash state ${n} (after event ${cut} of ${w.events.length})`
-    let s: WalStorage
-    try {
-      s = await WalStorage.open({
-        disk,
-        dir: '/data/member',
-        nodeId: 1n,
-        clusterId: 7n,
-        segmentBytes: 4096,
-      })
-    } catch (err) {
-      // Before the first directory sync nothing was acknowledged; otherwise it must open.
-      throw new Error(`${where}: ${String(err)}`, { cause: err })
-    }
-    const first = s.firstIndex()
-    const last = s.lastIndex()
-    const got = last >= first ? s.entries(first, last + 1, Infinity).map(tag) : []
-    const hs = s.initialState().hardState
-    const snap = s.snapshot()
-    let match = -1
-    for (let k = acked; k <= issued && match < 0; k++) {
-      const log = w.logs[k] as string[]
-      const want = w.hardStates[k] as HardState
-      const same =
-        log.length === last &&
-        got.every((x, j) => x === log[first - 1 + j]) &&
-        hs.term === want.term &&
-        hs.vote === want.vote &&
-        hs.commit === want.commit
-      if (same) match = k
-    }
-    assert.ok(
-      match >= 0,
-      `${where}: recovered log ${first}..${last} and HardState term ${hs.term} commit ` +
-        `${hs.commit} are not what saves 1..k left for any k in ${acked}..${issued}`,
-    )
-    assert.ok(snap.metadata.index >= snapAcked, `${where}: acknowledged snapshot ${snapAcked} lost`)
-    if (snap.metadata.index > 0) {
-      assert.deepEqual(snap.data, w.snapshots.get(snap.metadata.index), `${where}: snapshot data`)
-    }
-    counts.states++
-    if (s.warnings.length > 0) counts.repaired++
-    if (match < issued) counts.lostUnacked++
-    await s.close()
-  }
-  t.diagnostic(`${w.events.length} events; ${JSON.stringify(counts)}`)
-  // Not vacuous: torn tails were cut, and unacknowledged saves lost.
-  assert.ok(counts.repaired > CRASH_STATES / 20, JSON.stringify(counts))
-  assert.ok(counts.lostUnacked > CRASH_STATES / 20, JSON.stringify(counts))
-})
+    t.diagnostic(`${w.events.length} events; ${JSON.stringify(counts)}`)
+    // Not vacuous: torn tails were cut, and unacknowledged saves lost.
+    assert.ok(counts.repaired > CRASH_STATES / 20, JSON.stringify(counts))
+    assert.ok(counts.lostUnacked > CRASH_STATES / 20, JSON.stringify(counts))
+  },
+)

@@ -14,6 +14,8 @@ import { NodeDisk } from '../io/node-disk.js'
 import { discardLogger } from '../raft/logger.js'
 import { entry, type Entry, type HardState } from '../raft/raftpb/types.js'
 import { SimDisk } from '../io/sim-disk.js'
+import { slow } from '../../test-support/quick.js'
+import { testRand } from '../../test-support/seed.js'
 import { WalError } from './errors.js'
 import { RecordType, padBytes } from './record.js'
 import { Wal, locationSeq, parseSegmentName, type WalOptions } from './wal.js'
@@ -23,20 +25,6 @@ const tmpRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'pontoon-wal-'))
 after(() => fs.rmSync(tmpRoot, { recursive: true, force: true }))
 let dirs = 0
 const freshDir = () => path.join(tmpRoot, `d${dirs++}`)
-
-/** mulberry32: a small seeded PRNG, so failures replay. */
-function prng(seed: number): { intn(n: number): number } {
-  let a = seed >>> 0
-  return {
-    intn(n: number): number {
-      a = (a + 0x6d2b79f5) >>> 0
-      let t = a
-      t = Math.imul(t ^ (t >>> 15), t | 1)
-      t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-      return ((((t ^ (t >>> 14)) >>> 0) / 4294967296) * n) | 0
-    },
-  }
-}
 
 function ents(first: number, n: number, term: number, size = 20, fill?: number): Entry[] {
   return Array.from({ length: n }, (_, i) =>
@@ -576,100 +564,109 @@ describe('Wal', () => {
     await third.close()
   })
 
-  it('keeps every batch that ends before a cut at any byte of the last segment, and none after', async () => {
-    // A cut file models appends whose writes never reached the disk: bytes past the end read as
-    // zeros. A batch (one group commit) is all or nothing: its entries survive exactly when its
-    // commit record lies wholly before the cut.
-    const dir = freshDir()
-    const disk = new NodeDisk()
-    const opts = { disk, dir, metadata, segmentBytes: 512 }
-    const w = await writeLog(opts, 8, 3)
-    const names = fs.readdirSync(dir).filter((n) => n.endsWith('.wal'))
-    const lastName = names[names.length - 1] as string
-    const lastSeq = Number.parseInt(lastName.slice(0, 16), 16)
-    const full = fs.readFileSync(path.join(dir, lastName))
-    // Where each entry record of the last segment starts, and where each batch ends.
-    const starts = new Map<number, number>()
-    const clean = await Wal.open(opts, (e, loc) => {
-      if (locationSeq(loc) === lastSeq) starts.set(e.index, loc - lastSeq * 2 ** 32)
-    })
-    await clean.close()
-    const batchEnds = commitEnds(full)
-    const dataEnd = (batchEnds[batchEnds.length - 1] as number) + 64
-    assert.ok(starts.size >= 3, 'the last segment holds several entries')
-    for (let cut = 0; cut <= dataEnd; cut++) {
-      fs.writeFileSync(path.join(dir, lastName), full.subarray(0, cut))
-      // The header batch is synced before the segment is renamed into place: a cut into it is
-      // not a torn write but a damaged segment.
-      if (cut < (batchEnds[0] as number)) {
-        await assert.rejects(replay(opts), (err) => WalError.is(err, 'WAL_CORRUPT'), `cut ${cut}`)
-        continue
-      }
-      const { wal, entries } = await replay(opts)
-      const kept = Math.max(...batchEnds.filter((e) => e <= cut))
-      const want = w.entries.filter((e, i) => {
-        const start = starts.get(e.index)
-        return w.seq[i] !== lastSeq || (start !== undefined && start < kept)
+  it(
+    'keeps every batch that ends before a cut at any byte of the last segment, and none after',
+    slow('a cut at every byte'),
+    async () => {
+      // A cut file models appends whose writes never reached the disk: bytes past the end read as
+      // zeros. A batch (one group commit) is all or nothing: its entries survive exactly when its
+      // commit record lies wholly before the cut.
+      const dir = freshDir()
+      const disk = new NodeDisk()
+      const opts = { disk, dir, metadata, segmentBytes: 512 }
+      const w = await writeLog(opts, 8, 3)
+      const names = fs.readdirSync(dir).filter((n) => n.endsWith('.wal'))
+      const lastName = names[names.length - 1] as string
+      const lastSeq = Number.parseInt(lastName.slice(0, 16), 16)
+      const full = fs.readFileSync(path.join(dir, lastName))
+      // Where each entry record of the last segment starts, and where each batch ends.
+      const starts = new Map<number, number>()
+      const clean = await Wal.open(opts, (e, loc) => {
+        if (locationSeq(loc) === lastSeq) starts.set(e.index, loc - lastSeq * 2 ** 32)
       })
-      assert.deepEqual(
-        entries.map((e) => e.index),
-        want.map((e) => e.index),
-        `cut at ${cut}`,
-      )
-      assert.deepEqual(entries, want)
-      const torn = full.subarray(kept, cut).some((b) => b !== 0)
-      assert.equal(wal.recovery.repairs.length, torn ? 1 : 0, `cut at ${cut}`)
-      await wal.close()
-    }
-  })
-
-  it('a flipped bit in written data is a typed error naming file and offset, never a cut', async (t) => {
-    // Bit rot in synced bytes. Large payloads, some of them zeros (weak batches: acknowledged
-    // once a later batch proved them durable), so that sectors inside payloads are tried too.
-    const dir = freshDir()
-    const disk = new NodeDisk()
-    const opts = { disk, dir, metadata, segmentBytes: 4096 }
-    const shape: Shape = (b) => ({ size: b % 3 === 0 ? 1200 : 20, zeros: b % 4 === 1 })
-    const w = await writeLog(opts, 12, 3, shape)
-    const names = fs.readdirSync(dir).filter((n) => n.endsWith('.wal'))
-    assert.ok(names.length >= 3, 'several segments')
-    const originals = names.map((n) => fs.readFileSync(path.join(dir, n)))
-    const dataEnds = originals.map((o) => commitEnds(o).pop() as number)
-    const rand = prng(42)
-    const outcomes = { error: 0, cutAfterTheLog: 0 }
-    for (let trial = 0; trial < 400; trial++) {
-      const f = rand.intn(names.length)
-      const original = originals[f] as Buffer
-      const damaged = Buffer.from(original)
-      const dataEnd = dataEnds[f] as number
-      // Mostly within the records; sometimes in the preallocated zeros after them.
-      const offset = rand.intn(Math.min(original.length, dataEnd + 64))
-      damaged[offset] = (damaged[offset] as number) ^ (1 << rand.intn(8))
-      names.forEach((n, i) =>
-        fs.writeFileSync(path.join(dir, n), i === f ? damaged : originals[i]!),
-      )
-      const what = `flip at ${names[f]}:${offset} (data ends at ${dataEnd})`
-      const inTheLog = offset < dataEnd || f < names.length - 1
-      try {
+      await clean.close()
+      const batchEnds = commitEnds(full)
+      const dataEnd = (batchEnds[batchEnds.length - 1] as number) + 64
+      assert.ok(starts.size >= 3, 'the last segment holds several entries')
+      for (let cut = 0; cut <= dataEnd; cut++) {
+        fs.writeFileSync(path.join(dir, lastName), full.subarray(0, cut))
+        // The header batch is synced before the segment is renamed into place: a cut into it is
+        // not a torn write but a damaged segment.
+        if (cut < (batchEnds[0] as number)) {
+          await assert.rejects(replay(opts), (err) => WalError.is(err, 'WAL_CORRUPT'), `cut ${cut}`)
+          continue
+        }
         const { wal, entries } = await replay(opts)
+        const kept = Math.max(...batchEnds.filter((e) => e <= cut))
+        const want = w.entries.filter((e, i) => {
+          const start = starts.get(e.index)
+          return w.seq[i] !== lastSeq || (start !== undefined && start < kept)
+        })
+        assert.deepEqual(
+          entries.map((e) => e.index),
+          want.map((e) => e.index),
+          `cut at ${cut}`,
+        )
+        assert.deepEqual(entries, want)
+        const torn = full.subarray(kept, cut).some((b) => b !== 0)
+        assert.equal(wal.recovery.repairs.length, torn ? 1 : 0, `cut at ${cut}`)
         await wal.close()
-        assert.ok(!inTheLog, `${what}: opened`)
-        // Past the end of the last segment's records: cut, and nothing lost.
-        assert.deepEqual(entries, w.entries, what)
-        assert.equal(wal.recovery.repairs.length, 1, what)
-        outcomes.cutAfterTheLog++
-      } catch (err) {
-        assert.ok(err instanceof WalError, `${what}: ${String(err)}`)
-        assert.ok(inTheLog, `${what}: ${err.message}`)
-        assert.equal(err.code, 'WAL_CORRUPT')
-        assert.equal(err.file, path.join(dir, names[f] as string))
-        assert.ok(err.offset !== undefined && err.offset <= offset, `${err.offset} <= ${offset}`)
-        outcomes.error++
       }
-    }
-    assert.ok(outcomes.error > 300 && outcomes.cutAfterTheLog > 0, JSON.stringify(outcomes))
-    t.diagnostic(`bit flips: ${JSON.stringify(outcomes)}`)
-  })
+    },
+  )
+
+  it(
+    'a flipped bit in written data is a typed error naming file and offset, never a cut',
+    slow('400 bit flips on real files'),
+    async (t) => {
+      // Bit rot in synced bytes. Large payloads, some of them zeros (weak batches: acknowledged
+      // once a later batch proved them durable), so that sectors inside payloads are tried too.
+      const dir = freshDir()
+      const disk = new NodeDisk()
+      const opts = { disk, dir, metadata, segmentBytes: 4096 }
+      const shape: Shape = (b) => ({ size: b % 3 === 0 ? 1200 : 20, zeros: b % 4 === 1 })
+      const w = await writeLog(opts, 12, 3, shape)
+      const names = fs.readdirSync(dir).filter((n) => n.endsWith('.wal'))
+      assert.ok(names.length >= 3, 'several segments')
+      const originals = names.map((n) => fs.readFileSync(path.join(dir, n)))
+      const dataEnds = originals.map((o) => commitEnds(o).pop() as number)
+      const r = testRand(t)
+      const rand = { intn: (n: number) => r.int(n) }
+      const outcomes = { error: 0, cutAfterTheLog: 0 }
+      for (let trial = 0; trial < 400; trial++) {
+        const f = rand.intn(names.length)
+        const original = originals[f] as Buffer
+        const damaged = Buffer.from(original)
+        const dataEnd = dataEnds[f] as number
+        // Mostly within the records; sometimes in the preallocated zeros after them.
+        const offset = rand.intn(Math.min(original.length, dataEnd + 64))
+        damaged[offset] = (damaged[offset] as number) ^ (1 << rand.intn(8))
+        names.forEach((n, i) =>
+          fs.writeFileSync(path.join(dir, n), i === f ? damaged : originals[i]!),
+        )
+        const what = `flip at ${names[f]}:${offset} (data ends at ${dataEnd})`
+        const inTheLog = offset < dataEnd || f < names.length - 1
+        try {
+          const { wal, entries } = await replay(opts)
+          await wal.close()
+          assert.ok(!inTheLog, `${what}: opened`)
+          // Past the end of the last segment's records: cut, and nothing lost.
+          assert.deepEqual(entries, w.entries, what)
+          assert.equal(wal.recovery.repairs.length, 1, what)
+          outcomes.cutAfterTheLog++
+        } catch (err) {
+          assert.ok(err instanceof WalError, `${what}: ${String(err)}`)
+          assert.ok(inTheLog, `${what}: ${err.message}`)
+          assert.equal(err.code, 'WAL_CORRUPT')
+          assert.equal(err.file, path.join(dir, names[f] as string))
+          assert.ok(err.offset !== undefined && err.offset <= offset, `${err.offset} <= ${offset}`)
+          outcomes.error++
+        }
+      }
+      assert.ok(outcomes.error > 300 && outcomes.cutAfterTheLog > 0, JSON.stringify(outcomes))
+      t.diagnostic(`bit flips: ${JSON.stringify(outcomes)}`)
+    },
+  )
 
   it('a torn batch whose sectors reached the disk out of order is cut, not refused', async () => {
     // The issue's case: a large batch, unsynced, with one sector in the middle missing and the
