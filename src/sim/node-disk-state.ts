@@ -4,9 +4,9 @@
  * - MemoryDiskState: a MemoryStorage is the disk; writes are durable as soon as they are made, a
  *   crash loses only what the cluster had not written yet.
  * - WalDiskState: a WalStorage over a SimDisk. Writes are durable only once their fdatasync
- *   returned; a crash is a power loss (SimDisk.crash: unsynced writes dropped, or kept in part and
- *   the last one torn at a byte) and the node restarts from WalStorage.open, which recovers the
- *   log and cuts a torn tail. After each reopen the recovered log and HardState are checked
+ *   returned; a crash is a power loss (SimDisk.crash: unsynced writes dropped, or any part of
+ *   them kept, sectors in any order) and the node restarts from WalStorage.open, which recovers
+ *   the log and cuts a torn tail. After each reopen the recovered log and HardState are checked
  *   against a model of what was written: nothing durable lost, nothing that was never written.
  *
  * Completions are deterministic: the WAL's promises settle only in the microtask drains of the
@@ -21,7 +21,7 @@ import type { Disk, DiskFile } from '../io/disk.js'
 import { Violation } from './checkers.js'
 import { hashBytes } from './kv.js'
 import type { Prng } from './prng.js'
-import { SimDisk } from './sim-disk.js'
+import { SimDisk } from '../io/sim-disk.js'
 
 export interface NodeDiskState {
   /** The node's raft Storage (its reads); valid while ready() is true. */

@@ -15,8 +15,6 @@ const codes: WalErrorCode[] = [
   'WAL_NOT_FOUND',
   'WAL_IO',
   'WAL_CLOSED',
-  'SNAP_CORRUPT',
-  'SNAP_NOT_FOUND',
 ]
 
 it('WalError: every code', () => {

@@ -13,7 +13,7 @@ import {
   LocalApplyThread,
   emptyConfState,
 } from '../raft/raftpb/types.js'
-import { SimDisk } from '../sim/sim-disk.js'
+import { SimDisk } from '../io/sim-disk.js'
 import { WalStorage } from './wal-storage.js'
 
 const storageOpts = { dir: '/m', nodeId: 1n, clusterId: 7n, segmentBytes: 1024, cacheEntriesMax: 8 }

@@ -13,7 +13,7 @@ import fc from 'fast-check'
 
 import { MemoryStorage } from '../raft/storage.js'
 import { emptyConfState, entry, type Entry, type Snapshot } from '../raft/raftpb/types.js'
-import { SimDisk } from '../sim/sim-disk.js'
+import { SimDisk } from '../io/sim-disk.js'
 import type { DiskFile } from '../io/disk.js'
 import { CHECKPOINT_ENTRIES } from './entry-index.js'
 import { WalStorage, type WalStorageOptions } from './wal-storage.js'
