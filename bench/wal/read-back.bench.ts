@@ -13,9 +13,9 @@ import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
 
-import { NodeDisk } from '../../src/io/node-disk.js'
-import { entry } from '../../src/raft/raftpb/types.js'
-import { WalStorage } from '../../src/wal/wal-storage.js'
+import { NodeDisk } from '../../src/io/index.js'
+import { entry } from '../../src/raft/index.js'
+import { WalStorage } from '../../src/wal/index.js'
 import { formatRow, measure } from '../harness.js'
 
 const BATCH = 1000

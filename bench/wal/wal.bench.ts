@@ -28,10 +28,10 @@ import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
 
-import { NodeDisk, type Preallocation } from '../../src/io/node-disk.js'
-import type { Disk, DiskFile } from '../../src/io/disk.js'
-import { entry, type Entry } from '../../src/raft/raftpb/types.js'
-import { SEGMENT_BYTES_DEFAULT, Wal } from '../../src/wal/wal.js'
+import { NodeDisk, type Preallocation } from '../../src/io/index.js'
+import type { Disk, DiskFile } from '../../src/io/index.js'
+import { entry, type Entry } from '../../src/raft/index.js'
+import { SEGMENT_BYTES_DEFAULT, Wal } from '../../src/wal/index.js'
 import { NodeDiskWrapper } from './node-disk-wrapper.js'
 
 const MiB = 1024 * 1024

@@ -17,9 +17,9 @@ import {
   type Ready,
   type Snapshot,
 } from '../raft/index.js'
-import { ManualClock, systemClock, type Clock } from '../io/clock.js'
-import { NodeDisk } from '../io/node-disk.js'
-import { WalStorage } from '../wal/wal-storage.js'
+import { ManualClock, systemClock, type Clock } from '../io/index.js'
+import { NodeDisk } from '../io/index.js'
+import { WalStorage } from '../wal/index.js'
 import { NodeError } from './errors.js'
 import { RaftNode } from './node.js'
 import type { NodeOptions } from './options.js'

@@ -16,12 +16,12 @@
 import { MemoryStorage, RaftError } from '../raft/index.js'
 import type { ConfState, HardState, Snapshot, Storage } from '../raft/index.js'
 import type { StorageWrite } from '../node/index.js'
-import { WalStorage } from '../wal/wal-storage.js'
-import type { Disk, DiskFile } from '../io/disk.js'
+import { WalStorage } from '../wal/index.js'
+import type { Disk, DiskFile } from '../io/index.js'
 import { Violation } from './checkers.js'
 import { hashBytes } from './kv.js'
 import type { Prng } from './prng.js'
-import { SimDisk } from '../io/sim-disk.js'
+import { SimDisk } from '../io/index.js'
 
 export interface NodeDiskState {
   /** The node's raft Storage (its reads); valid while ready() is true. */

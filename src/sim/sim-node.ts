@@ -23,7 +23,7 @@ import {
   type Snapshot,
   type Storage,
 } from '../raft/index.js'
-import { ManualClock } from '../io/clock.js'
+import { ManualClock } from '../io/index.js'
 import type {
   AppliedConfChange,
   NodeStorage,

@@ -47,7 +47,7 @@ test('a seed replays bit for bit, with or without a trace', async () => {
 })
 
 test(`seeds 1..${SEED_COUNT} pass every checker (WAL seeds up to ${WAL_SEED_COUNT})`, async (t) => {
-  // The Raft core throws on a hot path; stack capture would cost ~10% (see src/cli/sim.ts).
+  // The Raft core throws on a hot path; stack capture would cost ~10% (see src/sim/cli.ts).
   const limit = Error.stackTraceLimit
   Error.stackTraceLimit = 0
   t.after(() => {

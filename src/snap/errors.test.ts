@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict'
 import { it } from 'node:test'
 
-import { RaftError } from '../raft/errors.js'
+import { RaftError } from '../raft/index.js'
 import { SnapError, snapCorrupt, snapNotFound, type SnapErrorCode } from './errors.js'
 
 const codes: SnapErrorCode[] = ['SNAP_CORRUPT', 'SNAP_NOT_FOUND']

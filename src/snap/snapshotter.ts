@@ -14,11 +14,11 @@
  */
 import { crc32c } from '@node-rs/crc32'
 
-import { discardLogger, type Logger } from '../raft/logger.js'
-import { RaftError } from '../raft/errors.js'
-import { decodeSnapshot, encodeSnapshot, varintSize } from '../raft/raftpb/codec.js'
-import type { Snapshot } from '../raft/raftpb/types.js'
-import { joinPath, mkdirDurable, readAt, type Disk } from '../io/disk.js'
+import { discardLogger, type Logger } from '../raft/index.js'
+import { RaftError } from '../raft/index.js'
+import { decodeSnapshot, encodeSnapshot } from '../raft/index.js'
+import type { Snapshot } from '../raft/index.js'
+import { joinPath, mkdirDurable, readAt, type Disk } from '../io/index.js'
 import { SnapError, snapCorrupt } from './errors.js'
 
 export const SNAPSHOTS_KEPT_DEFAULT = 5
@@ -49,10 +49,17 @@ function parseSnapName(name: string): SnapshotId | undefined {
   return { term: Number.parseInt(m[1] as string, 16), index: Number.parseInt(m[2] as string, 16) }
 }
 
+/** The bytes of `v` (an unsigned 32-bit value or a length) as a protobuf varint. */
+function varintBytes(v: number): number {
+  let n = 1
+  for (; v >= 0x80; n++) v = Math.floor(v / 0x80)
+  return n
+}
+
 /** snappb.Snapshot: crc (field 1, varint), data (field 2, bytes). */
 function encodeFile(data: Uint8Array): Uint8Array {
   const crc = crc32c(data)
-  const buf = new Uint8Array(2 + varintSize(crc) + varintSize(data.length) + data.length)
+  const buf = new Uint8Array(2 + varintBytes(crc) + varintBytes(data.length) + data.length)
   let p = 0
   const varint = (v: number) => {
     while (v >= 0x80) {

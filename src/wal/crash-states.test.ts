@@ -20,9 +20,9 @@
 import assert from 'node:assert/strict'
 import { it } from 'node:test'
 
-import { dirName, type Disk, type DiskFile, type PreallocateOptions } from '../io/disk.js'
-import { SimDisk } from '../io/sim-disk.js'
-import { entry, type Entry, type HardState } from '../raft/raftpb/types.js'
+import { dirName, type Disk, type DiskFile, type PreallocateOptions } from '../io/index.js'
+import { SimDisk } from '../io/index.js'
+import { entry, type Entry, type HardState } from '../raft/index.js'
 import { slow } from '../../test-support/quick.js'
 import { testRand } from '../../test-support/seed.js'
 import { WalStorage, type WalStorageOptions } from './wal-storage.js'

@@ -7,7 +7,7 @@ import { it } from 'node:test'
 import { crc32c as nativeCrc32c } from '@node-rs/crc32'
 
 import { crc32c, crc32cPortable, crc32cRange } from './crc32c.js'
-import { mulberry32 } from './storage-suite.js'
+import { mulberry32 } from '../../test-support/storage-suite.js'
 
 it('CRC-32C: the JavaScript path equals the native one', () => {
   assert.equal(crc32cPortable(new TextEncoder().encode('123456789'), 0), 0xe3069283)

@@ -8,9 +8,8 @@
  * copied: they become chunks of their own, so each of their bytes is read once by the crc and once
  * by the kernel's copy into the page cache.
  */
-import { assert } from '../raft/assert.js'
-import { varintSize } from '../raft/raftpb/codec.js'
-import type { Entry } from '../raft/raftpb/types.js'
+import { assert } from '../raft/index.js'
+import type { Entry } from '../raft/index.js'
 import { NATIVE_BYTES_MIN, crc32c, crc32cRange } from './crc32c.js'
 import {
   COMMIT_FRAME_BYTES,
@@ -22,6 +21,7 @@ import {
   padBytes,
   putEntryHead,
   putFrameHead,
+  varintSize,
 } from './record.js'
 import { hasWeakSector } from './sectors.js'
 

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict'
 import { it } from 'node:test'
 
 import { CHECKPOINT_BYTES, EntryIndex, UNWRITTEN } from './entry-index.js'
-import { mulberry32 } from './storage-suite.js'
+import { mulberry32 } from '../../test-support/storage-suite.js'
 
 /** One put, in put order: the WAL writes records in this order, stream[k] at location 10 * k. */
 interface Put {

@@ -25,7 +25,7 @@
  * both measured). An overwrite adds one checkpoint, and only leader changes overwrite; terms are
  * one run per term.
  */
-import { assert } from '../raft/assert.js'
+import { assert } from '../raft/index.js'
 
 /** Location of an entry whose record is queued but not yet written. */
 export const UNWRITTEN = -1

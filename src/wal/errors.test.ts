@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict'
 import { it } from 'node:test'
 
-import { RaftError } from '../raft/errors.js'
+import { RaftError } from '../raft/index.js'
 import { WalError, corrupt, type WalErrorCode } from './errors.js'
 
 const codes: WalErrorCode[] = [

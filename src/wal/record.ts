@@ -35,8 +35,8 @@
  */
 import { crc32c } from './crc32c.js'
 
-import type { ConfState, Entry, NodeId } from '../raft/raftpb/types.js'
-import { decodeConfState, encodeConfState, varintSize } from '../raft/raftpb/codec.js'
+import type { ConfState, Entry, NodeId } from '../raft/index.js'
+import { decodeConfState, encodeConfState } from '../raft/index.js'
 
 export enum RecordType {
   Metadata = 1,
@@ -78,6 +78,21 @@ export function recordBytes(type: RecordType, crc: number, dataBytes: number): n
 export function frameBytes(type: RecordType, crc: number, dataBytes: number): number {
   const rec = recordBytes(type, crc, dataBytes)
   return FRAME_HEADER_BYTES + rec + padBytes(rec)
+}
+
+/**
+ * The bytes of `v` (a non-negative safe integer) as a protobuf varint. Comparisons, not a loop of
+ * divisions: the encoder asks for every record.
+ */
+export function varintSize(v: number): number {
+  if (v < 0x80) return 1
+  if (v < 0x4000) return 2
+  if (v < 0x20_0000) return 3
+  if (v < 0x1000_0000) return 4
+  if (v < 0x8_0000_0000) return 5
+  if (v < 0x400_0000_0000) return 6
+  if (v < 0x2_0000_0000_0000) return 7
+  return 8 // 2^49 <= v <= 2^53-1
 }
 
 function putVarint(buf: Uint8Array, pos: number, v: number): number {

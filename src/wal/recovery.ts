@@ -5,12 +5,12 @@
  * before a gap. Everything is checked before anything is changed, so a refused open changes
  * nothing.
  */
-import { RaftError } from '../raft/errors.js'
-import type { Logger } from '../raft/logger.js'
-import { decodeEntry, decodeHardState } from '../raft/raftpb/codec.js'
-import { emptyHardState } from '../raft/raftpb/types.js'
-import type { Entry, HardState } from '../raft/raftpb/types.js'
-import { joinPath, readAt, type Disk, type DiskFile } from '../io/disk.js'
+import { RaftError } from '../raft/index.js'
+import type { Logger } from '../raft/index.js'
+import { decodeEntry, decodeHardState } from '../raft/index.js'
+import { emptyHardState } from '../raft/index.js'
+import type { Entry, HardState } from '../raft/index.js'
+import { joinPath, readAt, type Disk, type DiskFile } from '../io/index.js'
 import { WalError, corrupt, ioError } from './errors.js'
 import {
   RecordType,

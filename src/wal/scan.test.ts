@@ -6,7 +6,7 @@ import assert from 'node:assert/strict'
 import { it } from 'node:test'
 
 import { trailingZerosStart } from './scan.js'
-import { mulberry32 } from './storage-suite.js'
+import { mulberry32 } from '../../test-support/storage-suite.js'
 
 function reference(buf: Uint8Array): number {
   let i = buf.length

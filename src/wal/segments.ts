@@ -12,8 +12,8 @@
  * then it only reserves the blocks (choose()). When a rotation needs the file before its zeros are
  * all written, it stops the zeroing and reserves the rest.
  */
-import type { Logger } from '../raft/logger.js'
-import { joinPath, type Disk, type DiskFile, type PreallocateOptions } from '../io/disk.js'
+import type { Logger } from '../raft/index.js'
+import { joinPath, type Disk, type DiskFile, type PreallocateOptions } from '../io/index.js'
 import { ioError } from './errors.js'
 
 export interface Segment {

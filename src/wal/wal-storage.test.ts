@@ -6,13 +6,17 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 
-import { MemoryStorage } from '../raft/storage.js'
-import { emptyConfState, entry, type Entry, type HardState } from '../raft/raftpb/types.js'
-import type { DiskFile } from '../io/disk.js'
-import { SimDisk } from '../io/sim-disk.js'
-import { SnapError } from '../snap/errors.js'
+import { MemoryStorage } from '../raft/index.js'
+import { emptyConfState, entry, type Entry, type HardState } from '../raft/index.js'
+import type { DiskFile } from '../io/index.js'
+import { SimDisk } from '../io/index.js'
+import { SnapError } from '../snap/index.js'
 import { WalError } from './errors.js'
-import { mulberry32, storageSuite, type StorageUnderTest } from './storage-suite.js'
+import {
+  mulberry32,
+  storageSuite,
+  type StorageUnderTest,
+} from '../../test-support/storage-suite.js'
 import { WalStorage, type WalStorageOptions } from './wal-storage.js'
 
 function memory(): Promise<StorageUnderTest> {

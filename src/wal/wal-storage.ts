@@ -16,25 +16,18 @@
  * Durability order (etcd etcdserver/storage.go SaveSnap): a snapshot file is durable before the WAL
  * records its marker, and WAL segments are released only up to a snapshot whose marker is durable.
  */
-import { assert } from '../raft/assert.js'
-import { errCompacted, errSnapOutOfDate, errUnavailable } from '../raft/errors.js'
-import { discardLogger, type Logger } from '../raft/logger.js'
-import { entrySize } from '../raft/size.js'
-import { MessageType, emptySnapshot, isEmptyHardState, isEmptySnap } from '../raft/raftpb/types.js'
-import type {
-  ConfState,
-  Entry,
-  HardState,
-  Message,
-  NodeId,
-  Snapshot,
-} from '../raft/raftpb/types.js'
-import type { Ready } from '../raft/ready.js'
-import type { Storage } from '../raft/storage.js'
-import { cloneConfState, cloneSnapshot } from '../raft/types.js'
-import { joinPath, type Disk } from '../io/disk.js'
-import { snapNotFound } from '../snap/errors.js'
-import { Snapshotter } from '../snap/snapshotter.js'
+import { assert } from '../raft/index.js'
+import { errCompacted, errSnapOutOfDate, errUnavailable } from '../raft/index.js'
+import { discardLogger, type Logger } from '../raft/index.js'
+import { entrySize } from '../raft/index.js'
+import { MessageType, emptySnapshot, isEmptyHardState, isEmptySnap } from '../raft/index.js'
+import type { ConfState, Entry, HardState, Message, NodeId, Snapshot } from '../raft/index.js'
+import type { Ready } from '../raft/index.js'
+import type { Storage } from '../raft/index.js'
+import { cloneConfState, cloneSnapshot } from '../raft/index.js'
+import { joinPath, type Disk } from '../io/index.js'
+import { snapNotFound } from '../snap/index.js'
+import { Snapshotter } from '../snap/index.js'
 import { WalError } from './errors.js'
 import { EntryIndex, UNWRITTEN } from './entry-index.js'
 import type { WalSnapshot } from './record.js'

@@ -18,12 +18,12 @@
  * commit is one device flush however many Readys it carries, and the CPU work of encoding and
  * crc overlaps the previous flush.
  */
-import { assert } from '../raft/assert.js'
-import { discardLogger, type Logger } from '../raft/logger.js'
-import { encodeHardState } from '../raft/raftpb/codec.js'
-import { emptyHardState, isEmptyHardState } from '../raft/raftpb/types.js'
-import type { Entry, HardState } from '../raft/raftpb/types.js'
-import { joinPath, mkdirDurable, type Disk, type DiskFile } from '../io/disk.js'
+import { assert } from '../raft/index.js'
+import { discardLogger, type Logger } from '../raft/index.js'
+import { encodeHardState } from '../raft/index.js'
+import { emptyHardState, isEmptyHardState } from '../raft/index.js'
+import type { Entry, HardState } from '../raft/index.js'
+import { joinPath, mkdirDurable, type Disk, type DiskFile } from '../io/index.js'
 import { RecordEncoder, Scratch, encodeHeader, frameBound, type RecordSpec } from './encoder.js'
 import { WalError, corrupt, ioError } from './errors.js'
 import { EntryRecord, FrameReader, ReadBuffer } from './frame-reader.js'

@@ -11,8 +11,8 @@
  * 1 a seed failed, 2 bad usage.
  */
 import { writeFileSync } from 'node:fs'
-import { formatEvent } from '../sim/history.js'
-import { describeCounts, describeOptions, runSeed, type RunResult } from '../sim/run.js'
+import { formatEvent } from './history.js'
+import { describeCounts, describeOptions, runSeed, type RunResult } from './run.js'
 
 interface Args {
   seed?: number
