@@ -168,6 +168,12 @@ export function chooseOptions(seed: number): SimOptions {
     options.confChangeRate = p.pick([0.2, 0.5, 1]) / electionTick
     options.spareNodes = p.between(2, 5)
     options.stepDownOnRemoval = p.chance(0.5)
+    // Raft without PreVote and without CheckQuorum is not live under membership changes: a
+    // member left in an old configuration campaigns there, only among nodes of that
+    // configuration, and its term outruns the new configuration's candidates, whose lower-term
+    // requests it ignores (seed 40337). etcd runs with CheckQuorum always on, which makes such a
+    // member answer a leader's heartbeat with its term.
+    if (!options.preVote && !options.checkQuorum) options.checkQuorum = true
   }
   return options
 }
