@@ -85,8 +85,9 @@ export enum Ev {
   ConfChange = 16,
   Join = 17,
   Retire = 18,
+  RotRefused = 19,
 }
-const EV_COUNT = 19
+const EV_COUNT = 20
 
 const enum Report {
   Unreachable = 0,
@@ -129,6 +130,8 @@ export class Cluster implements NodeHost {
   memberIds: number[]
   /** A failure found outside a checker call (a driver that stopped on its own, say). */
   private failure: unknown = undefined
+  /** bitRot seeds: a disk was rotted already (one per run). */
+  private rotted = false
 
   constructor(
     readonly options: SimOptions,
@@ -339,7 +342,9 @@ export class Cluster implements NodeHost {
     for (let id = 1; id < this.nodes.length; id++) {
       const node = this.nodes[id] as SimNode
       if (!active(node)) {
-        lines.push(`  node ${id}: ${node.removed ? 'removed' : 'never added'}`)
+        lines.push(
+          `  node ${id}: ${node.refused ? 'refused to start (rot)' : node.removed ? 'removed' : 'never added'}`,
+        )
         continue
       }
       const d = node.driver
@@ -380,6 +385,8 @@ export class Cluster implements NodeHost {
   start(node: SimNode): void {
     // A WAL is reopened asynchronously after a crash; the node comes back once it is open.
     if (!node.disk.ready()) {
+      if (node.disk instanceof WalDiskState && node.disk.refusal !== null)
+        return this.refuse(node, node.disk.refusal)
       node.restartAtOnce = true
       return
     }
@@ -439,10 +446,28 @@ export class Cluster implements NodeHost {
     )
   }
 
+  /**
+   * The node's recovery refused its rotted disk with a typed corruption error: what an operator
+   * sees before replacing the member. It stays down; a quorum of the others carries on.
+   */
+  private refuse(node: SimNode, err: Error): void {
+    node.refused = true
+    node.restartAtOnce = false
+    this.memberIds = this.memberIds.filter((id) => id !== node.id)
+    this.note(Ev.RotRefused, node.id, 0)
+    this.log(`n${node.id} refuses to start: ${err.message}`)
+  }
+
   crash(node: SimNode, where: string): void {
     const inc = node.inc
     if (inc !== null) inc.alive = false
     node.inc = null
+    if (this.options.bitRot && !this.rotted && this.faults.chance(0.3)) {
+      // Once per run, so that a quorum stays: the next power loss also rots a bit.
+      this.rotted = true
+      ;(node.disk as WalDiskState).rotNext = true
+      this.log(`n${node.id} disk will rot`)
+    }
     node.disk.crash()
     node.crashPoint = CrashPoint.None
     node.downSince = this.now
@@ -652,9 +677,9 @@ export class Cluster implements NodeHost {
   }
 }
 
-/** Started and not retired. */
+/** Started, and neither retired nor refusing to start. */
 export function active(node: SimNode): boolean {
-  return node.joined && !node.removed
+  return node.joined && !node.removed && !node.refused
 }
 
 function termOrUnknown(node: SimNode, i: number): number {

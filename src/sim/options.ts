@@ -79,6 +79,12 @@ export interface SimOptions {
   /** Node ids beyond the initial voters that conf changes may add, each at most once. */
   spareNodes: number
   stepDownOnRemoval: boolean
+  /**
+   * WAL seeds of three or more nodes without membership changes: a power loss may flip a bit of
+   * what the disk holds; the node must then refuse to start with a typed corruption error (or
+   * recover exactly what it wrote), and the others carry on without it.
+   */
+  bitRot: boolean
 }
 
 export function chooseOptions(seed: number): SimOptions {
@@ -154,6 +160,7 @@ export function chooseOptions(seed: number): SimOptions {
     confChangeRate: 0,
     spareNodes: 0,
     stepDownOnRemoval: false,
+    bitRot: false,
   }
   // The storage thread takes a write with chance diskRate per tick, and a vote waits for two (the
   // voter's hard state, the candidate's own vote): a round trip takes about 2/diskRate ticks more
@@ -175,5 +182,7 @@ export function chooseOptions(seed: number): SimOptions {
     // member answer a leader's heartbeat with its term.
     if (!options.preVote && !options.checkQuorum) options.checkQuorum = true
   }
+  // Drawn after everything else, so that the other seeds run as they did before.
+  if (options.walDisk && !options.membership && nodeCount >= 3) options.bitRot = p.chance(0.3)
   return options
 }

@@ -156,7 +156,8 @@ export function describeOptions(o: SimOptions): string {
     `crash ${o.crashRate.toFixed(3)} leaderbias ${o.crashLeaderBias} down ${o.downTicksMin} compact ${o.compactRate} transfer ${o.transferRate} tickrates ${rates} safety ${o.safetyTicks}` +
     (o.membership
       ? ` membership rate ${o.confChangeRate.toFixed(3)} spares ${o.spareNodes} stepdown ${o.stepDownOnRemoval}`
-      : '')
+      : '') +
+    (o.bitRot ? ' bitrot' : '')
   )
 }
 

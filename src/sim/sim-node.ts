@@ -88,6 +88,8 @@ export class SimNode {
   joined = true
   /** Out of the configuration and retired for good. */
   removed = false
+  /** Refused to start for good: its disk rotted, and recovery said so (bitRot seeds). */
+  refused = false
   /** The configuration the node last ran with, while it is down. */
   private lastConf: ConfState
 
