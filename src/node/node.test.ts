@@ -11,7 +11,6 @@ import { join } from 'node:path'
 import {
   ConfChangeType,
   StateType,
-  seededRand,
   type Entry,
   type NodeId,
   type Ready,
@@ -26,6 +25,7 @@ import type { NodeOptions } from './options.js'
 import type { AppliedConfChange, StateMachine } from './state-machine.js'
 import { MemoryNodeStorage, type NodeStorage } from './storage.js'
 import { LocalNetwork } from './transport.js'
+import { testRand } from '../../test-support/seed.js'
 
 const enc = new TextEncoder()
 const dec = new TextDecoder()
@@ -84,6 +84,13 @@ class Harness {
 
   constructor(readonly extra: Partial<NodeOptions<string>> = {}) {}
 
+  /** Node `id`'s election jitter and incarnation, from the suite's seed (TEST_SEED). */
+  private rand(id: NodeId): { intn(n: number): number } {
+    const r = testRand(`node ${id} ${this.runs++}`)
+    return { intn: (n) => r.int(n) }
+  }
+  private runs = 0
+
   /** The clock the nodes tick by: the manual one unless `extra` names another. */
   get nodeClock(): Clock {
     return this.extra.clock ?? this.clock
@@ -103,7 +110,7 @@ class Harness {
       stateMachine: sm,
       transport: this.net.transport(id),
       clock: this.nodeClock,
-      rand: seededRand(id * 7919n),
+      rand: this.rand(id),
       observer: { ready: (rd) => void readies.push(rd) },
       ...this.extra,
       ...opts,

@@ -18,6 +18,7 @@ import {
   type StorageUnderTest,
 } from '../../test-support/storage-suite.js'
 import { WalStorage, type WalStorageOptions } from './wal-storage.js'
+import { seedFor } from '../../test-support/seed.js'
 
 function memory(): Promise<StorageUnderTest> {
   const s = new MemoryStorage()
@@ -125,9 +126,9 @@ describe('WalStorage', () => {
     }
   })
 
-  it('reopens to the same log after random appends, overwrites, snapshots and compactions', async () => {
+  it('reopens to the same log after random appends, overwrites, snapshots and compactions', async (t) => {
     for (let seed = 1; seed <= 20; seed++) {
-      const rand = mulberry32(seed)
+      const rand = mulberry32(seedFor(`${t.name} ${seed}`))
       const disk = new SimDisk()
       const opts: WalStorageOptions = { ...base, disk, segmentBytes: 200 + rand(600) }
       let s = await WalStorage.open(opts)
@@ -368,8 +369,8 @@ describe('WalStorage', () => {
  */
 describe('WalStorage under power loss', () => {
   for (let seed = 1; seed <= 40; seed++) {
-    it(`seed ${seed}: no acknowledged entry, vote or term is lost`, async () => {
-      const rand = mulberry32(seed)
+    it(`seed ${seed}: no acknowledged entry, vote or term is lost`, async (t) => {
+      const rand = mulberry32(seedFor(t))
       const disk = new SimDisk()
       const opts: WalStorageOptions = { ...base, disk, segmentBytes: 256 + rand(1024) }
       let s = await WalStorage.open({ ...opts, disk: disk.incarnation() })
@@ -454,8 +455,8 @@ describe('WalStorage under power loss', () => {
  */
 describe('WalStorage under power loss, with overwrites', () => {
   for (let seed = 1; seed <= 30; seed++) {
-    it(`seed ${seed}: the log is the log of a write at or after the last acknowledged one`, async () => {
-      const rand = mulberry32(seed)
+    it(`seed ${seed}: the log is the log of a write at or after the last acknowledged one`, async (t) => {
+      const rand = mulberry32(seedFor(t))
       const disk = new SimDisk()
       const opts: WalStorageOptions = { ...base, disk, segmentBytes: 256 + rand(512) }
       const s = await WalStorage.open({ ...opts, disk: disk.incarnation() })
