@@ -131,6 +131,8 @@ export class RaftNode<R = unknown> {
   /** The newest write's promise; stop() waits for it. */
   private lastWrite: Promise<void> = Promise.resolve()
 
+  /** Callers of snapshot() not answered yet; stop() fails them. */
+  private readonly snapshotWaiters = new Set<{ reject: (err: unknown) => void }>()
   private leaderWaiters: { resolve: (lead: NodeId) => void; reject: (err: unknown) => void }[] = []
   private readonly lane: Job[] = []
   private laneRunning = false
@@ -332,9 +334,15 @@ export class RaftNode<R = unknown> {
    */
   snapshot(opts: { compactKeep?: number } = {}): Promise<number> {
     if (this.phase !== Phase.Running) return Promise.reject(errStopped())
-    return new Promise<number>((resolve) => {
+    return new Promise<number>((resolve, reject) => {
       const keep = opts.compactKeep ?? this.o.snapshotCatchUpEntries
-      this.enqueue({ kind: JobKind.TakeSnapshot, keep, done: resolve })
+      const waiter = { resolve, reject }
+      this.snapshotWaiters.add(waiter)
+      const done = (index: number): void => {
+        this.snapshotWaiters.delete(waiter)
+        resolve(index)
+      }
+      this.enqueue({ kind: JobKind.TakeSnapshot, keep, done })
     })
   }
 
@@ -858,6 +866,8 @@ export class RaftNode<R = unknown> {
     this.reads.rejectAll(err)
     for (const w of this.leaderWaiters) w.reject(err)
     this.leaderWaiters = []
+    for (const w of this.snapshotWaiters) w.reject(err)
+    this.snapshotWaiters.clear()
     this.pendingSeqs = []
     this.pendingDatas = []
   }
