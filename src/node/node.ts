@@ -262,12 +262,7 @@ export class RaftNode<R = unknown> {
     const refused = this.refuseProposal()
     if (refused !== null) return Promise.reject(refused)
     const seq = this.envelopes.next()
-    const p = this.proposals.add<R>(
-      seq,
-      this.ticks + this.o.requestTimeoutTicks,
-      this.lead(),
-      this.term(),
-    )
+    const p = this.waitFor<R>(seq)
     this.pendingSeqs.push(seq)
     this.pendingDatas.push(this.envelopes.wrap(seq, data))
     this.schedule()
@@ -279,12 +274,7 @@ export class RaftNode<R = unknown> {
     const refused = this.refuseProposal()
     if (refused !== null) return Promise.reject(refused)
     const seq = this.envelopes.next()
-    const p = this.proposals.add<ConfState>(
-      seq,
-      this.ticks + this.o.requestTimeoutTicks,
-      this.lead(),
-      this.term(),
-    )
+    const p = this.waitFor<ConfState>(seq)
     const context = this.envelopes.wrap(seq, cc.context)
     try {
       this.rn.proposeConfChange({ ...cc, context })
@@ -294,6 +284,12 @@ export class RaftNode<R = unknown> {
     }
     this.schedule()
     return p
+  }
+
+  /** The promise of proposal `seq`, timing out requestTimeoutTicks from now. */
+  private waitFor<T>(seq: number): Promise<T> {
+    const deadline = this.ticks + this.o.requestTimeoutTicks
+    return this.proposals.add<T>(seq, deadline, this.lead(), this.term())
   }
 
   /**
