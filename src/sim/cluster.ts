@@ -46,8 +46,11 @@ import type { SimOptions } from './options.js'
 import { Prng } from './prng.js'
 import {
   CrashPoint,
+  EV_COUNT,
+  Ev,
   Incarnation,
   SimNode,
+  active,
   confChangeBytes,
   type KvResult,
   type NodeHost,
@@ -55,6 +58,8 @@ import {
 import { Faults } from './faults.js'
 import { Workload } from './workload.js'
 import { Operator } from './operator.js'
+
+export { Ev, active } from './sim-node.js'
 
 /** Delivery rounds per tick; what is still due after them waits for the next tick. */
 const ROUNDS_MAX = 8
@@ -64,30 +69,6 @@ const ROUNDS_MAX = 8
  */
 export const LOG_ENTRIES_MAX = 200_000
 export const IN_FLIGHT_MAX = 100_000
-
-/** What the run's hash and counters record; the counters show whether a seed exercised much. */
-export enum Ev {
-  Start = 1,
-  Crash = 2,
-  RoleChange = 3,
-  SnapshotInstall = 4,
-  Apply = 5,
-  WriteAck = 6,
-  ReadServed = 7,
-  Deliver = 8,
-  Liveness = 9,
-  Heal = 10,
-  Partition = 11,
-  Compact = 12,
-  Submit = 13,
-  LeaseStaleRead = 14,
-  Transfer = 15,
-  ConfChange = 16,
-  Join = 17,
-  Retire = 18,
-  RotRefused = 19,
-}
-const EV_COUNT = 20
 
 const enum Report {
   Unreachable = 0,
@@ -675,11 +656,6 @@ export class Cluster implements NodeHost {
         (m.reject ? ' reject' : ''),
     )
   }
-}
-
-/** Started, and neither retired nor refusing to start. */
-export function active(node: SimNode): boolean {
-  return node.joined && !node.removed && !node.refused
 }
 
 function termOrUnknown(node: SimNode, i: number): number {

@@ -7,10 +7,10 @@
  * state machine holds once it has applied up to the read index.
  */
 import { Violation } from './checkers.js'
-import { Ev, type Cluster } from './cluster.js'
+import type { Cluster } from './cluster.js'
 import { Op, encodeCommand, type Command } from './kv.js'
 import type { Prng } from './prng.js'
-import type { Incarnation, KvResult, SimNode } from './sim-node.js'
+import { Ev, type Incarnation, type KvResult, type SimNode } from './sim-node.js'
 
 interface Client {
   readonly id: number
