@@ -58,6 +58,7 @@ import {
   type RaftView,
   type Ready,
   type Snapshot,
+  type Status,
 } from '../raft/index.js'
 import { ENVELOPE_BYTES, EnvelopeWriter, payloadOf } from './envelope.js'
 import { NodeError, errProposalDropped, errStopped, errTooManyRequests } from './errors.js'
@@ -130,6 +131,8 @@ export class RaftNode<R = unknown> {
   private writesInFlight = 0
   /** The newest write's promise; stop() waits for it. */
   private lastWrite: Promise<void> = Promise.resolve()
+  /** The newest snapshot's save and compaction; stop() waits for it too. */
+  private lastSnapshotWrite: Promise<void> = Promise.resolve()
 
   /** Callers of snapshot() not answered yet; stop() fails them. */
   private readonly snapshotWaiters = new Set<{ reject: (err: unknown) => void }>()
@@ -170,7 +173,7 @@ export class RaftNode<R = unknown> {
     this.snapTaken = state.snapIndex
     this.durableCommit = state.durableCommit
     this.envelopes = new EnvelopeWriter(o.id, state.incarnation)
-    this.reads = new Reads((ctx) => this.rn.readIndex(ctx), o.readRetryTicks)
+    this.reads = new Reads((ctx) => this.rn.readIndex(ctx), o.readRetryTicks, this.envelopes.prefix)
     this.done = new Promise<void>((resolve, reject) => {
       this.resolveDone = resolve
       this.rejectDone = reject
@@ -310,6 +313,7 @@ export class RaftNode<R = unknown> {
     if (this.phase !== Phase.Running) return Promise.reject(errStopped())
     const lead = this.lead()
     if (lead !== 0n) return Promise.resolve(lead)
+    if (this.leaderWaiters.length >= this.o.readsMax) return Promise.reject(errTooManyRequests())
     return new Promise((resolve, reject) => this.leaderWaiters.push({ resolve, reject }))
   }
 
@@ -330,6 +334,7 @@ export class RaftNode<R = unknown> {
    */
   snapshot(opts: { compactKeep?: number } = {}): Promise<number> {
     if (this.phase !== Phase.Running) return Promise.reject(errStopped())
+    if (this.lane.length >= this.o.storageQueueMax) return Promise.reject(errTooManyRequests())
     return new Promise<number>((resolve, reject) => {
       const keep = opts.compactKeep ?? this.o.snapshotCatchUpEntries
       const waiter = { resolve, reject }
@@ -340,6 +345,11 @@ export class RaftNode<R = unknown> {
       }
       this.enqueue({ kind: JobKind.TakeSnapshot, keep, done })
     })
+  }
+
+  /** Raft's own status (etcd-io/raft Status: configuration, and on a leader every progress). */
+  raftStatus(): Status {
+    return this.rn.status()
   }
 
   status(): NodeStatus {
@@ -363,6 +373,7 @@ export class RaftNode<R = unknown> {
       this.shutDown(errStopped())
       await this.lastWrite.catch(() => {})
       await this.laneDrained()
+      await this.lastSnapshotWrite
       this.resolveDone()
     }
     return this.done.catch(() => {})
@@ -373,15 +384,24 @@ export class RaftNode<R = unknown> {
   private tick(): void {
     if (this.phase !== Phase.Running) return
     this.ticks++
-    this.call(() => this.rn.tick())
-    this.proposals.expire(this.ticks, this.lead(), this.term())
-    this.reads.tick(this.ticks)
+    this.call(() => {
+      this.rn.tick()
+      this.proposals.expire(this.ticks, this.lead(), this.term())
+      // It may ask raft again for a round's ReadIndex.
+      this.reads.tick(this.ticks)
+    })
   }
 
   private receive(m: Message): void {
     if (this.phase !== Phase.Running) return
     try {
       this.rn.step(m)
+      if (m.type === MessageType.MsgSnap) {
+        // Raft switched to the snapshot's log and configuration now, not when its Ready is
+        // taken: entries it covers that still wait in the apply lane must not reach raft.
+        const restored = this.rn.view.firstIndex() - 1
+        if (restored > this.snapCovered) this.snapCovered = restored
+      }
     } catch (err) {
       // A stale or misdirected message (a peer we no longer track, a malformed MsgApp): dropped.
       if (!(err instanceof RaftError)) return this.fail(err)
@@ -788,7 +808,7 @@ export class RaftNode<R = unknown> {
     const confState = this.conf
     const save = (data: Uint8Array): void => {
       const storage = this.storage
-      storage
+      this.lastSnapshotWrite = storage
         .createSnapshot(index, confState, data)
         .then(() => {
           // Never past what raft knows applied: it scans unapplied entries for conf changes.

@@ -39,6 +39,8 @@ export class Reads {
   constructor(
     private readonly request: RequestReadIndex,
     private readonly retryTicks: number,
+    /** Node id and incarnation: a context is never reused by another life of this member. */
+    private readonly prefix: Uint8Array = new Uint8Array(0),
   ) {}
 
   /** Reads not yet answered. */
@@ -56,8 +58,9 @@ export class Reads {
   /** Starts a round for the reads waiting, unless one is in flight. */
   flush(now: number, lead: NodeId): void {
     if (this.round !== null || this.next.length === 0) return
-    const ctx = new Uint8Array(8)
-    new DataView(ctx.buffer).setFloat64(0, ++this.counter, true)
+    const ctx = new Uint8Array(this.prefix.length + 8)
+    ctx.set(this.prefix, 0)
+    new DataView(ctx.buffer).setFloat64(this.prefix.length, ++this.counter, true)
     this.round = { ctx, readers: this.next, lead, sentAt: now }
     this.next = []
     this.request(ctx)
