@@ -3,6 +3,40 @@
 import js from '@eslint/js'
 import tseslint from 'typescript-eslint'
 
+// The walls between layers (ARCHITECTURE.md). Each layer's tsconfig.json references only the
+// layers it may import, so tsc refuses an import in the wrong direction; these rules add what tsc
+// cannot see: across a wall, only a layer's public surface (its index.js), and nothing outside
+// src/sim, bench and the tests imports the simulator.
+const layers = ['raft', 'io', 'snap', 'wal', 'node', 'sim']
+const publicSurfaceOnly = (self) =>
+  layers
+    .filter((l) => l !== self)
+    .map((l) => ({
+      group: [`../${l}/**`, `!../${l}/index.js`],
+      message: `import src/${l} through its public surface, ../${l}/index.js.`,
+    }))
+const wallRules = (self) => ({
+  files: [`src/${self}/**/*.ts`],
+  rules: {
+    'no-restricted-imports': [
+      'error',
+      {
+        patterns: [
+          ...publicSurfaceOnly(self),
+          ...(self === 'sim'
+            ? []
+            : [
+                {
+                  group: ['**/sim/**'],
+                  message: 'only src/sim, bench and tests import the simulator.',
+                },
+              ]),
+        ],
+      },
+    ],
+  },
+})
+
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**'] },
   js.configs.recommended,
@@ -36,6 +70,23 @@ export default tseslint.config(
           selector:
             "CallExpression[callee.object.name='fc'][callee.property.name=/^(assert|check|sample)$/][arguments.length<2]",
           message: 'give fast-check a seed: fcParams(t, ...) from test-support/seed.ts.',
+        },
+      ],
+    },
+  },
+  ...['io', 'snap', 'wal', 'node', 'sim'].map(wallRules),
+  {
+    files: ['src/raft/**/*.ts', 'src/cli/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['**/sim/**'],
+              message: 'only src/sim, bench and tests import the simulator.',
+            },
+          ],
         },
       ],
     },

@@ -17,10 +17,7 @@ const dist = join(root, 'dist')
  * Whole files left out, for slow tests that are not marked slow() yet, each with its reason.
  * Remove a file from here once its slow tests are marked.
  */
-const leftOut = new Map([
-  ['src/sim/sim.test.js', 'its sweep of 1500 simulator seeds'],
-  ['src/wal/wal.test.js', 'its crash sweeps (a cut at every byte, bit flips)'],
-])
+const leftOut = new Map<string, string>([])
 
 function testFiles(dir: string): string[] {
   const files: string[] = []

@@ -15,9 +15,9 @@ import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
 
-import type { DiskFile } from '../../src/io/disk.js'
-import { entry, type Entry } from '../../src/raft/raftpb/types.js'
-import { Wal } from '../../src/wal/wal.js'
+import type { DiskFile } from '../../src/io/index.js'
+import { entry, type Entry } from '../../src/raft/index.js'
+import { Wal } from '../../src/wal/index.js'
 import { NodeDiskWrapper } from './node-disk-wrapper.js'
 
 /** NodeDisk for names and directories; its files' data calls do nothing. */

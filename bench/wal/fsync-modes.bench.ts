@@ -17,7 +17,7 @@ import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
 
-import { NodeDisk, type Preallocation } from '../../src/io/node-disk.js'
+import { NodeDisk, type Preallocation } from '../../src/io/index.js'
 
 const MiB = 1024 * 1024
 const SIZES = [160, 2400, 18_000, 256 * 1024]

@@ -2,8 +2,8 @@
  * NodeDisk with its files adapted by a subclass: the WAL benchmarks' instrumented disks (one
  * counting fdatasyncs, one whose data calls do nothing).
  */
-import type { Disk, DiskFile } from '../../src/io/disk.js'
-import { NodeDisk, type NodeDiskOptions } from '../../src/io/node-disk.js'
+import type { Disk, DiskFile } from '../../src/io/index.js'
+import { NodeDisk, type NodeDiskOptions } from '../../src/io/index.js'
 
 export abstract class NodeDiskWrapper implements Disk {
   private readonly inner: NodeDisk

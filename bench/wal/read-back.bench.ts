@@ -13,9 +13,9 @@ import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
 
-import { NodeDisk } from '../../src/io/node-disk.js'
-import { entry } from '../../src/raft/raftpb/types.js'
-import { WalStorage } from '../../src/wal/wal-storage.js'
+import { NodeDisk } from '../../src/io/index.js'
+import { entry } from '../../src/raft/index.js'
+import { WalStorage } from '../../src/wal/index.js'
 import { formatRow, measure } from '../harness.js'
 
 const BATCH = 1000
@@ -23,7 +23,7 @@ const BATCH = 1000
 async function filled(dir: string, n: number, entryBytes: number): Promise<WalStorage> {
   const s = await WalStorage.open({ disk: new NodeDisk(), dir, nodeId: 1n, clusterId: 1n })
   for (let i = 0; i < n; i += BATCH) {
-    const data = new Uint8Array(entryBytes).fill(i & 0xff)
+    const data = new Uint8Array(entryBytes).fill(1 + (i % 255))
     await s.append(
       Array.from({ length: BATCH }, (_, k) => entry({ index: i + k + 1, term: 1, data })),
     )

@@ -28,10 +28,10 @@ import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
 
-import { NodeDisk, type Preallocation } from '../../src/io/node-disk.js'
-import type { Disk, DiskFile } from '../../src/io/disk.js'
-import { entry, type Entry } from '../../src/raft/raftpb/types.js'
-import { SEGMENT_BYTES_DEFAULT, Wal } from '../../src/wal/wal.js'
+import { NodeDisk, type Preallocation } from '../../src/io/index.js'
+import type { Disk, DiskFile } from '../../src/io/index.js'
+import { entry, type Entry } from '../../src/raft/index.js'
+import { SEGMENT_BYTES_DEFAULT, Wal } from '../../src/wal/index.js'
 import { NodeDiskWrapper } from './node-disk-wrapper.js'
 
 const MiB = 1024 * 1024
@@ -64,7 +64,8 @@ function percentile(xs: number[], p: number): number {
 }
 
 function batchOf(first: number, n: number, size: number): Entry[] {
-  const data = new Uint8Array(size).fill(first & 0xff)
+  // Never zeros: a batch with a sector of zeros is weak, and waits for one more fdatasync.
+  const data = new Uint8Array(size).fill(1 + (first % 255))
   return Array.from({ length: n }, (_, k) => entry({ index: first + k, term: 1, data }))
 }
 
@@ -276,7 +277,7 @@ async function preallocationCost(dir: string) {
 /**
  * A bulk load, pipelined: the WAL over `segments` segments with its preallocation timed in, from open on (the
  * second segment is zero-filled in the background meanwhile; later ones as the WAL chooses, see
- * Wal.choosePreallocation) until the last batch is durable and the last preallocation is done.
+ * SegmentPipeline.choose in src/wal/segments.ts) until the last batch is durable and the last preallocation is done.
  * Then, not interleaved (the zeroing would slow it too), the raw loop appends the same batches to
  * a new file. `rounds` alternations; each returns both times.
  */

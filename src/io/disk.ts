@@ -13,8 +13,10 @@
  *   free to accept the appends that the next group commit will carry.
  *
  * Durability contract (what SimDisk enforces and what POSIX promises): file content is durable
- * only once `sync` of that file has resolved; the existence of a name (create, rename, unlink) is
- * durable only once `syncDir` of its directory has resolved.
+ * only once `sync` of that file has resolved; the existence of a name (create, rename, unlink,
+ * and a directory made by mkdir) is durable only once `syncDir` of the directory holding it has
+ * resolved. Before that a power loss may keep any part of it: any sectors of unsynced writes, in
+ * any order, and any subset of unsynced name operations (SimDisk.crash).
  */
 
 export interface PreallocateOptions {
@@ -59,7 +61,10 @@ export interface Disk {
   /** The names in `dir`, sorted; [] if the directory does not exist. */
   list(dir: string): string[]
   exists(path: string): boolean
-  /** Creates the directory and its parents (no-op if it exists). */
+  /**
+   * Creates the directory and its parents (no-op if it exists). Each one created is durable only
+   * once its parent is synced: see mkdirDurable.
+   */
   mkdir(dir: string): void
   /** Atomically replaces `to` by `from` (POSIX rename). */
   rename(from: string, to: string): void
@@ -78,6 +83,21 @@ export function dirName(path: string): string {
   const i = path.lastIndexOf('/')
   if (i < 0) return '.'
   return i === 0 ? '/' : path.slice(0, i)
+}
+
+/**
+ * Creates `dir` and its missing parents, then makes their names durable: syncs the parent of
+ * each directory created, and the parent of `dir` whether or not this call created it (a process
+ * that crashed after creating it may not have synced it). Without this a power loss can take the
+ * whole directory, and everything written and synced in it, away.
+ */
+export async function mkdirDurable(disk: Disk, dir: string): Promise<void> {
+  const parents = [dirName(dir)]
+  // Bounded by the path's depth: the root exists.
+  for (let d = dir; !disk.exists(d); d = dirName(d)) parents.push(dirName(d))
+  disk.mkdir(dir)
+  // Outermost first, each once.
+  for (const p of [...new Set(parents)].reverse()) await disk.syncDir(p)
 }
 
 /**

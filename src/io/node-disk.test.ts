@@ -53,14 +53,20 @@ describe('NodeDisk.preallocate', () => {
     })
   }
 
-  it('zeros with reserveOnly writes no zeros (fallocate, here missing: a sparse ftruncate)', async () => {
-    const disk = new NodeDisk({ preallocation: 'zeros' })
+  it('zeros with reserveOnly writes no zeros (fallocate, here missing: a sparse ftruncate, logged)', async () => {
+    const warnings: string[] = []
+    const disk = new NodeDisk({ preallocation: 'zeros', logger: { warn: (m) => warnings.push(m) } })
     const file = path.join(tmpRoot, 'reserved.wal')
     const f = disk.open(file, { create: true })
     const size = 4 * MiB
     await withoutPath(() => f.preallocate(size, { reserveOnly: true }))
     assert.equal(f.size(), size)
     assert.ok(fs.statSync(file).blocks * 512 < size, 'no blocks written')
+    assert.equal(warnings.length, 1)
+    assert.match(
+      warnings[0] as string,
+      /^disk: fallocate of .*reserved\.wal to 4194304 bytes failed \(.*ENOENT.*\); extended it with ftruncate instead/,
+    )
     f.close()
   })
 

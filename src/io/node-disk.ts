@@ -17,12 +17,10 @@ const execFileAsync = promisify(execFile)
  * - `zeros` (the default) writes the zeros. The blocks are then allocated and written, so a later
  *   write into them changes no metadata and its fdatasync is a data flush alone. A fallocated or
  *   a plainly appended file needs a journal commit for nearly every fdatasync (converting
- *   unwritten extents, or a new size). On this project's ext4 VM, write + fdatasync of 2-256 KiB
- *   took 13-50% less time into written zeros; of 160 B, about the same (`npm run bench --
- *   wal-fsync`). The
- *   cost: the file is written twice, once as zeros; a caller that cannot spare the device time
- *   passes `reserveOnly` (the WAL does in bulk loads). PostgreSQL zero-fills by default
- *   (wal_init_zero).
+ *   unwritten extents, or a new size): on ext4, write + fdatasync into written zeros is faster
+ *   from a few KiB on (`npm run bench -- wal-fsync`; figures in bench/README.md). The cost: the
+ *   file is written twice, once as zeros; a caller that cannot spare the device time passes
+ *   `reserveOnly` (the WAL does in bulk loads). PostgreSQL zero-fills by default (wal_init_zero).
  * - `fallocate` calls fallocate(1) (Node has no binding): blocks reserved but unwritten, as etcd's
  *   fileutil.Preallocate does. Half the device writes. Right for copy-on-write file systems
  *   (btrfs, ZFS), where written zeros gain nothing; XFS, which also journals the conversion of
@@ -32,6 +30,8 @@ export type Preallocation = 'zeros' | 'fallocate'
 
 export interface NodeDiskOptions {
   preallocation?: Preallocation
+  /** Where warnings go (a fallocate that failed); console by default. */
+  logger?: { warn(message: string): void }
 }
 
 /** Extensions up to this size are written as zeros, whatever the mode. */
@@ -65,6 +65,7 @@ class NodeFile implements DiskFile {
     readonly path: string,
     private readonly fd: number,
     private readonly preallocation: Preallocation,
+    private readonly logger: { warn(message: string): void },
   ) {}
 
   size(): number {
@@ -141,12 +142,19 @@ class NodeFile implements DiskFile {
   /**
    * fallocate(1) (util-linux) on the descriptor: real blocks, reading as zeros, as etcd's
    * fileutil.Preallocate gets from fallocate(2). One process per segment, off the commit path.
-   * Where that fails, extend with ftruncate, etcd's own fallback.
+   * Where that fails (no fallocate(1), a file system without it), extend with ftruncate, etcd's
+   * own fallback, and say so: the blocks are then not reserved, and a full disk shows at a later
+   * write instead of here.
    */
   private async fallocate(size: number): Promise<void> {
     try {
       await execFileAsync('fallocate', ['-l', String(size), this.procPath()])
-    } catch {
+    } catch (err) {
+      const why = err instanceof Error ? err.message.split('\n')[0] : String(err)
+      this.logger.warn(
+        `disk: fallocate of ${this.path} to ${size} bytes failed (${why}); extended it with ` +
+          'ftruncate instead, so its blocks are not reserved',
+      )
       fs.ftruncateSync(this.fd, size)
     }
   }
@@ -164,14 +172,16 @@ class NodeFile implements DiskFile {
 
 export class NodeDisk implements Disk {
   private readonly preallocation: Preallocation
+  private readonly logger: { warn(message: string): void }
 
   constructor(opts: NodeDiskOptions = {}) {
     this.preallocation = opts.preallocation ?? 'zeros'
+    this.logger = opts.logger ?? console
   }
 
   open(path: string, opts: { create?: boolean } = {}): DiskFile {
     const flags = opts.create === true ? fs.constants.O_RDWR | fs.constants.O_CREAT : 'r+'
-    return new NodeFile(path, fs.openSync(path, flags, 0o600), this.preallocation)
+    return new NodeFile(path, fs.openSync(path, flags, 0o600), this.preallocation, this.logger)
   }
 
   list(dir: string): string[] {

@@ -11,21 +11,21 @@ import { join } from 'node:path'
 import {
   ConfChangeType,
   StateType,
-  seededRand,
   type Entry,
   type NodeId,
   type Ready,
   type Snapshot,
 } from '../raft/index.js'
-import { ManualClock, systemClock, type Clock } from '../io/clock.js'
-import { NodeDisk } from '../io/node-disk.js'
-import { WalStorage } from '../wal/wal-storage.js'
+import { ManualClock, systemClock, type Clock } from '../io/index.js'
+import { NodeDisk } from '../io/index.js'
+import { WalStorage } from '../wal/index.js'
 import { NodeError } from './errors.js'
 import { RaftNode } from './node.js'
 import type { NodeOptions } from './options.js'
 import type { AppliedConfChange, StateMachine } from './state-machine.js'
 import { MemoryNodeStorage, type NodeStorage } from './storage.js'
 import { LocalNetwork } from './transport.js'
+import { testRand } from '../../test-support/seed.js'
 
 const enc = new TextEncoder()
 const dec = new TextDecoder()
@@ -84,6 +84,13 @@ class Harness {
 
   constructor(readonly extra: Partial<NodeOptions<string>> = {}) {}
 
+  /** Node `id`'s election jitter and incarnation, from the suite's seed (TEST_SEED). */
+  private rand(id: NodeId): { intn(n: number): number } {
+    const r = testRand(`node ${id} ${this.runs++}`)
+    return { intn: (n) => r.int(n) }
+  }
+  private runs = 0
+
   /** The clock the nodes tick by: the manual one unless `extra` names another. */
   get nodeClock(): Clock {
     return this.extra.clock ?? this.clock
@@ -103,7 +110,7 @@ class Harness {
       stateMachine: sm,
       transport: this.net.transport(id),
       clock: this.nodeClock,
-      rand: seededRand(id * 7919n),
+      rand: this.rand(id),
       observer: { ready: (rd) => void readies.push(rd) },
       ...this.extra,
       ...opts,
@@ -256,6 +263,16 @@ test('proposals past proposalsMax get TOO_MANY_REQUESTS and change nothing', asy
   await h.stopAll()
 })
 
+test('reads past readsMax get TOO_MANY_REQUESTS; the others are answered', async () => {
+  const h = await threeNodes({ readsMax: 3 })
+  const f = h.follower()
+  const ok = [f.node.read(), f.node.read(), f.node.read()]
+  await assert.rejects(f.node.read(), (e) => NodeError.is(e, 'TOO_MANY_REQUESTS'))
+  await h.until(Promise.all(ok))
+  assert.equal(typeof (await h.until(f.node.read())), 'number', 'room again once answered')
+  await h.stopAll()
+})
+
 test('snapshots every N entries, compacts keeping a tail, and a new member catches up from one', async () => {
   const h = await threeNodes({ snapshotCount: 10, snapshotCatchUpEntries: 3 })
   const leader = h.leader()
@@ -344,4 +361,30 @@ test('three nodes on WalStorage restart from their data dirs with everything ack
   }
   await h.stopAll()
   for (const m of h.members.values()) await (m.storage as WalStorage).close()
+})
+
+test('a restart raises a HardState that lags behind its log (a batch torn between entries and state)', async () => {
+  // Entries 2..3 of term 3 kept, the HardState of their write lost: term 1, commit 1.
+  const storage = new MemoryNodeStorage()
+  const cs = {
+    voters: [1n, 2n, 3n],
+    learners: [],
+    votersOutgoing: [],
+    learnersNext: [],
+    autoLeave: false,
+  }
+  storage.memory.applySnapshot({
+    data: new TextEncoder().encode(JSON.stringify([1, []])),
+    metadata: { index: 1, term: 1, confState: cs },
+  })
+  storage.memory.append([
+    { index: 2, term: 3, type: 0, data: new Uint8Array(0) },
+    { index: 3, term: 3, type: 0, data: new Uint8Array(0) },
+  ])
+  storage.memory.setHardState({ term: 1, vote: 2n, commit: 1 })
+  const h = new Harness()
+  const m = await h.start(1n, { storage })
+  assert.deepEqual(storage.initialState().hardState, { term: 3, vote: 0n, commit: 1 })
+  assert.equal(m.node.status().term, 3)
+  await m.node.stop()
 })

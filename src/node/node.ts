@@ -58,6 +58,7 @@ import {
   type RaftView,
   type Ready,
   type Snapshot,
+  type Status,
 } from '../raft/index.js'
 import { ENVELOPE_BYTES, EnvelopeWriter, payloadOf } from './envelope.js'
 import { NodeError, errProposalDropped, errStopped, errTooManyRequests } from './errors.js'
@@ -130,7 +131,11 @@ export class RaftNode<R = unknown> {
   private writesInFlight = 0
   /** The newest write's promise; stop() waits for it. */
   private lastWrite: Promise<void> = Promise.resolve()
+  /** The newest snapshot's save and compaction; stop() waits for it too. */
+  private lastSnapshotWrite: Promise<void> = Promise.resolve()
 
+  /** Callers of snapshot() not answered yet; stop() fails them. */
+  private readonly snapshotWaiters = new Set<{ reject: (err: unknown) => void }>()
   private leaderWaiters: { resolve: (lead: NodeId) => void; reject: (err: unknown) => void }[] = []
   private readonly lane: Job[] = []
   private laneRunning = false
@@ -168,7 +173,7 @@ export class RaftNode<R = unknown> {
     this.snapTaken = state.snapIndex
     this.durableCommit = state.durableCommit
     this.envelopes = new EnvelopeWriter(o.id, state.incarnation)
-    this.reads = new Reads((ctx) => this.rn.readIndex(ctx), o.readRetryTicks, state.incarnation)
+    this.reads = new Reads((ctx) => this.rn.readIndex(ctx), o.readRetryTicks, this.envelopes.prefix)
     this.done = new Promise<void>((resolve, reject) => {
       this.resolveDone = resolve
       this.rejectDone = reject
@@ -197,11 +202,9 @@ export class RaftNode<R = unknown> {
       await sm.restore(snap)
       applied = snapIndex
     }
-    if (!isEmptyHardState(hs) && hs.commit < snapIndex) {
-      // The snapshot is durable and the HardState of its write is not (a torn write, or a local
-      // snapshot past the durable commit index with AsyncStorageWrites). A snapshot is
-      // committed by definition; raft refuses a commit index below it.
-      hs = { ...hs, commit: snapIndex }
+    const fixed = repairHardState(hs, storage)
+    if (fixed !== null) {
+      hs = fixed
       await storage.save({ hardState: hs })
     }
     const rand = o.rand ?? cryptoRand()
@@ -262,12 +265,7 @@ export class RaftNode<R = unknown> {
     const refused = this.refuseProposal()
     if (refused !== null) return Promise.reject(refused)
     const seq = this.envelopes.next()
-    const p = this.proposals.add<R>(
-      seq,
-      this.ticks + this.o.requestTimeoutTicks,
-      this.lead(),
-      this.term(),
-    )
+    const p = this.waitFor<R>(seq)
     this.pendingSeqs.push(seq)
     this.pendingDatas.push(this.envelopes.wrap(seq, data))
     this.schedule()
@@ -279,12 +277,7 @@ export class RaftNode<R = unknown> {
     const refused = this.refuseProposal()
     if (refused !== null) return Promise.reject(refused)
     const seq = this.envelopes.next()
-    const p = this.proposals.add<ConfState>(
-      seq,
-      this.ticks + this.o.requestTimeoutTicks,
-      this.lead(),
-      this.term(),
-    )
+    const p = this.waitFor<ConfState>(seq)
     const context = this.envelopes.wrap(seq, cc.context)
     try {
       this.rn.proposeConfChange({ ...cc, context })
@@ -294,6 +287,12 @@ export class RaftNode<R = unknown> {
     }
     this.schedule()
     return p
+  }
+
+  /** The promise of proposal `seq`, timing out requestTimeoutTicks from now. */
+  private waitFor<T>(seq: number): Promise<T> {
+    const deadline = this.ticks + this.o.requestTimeoutTicks
+    return this.proposals.add<T>(seq, deadline, this.lead(), this.term())
   }
 
   /**
@@ -314,6 +313,7 @@ export class RaftNode<R = unknown> {
     if (this.phase !== Phase.Running) return Promise.reject(errStopped())
     const lead = this.lead()
     if (lead !== 0n) return Promise.resolve(lead)
+    if (this.leaderWaiters.length >= this.o.readsMax) return Promise.reject(errTooManyRequests())
     return new Promise((resolve, reject) => this.leaderWaiters.push({ resolve, reject }))
   }
 
@@ -334,10 +334,22 @@ export class RaftNode<R = unknown> {
    */
   snapshot(opts: { compactKeep?: number } = {}): Promise<number> {
     if (this.phase !== Phase.Running) return Promise.reject(errStopped())
-    return new Promise<number>((resolve) => {
+    if (this.lane.length >= this.o.storageQueueMax) return Promise.reject(errTooManyRequests())
+    return new Promise<number>((resolve, reject) => {
       const keep = opts.compactKeep ?? this.o.snapshotCatchUpEntries
-      this.enqueue({ kind: JobKind.TakeSnapshot, keep, done: resolve })
+      const waiter = { resolve, reject }
+      this.snapshotWaiters.add(waiter)
+      const done = (index: number): void => {
+        this.snapshotWaiters.delete(waiter)
+        resolve(index)
+      }
+      this.enqueue({ kind: JobKind.TakeSnapshot, keep, done })
     })
+  }
+
+  /** Raft's own status (etcd-io/raft Status: configuration, and on a leader every progress). */
+  raftStatus(): Status {
+    return this.rn.status()
   }
 
   status(): NodeStatus {
@@ -361,6 +373,7 @@ export class RaftNode<R = unknown> {
       this.shutDown(errStopped())
       await this.lastWrite.catch(() => {})
       await this.laneDrained()
+      await this.lastSnapshotWrite
       this.resolveDone()
     }
     return this.done.catch(() => {})
@@ -371,15 +384,24 @@ export class RaftNode<R = unknown> {
   private tick(): void {
     if (this.phase !== Phase.Running) return
     this.ticks++
-    this.call(() => this.rn.tick())
-    this.proposals.expire(this.ticks, this.lead(), this.term())
-    this.reads.tick(this.ticks)
+    this.call(() => {
+      this.rn.tick()
+      this.proposals.expire(this.ticks, this.lead(), this.term())
+      // It may ask raft again for a round's ReadIndex.
+      this.reads.tick(this.ticks)
+    })
   }
 
   private receive(m: Message): void {
     if (this.phase !== Phase.Running) return
     try {
       this.rn.step(m)
+      if (m.type === MessageType.MsgSnap) {
+        // Raft switched to the snapshot's log and configuration now, not when its Ready is
+        // taken: entries it covers that still wait in the apply lane must not reach raft.
+        const restored = this.rn.view.firstIndex() - 1
+        if (restored > this.snapCovered) this.snapCovered = restored
+      }
     } catch (err) {
       // A stale or misdirected message (a peer we no longer track, a malformed MsgApp): dropped.
       if (!(err instanceof RaftError)) return this.fail(err)
@@ -786,7 +808,7 @@ export class RaftNode<R = unknown> {
     const confState = this.conf
     const save = (data: Uint8Array): void => {
       const storage = this.storage
-      storage
+      this.lastSnapshotWrite = storage
         .createSnapshot(index, confState, data)
         .then(() => {
           // Never past what raft knows applied: it scans unapplied entries for conf changes.
@@ -860,6 +882,8 @@ export class RaftNode<R = unknown> {
     this.reads.rejectAll(err)
     for (const w of this.leaderWaiters) w.reject(err)
     this.leaderWaiters = []
+    for (const w of this.snapshotWaiters) w.reject(err)
+    this.snapshotWaiters.clear()
     this.pendingSeqs = []
     this.pendingDatas = []
   }
@@ -899,6 +923,28 @@ interface StartState {
   snapIndex: number
   durableCommit: number
   incarnation: number
+}
+
+/**
+ * The HardState a restart must run with, when the durable one lags behind the log it describes;
+ * null when it does not. A write whose HardState was lost while its entries or snapshot were kept
+ * (a storage that tears a batch between them, as etcd's WAL can, or a snapshot bootstrapped
+ * without a HardState) leaves:
+ * - a commit index below the snapshot: a snapshot is committed by definition, and raft refuses
+ *   a commit index below it;
+ * - a term below the last entry's: raft would run at a term older than its own log, and its
+ *   refusal of a vote, sent at its own term, would be a message of term 0 if that is 0 (raft
+ *   panics on it, as etcd-io/raft would). Raising the term, with no vote, is safe: a vote is
+ *   sent only once the HardState recording it is durable, so none was cast in a term at or
+ *   above the last entry's.
+ */
+function repairHardState(hs: HardState, storage: NodeStorage): HardState | null {
+  const snapIndex = storage.snapshot().metadata.index
+  const last = storage.lastIndex()
+  const lastTerm = last >= storage.firstIndex() - 1 && last > 0 ? storage.term(last) : 0
+  if (hs.term >= lastTerm && (isEmptyHardState(hs) || hs.commit >= snapIndex)) return null
+  if (hs.term >= lastTerm) return { ...hs, commit: snapIndex }
+  return { term: lastTerm, vote: 0n, commit: Math.max(hs.commit, snapIndex) }
 }
 
 function toPayload(e: Entry): Entry {

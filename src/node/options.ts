@@ -11,7 +11,7 @@ import {
   type Rand,
   type Ready,
 } from '../raft/index.js'
-import type { Clock } from '../io/clock.js'
+import type { Clock } from '../io/index.js'
 import { NodeError } from './errors.js'
 import type { StateMachine } from './state-machine.js'
 import type { NodeStorage } from './storage.js'

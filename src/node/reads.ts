@@ -39,13 +39,8 @@ export class Reads {
   constructor(
     private readonly request: RequestReadIndex,
     private readonly retryTicks: number,
-    /**
-     * The driver's incarnation, in every request context: an answer to a request of an earlier
-     * incarnation of this node (raft answers it after a restart, to the same id) must not be
-     * taken for one of ours, as etcd's request ids are unique across restarts. Seed 4113: a
-     * restarted follower's first round matched an answer its previous life had asked for.
-     */
-    private readonly incarnation: number,
+    /** Node id and incarnation: a context is never reused by another life of this member. */
+    private readonly prefix: Uint8Array = new Uint8Array(0),
   ) {}
 
   /** Reads not yet answered. */
@@ -63,10 +58,9 @@ export class Reads {
   /** Starts a round for the reads waiting, unless one is in flight. */
   flush(now: number, lead: NodeId): void {
     if (this.round !== null || this.next.length === 0) return
-    const ctx = new Uint8Array(12)
-    const view = new DataView(ctx.buffer)
-    view.setUint32(0, this.incarnation, true)
-    view.setFloat64(4, ++this.counter, true)
+    const ctx = new Uint8Array(this.prefix.length + 8)
+    ctx.set(this.prefix, 0)
+    new DataView(ctx.buffer).setFloat64(this.prefix.length, ++this.counter, true)
     this.round = { ctx, readers: this.next, lead, sentAt: now }
     this.next = []
     this.request(ctx)

@@ -34,6 +34,7 @@ const exported = [
   'StateType',
   'asV1',
   'asV2',
+  'assert',
   'cloneConfState',
   'cloneSnapshot',
   'confChangeFromEntry',

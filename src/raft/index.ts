@@ -48,7 +48,7 @@ export {
   errSnapshotTemporarilyUnavailable,
   type RaftErrorCode,
 } from './errors.js'
-export { AssertionError } from './assert.js'
+export { AssertionError, assert } from './assert.js'
 export { LevelLogger, LogLevel, discardLogger, type Logger } from './logger.js'
 
 // The records (raftpb), their constructors and predicates.

@@ -36,13 +36,21 @@ import { HistoryRecorder } from './history.js'
 import { KvStateMachine, hashBytes, mixHash } from './kv.js'
 import { MembershipChecker, confKey, isJoint, isVoter } from './membership.js'
 import { SimNet } from './net.js'
-import { MemoryDiskState, WalDiskState, settleDisks } from './node-disk-state.js'
+import {
+  MemoryDiskState,
+  WalDiskState,
+  settleDisks,
+  type NodeDiskState,
+} from './node-disk-state.js'
 import type { SimOptions } from './options.js'
 import { Prng } from './prng.js'
 import {
   CrashPoint,
+  EV_COUNT,
+  Ev,
   Incarnation,
   SimNode,
+  active,
   confChangeBytes,
   type KvResult,
   type NodeHost,
@@ -50,6 +58,8 @@ import {
 import { Faults } from './faults.js'
 import { Workload } from './workload.js'
 import { Operator } from './operator.js'
+
+export { Ev, active } from './sim-node.js'
 
 /** Delivery rounds per tick; what is still due after them waits for the next tick. */
 const ROUNDS_MAX = 8
@@ -59,29 +69,6 @@ const ROUNDS_MAX = 8
  */
 export const LOG_ENTRIES_MAX = 200_000
 export const IN_FLIGHT_MAX = 100_000
-
-/** What the run's hash and counters record; the counters show whether a seed exercised much. */
-export enum Ev {
-  Start = 1,
-  Crash = 2,
-  RoleChange = 3,
-  SnapshotInstall = 4,
-  Apply = 5,
-  WriteAck = 6,
-  ReadServed = 7,
-  Deliver = 8,
-  Liveness = 9,
-  Heal = 10,
-  Partition = 11,
-  Compact = 12,
-  Submit = 13,
-  LeaseStaleRead = 14,
-  Transfer = 15,
-  ConfChange = 16,
-  Join = 17,
-  Retire = 18,
-}
-const EV_COUNT = 19
 
 const enum Report {
   Unreachable = 0,
@@ -124,6 +111,8 @@ export class Cluster implements NodeHost {
   memberIds: number[]
   /** A failure found outside a checker call (a driver that stopped on its own, say). */
   private failure: unknown = undefined
+  /** bitRot seeds: a disk was rotted already (one per run). */
+  private rotted = false
   /** ReadIndex answers given, by (node answered, index): the latest one (watch.ts). */
   private readonly readAnswers = new Map<number, ReadAnswer>()
   /** Deliveries so far: orders what a leader heard against when a read was requested. */
@@ -170,23 +159,16 @@ export class Cluster implements NodeHost {
     const bootState = new KvStateMachine(1, 0).snapshot()
     for (let id = 1; id <= n; id++) {
       const prng = root.fork()
-      const disk = options.walDisk
-        ? new WalDiskState({
-            nodeId: id,
-            rand: prng.fork(),
-            segmentBytes: options.segmentBytes,
-            syncTicksMax: options.syncTicksMax,
-            verify: options.recoveryCheck,
-          })
-        : new MemoryDiskState()
-      const node = new SimNode(id, prng, disk, boot)
+      const node = new SimNode(id, prng, this.newDisk(id, prng), boot)
       node.disk.bootstrap({ data: bootState, metadata: { index: 1, term: 1, confState: boot } })
       this.nodes[id] = node
     }
     this.workload = new Workload(this, workloadPrng)
     for (let id = n + 1; id <= this.total; id++) {
       // Spares join empty, once a configuration adds them.
-      const node = new SimNode(id, root.fork(), new MemoryDiskState(), { ...boot, voters: [] })
+      const prng = root.fork()
+      const node = new SimNode(id, prng, this.newDisk(id, prng), { ...boot, voters: [] })
+      node.disk.openEmpty()
       node.joined = false
       this.nodes[id] = node
     }
@@ -194,6 +176,18 @@ export class Cluster implements NodeHost {
     this.injector = new Faults(this)
     this.answerDelayTicks = 2 * (options.syncTicksMax + 1) + 1
     this.recentTicks = 3 * options.electionTick + this.answerDelayTicks
+  }
+
+  private newDisk(id: number, prng: Prng): NodeDiskState {
+    const o = this.options
+    if (!o.walDisk) return new MemoryDiskState()
+    return new WalDiskState({
+      nodeId: id,
+      rand: prng.fork(),
+      segmentBytes: o.segmentBytes,
+      syncTicksMax: o.syncTicksMax,
+      verify: o.recoveryCheck,
+    })
   }
 
   /** Starts the initial nodes (their WAL bootstrap, if any, made durable first). */
@@ -343,7 +337,9 @@ export class Cluster implements NodeHost {
     for (let id = 1; id < this.nodes.length; id++) {
       const node = this.nodes[id] as SimNode
       if (!active(node)) {
-        lines.push(`  node ${id}: ${node.removed ? 'removed' : 'never added'}`)
+        lines.push(
+          `  node ${id}: ${node.refused ? 'refused to start (rot)' : node.removed ? 'removed' : 'never added'}`,
+        )
         continue
       }
       const d = node.driver
@@ -384,6 +380,8 @@ export class Cluster implements NodeHost {
   start(node: SimNode): void {
     // A WAL is reopened asynchronously after a crash; the node comes back once it is open.
     if (!node.disk.ready()) {
+      if (node.disk instanceof WalDiskState && node.disk.refusal !== null)
+        return this.refuse(node, node.disk.refusal)
       node.restartAtOnce = true
       return
     }
@@ -444,10 +442,28 @@ export class Cluster implements NodeHost {
     )
   }
 
+  /**
+   * The node's recovery refused its rotted disk with a typed corruption error: what an operator
+   * sees before replacing the member. It stays down; a quorum of the others carries on.
+   */
+  private refuse(node: SimNode, err: Error): void {
+    node.refused = true
+    node.restartAtOnce = false
+    this.memberIds = this.memberIds.filter((id) => id !== node.id)
+    this.note(Ev.RotRefused, node.id, 0)
+    this.log(`n${node.id} refuses to start: ${err.message}`)
+  }
+
   crash(node: SimNode, where: string): void {
     const inc = node.inc
     if (inc !== null) inc.alive = false
     node.inc = null
+    if (this.options.bitRot && !this.rotted && this.faults.chance(0.3)) {
+      // Once per run, so that a quorum stays: the next power loss also rots a bit.
+      this.rotted = true
+      ;(node.disk as WalDiskState).rotNext = true
+      this.log(`n${node.id} disk will rot`)
+    }
     node.disk.crash()
     node.crashPoint = CrashPoint.None
     node.downSince = this.now
@@ -721,11 +737,6 @@ export class Cluster implements NodeHost {
 export interface ReadAnswer {
   lapse: string | null
   quorumSeq: number
-}
-
-/** Started and not retired. */
-export function active(node: SimNode): boolean {
-  return node.joined && !node.removed
 }
 
 function termOrUnknown(node: SimNode, i: number): number {

@@ -3,8 +3,8 @@
  * crashes (marked at a point of a node's work, see CrashPoint), restarts, snapshots with log
  * compaction, and leader transfers an operator would ask for.
  */
-import { active, Ev, type Cluster } from './cluster.js'
-import { CRASH_POINT_COUNT, CrashPoint, type SimNode } from './sim-node.js'
+import type { Cluster } from './cluster.js'
+import { CRASH_POINT_COUNT, CrashPoint, Ev, active, type SimNode } from './sim-node.js'
 
 export class Faults {
   private partitioned = false

@@ -7,6 +7,7 @@ import { entry, type Entry } from '../raft/index.js'
 import { Violation } from './checkers.js'
 import { settleDisks, WalDiskState } from './node-disk-state.js'
 import { Prng } from './prng.js'
+import { seedFor } from '../../test-support/seed.js'
 
 const voters = {
   voters: [1n],
@@ -23,7 +24,12 @@ function ents(first: number, n: number, term: number): Entry[] {
 }
 
 async function fresh(syncTicksMax = 0): Promise<WalDiskState> {
-  const d = new WalDiskState({ nodeId: 1, rand: new Prng(7), segmentBytes: 4096, syncTicksMax })
+  const d = new WalDiskState({
+    nodeId: 1,
+    rand: new Prng(seedFor('node-disk-state fresh')),
+    segmentBytes: 4096,
+    syncTicksMax,
+  })
   d.bootstrap({ data: new Uint8Array([1]), metadata: { index: 1, term: 1, confState: voters } })
   await settleDisks([{ disk: d }])
   assert.ok(d.ready())
@@ -49,11 +55,11 @@ test('durable writes survive a power loss; they resolve in order, only once dura
   assert.deepEqual(d.storage.initialState().hardState, { term: 1, vote: 1n, commit: 4 })
 })
 
-test('a crash with writes in flight keeps a prefix of them, checked on reopen', async () => {
+test('a crash with writes in flight keeps a prefix of them, checked on reopen', async (t) => {
   for (let seed = 1; seed <= 30; seed++) {
     const d = new WalDiskState({
       nodeId: 1,
-      rand: new Prng(seed),
+      rand: new Prng(seedFor(`${t.name} ${seed}`)),
       segmentBytes: 4096,
       syncTicksMax: 0,
     })

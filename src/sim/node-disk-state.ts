@@ -4,9 +4,9 @@
  * - MemoryDiskState: a MemoryStorage is the disk; writes are durable as soon as they are made, a
  *   crash loses only what the cluster had not written yet.
  * - WalDiskState: a WalStorage over a SimDisk. Writes are durable only once their fdatasync
- *   returned; a crash is a power loss (SimDisk.crash: unsynced writes dropped, or kept in part and
- *   the last one torn at a byte) and the node restarts from WalStorage.open, which recovers the
- *   log and cuts a torn tail. After each reopen the recovered log and HardState are checked
+ *   returned; a crash is a power loss (SimDisk.crash: unsynced writes dropped, or any part of
+ *   them kept, sectors in any order) and the node restarts from WalStorage.open, which recovers
+ *   the log and cuts a torn tail. After each reopen the recovered log and HardState are checked
  *   against a model of what was written: nothing durable lost, nothing that was never written.
  *
  * Completions are deterministic: the WAL's promises settle only in the microtask drains of the
@@ -16,12 +16,12 @@
 import { MemoryStorage, RaftError } from '../raft/index.js'
 import type { ConfState, HardState, Snapshot, Storage } from '../raft/index.js'
 import type { StorageWrite } from '../node/index.js'
-import { WalStorage } from '../wal/wal-storage.js'
-import type { Disk, DiskFile } from '../io/disk.js'
+import { SnapError, WalError, WalStorage } from '../wal/index.js'
+import type { Disk, DiskFile } from '../io/index.js'
 import { Violation } from './checkers.js'
 import { hashBytes } from './kv.js'
 import type { Prng } from './prng.js'
-import { SimDisk } from './sim-disk.js'
+import { SimDisk } from '../io/index.js'
 
 export interface NodeDiskState {
   /** The node's raft Storage (its reads); valid while ready() is true. */
@@ -30,6 +30,8 @@ export interface NodeDiskState {
   ready(): boolean
   /** Persists the initial snapshot of a fresh node. */
   bootstrap(snap: Snapshot): void
+  /** Opens an empty disk: a node that joins later, with no state until a leader sends it some. */
+  openEmpty(): void
   /** How many of n entries a torn persist writes: the WAL writes all and lets the crash tear. */
   tornKeep(n: number, rand: Prng): number
   /**
@@ -53,6 +55,8 @@ export class MemoryDiskState implements NodeDiskState {
   bootstrap(snap: Snapshot): void {
     this.storage.applySnapshot(snap)
   }
+
+  openEmpty(): void {}
 
   tornKeep(n: number, rand: Prng): number {
     return rand.intn(n + 1)
@@ -84,6 +88,12 @@ function settled(fn: () => void): Promise<void> {
   } catch (err) {
     return Promise.reject(err)
   }
+}
+
+/** A typed error from opening the WAL or its snapshots that reports damaged data. */
+function isCorruptionError(e: unknown): e is Error {
+  if (e instanceof SnapError) return true
+  return e instanceof WalError && e.code !== 'WAL_IO' && e.code !== 'WAL_CLOSED'
 }
 
 /**
@@ -256,6 +266,12 @@ export class WalDiskState implements NodeDiskState {
   /** The process died; the power loss follows once its last writes reached the disk. */
   private dying = false
   private failure: unknown = undefined
+  /** The next power loss also flips a bit of what the disk keeps (bit rot). */
+  rotNext = false
+  /** Where the last rot struck, until an open proves it harmless or refuses it. */
+  private rotAt: string | null = null
+  /** Why the node refused to start: rot detected, as a typed corruption error. */
+  refusal: Error | null = null
   private verified = true
   /** A fresh node's initial snapshot is not durable yet: the node may not start before it is. */
   private booting = false
@@ -289,7 +305,7 @@ export class WalDiskState implements NodeDiskState {
 
   ready(): boolean {
     this.checkFailure()
-    if (this.store === null) return false
+    if (this.store === null || this.refusal !== null) return false
     if (this.booting) {
       // Seed 2104: a node started on an unsynced bootstrap snapshot lost it in a crash.
       if (!this.bootDurable) return false
@@ -307,6 +323,10 @@ export class WalDiskState implements NodeDiskState {
     this.open(() => {
       void this.persist({ snapshot: snap }).then(() => (this.bootDurable = true))
     })
+  }
+
+  openEmpty(): void {
+    this.open(() => {})
   }
 
   tornKeep(n: number): number {
@@ -364,11 +384,43 @@ export class WalDiskState implements NodeDiskState {
     this.dying = false
     this.diskEpoch++
     this.disk.crash(this.opts.rand)
+    if (this.rotNext) {
+      this.rotNext = false
+      this.rotAt = this.rot()
+    }
     // Syncs in flight fail now (SimDisk sees the new epoch): release them.
     for (const w of this.syncWaiters) w.resolve()
     this.syncWaiters = []
     this.open(() => {})
     return true
+  }
+
+  /**
+   * Flips one bit of a WAL segment or snapshot file, somewhere in what it holds before its
+   * trailing zeros; returns where, or null when there was nothing to flip.
+   */
+  private rot(): string | null {
+    const rand = this.opts.rand
+    const files = [
+      ...this.disk
+        .list('/member/wal')
+        .filter((n) => n.endsWith('.wal'))
+        .map((n) => `/member/wal/${n}`),
+      ...this.disk
+        .list('/member/snap')
+        .filter((n) => n.endsWith('.snap'))
+        .map((n) => `/member/snap/${n}`),
+    ]
+    if (files.length === 0) return null
+    const path = files[rand.intn(files.length)] as string
+    const bytes = this.disk.contents(path)
+    let end = bytes.length
+    while (end > 0 && bytes[end - 1] === 0) end--
+    if (end === 0) return null
+    const at = rand.intn(end)
+    bytes[at] = (bytes[at] as number) ^ (1 << rand.intn(8))
+    this.disk.setContents(path, bytes)
+    return `${path} byte ${at}`
   }
 
   /** A write or an open of the live process failed: the storage refused what it must accept. */
@@ -403,12 +455,23 @@ export class WalDiskState implements NodeDiskState {
       // Simulated time, so that nothing in a run depends on the machine's clock.
       clock: () => this.ticks,
     })
-    this.track(opened, (s) => {
-      this.store = s
-      this.reopens++
-      this.repairs += s.warnings.length
-      then()
-    })
+    const epoch = this.epoch
+    opened.then(
+      (s) => {
+        if (epoch !== this.epoch) return
+        this.rotAt = null
+        this.store = s
+        this.reopens++
+        this.repairs += s.warnings.length
+        then()
+      },
+      (e: unknown) => {
+        if (epoch !== this.epoch) return
+        // Rot in synced bytes must stop start-up with a typed corruption error, naming where.
+        if (this.rotAt !== null && isCorruptionError(e)) this.refusal = e
+        else this.failure ??= e
+      },
+    )
   }
 
   /** Runs `ok` when `p` resolves in this incarnation; a failure in it fails the run. */

@@ -15,10 +15,10 @@ import {
   type Entry,
   type RaftView,
 } from '../raft/index.js'
-import { active, Ev, type Cluster } from './cluster.js'
+import type { Cluster } from './cluster.js'
 import { confMembers, isJoint, isVoter, planConfChange } from './membership.js'
 import type { Prng } from './prng.js'
-import type { SimNode } from './sim-node.js'
+import { Ev, active, type SimNode } from './sim-node.js'
 
 export class Operator {
   private nextSpare: number

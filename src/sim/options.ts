@@ -80,6 +80,12 @@ export interface SimOptions {
   spareNodes: number
   stepDownOnRemoval: boolean
   /**
+   * WAL seeds of three or more nodes without membership changes: a power loss may flip a bit of
+   * what the disk holds; the node must then refuse to start with a typed corruption error (or
+   * recover exactly what it wrote), and the others carry on without it.
+   */
+  bitRot: boolean
+  /**
    * Clients whose idea of the leader may be stale, as clients cut off with a deposed leader
    * are: they send to a node that believes it leads (any term), and leave it on a timeout or
    * once it no longer believes so, rather than on news of a newer leader.
@@ -179,6 +185,7 @@ export function chooseOptions(seed: number): SimOptions {
     confChangeRate: 0,
     spareNodes: 0,
     stepDownOnRemoval: false,
+    bitRot: false,
     staleClients: false,
     partitionHoldTicks: 0,
     learners: false,
@@ -198,11 +205,17 @@ export function chooseOptions(seed: number): SimOptions {
     options.confChangeRate = p.pick([0.2, 0.5, 1]) / electionTick
     options.spareNodes = p.between(2, 5)
     options.stepDownOnRemoval = p.chance(0.5)
-    // Nodes that join start on an empty MemoryStorage; membership on the WAL path is not
-    // simulated yet, so these seeds keep every node in memory.
-    options.walDisk = false
+    // Raft without PreVote and without CheckQuorum is not live under membership changes: a
+    // member left in an old configuration campaigns there, only among nodes of that
+    // configuration, and its term outruns the new configuration's candidates, whose lower-term
+    // requests it ignores (seed 40337). etcd runs with CheckQuorum always on, which makes such a
+    // member answer a leader's heartbeat with its term.
+    if (!options.preVote && !options.checkQuorum) options.checkQuorum = true
   }
-  // Drawn after all the above, so that the seeds without them run as they did before.
+  // Drawn after everything else, so that the other seeds run as they did before.
+  if (options.walDisk && !options.membership && nodeCount >= 3) options.bitRot = p.chance(0.3)
+  // Drawn after all the above (bit rot included), so that the seeds without them run as they
+  // did before.
   options.learners = options.membership && p.chance(0.6)
   // A leader, or a minority with the learners, cut off for several election timeouts while
   // clients that still believe in it keep using it, reading and writing: a new leader commits
@@ -215,7 +228,7 @@ export function chooseOptions(seed: number): SimOptions {
     options.clientCount = Math.max(options.clientCount, 3)
     options.opRate = Math.max(options.opRate, 0.2)
     options.readRatio = Math.max(options.readRatio, options.learners ? 0.5 : 0.2)
-    if (checkQuorum && !options.readLease) options.readLease = p.chance(0.5)
+    if (options.checkQuorum && !options.readLease) options.readLease = p.chance(0.5)
   }
   // Several learners at once: a minority of voters with them outnumbers the rest.
   if (options.learners) options.spareNodes = Math.max(options.spareNodes, 4)

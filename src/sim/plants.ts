@@ -1,7 +1,7 @@
 /**
  * Planted bugs: the simulator's own test. Each plant is a small, exact text substitution on the
  * compiled JavaScript (dist/), applied to a temporary copy of it and run there in a child process
- * (src/cli/plant.ts), so the code we ship carries no test hooks and src/ is never changed. A
+ * (src/sim/plant-runner.ts), so the code we ship carries no test hooks and src/ is never changed. A
  * plant names the file and the exact text it replaces; the text must occur exactly once, so a
  * refactor that moves it fails the plant loudly (update the text here) instead of disarming it.
  *
@@ -9,7 +9,7 @@
  *   npm run sim -- --plant=NAME --seeds=300 --from=1 how many seeds catch it (docs/simulation.md)
  *   npm run sim -- --plant=NAME --seed=N --trace     replay one catch
  *
- * `budget` is the test's bound (src/cli/plant.test.ts): some seed in 1..budget must fail, with
+ * `budget` is the test's bound (src/sim/plants.test.ts): some seed in 1..budget must fail, with
  * one of the violation kinds listed. It is the first catching seed plus a margin, not the
  * catch rate: that is measured with the CLI over 300 seeds and recorded in docs/simulation.md.
  * `checksOff` switches checkers off for the run, to show that the others see the bug too.

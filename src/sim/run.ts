@@ -163,6 +163,7 @@ export function describeOptions(o: SimOptions): string {
     (o.membership
       ? ` membership rate ${o.confChangeRate.toFixed(3)} spares ${o.spareNodes} stepdown ${o.stepDownOnRemoval}`
       : '') +
+    (o.bitRot ? ' bitrot' : '') +
     (o.learners ? ' learners' : '') +
     (o.staleClients ? ' staleclients' : '') +
     (o.partitionHoldTicks > 0 ? ` hold ${o.partitionHoldTicks}` : '') +

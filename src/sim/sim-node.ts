@@ -23,7 +23,7 @@ import {
   type Snapshot,
   type Storage,
 } from '../raft/index.js'
-import { ManualClock } from '../io/clock.js'
+import { ManualClock } from '../io/index.js'
 import type {
   AppliedConfChange,
   NodeStorage,
@@ -50,6 +50,35 @@ export const enum CrashPoint {
   AfterApply = 6,
 }
 export const CRASH_POINT_COUNT = 7
+
+/** What the run's hash and counters record; the counters show whether a seed exercised much. */
+export enum Ev {
+  Start = 1,
+  Crash = 2,
+  RoleChange = 3,
+  SnapshotInstall = 4,
+  Apply = 5,
+  WriteAck = 6,
+  ReadServed = 7,
+  Deliver = 8,
+  Liveness = 9,
+  Heal = 10,
+  Partition = 11,
+  Compact = 12,
+  Submit = 13,
+  LeaseStaleRead = 14,
+  Transfer = 15,
+  ConfChange = 16,
+  Join = 17,
+  Retire = 18,
+  RotRefused = 19,
+}
+export const EV_COUNT = 20
+
+/** Started, and neither retired nor refusing to start. */
+export function active(node: SimNode): boolean {
+  return node.joined && !node.removed && !node.refused
+}
 
 /** What a client's command returned: applied at `index`, and whether its compare held. */
 export interface KvResult {
@@ -89,6 +118,8 @@ export class SimNode {
   joined = true
   /** Out of the configuration and retired for good. */
   removed = false
+  /** Refused to start for good: its disk rotted, and recovery said so (bitRot seeds). */
+  refused = false
   /** The configuration the node last ran with, while it is down. */
   private lastConf: ConfState
 

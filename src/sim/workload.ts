@@ -8,10 +8,10 @@
  */
 import { StateType } from '../raft/index.js'
 import { Violation } from './checkers.js'
-import { Ev, type Cluster } from './cluster.js'
+import type { Cluster } from './cluster.js'
 import { Op, encodeCommand, type Command } from './kv.js'
 import type { Prng } from './prng.js'
-import type { Incarnation, KvResult, SimNode } from './sim-node.js'
+import { Ev, type Incarnation, type KvResult, type SimNode } from './sim-node.js'
 
 interface Client {
   readonly id: number

@@ -14,12 +14,12 @@
  */
 import { crc32c } from '@node-rs/crc32'
 
-import { discardLogger, type Logger } from '../raft/logger.js'
-import { RaftError } from '../raft/errors.js'
-import { decodeSnapshot, encodeSnapshot, varintSize } from '../raft/raftpb/codec.js'
-import type { Snapshot } from '../raft/raftpb/types.js'
-import { joinPath, readAt, type Disk } from '../io/disk.js'
-import { WalError } from '../wal/errors.js'
+import { discardLogger, type Logger } from '../raft/index.js'
+import { RaftError } from '../raft/index.js'
+import { decodeSnapshot, encodeSnapshot } from '../raft/index.js'
+import type { Snapshot } from '../raft/index.js'
+import { joinPath, mkdirDurable, readAt, type Disk } from '../io/index.js'
+import { SnapError, snapCorrupt } from './errors.js'
 
 export const SNAPSHOTS_KEPT_DEFAULT = 5
 
@@ -49,14 +49,17 @@ function parseSnapName(name: string): SnapshotId | undefined {
   return { term: Number.parseInt(m[1] as string, 16), index: Number.parseInt(m[2] as string, 16) }
 }
 
-function snapCorrupt(file: string, detail: string): WalError {
-  return new WalError('SNAP_CORRUPT', `snap: ${file} is corrupt: ${detail}`, { file, offset: 0 })
+/** The bytes of `v` (an unsigned 32-bit value or a length) as a protobuf varint. */
+function varintBytes(v: number): number {
+  let n = 1
+  for (; v >= 0x80; n++) v = Math.floor(v / 0x80)
+  return n
 }
 
 /** snappb.Snapshot: crc (field 1, varint), data (field 2, bytes). */
 function encodeFile(data: Uint8Array): Uint8Array {
   const crc = crc32c(data)
-  const buf = new Uint8Array(2 + varintSize(crc) + varintSize(data.length) + data.length)
+  const buf = new Uint8Array(2 + varintBytes(crc) + varintBytes(data.length) + data.length)
   let p = 0
   const varint = (v: number) => {
     while (v >= 0x80) {
@@ -82,17 +85,27 @@ function decodeFile(file: string, buf: Uint8Array): Uint8Array {
       v += (b & 0x7f) * mul
       if (b < 0x80) return v
     }
-    throw snapCorrupt(file, 'bad varint')
+    throw snapCorrupt(file, 'snap: failed to unmarshal snappb.Snapshot', 'bad varint')
   }
-  if (buf[p++] !== 0x08) throw snapCorrupt(file, 'no crc field')
+  if (buf[p++] !== 0x08)
+    throw snapCorrupt(file, 'snap: failed to unmarshal snappb.Snapshot', 'no crc field')
   const crc = varint()
-  if (buf[p++] !== 0x12) throw snapCorrupt(file, 'no data field')
+  if (buf[p++] !== 0x12)
+    throw snapCorrupt(file, 'snap: failed to unmarshal snappb.Snapshot', 'no data field')
   const len = varint()
-  if (p + len !== buf.length) throw snapCorrupt(file, `data length ${len} does not fit the file`)
+  if (p + len !== buf.length) {
+    throw snapCorrupt(
+      file,
+      'snap: failed to unmarshal snappb.Snapshot',
+      `data length ${len} does not fit the file`,
+    )
+  }
   const data = buf.subarray(p)
-  if (len === 0 || crc === 0) throw snapCorrupt(file, 'empty snapshot')
+  if (len === 0 || crc === 0) throw snapCorrupt(file, 'snap: empty snapshot')
   const got = crc32c(data)
-  if (got !== crc) throw snapCorrupt(file, `crc mismatch (stored ${crc}, computed ${got})`)
+  if (got !== crc) {
+    throw snapCorrupt(file, 'snap: crc mismatch', `stored ${crc}, computed ${got}`)
+  }
   return data
 }
 
@@ -108,15 +121,23 @@ export class Snapshotter {
     }
   }
 
-  /** Creates the directory if needed and removes temporary files of saves that never finished. */
-  static open(opts: SnapshotterOptions): Snapshotter {
+  /**
+   * Creates the directory if needed (durably: a snapshot in a directory a power loss can take
+   * away is not durable) and removes temporary files of saves that never finished.
+   */
+  static async open(opts: SnapshotterOptions): Promise<Snapshotter> {
     const s = new Snapshotter(opts)
-    opts.disk.mkdir(opts.dir)
+    await mkdirDurable(opts.disk, opts.dir)
     for (const name of opts.disk.list(opts.dir).filter((n) => n.endsWith('.snap.tmp'))) {
       opts.disk.unlink(joinPath(opts.dir, name))
       s.logger.info(`snap: removed unfinished ${name}`)
     }
     return s
+  }
+
+  /** The directory of the snapshot files. */
+  get dir(): string {
+    return this.opts.dir
   }
 
   /** The snapshot files, oldest first. */
@@ -165,11 +186,17 @@ export class Snapshotter {
     try {
       snap = decodeSnapshot(data)
     } catch (err) {
-      if (err instanceof RaftError) throw snapCorrupt(path, err.message)
+      if (err instanceof RaftError) {
+        throw snapCorrupt(path, 'snap: failed to unmarshal raftpb.Snapshot', err.message)
+      }
       throw err
     }
     if (snap.metadata.index !== id.index || snap.metadata.term !== id.term) {
-      throw snapCorrupt(path, `holds index ${snap.metadata.index} term ${snap.metadata.term}`)
+      throw snapCorrupt(
+        path,
+        'snap: snapshot does not match its file name',
+        `holds index ${snap.metadata.index} term ${snap.metadata.term}`,
+      )
     }
     return snap
   }
@@ -180,18 +207,18 @@ export class Snapshotter {
    */
   loadNewestAvailable(candidates: readonly SnapshotId[]): {
     snapshot: Snapshot | undefined
-    failed: WalError[]
+    failed: SnapError[]
   } {
     const onDisk = new Set(this.ids().map(snapName))
     const wanted = candidates
       .filter((c) => onDisk.has(snapName(c)))
       .sort((a, b) => b.index - a.index || b.term - a.term)
-    const failed: WalError[] = []
+    const failed: SnapError[] = []
     for (const id of wanted) {
       try {
         return { snapshot: this.load(id), failed }
       } catch (err) {
-        if (!WalError.is(err, 'SNAP_CORRUPT')) throw err
+        if (!SnapError.is(err, 'SNAP_CORRUPT')) throw err
         this.logger.warn(`${err.message}; trying an older snapshot`)
         failed.push(err)
       }

@@ -1,20 +1,15 @@
 /**
  * CRC-32C (Castagnoli), the WAL's checksum. Large inputs go to @node-rs/crc32 (SSE4.2 / ARMv8
- * instructions, several GB/s); small ones are done here, slicing by 8, because a native call costs
- * about 0.3 µs, more than checksumming a hundred bytes in JavaScript; small ranges of the
- * WebAssembly memory (where the WAL encodes its records) go to wasm-kernel.ts, faster still. All
- * give the same value, with the same chaining convention: crc32c(b, crc32c(a)) === crc32c(a ++ b).
+ * instructions); small ones are done here, slicing by 8, because a call into the native module
+ * costs more than checksumming a hundred bytes in JavaScript, and the WAL checksums every record
+ * on its own (the crc is chained record by record), most of them small. Both give the same value,
+ * with the same chaining convention: crc32c(b, crc32c(a)) === crc32c(a ++ b). bench/README.md has
+ * the figures behind the threshold, and those of a third path, WebAssembly, measured and removed.
  */
 import { crc32c as nativeCrc32c } from '@node-rs/crc32'
 
-import { crc32cWasm, inWasmMemory } from './wasm-kernel.js'
-
-/**
- * Below this many bytes the JavaScript loop wins: 0.12 against 0.31 µs at 32 bytes, 0.31 against
- * 0.36 at 128, 0.60 against 0.39 at 256 (x86-64, Node 20). Hard states, markers and headers are
- * all this small.
- */
-const NATIVE_BYTES_MIN = 160
+/** Below this many bytes the JavaScript loop is faster than a native call (bench/README.md). */
+export const NATIVE_BYTES_MIN = 160
 
 const POLY = 0x82f63b78
 
@@ -74,27 +69,8 @@ export function crc32c(buf: Uint8Array, initial = 0): number {
   return buf.length < NATIVE_BYTES_MIN ? crc32cJs(buf, initial) : nativeCrc32c(buf, initial)
 }
 
-/**
- * Below this many bytes WebAssembly wins over a native call with its view: 0.25 against 0.5 µs at
- * 128 bytes, 0.47 against 0.75 at 512, even at 1 KiB (x86-64, Node 20).
- */
-export const WASM_BYTES_MAX = 1024
-
-/**
- * From this many bytes a native call over an array that exists already (no view to make) beats
- * WebAssembly (slicing by 16): 0.38 against 0.44 µs at 640 bytes; at 512 both take 0.30, and at
- * 384 WebAssembly wins, 0.23 against 0.25.
- */
-export const NATIVE_ARRAY_BYTES_MIN = 512
-
-/**
- * The CRC-32C of buf[start, end), without making a view when the WebAssembly or JavaScript path
- * serves (WebAssembly only for bytes in its memory: see wasmScratch).
- */
+/** The CRC-32C of buf[start, end), without making a view when the JavaScript path serves. */
 export function crc32cRange(buf: Uint8Array, start: number, end: number, initial = 0): number {
-  if (end - start < WASM_BYTES_MAX && inWasmMemory(buf)) {
-    return crc32cWasm(buf, start, end, initial)
-  }
   if (end - start < NATIVE_BYTES_MIN) return crc32cJs(buf, initial, start, end)
   return nativeCrc32c(buf.subarray(start, end), initial)
 }

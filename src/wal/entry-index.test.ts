@@ -9,7 +9,8 @@ import assert from 'node:assert/strict'
 import { it } from 'node:test'
 
 import { CHECKPOINT_BYTES, EntryIndex, UNWRITTEN } from './entry-index.js'
-import { mulberry32 } from './storage-suite.js'
+import { mulberry32 } from '../../test-support/storage-suite.js'
+import { seedFor } from '../../test-support/seed.js'
 
 /** One put, in put order: the WAL writes records in this order, stream[k] at location 10 * k. */
 interface Put {
@@ -17,8 +18,8 @@ interface Put {
   term: number
 }
 
-it('EntryIndex: terms, written flags and seeks match a model of the record stream', () => {
-  const rand = mulberry32(7)
+it('EntryIndex: terms, written flags and seeks match a model of the record stream', (t) => {
+  const rand = mulberry32(seedFor(t))
   const index = new EntryIndex()
   const stream: Put[] = []
   let written = 0

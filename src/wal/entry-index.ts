@@ -20,24 +20,21 @@
  * before the run's first record or after its last. So a scan from a checkpoint meets exactly the
  * run's entries in index order: seek() says where the run ends, and the reader checks each index.
  *
- * Memory, measured as the array's size after 1M puts of 100-byte entries in one term: 393,216
- * bytes, 0.39 bytes per entry (24 bytes per checkpoint, one per 64 entries, in an array that
- * doubles), against 8,388,608 (8.4 bytes per entry) for the location per entry it replaces. An
- * overwrite adds one checkpoint, and only leader changes overwrite; terms are one run per term.
+ * Memory: 24 bytes per checkpoint, one per 64 entries, in an array that doubles, where the index
+ * it replaced kept a location per entry (bench/README.md, "Reading evicted entries back", has
+ * both measured). An overwrite adds one checkpoint, and only leader changes overwrite; terms are
+ * one run per term.
  */
-import { assert } from '../raft/assert.js'
+import { assert } from '../raft/index.js'
 
 /** Location of an entry whose record is queued but not yet written. */
 export const UNWRITTEN = -1
 
 /**
  * Checkpoint stride: a read of an evicted entry scans up to this many records, half on average.
- * Measured with WalStorage.entries(i, i + 1) for random evicted i among 100K entries of 100 bytes
- * (NodeDisk, warm page cache, Node 20 on 2 shared cores, best of 7 rounds): a location per entry,
- * 9.3 µs (two preads); a stride of 16, 5.5 µs; 32, 7.6 µs; 64, 10.4 µs; 128, 28 µs (the scan
- * outgrows the first 8 KiB read). So 64: the cost of a read stays that of the dense index, for a
- * twentieth of its memory. With 1000-byte entries (the byte stride binds): 9.4 µs before, 9.9 µs
- * after. Ranges got cheaper, being one scan: entries(i, i + 64) took 547 µs, now 61-105 µs.
+ * 64 keeps the cost of reading one entry about that of a location per entry (beyond it the scan
+ * outgrows the first 8 KiB read), for a twentieth of the memory, and makes a range one scan
+ * (strides measured in bench/README.md, "Reading evicted entries back").
  */
 export const CHECKPOINT_ENTRIES = 64
 /**

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict'
 import { it } from 'node:test'
 
-import { RaftError } from '../raft/errors.js'
+import { RaftError } from '../raft/index.js'
 import { WalError, corrupt, type WalErrorCode } from './errors.js'
 
 const codes: WalErrorCode[] = [
@@ -15,8 +15,6 @@ const codes: WalErrorCode[] = [
   'WAL_NOT_FOUND',
   'WAL_IO',
   'WAL_CLOSED',
-  'SNAP_CORRUPT',
-  'SNAP_NOT_FOUND',
 ]
 
 it('WalError: every code', () => {

@@ -1,5 +1,5 @@
 /**
- * The typed errors of src/wal and src/snap (STYLE.md §4): a stable `code`, a message that says what
+ * The typed errors of src/wal (STYLE.md §4; src/snap has its own SnapError): a stable `code`, a message that says what
  * was found, where, and what to do, and a `Symbol.for` brand so `instanceof` works across copies.
  * `file` and `offset` name the place on disk when there is one.
  */
@@ -18,10 +18,6 @@ export type WalErrorCode =
   /** A write or sync failed; the WAL refuses further appends (it cannot know what is durable). */
   | 'WAL_IO'
   | 'WAL_CLOSED'
-  /** A snapshot file fails its checksum or does not decode. */
-  | 'SNAP_CORRUPT'
-  /** The WAL names snapshots, but no snapshot file for any of them loads. */
-  | 'SNAP_NOT_FOUND'
 
 const kWalError = Symbol.for('pontoon.wal.error')
 
@@ -59,4 +55,12 @@ export function corrupt(file: string, offset: number, detail: string): WalError 
       'nothing was truncated (only a torn tail is repaired); restore this member from a peer',
     { file, offset },
   )
+}
+
+/** An I/O call failed: the WAL cannot know what is durable and accepts no more writes. */
+export function ioError(what: string, cause: unknown): WalError {
+  const detail = cause instanceof Error ? cause.message : String(cause)
+  return new WalError('WAL_IO', `wal: ${what} failed: ${detail}; the WAL accepts no more writes`, {
+    cause,
+  })
 }

@@ -10,11 +10,11 @@
  * through one buffer, filled by reads that start small (a scan from a checkpoint covers a few KiB)
  * and double on each refill, so a long scan makes O(log bytes) syscalls, not one per record.
  */
-import { assert } from '../raft/assert.js'
-import { RaftError } from '../raft/errors.js'
-import { decodeEntry } from '../raft/raftpb/codec.js'
-import type { Entry } from '../raft/raftpb/types.js'
-import type { DiskFile } from '../io/disk.js'
+import { assert } from '../raft/index.js'
+import { RaftError } from '../raft/index.js'
+import { decodeEntry } from '../raft/index.js'
+import type { Entry } from '../raft/index.js'
+import type { DiskFile } from '../io/index.js'
 import { corrupt } from './errors.js'
 import { FRAME_HEADER_BYTES, padBytes } from './record.js'
 

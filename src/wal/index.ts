@@ -17,6 +17,7 @@ export {
   type WalStats,
 } from './wal.js'
 export { WalError, type WalErrorCode } from './errors.js'
+export { SnapError, type SnapErrorCode } from '../snap/index.js'
 export { RecordType, type WalMetadata, type WalSnapshot } from './record.js'
-export { Snapshotter, SNAPSHOTS_KEPT_DEFAULT, snapName } from '../snap/snapshotter.js'
-export type { Disk, DiskFile } from '../io/disk.js'
+export { Snapshotter, SNAPSHOTS_KEPT_DEFAULT, snapName } from '../snap/index.js'
+export type { Disk, DiskFile } from '../io/index.js'

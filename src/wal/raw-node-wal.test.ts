@@ -6,14 +6,9 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 
-import { RawNode } from '../raft/raw-node.js'
-import {
-  EntryType,
-  LocalAppendThread,
-  LocalApplyThread,
-  emptyConfState,
-} from '../raft/raftpb/types.js'
-import { SimDisk } from '../sim/sim-disk.js'
+import { RawNode } from '../raft/index.js'
+import { EntryType, LocalAppendThread, LocalApplyThread, emptyConfState } from '../raft/index.js'
+import { SimDisk } from '../io/index.js'
 import { WalStorage } from './wal-storage.js'
 
 const storageOpts = { dir: '/m', nodeId: 1n, clusterId: 7n, segmentBytes: 1024, cacheEntriesMax: 8 }

@@ -11,12 +11,13 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import fc from 'fast-check'
 
-import { MemoryStorage } from '../raft/storage.js'
-import { emptyConfState, entry, type Entry, type Snapshot } from '../raft/raftpb/types.js'
-import { SimDisk } from '../sim/sim-disk.js'
-import type { DiskFile } from '../io/disk.js'
+import { MemoryStorage } from '../raft/index.js'
+import { emptyConfState, entry, type Entry, type Snapshot } from '../raft/index.js'
+import { SimDisk } from '../io/index.js'
+import type { DiskFile } from '../io/index.js'
 import { CHECKPOINT_ENTRIES } from './entry-index.js'
 import { WalStorage, type WalStorageOptions } from './wal-storage.js'
+import { fcParams } from '../../test-support/seed.js'
 
 const base = { dir: '/m', nodeId: 1n, clusterId: 7n, segmentBytes: 1024, cacheEntriesMax: 4 }
 
@@ -333,13 +334,13 @@ async function run(ops: Op[], segmentBytes: number): Promise<void> {
   await p.wal.close()
 }
 
-it('property: WalStorage reads equal MemoryStorage reads under random writes and reopens', async () => {
+it('property: WalStorage reads equal MemoryStorage reads under random writes and reopens', async (t) => {
   await fc.assert(
     fc.asyncProperty(
       fc.array(op, { minLength: 1, maxLength: 40 }),
       fc.integer({ min: 512, max: 8192 }),
       run,
     ),
-    { seed: 11, numRuns: 150 },
+    fcParams(t, { numRuns: 150 }),
   )
 })

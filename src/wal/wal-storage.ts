@@ -6,34 +6,28 @@
  * Ready with save(), awaits it, and only then acknowledges it (Advance, or MsgStorageAppendResp in
  * AsyncStorageWrites mode): nothing is reported stable before its fdatasync returned.
  *
- * Memory: an EntryIndex (terms as runs, a checkpoint every 64 entries: 0.4 bytes per entry) and
+ * Memory: an EntryIndex (terms as runs, a checkpoint every 64 entries) and
  * a cache of the newest entries, bounded by `cacheEntriesMax` and `cacheBytesMax`. Older entries
  * are read back from the WAL: from the checkpoint at or before the first one wanted, scanning
  * forward once for the whole range (entry-index.ts says why the scan meets exactly the live
- * records, and what a read costs: ~10 µs for one entry, one pread of a few KiB). The cache never
+ * records, and what a read costs: one pread of a few KiB for one entry). The cache never
  * evicts an entry whose record is not written yet, so every entry is always readable.
  *
  * Durability order (etcd etcdserver/storage.go SaveSnap): a snapshot file is durable before the WAL
  * records its marker, and WAL segments are released only up to a snapshot whose marker is durable.
  */
-import { assert } from '../raft/assert.js'
-import { errCompacted, errSnapOutOfDate, errUnavailable } from '../raft/errors.js'
-import { discardLogger, type Logger } from '../raft/logger.js'
-import { entrySize } from '../raft/size.js'
-import { MessageType, emptySnapshot, isEmptyHardState, isEmptySnap } from '../raft/raftpb/types.js'
-import type {
-  ConfState,
-  Entry,
-  HardState,
-  Message,
-  NodeId,
-  Snapshot,
-} from '../raft/raftpb/types.js'
-import type { Ready } from '../raft/ready.js'
-import type { Storage } from '../raft/storage.js'
-import { cloneConfState, cloneSnapshot } from '../raft/types.js'
-import { joinPath, type Disk } from '../io/disk.js'
-import { Snapshotter } from '../snap/snapshotter.js'
+import { assert } from '../raft/index.js'
+import { errCompacted, errSnapOutOfDate, errUnavailable } from '../raft/index.js'
+import { discardLogger, type Logger } from '../raft/index.js'
+import { entrySize } from '../raft/index.js'
+import { MessageType, emptySnapshot, isEmptyHardState, isEmptySnap } from '../raft/index.js'
+import type { ConfState, Entry, HardState, Message, NodeId, Snapshot } from '../raft/index.js'
+import type { Ready } from '../raft/index.js'
+import type { Storage } from '../raft/index.js'
+import { cloneConfState, cloneSnapshot } from '../raft/index.js'
+import { joinPath, type Disk } from '../io/index.js'
+import { snapNotFound } from '../snap/index.js'
+import { Snapshotter } from '../snap/index.js'
 import { WalError } from './errors.js'
 import { EntryIndex, UNWRITTEN } from './entry-index.js'
 import type { WalSnapshot } from './record.js'
@@ -139,15 +133,20 @@ export class WalStorage implements Storage {
     )
     // Opened after the WAL accepted the directory: it removes unfinished temporary files, and a
     // refused directory must be left as it was.
-    const snapshotter = Snapshotter.open({ disk, dir: snapDir, keep: opts.snapshotsKept, logger })
-    const s = new WalStorage(wal, snapshotter, opts)
     try {
+      const snapshotter = await Snapshotter.open({
+        disk,
+        dir: snapDir,
+        keep: opts.snapshotsKept,
+        logger,
+      })
+      const s = new WalStorage(wal, snapshotter, opts)
       s.restore(replay, wal)
+      return s
     } catch (err) {
       await wal.close()
       throw err
     }
-    return s
   }
 
   // --- Storage (synchronous reads) -------------------------------------------------------------
@@ -330,9 +329,7 @@ export class WalStorage implements Storage {
     if (snap === undefined) {
       // No file loads: start from the initial marker if the WAL still has it, as etcd does.
       if (!markers.some((m) => m.index === 0)) {
-        throw (
-          failed[0] ?? new WalError('SNAP_NOT_FOUND', 'snap: no snapshot file for any WAL marker')
-        )
+        throw failed[0] ?? snapNotFound(this.snapshotter.dir, markers.length)
       }
       snap = emptySnapshot()
     }

@@ -1,60 +1,56 @@
 /**
  * The write-ahead log: an append-only sequence of segment files holding raft entries, hard states
- * and snapshot markers (etcd server/storage/wal). It owns the file format, group commit, segment
- * rotation and preallocation, recovery and tail repair, and the release of old segments. What the
- * records mean as a raft log (overwrites, compaction, the cache) is WalStorage's business.
+ * and snapshot markers (etcd server/storage/wal). It owns group commit, segment rotation and the
+ * release of old segments, and puts together the modules that own the rest: the format
+ * (record.ts), encoding a batch (encoder.ts), checking and replaying segments (scan.ts,
+ * recovery.ts), the segment files and their preallocation (segments.ts), reading entries back
+ * (frame-reader.ts). What the records mean as a raft log (overwrites, compaction, the cache) is
+ * WalStorage's business.
  *
- * Segments are named `%016x-%016x.wal` from their sequence number and the index of the first entry
- * expected in them, so lexical order is log order. Each opens with a header: a crc record carrying
- * the running crc, the metadata, and the latest hard state (the first segment: a snapshot marker at
- * index 0 instead), so any suffix of segments is readable on its own.
+ * Each segment opens with a header batch: a crc record carrying the running crc, the metadata,
+ * and the latest hard state (the first segment: a snapshot marker at index 0 instead), so any
+ * suffix of segments is readable on its own.
  *
- * Group commit: append() only queues. Everything queued is encoded into one buffer and written
+ * Group commit: append() only queues. Everything queued is encoded into one batch and written
  * with one write, and one fdatasync makes it durable before any of its promises resolve. While
  * that fdatasync runs, new appends are encoded and written at once and wait for the next
  * fdatasync, issued when the current one returns: at most one is in flight, so the cost of a
- * commit is one device flush (hundreds of µs to ms) however many Readys it carries, and the CPU
- * work of encoding and crc (a few µs per KiB) overlaps the previous flush.
+ * commit is one device flush however many Readys it carries, and the CPU work of encoding and
+ * crc overlaps the previous flush.
  */
-import { assert } from '../raft/assert.js'
-import { RaftError } from '../raft/errors.js'
-import { discardLogger, type Logger } from '../raft/logger.js'
-import { decodeEntry, decodeHardState, encodeHardState, varintSize } from '../raft/raftpb/codec.js'
-import { emptyHardState, isEmptyHardState } from '../raft/raftpb/types.js'
-import type { Entry, HardState } from '../raft/raftpb/types.js'
-import { joinPath, readAt, type Disk, type DiskFile, type PreallocateOptions } from '../io/disk.js'
-import { NATIVE_ARRAY_BYTES_MIN, crc32c, crc32cRange } from './crc32c.js'
-import {
-  ENTRY_HEAD_ROOM,
-  FRAME_ENTRY_PAYLOAD_MAX,
-  frameEntry,
-  frameEntryCrc,
-  inWasmMemory,
-  wasmScratch,
-} from './wasm-kernel.js'
-import { WalError, corrupt } from './errors.js'
+import { assert } from '../raft/index.js'
+import { discardLogger, type Logger } from '../raft/index.js'
+import { encodeHardState } from '../raft/index.js'
+import { emptyHardState, isEmptyHardState } from '../raft/index.js'
+import type { Entry, HardState } from '../raft/index.js'
+import { joinPath, mkdirDurable, type Disk, type DiskFile } from '../io/index.js'
+import { RecordEncoder, Scratch, encodeHeader, frameBound, type RecordSpec } from './encoder.js'
+import { WalError, corrupt, ioError } from './errors.js'
 import { EntryRecord, FrameReader, ReadBuffer } from './frame-reader.js'
 import {
-  FRAME_HEADER_BYTES,
+  COMMIT_FRAME_BYTES,
   RecordType,
-  decodeMetadata,
-  decodeSnapshotMarker,
   encodeMetadata,
   encodeSnapshotMarker,
-  entryHeadBytes,
-  putEntryHead,
-  padBytes,
-  putFrameHead,
-  type DecodedRecord,
   type WalMetadata,
   type WalSnapshot,
 } from './record.js'
-import { scanSegment } from './scan.js'
+import { recover, type WalRecovery } from './recovery.js'
+import {
+  SEQ_SCALE,
+  SegmentPipeline,
+  installSegment,
+  locationSeq,
+  parseSegmentName,
+  preallocatedFile,
+  segmentName,
+  type PreallocationStats,
+  type Segment,
+} from './segments.js'
+
+export { locationSeq, parseSegmentName, segmentName, type WalRecovery }
 
 export const SEGMENT_BYTES_DEFAULT = 64 * 1024 * 1024
-
-/** Locations pack a segment's sequence number and an offset in it: seq * 2^32 + offset. */
-const SEQ_SCALE = 0x1_0000_0000
 
 export interface WalOptions {
   disk: Disk
@@ -63,7 +59,10 @@ export interface WalOptions {
   /** The size at which a segment is closed and the next one started; 64 MiB by default. */
   segmentBytes?: number
   logger?: Logger
-  /** Milliseconds, for timing segment fills against their preallocation; performance.now. */
+  /**
+   * Milliseconds, for timing segment fills against their preallocation (segments.ts);
+   * performance.now by default. The simulator passes its ticks.
+   */
   clock?: () => number
 }
 
@@ -74,220 +73,23 @@ export interface WalBatch {
   hardState?: HardState
 }
 
-export interface WalRecovery {
-  /** The last hard state in the log (empty if none). */
-  hardState: HardState
-  /** Every snapshot marker, in log order. */
-  snapshots: WalSnapshot[]
-  /** What was repaired, one sentence each (also logged at WARN). */
-  repairs: string[]
-}
-
-export interface WalStats {
+export interface WalStats extends PreallocationStats {
   /** Group commits made durable: one fdatasync each. */
   commits: number
   bytesWritten: number
   rotations: number
-  /**
-   * Next segments preallocated in the background; of those, how many were zero-filled, and how
-   * many were hurried (zero-filling stopped by the rotation, the rest reserved).
-   */
-  preallocations: number
-  zeroFilled: number
-  hurried: number
-}
-
-interface Segment {
-  seq: number
-  index: number
-  name: string
 }
 
 interface Pending {
   batch: WalBatch
   resolve: () => void
   reject: (err: unknown) => void
+  /** Written in a weak batch: acknowledged only once a later batch proves it durable. */
+  weak?: boolean
 }
 
 /** Called with the entries of a flush and the location of each, once they are written. */
 export type WrittenListener = (entries: readonly Entry[], locations: readonly number[]) => void
-
-const SEGMENT_NAME = /^([0-9a-f]{16})-([0-9a-f]{16})\.wal$/
-
-export function segmentName(seq: number, index: number): string {
-  return `${seq.toString(16).padStart(16, '0')}-${index.toString(16).padStart(16, '0')}.wal`
-}
-
-export function parseSegmentName(name: string): Segment | undefined {
-  const m = SEGMENT_NAME.exec(name)
-  if (m === null) return undefined
-  const seq = Number.parseInt(m[1] as string, 16)
-  const index = Number.parseInt(m[2] as string, 16)
-  if (!Number.isSafeInteger(seq) || !Number.isSafeInteger(index)) return undefined
-  return { seq, index, name }
-}
-
-export function locationSeq(location: number): number {
-  return Math.floor(location / SEQ_SCALE)
-}
-
-function ioError(what: string, cause: unknown): WalError {
-  const detail = cause instanceof Error ? cause.message : String(cause)
-  return new WalError('WAL_IO', `wal: ${what} failed: ${detail}; the WAL accepts no more writes`, {
-    cause,
-  })
-}
-
-/** See Wal.choosePreallocation: the zeros may take up to a quarter of the device's time. */
-const ZEROING_FILL_RATIO = 4
-
-/** Why a preallocation was stopped (the abort reasons of Wal.preallocating). */
-const HURRY = new Error('wal: the rotation needs the next segment now')
-const CLOSING = new Error('wal: closed')
-
-/** Payloads at least this large are written from where they are (their own iovec), not copied. */
-const ZERO_COPY_BYTES_MIN = 16 * 1024
-/** The encode buffer is kept between commits up to this size, so commits do not fault in pages. */
-const SCRATCH_KEPT_BYTES_MAX = 8 * 1024 * 1024
-
-interface Encoded {
-  /** The frames, as chunks to write back to back: slices of the encode buffer and payloads. */
-  chunks: Uint8Array[]
-  bytes: number
-  crc: number
-  /** The location of each entry record, from the `base` the encoder was given. */
-  locations: number[]
-}
-
-/** Room in the buffer for a record of `payloadBytes` (an entry's data, or a record's data). */
-function frameBound(payloadBytes: number): number {
-  const copied = payloadBytes >= ZERO_COPY_BYTES_MIN ? 0 : payloadBytes
-  return RECORD_HEAD_BYTES_MAX + ENTRY_HEAD_BYTES_MAX + copied + 7
-}
-
-/**
- * Frames records one after another, in one pass. Entries of up to FRAME_ENTRY_PAYLOAD_MAX bytes
- * are framed by WebAssembly in one call when the buffer is the scratch (frameEntry); the rest
- * here. Small payloads are copied into the buffer and checksummed there (by WebAssembly when the
- * buffer is the scratch: wasm-kernel.ts says why); payloads of NATIVE_ARRAY_BYTES_MIN and more
- * are checksummed where they are, by the native crc;
- * the largest (ZERO_COPY_BYTES_MIN) are not copied at all but become their own chunk, so each of
- * their bytes is read once by the crc and once by the kernel's copy into the page cache. The data
- * is placed as if the crc's varint took 5 bytes, and moved back in the 1/16 of cases where it is
- * shorter. The scratch buffer is reused: the Disk contract lets a caller reuse chunks after write.
- */
-class RecordEncoder {
-  readonly chunks: Uint8Array[] = []
-  readonly locations: number[] = []
-  private pos = 0 // in buf
-  private chunkStart = 0 // in buf: where the current chunk begins
-  private streamed = 0 // bytes in the chunks already pushed
-  private readonly inScratch: boolean // whether buf is the WebAssembly scratch (frameEntry)
-
-  constructor(
-    private readonly buf: Buffer,
-    private crc: number,
-    private readonly base: number,
-  ) {
-    this.inScratch = inWasmMemory(buf)
-  }
-
-  record(type: RecordType, data: Uint8Array): void {
-    this.frame(type, data, undefined)
-  }
-
-  entry(e: Entry): void {
-    this.locations.push(this.base + this.streamed + this.pos - this.chunkStart)
-    if (this.inScratch && e.data.length <= FRAME_ENTRY_PAYLOAD_MAX && e.type < 0x80) {
-      // Small entries are framed by WebAssembly, in one call (wasm-kernel.ts says why).
-      this.pos = frameEntry(this.buf, this.pos, e, this.crc)
-      this.crc = frameEntryCrc()
-      return
-    }
-    this.frame(RecordType.Entry, e.data, e)
-  }
-
-  finish(): Encoded {
-    const { buf, pos, chunkStart, chunks } = this
-    assert(pos <= buf.length, 'encoded batch overran its buffer')
-    if (pos > chunkStart) chunks.push(buf.subarray(chunkStart, pos))
-    const bytes = this.streamed + pos - chunkStart
-    return { chunks, bytes, crc: this.crc, locations: this.locations }
-  }
-
-  /** One frame: for an entry, `payload` is its data and its head is encoded before it. */
-  private frame(type: RecordType, payload: Uint8Array, e: Entry | undefined): void {
-    const buf = this.buf
-    let pos = this.pos
-    const headBytes = e === undefined ? 0 : entryHeadBytes(e)
-    const dataBytes = headBytes + payload.length
-    const lenBytes = varintSize(dataBytes)
-    // Length field, type and the tags of crc and data: RecordType's varint is one byte.
-    const headMax = FRAME_HEADER_BYTES + 4 + 5 + lenBytes
-    const dataAt = pos + headMax
-    if (e !== undefined) putEntryHead(buf, dataAt, e)
-    const zeroCopy = payload.length >= ZERO_COPY_BYTES_MIN
-    const copied = zeroCopy ? headBytes : dataBytes
-    if (!zeroCopy) buf.set(payload, dataAt + headBytes)
-    let crc = this.crc
-    if (type !== RecordType.Crc) {
-      // chainCrc, over the data where it already is.
-      const inPlace = payload.length >= NATIVE_ARRAY_BYTES_MIN
-      crc = crc32cRange(buf, dataAt, dataAt + (inPlace ? headBytes : copied), (crc ^ type) >>> 0)
-      if (inPlace) crc = crc32c(payload, crc)
-      this.crc = crc
-    }
-    const head = FRAME_HEADER_BYTES + 4 + varintSize(crc) + lenBytes
-    if (head < headMax) buf.copyWithin(pos + head, dataAt, dataAt + copied)
-    const at = putFrameHead(buf, pos, type, crc, dataBytes, head - FRAME_HEADER_BYTES + dataBytes)
-    assert(at === pos + head, 'record head differs from its size')
-    pos += head + copied
-    if (zeroCopy) {
-      this.chunks.push(buf.subarray(this.chunkStart, pos), payload)
-      this.streamed += pos - this.chunkStart + payload.length
-      this.chunkStart = pos
-    }
-    // At most 7 bytes: a loop beats Buffer.fill's argument checks.
-    for (let pad = padBytes(head - FRAME_HEADER_BYTES + dataBytes); pad > 0; pad--) buf[pos++] = 0
-    this.pos = pos
-  }
-}
-
-/** Encodes `records` into a buffer of their own (headers: small, and kept across awaits). */
-function encodeRecords(records: readonly RecordSpec[], crcIn: number): Encoded {
-  let bound = 0
-  for (const r of records) bound += frameBound(r.data.length)
-  const enc = new RecordEncoder(Buffer.allocUnsafe(bound), crcIn, 0)
-  for (const r of records) enc.record(r.type, r.data)
-  return enc.finish()
-}
-
-const RECORD_HEAD_BYTES_MAX = FRAME_HEADER_BYTES + 3 + 1 + 5 + 8
-/** An entry's protobuf before its data: tags, type, term and index (8 bytes each), data length. */
-const ENTRY_HEAD_BYTES_MAX = 4 + 1 + 8 + 8 + 5
-// frameEntry stays within the room frameBound leaves a frame.
-assert(ENTRY_HEAD_ROOM <= frameBound(0), 'frameEntry needs more room than frameBound gives')
-
-const EMPTY = new Uint8Array(0)
-
-/**
- * A reusable encode buffer, in the WebAssembly CRC's memory so that records are checksummed where
- * they are encoded. One per process: a commit encodes and writes synchronously, so two WALs never
- * use it at once.
- */
-class Scratch {
-  get(bytes: number): Buffer {
-    if (bytes > SCRATCH_KEPT_BYTES_MAX) return Buffer.allocUnsafe(bytes)
-    return wasmScratch(bytes)
-  }
-}
-
-/** The encoded records as one buffer (headers, which are small). */
-function encodeToBuffer(records: readonly RecordSpec[], crcIn: number) {
-  const out = encodeRecords(records, crcIn)
-  assert(out.chunks.length <= 1, 'a header is one chunk')
-  return { buf: out.chunks[0] ?? EMPTY, crc: out.crc }
-}
 
 export class Wal {
   readonly stats: WalStats = {
@@ -308,22 +110,24 @@ export class Wal {
   private closed = false
   /** Invariant: position is the end of the last record written to the current segment. */
   private position = 0
-  private next: Promise<DiskFile> | undefined
   /**
-   * Aborts the running preallocation: rotate() with HURRY when it needs the segment now (see
-   * preallocate()), close() with CLOSING so that it need not wait for a segment's zeros.
+   * How far the current segment is durable: the end of the writes the last completed fdatasync
+   * covered (or of the header, or of what recovery found). Each batch's commit record carries it.
+   * Invariant: synced <= position.
    */
-  private preallocating: AbortController | undefined
+  private synced = 0
+  /** Writes (batches) made, and how many of them the fdatasync in flight or done covers. */
+  private writes = 0
+  private writesCovered = 0
   /**
-   * When the current segment became current (at open, or rotated into), by opts.clock, and its
-   * position then (at open it may hold records already).
+   * Appends written in weak batches and synced, waiting for a batch written after their
+   * fdatasync returned (write number `after` or later) to be durable too (record.ts); and the
+   * appends behind them, so that promises resolve in append order.
    */
-  private segmentSince: number
-  private segmentSincePosition = 0
-  /** How long the last zero-filling preallocation took, in ms (undefined: none yet). */
-  private zeroingMs: number | undefined
-  /** Whether the next segment is preallocated by reserving blocks only (choosePreallocation). */
-  private reserveOnly = false
+  private unproven: { p: Pending; after: number }[] = []
+  /** Segments before a gap that a release interrupted by a crash left (recovery.ts). */
+  private leftovers: string[] = []
+  private readonly pipeline: SegmentPipeline
   private readonly handles = new Map<number, DiskFile>()
   private readonly scratch = new Scratch()
   /** The buffer reads go through, shared by the readers of one readEntries. */
@@ -340,7 +144,7 @@ export class Wal {
   ) {
     const last = segments[segments.length - 1] as Segment
     this.handles.set(last.seq, file)
-    this.segmentSince = opts.clock()
+    this.pipeline = new SegmentPipeline(opts, this.stats)
   }
 
   /**
@@ -354,7 +158,7 @@ export class Wal {
     onSnapshot: (s: WalSnapshot) => void = () => {},
   ): Promise<Wal> {
     const opts = fillOptions(options)
-    opts.disk.mkdir(opts.dir)
+    await mkdirDurable(opts.disk, opts.dir)
     const names = opts.disk.list(opts.dir)
     const segments = names.map(parseSegmentName).filter((s): s is Segment => s !== undefined)
     // Preallocated segments never renamed into place: they hold no acknowledged data. Removed
@@ -370,19 +174,28 @@ export class Wal {
       removeTmps()
       wal = await Wal.create(opts)
     } else {
-      wal = await Wal.recover(opts, segments, onEntry, onSnapshot)
+      const r = await recover(opts, segments, onEntry, onSnapshot)
+      wal = new Wal(opts, r.segments, r.file, r.crc, r.recovery.hardState, r.lastIndex, r.recovery)
+      wal.position = r.end
+      wal.synced = r.end
+      wal.leftovers = r.leftovers.map((l) => l.name)
       removeTmps()
     }
-    wal.segmentSincePosition = wal.position
-    wal.startPreallocation()
+    wal.pipeline.begin(wal.currentSeq(), wal.position)
     return wal
   }
 
   private static async create(opts: Required<WalOptions>): Promise<Wal> {
     const first: Segment = { seq: 0, index: 0, name: segmentName(0, 0) }
     const marker = { type: RecordType.Snapshot, data: encodeSnapshotMarker({ index: 0, term: 0 }) }
-    const header = encodeHeader(opts, 0, [marker])
-    const file = await Wal.newSegmentFile(opts, first, header.records)
+    const header = segmentHeader(opts.metadata, 0, [marker])
+    const file = await preallocatedFile(opts, joinPath(opts.dir, `${first.name}.tmp`))
+    try {
+      await installSegment(opts, first, header.buf, file)
+    } catch (err) {
+      file.close()
+      throw err
+    }
     const recovery = {
       hardState: emptyHardState(),
       snapshots: [{ index: 0, term: 0 }],
@@ -390,91 +203,8 @@ export class Wal {
     }
     const wal = new Wal(opts, [first], file, header.crc, emptyHardState(), 0, recovery)
     wal.position = header.buf.length
+    wal.synced = wal.position
     opts.logger.info(`wal: created ${joinPath(opts.dir, first.name)}`)
-    return wal
-  }
-
-  /**
-   * Writes a header into a fresh preallocated file and moves it into place durably: sync the
-   * content, rename, sync the directory (etcd wal.go cut).
-   */
-  private static async newSegmentFile(
-    opts: Required<WalOptions>,
-    seg: Segment,
-    header: RecordSpec[],
-    crcIn = 0,
-    file?: DiskFile,
-  ): Promise<DiskFile> {
-    const tmp = joinPath(opts.dir, `${seg.name}.tmp`)
-    const f = file ?? (await Wal.preallocatedFile(opts, tmp))
-    try {
-      f.write([encodeToBuffer(header, crcIn).buf], 0)
-      await f.sync()
-      opts.disk.rename(file === undefined ? tmp : f.path, joinPath(opts.dir, seg.name))
-      await opts.disk.syncDir(opts.dir)
-    } catch (err) {
-      // A file passed in stays its owner's to close (rotate: the WAL's `next`).
-      if (file === undefined) f.close()
-      throw err
-    }
-    return f
-  }
-
-  private static async recover(
-    opts: Required<WalOptions>,
-    segments: Segment[],
-    onEntry: (e: Entry, location: number) => void,
-    onSnapshot: (s: WalSnapshot) => void,
-  ): Promise<Wal> {
-    checkSequence(opts.dir, segments)
-    const replay = new Replay(opts, onEntry, onSnapshot)
-    let scan: ReturnType<typeof scanSegment> = { end: 0, crc: 0 }
-    let lastStartCrc = 0
-    segments.forEach((seg, i) => {
-      const isLast = i === segments.length - 1
-      const path = joinPath(opts.dir, seg.name)
-      const f = opts.disk.open(path)
-      const buf = readAt(f, 0, f.size())
-      f.close()
-      lastStartCrc = scan.crc
-      replay.beginSegment(seg, path)
-      scan = scanSegment(buf, { file: path, crc: scan.crc, isLast }, (rec, offset) =>
-        replay.record(rec, offset),
-      )
-      replay.endSegment(isLast)
-    })
-    // Everything checked; now, and only now, repair the tail of the last segment.
-    const last = segments[segments.length - 1] as Segment
-    const path = joinPath(opts.dir, last.name)
-    const file = opts.disk.open(path)
-    let { end, crc } = scan
-    if (!replay.lastHasHeader) {
-      // The header itself was torn (a crash while the segment was being cut): write it again.
-      file.truncate(0)
-      const header = encodeHeaderFor(opts, lastStartCrc, replay.hardState)
-      file.write([header.buf], 0)
-      end = header.buf.length
-      crc = header.crc
-      replay.repairs.push(`rewrote the torn header of ${path}`)
-    } else if (scan.torn !== undefined) {
-      const { reason, bytes } = scan.torn
-      replay.repairs.push(
-        `cut the torn tail of ${path} at offset ${end} (${reason}, ${bytes} bytes)`,
-      )
-      file.truncate(end)
-    }
-    if (replay.repairs.length > 0) {
-      await file.preallocate(opts.segmentBytes)
-      await file.sync()
-      for (const r of replay.repairs) opts.logger.warn(`wal: repaired: ${r}`)
-    }
-    const recovery = {
-      hardState: replay.hardState,
-      snapshots: replay.snapshots,
-      repairs: replay.repairs,
-    }
-    const wal = new Wal(opts, segments, file, crc, replay.hardState, replay.lastIndex, recovery)
-    wal.position = end
     return wal
   }
 
@@ -532,14 +262,19 @@ export class Wal {
   async releaseTo(index: number): Promise<number> {
     let n = 0
     while (n + 1 < this.segments.length && (this.segments[n + 1] as Segment).index <= index) n++
-    if (n === 0) return 0
+    const leftovers = this.leftovers
+    if (n === 0 && leftovers.length === 0) return 0
+    this.leftovers = []
+    for (const name of leftovers) this.opts.disk.unlink(joinPath(this.opts.dir, name))
+    // Oldest first. A power loss before the directory sync may keep any subset of the unlinks:
+    // recovery then starts after the last gap (recovery.ts).
     for (const seg of this.segments.splice(0, n)) {
       this.handles.get(seg.seq)?.close()
       this.handles.delete(seg.seq)
       this.opts.disk.unlink(joinPath(this.opts.dir, seg.name))
     }
     await this.opts.disk.syncDir(this.opts.dir)
-    this.opts.logger.info(`wal: released ${n} segment(s) before index ${index}`)
+    this.opts.logger.info(`wal: released ${n + leftovers.length} segment(s) before index ${index}`)
     return n
   }
 
@@ -558,7 +293,7 @@ export class Wal {
    * segment (the rotation). Benchmarks wait for this to time appends without the preallocation.
    */
   async preallocated(): Promise<void> {
-    await this.next?.catch(() => {})
+    await this.pipeline.preallocated()
   }
 
   /**
@@ -568,9 +303,7 @@ export class Wal {
   async close(): Promise<void> {
     this.closed = true
     await this.flushing?.catch(() => {})
-    this.preallocating?.abort(CLOSING)
-    const next = await this.next?.catch(() => undefined)
-    next?.close()
+    await this.pipeline.close()
     for (const f of this.handles.values()) f.close()
     this.handles.clear()
   }
@@ -579,31 +312,42 @@ export class Wal {
    * The commit pipeline. At most one fdatasync is in flight; appends that arrive while it runs are
    * encoded and written at once (their CPU work overlaps the device flush) and are covered by the
    * next fdatasync, issued as soon as the current one returns. A commit is therefore one
-   * fdatasync covering one or more writes, and promises resolve in append order.
+   * fdatasync covering one or more writes, and promises resolve in append order. An append in a
+   * weak batch (record.ts) resolves only once a batch written after its fdatasync returned is
+   * durable too; when no append comes to make one, the loop writes an empty batch itself.
    */
   private async flushLoop(): Promise<void> {
     let syncing: Promise<boolean> | undefined // resolves true when the fdatasync of `covered` returns
     let covered: Pending[] = []
+    let coveredEnd = 0 // where the writes that fdatasync covers end
     let written: Pending[] = []
     try {
-      // Bounded by the appends made meanwhile: each pass writes the queue or finishes a sync.
-      while (this.queue.length > 0 || written.length > 0 || syncing !== undefined) {
+      // Bounded by the appends made meanwhile: each pass writes, or starts or finishes a sync;
+      // an unproven weak batch adds one empty batch and its sync.
+      while (
+        this.queue.length > 0 ||
+        this.writes > this.writesCovered ||
+        syncing !== undefined ||
+        this.unproven.length > 0
+      ) {
+        const idle = syncing === undefined && this.writes === this.writesCovered
         // A full segment is closed only once everything written to it is durable.
         const mustRotate = this.position >= this.opts.segmentBytes
-        if (
-          this.queue.length > 0 &&
-          !(mustRotate && (syncing !== undefined || written.length > 0))
-        ) {
+        if (this.queue.length > 0 && (!mustRotate || idle)) {
           if (mustRotate) await this.rotate()
           const group = this.queue
           this.queue = []
           // Counted as written first: if the write throws, the catch below rejects the group.
           written = written.length === 0 ? group : written.concat(group)
           this.write(group)
+        } else if (idle && this.unproven.length > 0) {
+          this.write([])
         }
-        if (syncing === undefined && written.length > 0) {
+        if (syncing === undefined && this.writes > this.writesCovered) {
           covered = written
           written = []
+          coveredEnd = this.position
+          this.writesCovered = this.writes
           syncing = this.file.sync().then(() => true)
         }
         if (syncing === undefined) continue
@@ -612,16 +356,36 @@ export class Wal {
         if (!synced) continue
         syncing = undefined
         this.stats.commits++
-        for (const p of covered) p.resolve()
+        this.synced = coveredEnd
+        this.settle(covered)
         covered = []
       }
     } catch (err) {
       this.failure ??= err instanceof WalError ? err : ioError('append', err)
-      for (const p of [...covered, ...written, ...this.queue]) p.reject(this.failure)
+      const unproven = this.unproven.map((u) => u.p)
+      for (const p of [...unproven, ...covered, ...written, ...this.queue]) p.reject(this.failure)
       this.queue = []
+      this.unproven = []
     }
     this.wake = undefined
     this.flushing = undefined
+  }
+
+  /**
+   * After an fdatasync returned: resolves what it made durable, in append order. Appends of weak
+   * batches wait, with every append behind them, for a write made from now on (the next one) to
+   * be durable: that batch's commit record is the proof recovery needs.
+   */
+  private settle(covered: readonly Pending[]): void {
+    // Bounded by the waiting appends.
+    while (this.unproven.length > 0 && (this.unproven[0]?.after ?? 0) <= this.writesCovered) {
+      this.unproven.shift()?.p.resolve()
+    }
+    for (const p of covered) {
+      if (p.weak === true) this.unproven.push({ p, after: this.writes + 1 })
+      else if (this.unproven.length > 0) this.unproven.push({ p, after: 0 })
+      else p.resolve()
+    }
   }
 
   /** Resolves false at the next append(). */
@@ -644,6 +408,7 @@ export class Wal {
       for (const e of batch.entries ?? []) bound += frameBound(e.data.length)
     }
     for (const data of small) bound += frameBound(data.length)
+    bound += COMMIT_FRAME_BYTES
     const seqBase = this.currentSeq() * SEQ_SCALE + this.position
     const enc = new RecordEncoder(this.scratch.get(bound), this.crc, seqBase)
     let hardState: HardState | undefined
@@ -664,13 +429,17 @@ export class Wal {
         enc.record(RecordType.State, small[next++] as Uint8Array)
       }
     }
-    const { chunks, bytes, crc, locations } = enc.finish()
+    enc.seal(this.position, this.synced)
+    const { chunks, bytes, crc, locations, weak } = enc.finish()
     this.file.write(chunks, this.position)
+    this.writes++
     this.position += bytes
     this.crc = crc
     this.stats.bytesWritten += bytes
+    if (weak) for (const p of group) p.weak = true
     if (hardState !== undefined) this.hardState = { ...hardState }
     this.lastIndex = lastIndex
+    if (group.length === 0) return
     const entries = group.length === 1 ? (group[0]?.batch.entries ?? []) : groupEntries(group)
     this.onWritten?.(entries, locations)
   }
@@ -680,109 +449,26 @@ export class Wal {
     const prev = this.segments[this.segments.length - 1] as Segment
     const seg = { seq: prev.seq + 1, index: this.lastIndex + 1, name: '' }
     seg.name = segmentName(seg.seq, seg.index)
-    // Zeros still being written would delay every append behind this rotation: stop them.
-    this.preallocating?.abort(HURRY)
-    const next = await (this.next ?? this.preallocate())
-    this.next = undefined // this segment's file now, closed with the others
-    const header = encodeHeaderFor(this.opts, this.crc, this.hardState)
-    await Wal.newSegmentFile(this.opts, seg, header.records, this.crc, next)
+    const next = await this.pipeline.take(this.position)
+    // Closed with the others from now on, whatever happens.
+    this.handles.set(seg.seq, next)
+    const rest = isEmptyHardState(this.hardState)
+      ? []
+      : [{ type: RecordType.State, data: encodeHardState(this.hardState) }]
+    const header = segmentHeader(this.opts.metadata, this.crc, rest)
+    await installSegment(this.opts, seg, header.buf, next)
     this.segments.push(seg)
     this.file = next
-    this.handles.set(seg.seq, next)
-    // At the rate the segment just closed was filled, how long a whole one takes.
-    const now = this.opts.clock()
-    const filled = Math.max(1, this.position - this.segmentSincePosition)
-    this.choosePreallocation(((now - this.segmentSince) * this.opts.segmentBytes) / filled)
     this.position = header.buf.length
+    this.synced = this.position
     this.crc = header.crc
     this.stats.rotations++
-    this.segmentSince = now
-    this.segmentSincePosition = this.position
+    // The closed segment is no longer the last: damage in it can only be corruption (scan.ts),
+    // so its weak batches need no later proof.
+    for (const u of this.unproven.splice(0)) u.p.resolve()
     // A rotation that close() flushes needs no next segment.
-    if (!this.closed) this.startPreallocation()
+    this.pipeline.begin(seg.seq, this.position, !this.closed)
     this.opts.logger.info(`wal: created segment ${seg.name}`)
-  }
-
-  private startPreallocation(): void {
-    this.next = this.preallocate()
-    // A failure surfaces when rotate() awaits it; until then it must not count as unhandled.
-    this.next.catch(() => {})
-  }
-
-  /**
-   * Whether the next segment is zero-filled (see NodeDisk) or only has its blocks reserved: it is
-   * zero-filled unless, at the rate the segment just closed was filled, a segment fills in less
-   * than ZEROING_FILL_RATIO times what the last zeroing took. Filling that fast, the appends need
-   * the device's time, and the zeros (as many bytes again as the records) would slow a bulk load
-   * down to half speed, more than the cheaper fdatasyncs gain back; filling slowly, the zeros go
-   * in while the device idles.
-   */
-  private choosePreallocation(filledMs: number): void {
-    const zeroingMs = this.zeroingMs
-    const reserveOnly = zeroingMs !== undefined && filledMs < ZEROING_FILL_RATIO * zeroingMs
-    if (reserveOnly !== this.reserveOnly) {
-      const why = `segments fill in ${Math.round(filledMs)} ms, zeroing one took ${Math.round(zeroingMs ?? 0)} ms`
-      this.opts.logger.info(
-        reserveOnly
-          ? `wal: ${why}: preallocating segments by reserving their blocks, without zeros`
-          : `wal: ${why}: preallocating segments with zeros again`,
-      )
-    }
-    this.reserveOnly = reserveOnly
-  }
-
-  /**
-   * Preallocates the next segment in the background (etcd file_pipeline.go). When the rotation
-   * needs it before its zeros are all written, it stops zeroing and reserves the rest: the
-   * rotation then waits for the write or sync in flight and a reservation, not for a segment of
-   * zeros.
-   */
-  private async preallocate(): Promise<DiskFile> {
-    const path = joinPath(this.opts.dir, `${this.currentSeq() + 1}.tmp`)
-    const { reserveOnly } = this
-    const start = this.opts.clock()
-    const control = new AbortController()
-    this.preallocating = control
-    const f = await Wal.preallocatedFile(this.opts, path, { signal: control.signal, reserveOnly })
-    this.stats.preallocations++
-    if (reserveOnly) return f
-    // When hurried, a lower bound: the segment filled faster than zeros could be written.
-    this.zeroingMs = this.opts.clock() - start
-    if (control.signal.reason === HURRY) {
-      this.stats.hurried++
-      this.opts.logger.info(
-        `wal: ${path} was needed before its zeros were written; reserved the rest`,
-      )
-    } else {
-      this.stats.zeroFilled++
-    }
-    return f
-  }
-
-  /**
-   * A new file at `path`, empty and then preallocated; closed again if that fails. When the
-   * preallocation stops because `signal` aborted with HURRY, the rest of the file is reserved.
-   */
-  private static async preallocatedFile(
-    opts: Required<WalOptions>,
-    path: string,
-    prealloc: PreallocateOptions = {},
-  ): Promise<DiskFile> {
-    const f = opts.disk.open(path, { create: true })
-    try {
-      f.truncate(0)
-      try {
-        await f.preallocate(opts.segmentBytes, prealloc)
-      } catch (err) {
-        // Only the stop itself: an I/O error stays an error, hurried or not.
-        if (err !== HURRY) throw err
-        await f.preallocate(opts.segmentBytes, { reserveOnly: true })
-      }
-    } catch (err) {
-      f.close()
-      throw ioError(`preallocating ${path}`, err)
-    }
-    return f
   }
 
   private currentSeq(): number {
@@ -829,131 +515,16 @@ function groupEntries(group: readonly Pending[]): Entry[] {
   return out
 }
 
-/** A header record to encode. */
-type RecordSpec = { type: RecordType; data: Uint8Array }
-
 /**
- * A segment header: the crc record (encodeRecords gives it the running crc, which is what the
- * chain needs), the metadata, then `rest` (the first segment: a snapshot marker at index 0; later
- * ones: the hard state so far, so that a suffix of segments still knows it).
+ * A segment header batch: the crc record (the encoder gives it the running crc, which is what
+ * the chain needs), the metadata, then `rest` (the first segment: a snapshot marker at index 0;
+ * later ones: the hard state so far, so that a suffix of segments still knows it).
  */
-function encodeHeader(opts: Required<WalOptions>, crcIn: number, rest: RecordSpec[]) {
+function segmentHeader(metadata: WalMetadata, crcIn: number, rest: RecordSpec[]) {
   const records: RecordSpec[] = [
     { type: RecordType.Crc, data: new Uint8Array(0) },
-    { type: RecordType.Metadata, data: encodeMetadata(opts.metadata) },
+    { type: RecordType.Metadata, data: encodeMetadata(metadata) },
     ...rest,
   ]
-  return { records, ...encodeToBuffer(records, crcIn) }
-}
-
-function encodeHeaderFor(opts: Required<WalOptions>, crcIn: number, hs: HardState) {
-  const rest = isEmptyHardState(hs) ? [] : [{ type: RecordType.State, data: encodeHardState(hs) }]
-  return encodeHeader(opts, crcIn, rest)
-}
-
-function checkSequence(dir: string, segments: Segment[]): void {
-  for (let i = 1; i < segments.length; i++) {
-    const prev = segments[i - 1] as Segment
-    const seg = segments[i] as Segment
-    if (seg.seq !== prev.seq + 1) {
-      throw new WalError(
-        'WAL_MISSING_SEGMENT',
-        `wal: segment with sequence ${prev.seq + 1} is missing between ${prev.name} and ` +
-          `${seg.name} in ${dir}; entries in it are lost, restore this member from a peer`,
-        { file: joinPath(dir, seg.name) },
-      )
-    }
-    // The index in a name may go back: a segment cut after an overwrite of the log's tail starts
-    // below its predecessor's name.
-  }
-}
-
-/** Folds the records of a replay into the recovered state, checking the headers as it goes. */
-class Replay {
-  hardState = emptyHardState()
-  snapshots: WalSnapshot[] = []
-  repairs: string[] = []
-  lastIndex = 0
-  lastHasHeader = false
-  private seg: Segment = { seq: 0, index: 0, name: '' }
-  private path = ''
-  private sawCrc = false
-  private sawMetadata = false
-
-  constructor(
-    private readonly opts: Required<WalOptions>,
-    private readonly onEntry: (e: Entry, location: number) => void,
-    private readonly onSnapshot: (s: WalSnapshot) => void,
-  ) {}
-
-  beginSegment(seg: Segment, path: string): void {
-    this.seg = seg
-    this.path = path
-    this.sawCrc = false
-    this.sawMetadata = false
-  }
-
-  record(rec: DecodedRecord, offset: number): void {
-    if (offset === 0 && rec.type !== RecordType.Crc) {
-      throw corrupt(this.path, 0, 'segment does not open with a crc record')
-    }
-    switch (rec.type) {
-      case RecordType.Crc:
-        this.sawCrc = true
-        return
-      case RecordType.Metadata:
-        return this.metadata(rec.data, offset)
-      case RecordType.Entry:
-        return this.entry(rec.data, offset)
-      case RecordType.State:
-        this.hardState = this.decode(() => decodeHardState(rec.data), offset)
-        return
-      case RecordType.Snapshot: {
-        const snap = decodeSnapshotMarker(rec.data)
-        if (snap === undefined) throw corrupt(this.path, offset, 'malformed snapshot marker')
-        this.snapshots.push(snap)
-        // As Wal.write: a marker ahead of the log moves it on, for the name of the next segment.
-        this.lastIndex = Math.max(this.lastIndex, snap.index)
-        this.onSnapshot(snap)
-        return
-      }
-    }
-  }
-
-  endSegment(isLast: boolean): void {
-    const complete = this.sawCrc && this.sawMetadata
-    if (isLast) this.lastHasHeader = complete
-    else if (!complete) throw corrupt(this.path, 0, 'segment header (crc, metadata) missing')
-  }
-
-  private metadata(data: Uint8Array, offset: number): void {
-    const md = decodeMetadata(data)
-    if (md === undefined) throw corrupt(this.path, offset, 'malformed metadata')
-    const want = this.opts.metadata
-    if (md.nodeId !== want.nodeId || md.clusterId !== want.clusterId) {
-      throw new WalError(
-        'WAL_METADATA_MISMATCH',
-        `wal: ${this.path} belongs to node ${md.nodeId.toString(16)} of cluster ` +
-          `${md.clusterId.toString(16)}, not node ${want.nodeId.toString(16)} of cluster ` +
-          `${want.clusterId.toString(16)}; check the data dir; nothing was changed`,
-        { file: this.path, offset },
-      )
-    }
-    this.sawMetadata = true
-  }
-
-  private entry(data: Uint8Array, offset: number): void {
-    const e = this.decode(() => decodeEntry(data), offset)
-    this.lastIndex = e.index
-    this.onEntry(e, this.seg.seq * SEQ_SCALE + offset)
-  }
-
-  private decode<T>(fn: () => T, offset: number): T {
-    try {
-      return fn()
-    } catch (err) {
-      if (err instanceof RaftError) throw corrupt(this.path, offset, err.message)
-      throw err
-    }
-  }
+  return encodeHeader(records, crcIn)
 }

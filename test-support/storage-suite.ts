@@ -7,11 +7,18 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 
-import { RaftError, type RaftErrorCode } from '../raft/errors.js'
-import { entrySize } from '../raft/size.js'
-import { emptyConfState, entry, type ConfState, type Entry } from '../raft/raftpb/types.js'
-import type { HardState, Snapshot } from '../raft/raftpb/types.js'
-import type { Storage } from '../raft/storage.js'
+import {
+  RaftError,
+  emptyConfState,
+  entry,
+  entrySize,
+  type ConfState,
+  type Entry,
+  type HardState,
+  type RaftErrorCode,
+  type Snapshot,
+  type Storage,
+} from '../src/raft/index.js'
 
 export interface StorageUnderTest {
   storage: Storage

@@ -9,9 +9,9 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync }
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { applyEdit, type Plant } from '../sim/plants.js'
+import { applyEdit, type Plant } from './plants.js'
 
-/** The repository root: this file runs as dist/src/cli/plant.js. */
+/** The repository root: this file runs as dist/src/sim/plant-runner.js. */
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url))
 
 export interface PlantedCopy {
@@ -40,7 +40,7 @@ export function plantedCopy(plant: Plant): PlantedCopy {
     remove()
     throw err
   }
-  return { simJs: join(dir, 'dist', 'src', 'cli', 'sim.js'), remove }
+  return { simJs: join(dir, 'dist', 'src', 'sim', 'cli.js'), remove }
 }
 
 /** The sim CLI arguments that switch off the checkers the plant asks to. */

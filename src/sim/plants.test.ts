@@ -1,11 +1,11 @@
 // Goal: every planted bug of src/sim/plants.ts is still caught by the simulator within its seed
 // budget, by the checkers it names, and a plant whose text is gone fails loudly. Method: run each
-// plant's copy of dist/ (src/cli/plant.ts) over seeds 1..budget, stopping at the first failure,
+// plant's copy of dist/ (src/sim/plant-runner.ts) over seeds 1..budget, stopping at the first failure,
 // two at a time; parse the failing seed and its violation from the CLI's report.
 import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { runPlanted } from './plant.js'
-import { PLANTS, PlantError, applyEdit, findPlant, type Plant } from '../sim/plants.js'
+import { runPlanted } from './plant-runner.js'
+import { PLANTS, PlantError, applyEdit, findPlant, type Plant } from './plants.js'
 import { slow } from '../../test-support/quick.js'
 
 /** A planted copy that runs away is killed: the simulator's own bounds should stop it first. */

@@ -10,16 +10,16 @@
  *   npm run sim -- --plant=NAME ...       the same with a planted bug (src/sim/plants.ts), in a
  *                                         planted copy of dist/ run as a child process
  *   npm run sim -- --plants               list the plants
- *   --no-check=reads,recovery        switch checkers off (a plant's own are added)
+ *   --no-check=reads,recovery            switch checkers off (a plant's own are added)
  *
  * A failing seed is printed with the command that replays it. Exit status: 0 all passed,
  * 1 a seed failed, 2 bad usage, 3 a plant's text was not found in dist/ (update the plant).
  */
 import { writeFileSync } from 'node:fs'
-import { formatEvent } from '../sim/history.js'
-import { PLANTS, PlantError, findPlant, type CheckName } from '../sim/plants.js'
-import { describeCounts, describeOptions, runSeed, type RunResult } from '../sim/run.js'
-import { runPlanted } from './plant.js'
+import { formatEvent } from './history.js'
+import { PLANTS, PlantError, findPlant, type CheckName } from './plants.js'
+import { runPlanted } from './plant-runner.js'
+import { describeCounts, describeOptions, runSeed, type RunResult } from './run.js'
 
 interface Args {
   seed?: number

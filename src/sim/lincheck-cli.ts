@@ -7,8 +7,8 @@
  * budget ran out), 3 bad usage or a malformed history.
  */
 import { readFileSync } from 'node:fs'
-import { HistoryError, parseHistory } from '../sim/history.js'
-import { STEPS_MAX_DEFAULT, checkOperations, describeResult } from '../sim/linearizability.js'
+import { HistoryError, parseHistory } from './history.js'
+import { STEPS_MAX_DEFAULT, checkOperations, describeResult } from './linearizability.js'
 
 const USAGE = 'usage: lincheck FILE.jsonl [--steps-max=N]'
 
