@@ -177,7 +177,9 @@ async function main(): Promise<number> {
   if (args.listPlants) {
     for (const p of PLANTS) {
       const off = p.checksOff === undefined ? '' : ` (${p.checksOff.join(', ')} check off)`
-      process.stdout.write(`${p.name}: ${p.description}${off}; budget ${p.budget} seeds\n`)
+      const from = p.from ?? 1
+      const seeds = `seeds ${from}..${from + p.budget - 1}`
+      process.stdout.write(`${p.name}: ${p.description}${off}; caught within ${seeds}\n`)
     }
     return 0
   }
