@@ -220,15 +220,17 @@ export class Cluster implements NodeHost {
     // next round runs only if that produced something due now, or left work for a disk thread
     // (which takes it with chance diskRate per round).
     for (let round = 0; round < ROUNDS_MAX; round++) {
+      // With a slow machine the disk threads sometimes go first, so a lane's continuation can
+      // run before the messages of the same round are stepped.
+      const threadsFirst = this.options.slowMachine && this.faults.chance(0.5)
+      if (threadsFirst) this.runThreads()
       this.flushReports()
       const due = this.net.takeDue(this.now)
       if (due.length > 0) {
         if (this.options.reorder) this.wire.shuffle(due)
         for (const m of due) this.deliver(m)
       }
-      for (let id = 1; id < this.nodes.length; id++) {
-        ;(this.nodes[id] as SimNode).inc?.runThreads(this.options.diskRate)
-      }
+      if (!threadsFirst) this.runThreads()
       await drain()
       this.checkFailure()
       if (!this.net.hasDue(this.now) && this.reports.length === 0 && !this.diskWork()) break
@@ -238,6 +240,12 @@ export class Cluster implements NodeHost {
     this.checkBounds()
     this.net.carryOver(this.now)
     this.now++
+  }
+
+  private runThreads(): void {
+    for (let id = 1; id < this.nodes.length; id++) {
+      ;(this.nodes[id] as SimNode).inc?.runThreads(this.options.diskRate)
+    }
   }
 
   /** Some live node has writes or applies waiting for its disk threads. */
@@ -422,8 +430,11 @@ export class Cluster implements NodeHost {
       maxInflightBytes: o.maxInflightBytes,
       maxCommittedSizePerReady: o.maxCommittedSizePerReady,
       stepDownOnRemoval: o.stepDownOnRemoval,
-      // Snapshots come from the fault injector (compactRate), at random points.
-      snapshotCount: 0,
+      // Snapshots come from the fault injector (compactRate), at random points; slow-machine
+      // seeds also snapshot every few entries with almost no tail kept, so followers catch up by
+      // snapshot while their apply lanes are still busy.
+      snapshotCount: o.slowMachine ? 4 : 0,
+      snapshotCatchUpEntries: 1,
       logger: this.logger,
       rand: node.prng.fork(),
       observer: { ready: (rd) => this.readyTaken(inc, rd) },
@@ -477,6 +488,12 @@ export class Cluster implements NodeHost {
     const rate = this.options.voterCrashRate
     if (this.liveness || rate === 0 || !this.faults.chance(rate)) return
     this.crash(node, 'right after granting a vote')
+    node.restartAtOnce = true
+  }
+
+  askedRead(node: SimNode): void {
+    if (this.liveness || !this.options.slowMachine || !this.faults.chance(0.2)) return
+    this.crash(node, 'right after asking for a ReadIndex')
     node.restartAtOnce = true
   }
 

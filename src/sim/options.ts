@@ -86,6 +86,12 @@ export interface SimOptions {
    */
   bitRot: boolean
   /**
+   * Every state machine call (apply, conf change, snapshot, restore) answers through the node's
+   * apply thread, in both storage modes, and delivery rounds sometimes run the disk threads
+   * before the messages.
+   */
+  slowMachine: boolean
+  /**
    * Clients whose idea of the leader may be stale, as clients cut off with a deposed leader
    * are: they send to a node that believes it leads (any term), and leave it on a timeout or
    * once it no longer believes so, rather than on news of a newer leader.
@@ -191,6 +197,7 @@ export function chooseOptions(seed: number): SimOptions {
     learners: false,
     readChecks: true,
     recoveryCheck: true,
+    slowMachine: false,
   }
   // The storage thread takes a write with chance diskRate per tick, and a vote waits for two (the
   // voter's hard state, the candidate's own vote): a round trip takes about 2/diskRate ticks more
@@ -232,5 +239,10 @@ export function chooseOptions(seed: number): SimOptions {
   }
   // Several learners at once: a minority of voters with them outnumbers the rest.
   if (options.learners) options.spareNodes = Math.max(options.spareNodes, 4)
+  // Drawn last of all: a state machine that answers later (a backend committing a transaction),
+  // so the apply lane's jobs interleave with steps and storage (the races of
+  // src/node/node-races.test.ts).
+  options.slowMachine = p.chance(0.3)
+  if (options.slowMachine) options.compactRate = Math.max(options.compactRate, 0.01)
   return options
 }

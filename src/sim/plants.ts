@@ -279,6 +279,20 @@ export const PLANTS: readonly Plant[] = [
     budget: 60,
     kinds: ['leader-completeness', 'state-machine-safety', 'commit-quorum'],
   },
+  {
+    name: 'dropped-though-applied',
+    description:
+      'the driver fails a leader proposal with PROPOSAL_DROPPED ("certainly not applied") when its own entry is applied',
+    edits: [
+      {
+        file: 'src/node/proposals.js',
+        find: '                if (placed !== seq)\n',
+        replace: '                if (placed === seq || placed !== seq)\n',
+      },
+    ],
+    budget: 10,
+    kinds: ['linearizability'],
+  },
 ]
 
 export class PlantError extends Error {

@@ -164,6 +164,7 @@ export function describeOptions(o: SimOptions): string {
       ? ` membership rate ${o.confChangeRate.toFixed(3)} spares ${o.spareNodes} stepdown ${o.stepDownOnRemoval}`
       : '') +
     (o.bitRot ? ' bitrot' : '') +
+    (o.slowMachine ? ' slowmachine' : '') +
     (o.learners ? ' learners' : '') +
     (o.staleClients ? ' staleclients' : '') +
     (o.partitionHoldTicks > 0 ? ` hold ${o.partitionHoldTicks}` : '') +

@@ -37,6 +37,7 @@ import { KvStateMachine, hashBytes } from './kv.js'
 import { IncarnationWatch } from './watch.js'
 import type { NodeDiskState } from './node-disk-state.js'
 import type { Prng } from './prng.js'
+import type { SimOptions } from './options.js'
 
 /** Where in its work a node marked to crash stops. */
 export const enum CrashPoint {
@@ -72,8 +73,9 @@ export enum Ev {
   Join = 17,
   Retire = 18,
   RotRefused = 19,
+  WriteRefused = 20,
 }
-export const EV_COUNT = 20
+export const EV_COUNT = 21
 
 /** Started, and neither retired nor refusing to start. */
 export function active(node: SimNode): boolean {
@@ -88,6 +90,7 @@ export interface KvResult {
 
 /** What an incarnation reports to the cluster and asks of it; the cluster implements it. */
 export interface NodeHost {
+  readonly options: SimOptions
   readonly asyncStorageWrites: boolean
   /** The chance source of crash points and torn writes. */
   readonly faults: Prng
@@ -102,6 +105,8 @@ export interface NodeHost {
   restored(node: SimNode, sm: KvStateMachine, cs: ConfState): void
   /** The node sent a vote it granted: the chance to crash right after. */
   votedFor(node: SimNode): void
+  /** The node asked the leader for a ReadIndex: the chance to crash and come back at once. */
+  askedRead(node: SimNode): void
 }
 
 export class SimNode {
@@ -164,9 +169,9 @@ export class Incarnation {
   readonly storage: NodeStorage
   readonly machine: StateMachine<KvResult>
   readonly transport: Transport
-  /** Async mode: writes and applies waiting for the node's disk threads. */
+  /** Writes waiting for the storage thread (async mode), and machine calls for the apply thread. */
   writes: { w: StorageWrite; resolve: () => void }[] = []
-  applies: { entries: readonly Entry[]; resolve: (r: readonly KvResult[]) => void }[] = []
+  machineJobs: (() => void)[] = []
 
   constructor(
     readonly node: SimNode,
@@ -191,22 +196,31 @@ export class Incarnation {
         write(this, w, resolve)
       }
     }
-    if (this.alive && this.applies.length > 0 && this.host.faults.chance(rate)) {
+    if (this.alive && this.machineJobs.length > 0 && this.host.faults.chance(rate)) {
       ran = true
-      const work = this.applies
-      this.applies = []
-      for (const { entries, resolve } of work) {
+      const work = this.machineJobs
+      this.machineJobs = []
+      for (const job of work) {
         if (!this.alive) return true
-        const results = applyNow(this, entries)
-        if (results !== null) resolve(results)
+        job()
       }
     }
     return ran
   }
 
+  /** Runs `fn` on the apply thread; the promise settles with its result (never, on a crash). */
+  later<T>(fn: () => T | null): Promise<T> {
+    return new Promise((resolve) =>
+      this.machineJobs.push(() => {
+        const r = fn()
+        if (r !== null) resolve(r)
+      }),
+    )
+  }
+
   /** Writes waiting for the storage thread, or applies for the apply thread. */
   hasQueued(): boolean {
-    return this.writes.length > 0 || this.applies.length > 0
+    return this.writes.length > 0 || this.machineJobs.length > 0
   }
 }
 
@@ -290,30 +304,49 @@ class SimMachine implements StateMachine<KvResult> {
   apply(entries: readonly Entry[]): readonly KvResult[] | Promise<readonly KvResult[]> {
     const inc = this.inc
     if (!inc.alive) return NEVER
-    if (!inc.host.asyncStorageWrites) return applyNow(inc, entries) ?? NEVER
-    return new Promise((resolve) => inc.applies.push({ entries, resolve }))
+    if (!inc.host.asyncStorageWrites && !inc.host.options.slowMachine) {
+      return applyNow(inc, entries) ?? NEVER
+    }
+    return inc.later(() => applyNow(inc, entries))
   }
 
   applyConfChange(c: AppliedConfChange): void | Promise<void> {
     const inc = this.inc
     if (!inc.alive) return NEVER
-    inc.sm.apply({ index: c.index, term: c.term, type: 0, data: new Uint8Array(0) })
-    inc.host.confApplied(inc.node, c, inc.sm)
+    if (inc.host.options.slowMachine) return inc.later(() => this.confChangeNow(c)).then(() => {})
+    this.confChangeNow(c)
   }
 
-  snapshot(): Uint8Array {
-    return this.inc.sm.snapshot()
+  private confChangeNow(c: AppliedConfChange): true {
+    const inc = this.inc
+    inc.sm.apply({ index: c.index, term: c.term, type: 0, data: new Uint8Array(0) })
+    inc.host.confApplied(inc.node, c, inc.sm)
+    return true
+  }
+
+  snapshot(): Uint8Array | Promise<Uint8Array> {
+    const inc = this.inc
+    if (!inc.alive) return NEVER
+    if (inc.host.options.slowMachine) return inc.later(() => inc.sm.snapshot())
+    return inc.sm.snapshot()
   }
 
   restore(snap: Snapshot): void | Promise<void> {
     const inc = this.inc
     if (!inc.alive) return NEVER
+    if (inc.host.options.slowMachine) return inc.later(() => this.restoreNow(snap)).then(() => {})
+    this.restoreNow(snap)
+  }
+
+  private restoreNow(snap: Snapshot): true {
+    const inc = this.inc
     const sm = KvStateMachine.restore(snap.data)
     if (sm.applied !== snap.metadata.index)
       throw new Error('snapshot data does not match its index')
     inc.sm = sm
     inc.node.sm = sm
     inc.host.restored(inc.node, sm, snap.metadata.confState)
+    return true
   }
 }
 
@@ -354,14 +387,18 @@ class SimTransport implements Transport {
     if (!inc.alive) return
     const node = inc.node
     let granted = false
+    let askedRead = false
     for (const m of messages) {
       inc.host.send(node.id, m)
       if (m.type === MessageType.MsgVoteResp && !m.reject) granted = true
+      else if (m.type === MessageType.MsgReadIndex) askedRead = true
     }
     if (node.crashPoint === CrashPoint.AfterSend) return inc.host.crash(node, 'after send')
     // A vote must survive a crash right after it was sent (a voter that forgot it could vote
     // twice in one term).
     if (granted) inc.host.votedFor(node)
+    // The answer to a read of this life must not answer a read of the next.
+    else if (askedRead) inc.host.askedRead(node)
   }
 
   stop(): void {

@@ -7,6 +7,7 @@
  * state machine holds once it has applied up to the read index.
  */
 import { StateType } from '../raft/index.js'
+import { NodeError } from '../node/index.js'
 import { Violation } from './checkers.js'
 import type { Cluster } from './cluster.js'
 import { Op, encodeCommand, type Command } from './kv.js'
@@ -24,6 +25,8 @@ interface Client {
   deadline: number
   /** Submissions of the current operation; a read's answer counts only for the latest. */
   attempt: number
+  /** The attempt number of the current operation's first submission. */
+  firstAttempt: number
   /** The highest index committed (or of a write acknowledged) before this operation started. */
   committedAtStart: number
   /** The highest index of a write acknowledged to a client before this operation started. */
@@ -54,6 +57,7 @@ export class Workload {
         targetWasLeader: false,
         deadline: 0,
         attempt: 0,
+        firstAttempt: 1,
         committedAtStart: 0,
         ackedAtStart: 0,
         submittedAt: 0,
@@ -84,6 +88,7 @@ export class Workload {
     const o = this.c.options
     client.seq++
     client.busy = true
+    client.firstAttempt = client.attempt + 1
     client.isRead = p.chance(o.readRatio)
     // Linearizability asks a read to reflect every acknowledged write; ReadIndex promises more,
     // every entry committed before the request, which catches a stale read before any client
@@ -152,6 +157,15 @@ export class Workload {
     const refused = (err: unknown): void => {
       const msg = err instanceof Error ? err.message : String(err)
       c.log(`client ${client.id} #${seq} refused by n${target}: ${msg}`)
+      // The driver says the write certainly took no effect; taken at its word when no other
+      // attempt of the operation exists, the history records it as failed, and a read that sees
+      // its value fails the seed.
+      const certain =
+        NodeError.is(err, 'PROPOSAL_DROPPED') || NodeError.is(err, 'TOO_MANY_REQUESTS')
+      // The only attempt: a retry may have carried the operation through meanwhile.
+      const only = attempt === client.firstAttempt && client.attempt === attempt
+      if (!certain || client.isRead || !only) return
+      c.guard(() => this.writeRefused(client, seq))
     }
     if (client.isRead) {
       c.log(`client ${client.id} read #${seq} via n${target}`)
@@ -166,6 +180,15 @@ export class Workload {
         .propose(encodeCommand(client.cmd))
         .then((r) => c.guard(() => this.writeDone(client, seq, r)), refused)
     }
+  }
+
+  /** The operation's only attempt so far certainly took no effect: the client gives it up. */
+  private writeRefused(client: Client, seq: number): void {
+    if (!client.busy || client.isRead || client.seq !== seq) return
+    const c = this.c
+    client.busy = false
+    c.history.complete(client.id, 'fail', c.now, { error: 'refused' })
+    c.note(Ev.WriteRefused, client.id, seq)
   }
 
   /** A write's result: any attempt of the operation counts (the machine applies it once). */
