@@ -28,12 +28,11 @@ import {
   type Logger,
   type Message,
   type Snapshot,
-  type Ready,
 } from '../raft/index.js'
 import { RaftNode, type AppliedConfChange, type StorageWrite } from '../node/index.js'
-import { Checker, Violation, type LogView } from './checkers.js'
+import { Checker, Violation } from './checkers.js'
 import { HistoryRecorder } from './history.js'
-import { KvStateMachine, hashBytes, mixHash } from './kv.js'
+import { KvStateMachine, mixHash } from './kv.js'
 import { MembershipChecker, confKey, isJoint, isVoter } from './membership.js'
 import { SimNet } from './net.js'
 import {
@@ -51,13 +50,13 @@ import {
   Incarnation,
   SimNode,
   active,
-  confChangeBytes,
   type KvResult,
   type NodeHost,
 } from './sim-node.js'
 import { Faults } from './faults.js'
 import { Workload } from './workload.js'
 import { Operator } from './operator.js'
+import { Observer, type ReadAnswer } from './observer.js'
 
 export { Ev, active } from './sim-node.js'
 
@@ -113,17 +112,10 @@ export class Cluster implements NodeHost {
   private failure: unknown = undefined
   /** bitRot seeds: a disk was rotted already (one per run). */
   private rotted = false
-  /** ReadIndex answers given, by (node answered, index): the latest one (watch.ts). */
-  private readonly readAnswers = new Map<number, ReadAnswer>()
   /** Deliveries so far: orders what a leader heard against when a read was requested. */
   deliveries = 0
-  /**
-   * Ticks between raft's answer to a read and the Ready (or the send after persisting it) in
-   * which the cluster sees it, at most.
-   */
-  private readonly answerDelayTicks: number
-  /** How far back a configuration a node held may have counted its votes or acks. */
-  private readonly recentTicks: number
+  /** What the cluster reports to the checkers as it watches the nodes (observer.ts). */
+  readonly observer: Observer
 
   constructor(
     readonly options: SimOptions,
@@ -172,10 +164,9 @@ export class Cluster implements NodeHost {
       node.joined = false
       this.nodes[id] = node
     }
+    this.observer = new Observer(this)
     this.operator = options.membership ? new Operator(this, root.fork()) : null
     this.injector = new Faults(this)
-    this.answerDelayTicks = 2 * (options.syncTicksMax + 1) + 1
-    this.recentTicks = 3 * options.electionTick + this.answerDelayTicks
   }
 
   private newDisk(id: number, prng: Prng): NodeDiskState {
@@ -437,7 +428,7 @@ export class Cluster implements NodeHost {
       snapshotCatchUpEntries: 1,
       logger: this.logger,
       rand: node.prng.fork(),
-      observer: { ready: (rd) => this.readyTaken(inc, rd) },
+      observer: { ready: (rd) => this.observer.readyTaken(inc, rd) },
     }).then(
       (driver) => {
         if (!inc.alive) return
@@ -516,84 +507,10 @@ export class Cluster implements NodeHost {
     throw err
   }
 
-  // --- Observation ----------------------------------------------------------------------------
-
-  private readyTaken(inc: Incarnation, rd: Ready): void {
-    if (!inc.alive) return
-    const node = inc.node
-    const view = inc.driver?.view
-    if (view === undefined) return
-    if (rd.softState !== null) {
-      this.note(Ev.RoleChange, node.id, view.term * 8 + rd.softState.raftState)
-      this.log(
-        `n${node.id} ${StateType[rd.softState.raftState]} term ${view.term} lead ${rd.softState.lead}`,
-      )
-      if (rd.softState.raftState === StateType.StateLeader) {
-        inc.watch.becameLeader(inc.clock.now)
-        this.membership.leaderElected(node.id, view.term, node.conf)
-        const votes = inc.watch.votesIn(view.term)
-        this.checker.leaderVotes(node.id, view.term, votes, this.recentConfs(inc))
-        const log: LogView = {
-          firstIndex: view.firstIndex(),
-          lastIndex: view.lastIndex(),
-          termAt: (i) => view.termAt(i),
-        }
-        this.checker.leaderLog(node.id, view.term, log)
-      }
-    }
-    // The commit rule first: committed() below records the new commit index as seen. A node
-    // becomes leader only in a Ready after its candidacy's, so an advance seen here while it
-    // leads was made while it led.
-    if (view.state === StateType.StateLeader) {
-      const c = view.committed
-      this.checker.leaderCommitted(node.id, view.term, c, view.termAt(c), this.recentConfs(inc))
-    }
-    this.checker.committed(node.id, view.committed, (i) => view.termAt(i))
-    if (rd.readStates.length > 0 && view.state === StateType.StateLeader) {
-      for (const rs of rd.readStates) this.readAnswered(inc, node.id, rs.index)
-    }
-  }
-
-  /** The configurations the incarnation held lately, the current one first. */
-  private recentConfs(inc: Incarnation): ConfState[] {
-    const now = inc.clock.now
-    return inc.watch.confsSince(now - this.recentTicks, inc.node.conf, now)
-  }
-
-  /**
-   * Leader `inc` answered a ReadIndex request of node `to` at `index`: with a lease, whether it
-   * could still hold one; otherwise the latest delivery after which a quorum had answered it.
-   */
-  private readAnswered(inc: Incarnation, to: number, index: number): void {
-    const view = inc.driver!.view
-    const id = inc.node.id
-    const answer: ReadAnswer = this.options.readLease
-      ? {
-          lapse: inc.watch.lapse(
-            id,
-            view.term,
-            inc.node.conf,
-            inc.clock.now,
-            this.options.electionTick,
-            this.answerDelayTicks,
-          ),
-          quorumSeq: Infinity,
-        }
-      : { lapse: null, quorumSeq: inc.watch.quorumSeq(id, view.term, this.recentConfs(inc)) }
-    this.readAnswers.set(index * 64 + to, answer)
-  }
-
-  /** The latest answer given to a ReadIndex request of `node` at `index`, if seen. */
-  readAnswer(node: number, index: number): ReadAnswer | undefined {
-    return this.readAnswers.get(index * 64 + node)
-  }
+  // --- Observation (observer.ts) ---------------------------------------------------------------
 
   saving(node: SimNode, w: StorageWrite): void {
-    const view = node.driver?.view
-    if (view === undefined || view.state !== StateType.StateLeader) return
-    if (this.operator !== null && w.entries !== undefined) {
-      this.operator.leaderAppending(node, view, w.entries)
-    }
+    this.observer.saving(node, w)
   }
 
   persisting(
@@ -602,47 +519,24 @@ export class Cluster implements NodeHost {
     kept: number,
     snap: Snapshot | undefined,
   ): void {
-    if (snap !== undefined) this.checker.snapshotPersisted(node.id, snap.metadata.index)
-    if (kept === 0) return
-    const before = ents[0]!.index - 1
-    let prevTerm =
-      snap !== undefined
-        ? before === snap.metadata.index
-          ? snap.metadata.term
-          : -1
-        : termOrUnknown(node, before)
-    for (let i = 0; i < kept; i++) {
-      const e = ents[i]!
-      this.checker.persisted(node.id, e.index, e.term, hashBytes(e.data), prevTerm)
-      prevTerm = e.term
-    }
+    this.observer.persisting(node, ents, kept, snap)
   }
 
   applied(node: SimNode, e: Entry, sm: KvStateMachine): void {
-    this.checker.applied(node.id, e.index, e.term, hashBytes(e.data), sm.hash)
-    this.note(Ev.Apply, node.id, e.index)
-    if (this.trace !== null) {
-      const what = sm.appliedClient < 0 ? '(empty)' : `client ${sm.appliedClient} #${sm.appliedSeq}`
-      this.log(`n${node.id} apply ${e.index} term ${e.term} ${what}`)
-    }
+    this.observer.applied(node, e, sm)
   }
 
   confApplied(node: SimNode, c: AppliedConfChange, sm: KvStateMachine): void {
-    if (node.inc !== null) node.inc.watch.confIs(c.confState, node.inc.clock.now)
-    this.checker.applied(node.id, c.index, c.term, hashBytes(confChangeBytes(c.change)), sm.hash)
-    this.note(Ev.Apply, node.id, c.index)
-    this.membership.confApplied(node.id, c.index, c.confState)
-    this.note(Ev.ConfChange, node.id, c.index)
-    this.log(`n${node.id} applies conf change at ${c.index}: ${confKey(c.confState)}`)
-    if (c.index > this.latestConfIndex) this.operator?.configChanged(c.index, c.confState)
+    this.observer.confApplied(node, c, sm)
   }
 
   restored(node: SimNode, sm: KvStateMachine, cs: ConfState): void {
-    if (node.inc !== null) node.inc.watch.confIs(cs, node.inc.clock.now)
-    this.checker.snapshotApplied(node.id, sm.applied, sm.hash)
-    this.membership.snapshotInstalled(node.id, sm.applied, cs)
-    this.note(Ev.SnapshotInstall, node.id, sm.applied)
-    this.log(`n${node.id} installs snapshot ${sm.applied}`)
+    this.observer.restored(node, sm, cs)
+  }
+
+  /** The latest answer given to a ReadIndex request of `node` at `index`, if seen. */
+  readAnswer(node: number, index: number): ReadAnswer | undefined {
+    return this.observer.readAnswer(node, index)
   }
 
   // --- The network ----------------------------------------------------------------------------
@@ -651,7 +545,8 @@ export class Cluster implements NodeHost {
     const to = Number(m.to)
     if (m.type === MessageType.MsgReadIndexResp) {
       const inc = (this.nodes[from] as SimNode).inc
-      if (inc?.driver?.view.state === StateType.StateLeader) this.readAnswered(inc, to, m.index)
+      if (inc?.driver?.view.state === StateType.StateLeader)
+        this.observer.readAnswered(inc, to, m.index)
     }
     const reachable = this.net.connected(from, to) && (this.nodes[to] as SimNode).inc !== null
     if (!reachable) {
@@ -744,22 +639,6 @@ export class Cluster implements NodeHost {
         (m.reject ? ' reject' : ''),
     )
   }
-}
-
-/**
- * How a leader answered a ReadIndex request: `lapse` (lease reads) is null while it could hold
- * its lease, else why not; `quorumSeq` (ReadOnlySafe) is the latest delivery after which a
- * quorum had answered it (watch.ts).
- */
-export interface ReadAnswer {
-  lapse: string | null
-  quorumSeq: number
-}
-
-function termOrUnknown(node: SimNode, i: number): number {
-  const s = node.storage
-  if (i < s.firstIndex() - 1 || i > s.lastIndex()) return -1
-  return s.term(i)
 }
 
 function cloneMessage(m: Message): Message {
