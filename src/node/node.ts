@@ -468,7 +468,7 @@ export class RaftNode<R = unknown> {
       for (let i = 0; i < READIES_PER_RUN; i++) {
         if (!this.rn.hasReady()) return
         const rd = this.rn.ready()
-        this.o.observer.ready?.(rd)
+        this.o.observer.ready?.(rd, this.rn.view)
         this.takeReady(rd)
         if (this.o.asyncStorageWrites) this.route(rd)
         else return void this.handleSync(rd)

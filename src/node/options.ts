@@ -9,6 +9,7 @@ import {
   type Logger,
   type NodeId,
   type Rand,
+  type RaftView,
   type Ready,
 } from '../raft/index.js'
 import type { Clock } from '../io/index.js'
@@ -19,8 +20,11 @@ import type { Transport } from './transport.js'
 
 /** Hooks for whoever watches the node (metrics, the simulator's checkers); none may throw. */
 export interface NodeObserver {
-  /** Called with each Ready as soon as the driver takes it, before any of it is handled. */
-  ready?(rd: Ready): void
+  /**
+   * Called with each Ready as soon as the driver takes it, before any of it is handled, and the
+   * node's raft state as of it (the first Ready comes before start() has resolved).
+   */
+  ready?(rd: Ready, view: RaftView): void
 }
 
 export interface NodeOptions<R> {

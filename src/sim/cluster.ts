@@ -428,7 +428,7 @@ export class Cluster implements NodeHost {
       snapshotCatchUpEntries: 1,
       logger: this.logger,
       rand: node.prng.fork(),
-      observer: { ready: (rd) => this.observer.readyTaken(inc, rd) },
+      observer: { ready: (rd, view) => this.observer.readyTaken(inc, rd, view) },
     }).then(
       (driver) => {
         if (!inc.alive) return
@@ -545,8 +545,10 @@ export class Cluster implements NodeHost {
     const to = Number(m.to)
     if (m.type === MessageType.MsgReadIndexResp) {
       const inc = (this.nodes[from] as SimNode).inc
-      if (inc?.driver?.view.state === StateType.StateLeader)
-        this.observer.readAnswered(inc, to, m.index)
+      const view = inc?.driver?.view
+      if (inc != null && view !== undefined && view.state === StateType.StateLeader) {
+        this.observer.readAnswered(inc, view, to, m.index)
+      }
     }
     const reachable = this.net.connected(from, to) && (this.nodes[to] as SimNode).inc !== null
     if (!reachable) {

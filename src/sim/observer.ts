@@ -5,7 +5,14 @@
  * node persists, applies and restores. The cluster calls it from the drivers' observer hook and
  * from its NodeHost methods (sim-node.ts).
  */
-import { StateType, type ConfState, type Entry, type Snapshot, type Ready } from '../raft/index.js'
+import {
+  StateType,
+  type ConfState,
+  type Entry,
+  type RaftView,
+  type Ready,
+  type Snapshot,
+} from '../raft/index.js'
 import type { AppliedConfChange, StorageWrite } from '../node/index.js'
 import type { LogView } from './checkers.js'
 import type { Cluster } from './cluster.js'
@@ -39,11 +46,9 @@ export class Observer {
     this.recentTicks = 3 * c.options.electionTick + this.answerDelayTicks
   }
 
-  readyTaken(inc: Incarnation, rd: Ready): void {
+  readyTaken(inc: Incarnation, rd: Ready, view: RaftView): void {
     if (!inc.alive) return
     const node = inc.node
-    const view = inc.driver?.view
-    if (view === undefined) return
     if (rd.softState !== null) {
       this.c.note(Ev.RoleChange, node.id, view.term * 8 + rd.softState.raftState)
       this.c.log(
@@ -71,7 +76,7 @@ export class Observer {
     }
     this.c.checker.committed(node.id, view.committed, (i) => view.termAt(i))
     if (rd.readStates.length > 0 && view.state === StateType.StateLeader) {
-      for (const rs of rd.readStates) this.readAnswered(inc, node.id, rs.index)
+      for (const rs of rd.readStates) this.readAnswered(inc, view, node.id, rs.index)
     }
   }
 
@@ -85,8 +90,7 @@ export class Observer {
    * Leader `inc` answered a ReadIndex request of node `to` at `index`: with a lease, whether it
    * could still hold one; otherwise the latest delivery after which a quorum had answered it.
    */
-  readAnswered(inc: Incarnation, to: number, index: number): void {
-    const view = inc.driver!.view
+  readAnswered(inc: Incarnation, view: RaftView, to: number, index: number): void {
     const id = inc.node.id
     const answer: ReadAnswer = this.c.options.readLease
       ? {
