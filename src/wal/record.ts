@@ -82,7 +82,8 @@ export function frameBytes(type: RecordType, crc: number, dataBytes: number): nu
 
 /**
  * The bytes of `v` (a non-negative safe integer) as a protobuf varint. Comparisons, not a loop of
- * divisions: the encoder asks for every record.
+ * divisions: the encoder asks for every record. The core's codec has the same helper; it stays
+ * private there (a codec internal), and the WAL sees only pontoon/raft's public surface.
  */
 export function varintSize(v: number): number {
   if (v < 0x80) return 1
