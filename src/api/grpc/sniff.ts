@@ -1,0 +1,40 @@
+/**
+ * One plaintext port for gRPC and HTTP/1.1, as etcd's cmux does on its client port: a
+ * connection whose first bytes are HTTP/2's client preface goes to the HTTP/2 server, any other
+ * to the HTTP/1.1 server (which answers garbage with 400 and closes).
+ */
+
+import type { Server as NetServer, Socket } from 'node:net'
+
+const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1')
+
+/** A connection that sends nothing in this long is closed. */
+export const SNIFF_TIMEOUT_MS = 10_000
+
+export function sniffConnection(socket: Socket, h2: NetServer, h1: NetServer): void {
+  let got: Buffer = Buffer.alloc(0)
+  const onError = (): void => {
+    socket.destroy()
+  }
+  const onTimeout = (): void => {
+    socket.destroy()
+  }
+  const onData = (chunk: Buffer): void => {
+    got = got.length === 0 ? chunk : Buffer.concat([got, chunk])
+    const n = Math.min(got.length, PREFACE.length)
+    const isH2 = got.subarray(0, n).equals(PREFACE.subarray(0, n))
+    if (isH2 && got.length < PREFACE.length) return
+    socket.off('data', onData)
+    socket.off('error', onError)
+    socket.off('timeout', onTimeout)
+    socket.setTimeout(0)
+    socket.pause()
+    socket.unshift(got)
+    // Both servers read what was unshifted: node's http2 session feeds a socket's buffered
+    // bytes to nghttp2 first, http's parser reads them as it resumes the socket.
+    ;(isH2 ? h2 : h1).emit('connection', socket)
+  }
+  socket.on('error', onError)
+  socket.setTimeout(SNIFF_TIMEOUT_MS, onTimeout)
+  socket.on('data', onData)
+}
