@@ -2,8 +2,9 @@
  * @module pontoon/io
  *
  * The only code that touches the OS, and its simulated twins: the Disk the WAL and snapshots
- * write through (NodeDisk over node:fs, SimDisk in memory with power loss), and the Clock the node
- * driver ticks by (systemClock over timers, ManualClock advanced by hand).
+ * write through (NodeDisk over node:fs, SimDisk in memory with power loss), the Clock the node
+ * driver ticks by (systemClock over timers, ManualClock advanced by hand), and the Net the peer
+ * transport connects and listens through (tcpNet over node:net).
  */
 export {
   dirName,
@@ -17,3 +18,4 @@ export {
 export { NodeDisk, type NodeDiskOptions, type Preallocation } from './node-disk.js'
 export { PAGE_BYTES, SECTOR_BYTES, SimDisk, type IntRand, type SimDiskStats } from './sim-disk.js'
 export { ManualClock, systemClock, type Clock } from './clock.js'
+export { tcpNet, type Net, type NetAddress } from './net.js'
