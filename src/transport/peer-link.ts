@@ -37,6 +37,8 @@ export class PeerLink {
   private urlIndex = 0
   private backoffMs: number
   private cancelTimer: (() => void) | null = null
+  /** Armed while the socket holds more than its bound: the peer must drain it in time. */
+  private cancelStall: (() => void) | null = null
   /** Encoded messages waiting, oldest first; `head` is the first one still queued. */
   private queue: Uint8Array[] = []
   private head = 0
@@ -48,6 +50,8 @@ export class PeerLink {
   /** The current episode of drops (queue full or peer down): logged once when it starts. */
   private droppedInEpisode = 0
   private downReason = ''
+  /** Why the stall timer closed the socket, for the close handler's log line. */
+  private stallReason: string | null = null
   readonly stats = { sentMessages: 0, writes: 0, sentBytes: 0, droppedMessages: 0 }
 
   constructor(
@@ -105,6 +109,8 @@ export class PeerLink {
 
   close(): void {
     this.state = 'closed'
+    this.cancelStall?.()
+    this.cancelStall = null
     this.cancelTimer?.()
     this.cancelTimer = null
     this.socket?.destroy()
@@ -194,12 +200,20 @@ export class PeerLink {
         socket.destroy()
       }
     })
-    socket.on('drain', () => this.flush())
+    socket.on('drain', () => {
+      this.cancelStall?.()
+      this.cancelStall = null
+      this.flush()
+    })
     socket.on('error', (err) => {
       reason = err.message
     })
     socket.on('close', () => {
+      if (this.stallReason !== null) reason = this.stallReason
+      this.stallReason = null
       cancelHandshake()
+      this.cancelStall?.()
+      this.cancelStall = null
       if (this.socket === socket) this.socket = null
       this.becomeDown(url, reason)
     })
@@ -258,11 +272,20 @@ export class PeerLink {
   private flush(): void {
     const socket = this.socket
     if (this.state !== 'active' || socket === null) return
-    const lim = this.ctx.limits
+    const ctx = this.ctx
+    const lim = ctx.limits
     // Bounded by the queue: every pass takes at least one message or returns.
     while (this.head < this.queue.length) {
       const room = lim.socketBufferBytesMax - socket.writableLength
       if (room <= 0) {
+        if (this.cancelStall === null) {
+          const ms = lim.stallTimeoutMs
+          this.cancelStall = ctx.net.after(ms, () => {
+            this.cancelStall = null
+            this.stallReason = `the peer took nothing for ${ms} ms`
+            socket.destroy()
+          })
+        }
         // 'drain' calls us again. Drop the sent prefix now and then, so the array stays small.
         if (this.head > 1024) {
           this.queue = this.queue.slice(this.head)
@@ -272,7 +295,7 @@ export class PeerLink {
       }
       let end = this.head
       let bytes = 0
-      while (end < this.queue.length) {
+      while (end < this.queue.length && end - this.head < lim.writeMessagesMax) {
         const n = FRAME_HEADER_BYTES + (this.queue[end] as Uint8Array).length
         if (bytes > 0 && bytes + n > room) break
         bytes += n

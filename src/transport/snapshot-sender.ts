@@ -49,6 +49,7 @@ export function sendSnapshot(
     if (done) return
     done = true
     cancelHandshake()
+    cancelStall()
     if (ctx.stopped) return
     if (ok) {
       ctx.log.info(fields(ctx, peer, info), 'sent database snapshot')
@@ -68,7 +69,19 @@ export function sendSnapshot(
     socket.destroy()
   })
 
+  // Re-armed whenever the stream moves (a drain); the acknowledgement must come in time too.
+  let cancelStall = (): void => {}
+  const armStall = (): void => {
+    cancelStall()
+    const ms = ctx.limits.stallTimeoutMs
+    cancelStall = ctx.net.after(ms, () => {
+      reason = `the snapshot stream did not move for ${ms} ms`
+      socket.destroy()
+    })
+  }
+
   const pump = (): void => {
+    armStall()
     const lim = ctx.limits
     // Bounded by the data: every pass writes one chunk.
     while (offset < data.length && socket.writableLength < lim.socketBufferBytesMax) {

@@ -354,6 +354,44 @@ test('a peer that stops reading costs bounded memory: messages dropped, unreacha
   }
 })
 
+test('a peer that takes nothing for stallTimeoutMs is disconnected and redialed', async () => {
+  const events = new Events()
+  const sockets: Socket[] = []
+  const slow = createServer((s) => {
+    sockets.push(s)
+    s.once('data', () => {
+      s.write(frame(FrameType.ACCEPT))
+      s.pause()
+    })
+    events.notify()
+  })
+  await new Promise<void>((r) => slow.listen(0, '127.0.0.1', r))
+  const port = (slow.address() as { port: number }).port
+  const a = await member(events, {
+    id: 1n,
+    peers: new Map([[2n, [`http://127.0.0.1:${port}`]]]),
+    limits: { socketBufferBytesMax: 1 << 16, stallTimeoutMs: 100 },
+  })
+  a.t.start(a.probe)
+  try {
+    await events.until('a active', () => a.probe.logged('peer became active').length === 1)
+    const inactive = (): LogLine[] =>
+      a.probe.logged('peer became inactive (message send to peer failed)')
+    // Fill the socket until it is over its bound; the loop is a guard (64 MiB at most).
+    for (let i = 0; i < 4096 && inactive().length === 0; i++) {
+      a.t.send([app(1n, 2n, i, 16 << 10)])
+      if (i % 16 === 0) await new Promise((r) => setImmediate(r))
+    }
+    await events.until('the stall closes the connection', () => inactive().length === 1)
+    assert.match(String(inactive()[0]?.fields.error), /took nothing for 100 ms/)
+    await events.until('a redials', () => sockets.length === 2)
+  } finally {
+    await a.t.stop()
+    for (const s of sockets) s.destroy()
+    await new Promise((r) => slow.close(r))
+  }
+})
+
 test('a snapshot of megabytes streams on its own connection and reports Finish', async () => {
   const events = new Events()
   const b = await member(events, { id: 2n })
