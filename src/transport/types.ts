@@ -76,6 +76,18 @@ export interface TransportLimits {
   backoffMaxMs: number
   /** A connection that has not completed its handshake by then is closed. */
   handshakeTimeoutMs: number
+  /**
+   * A peer that takes none of the bytes waiting for it for this long (a host gone without a
+   * reset, a process stopped) has its connection closed and redialed; a snapshot stream that
+   * moves neither data nor its acknowledgement for this long fails. TCP alone would wait for its
+   * retransmission timeout, many minutes, with raft's progress stuck in the meantime.
+   */
+  stallTimeoutMs: number
+  /**
+   * The most messages one socket write carries. Batching is the default; 1 writes each message
+   * on its own (the benchmark's "unbatched" row).
+   */
+  writeMessagesMax: number
 }
 
 export const DEFAULT_LIMITS: Readonly<TransportLimits> = Object.freeze({
@@ -88,6 +100,8 @@ export const DEFAULT_LIMITS: Readonly<TransportLimits> = Object.freeze({
   backoffMinMs: 100,
   backoffMaxMs: 5000,
   handshakeTimeoutMs: 10_000,
+  stallTimeoutMs: 30_000,
+  writeMessagesMax: 65_536,
 })
 
 /** What `stats()` reports, per peer and in total (tests, the bench, a future metrics endpoint). */

@@ -67,3 +67,11 @@ export function parsePeerUrls(
   }
   return urls
 }
+
+/**
+ * The address to bind or dial for a URL's host: "localhost" is 127.0.0.1, as etcd binds it (a
+ * resolver may answer ::1 first, and a member listening on 127.0.0.1 would not be found there).
+ */
+export function netHost(u: PeerUrl): string {
+  return u.host.toLowerCase() === 'localhost' ? '127.0.0.1' : u.host
+}

@@ -1,0 +1,63 @@
+/**
+ * What the transport's parts share: this member's identity, the network, the limits, the log and
+ * the node's handler (null before start() and after stop(): nothing reaches the node then).
+ */
+import type { NodeId, SnapshotStatus } from '../raft/index.js'
+import type { Net } from '../io/index.js'
+import type { PeerHandler, TransportLimits, TransportLogger } from './types.js'
+
+export interface TransportContext {
+  readonly id: NodeId
+  readonly clusterId: bigint
+  readonly net: Net
+  readonly limits: Readonly<TransportLimits>
+  readonly log: TransportLogger
+  handler: PeerHandler | null
+  stopped: boolean
+}
+
+/** Ids as etcd prints them (types.ID.String()): hex, no prefix. */
+export function hex(id: bigint): string {
+  return id.toString(16)
+}
+
+/** The fields every log line of this member carries, with the peer's when there is one. */
+export function fields(
+  ctx: TransportContext,
+  peer?: NodeId,
+  more: Record<string, unknown> = {},
+): Record<string, unknown> {
+  const f: Record<string, unknown> = { 'local-member-id': hex(ctx.id) }
+  if (peer !== undefined) f['remote-peer-id'] = hex(peer)
+  return Object.assign(f, more)
+}
+
+/**
+ * The handler's calls are the node's code: one that throws must not take a socket's event
+ * handler down with it (the connection would die for the node's sake), so it is logged.
+ */
+export function reportUnreachable(ctx: TransportContext, peer: NodeId): void {
+  const h = ctx.handler
+  if (h === null) return
+  try {
+    h.unreachable(peer)
+  } catch (err) {
+    ctx.log.error(
+      fields(ctx, peer, { error: String(err) }),
+      'node failed to take an unreachable report',
+    )
+  }
+}
+
+export function reportSnapshot(ctx: TransportContext, peer: NodeId, status: SnapshotStatus): void {
+  const h = ctx.handler
+  if (h === null) return
+  try {
+    h.snapshotStatus(peer, status)
+  } catch (err) {
+    ctx.log.error(
+      fields(ctx, peer, { error: String(err) }),
+      'node failed to take a snapshot status',
+    )
+  }
+}

@@ -1,0 +1,234 @@
+/**
+ * One accepted connection: the handshake, then a message stream or one snapshot.
+ *
+ * The first frame must be a HELLO of our protocol; anything else (an HTTP request, random
+ * bytes, a length above the handshake bound) closes the connection with a logged reason. A HELLO
+ * of another cluster is refused as etcd refuses it ("request cluster ID mismatch", naming both
+ * ids), one addressed to another member id too ("ignored streaming request; ID mismatch"): the
+ * dialer gets a REJECT with the reason, and the connection closes. After the handshake, a frame
+ * that does not decode, a message for another member, an unknown frame type or a stream that ends
+ * inside a frame close the connection, logged; the member and its other connections carry on.
+ */
+import type { Socket } from 'node:net'
+import { decodeMessage, MessageType, type Message } from '../raft/index.js'
+import {
+  decodeHello,
+  decodeSnapHead,
+  encodeReject,
+  frame,
+  FrameReader,
+  FrameType,
+  HANDSHAKE_FRAME_BYTES_MAX,
+  StreamKind,
+  type Hello,
+} from './frame.js'
+import { fields, hex, type TransportContext } from './context.js'
+
+export function acceptConnection(
+  ctx: TransportContext,
+  socket: Socket,
+  sockets: Set<Socket>,
+): void {
+  sockets.add(socket)
+  const remote = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`
+  const reader = new FrameReader(HANDSHAKE_FRAME_BYTES_MAX)
+  let hello: Hello | null = null
+  let closedWhy: string | null = null
+  let snapshot: { message: Message; data: Uint8Array; fill: number } | null = null
+  let snapshotDone = false
+
+  /** Closes the connection for a reason worth a log line (the peer misbehaved). */
+  const refuse = (why: string, reject?: string): false => {
+    if (closedWhy !== null) return false
+    closedWhy = why
+    ctx.log.warn(
+      fields(ctx, hello?.from, { 'remote-addr': remote, reason: why }),
+      'closed peer connection',
+    )
+    if (reject !== undefined) socket.end(encodeReject(reject))
+    else socket.destroy()
+    return false
+  }
+  const cancelHandshake = ctx.net.after(ctx.limits.handshakeTimeoutMs, () => {
+    if (hello === null) refuse(`no handshake within ${ctx.limits.handshakeTimeoutMs} ms`)
+  })
+
+  const onHello = (payload: Uint8Array): boolean => {
+    const h = decodeHello(payload)
+    if (typeof h === 'string') return refuse(`bad handshake: ${h}`)
+    cancelHandshake()
+    if (h.clusterId !== ctx.clusterId) {
+      const text = 'request cluster ID mismatch'
+      ctx.log.error(
+        fields(ctx, undefined, {
+          'local-member-cluster-id': hex(ctx.clusterId),
+          'remote-peer-id': hex(h.from),
+          'remote-peer-cluster-id': hex(h.clusterId),
+          'remote-addr': remote,
+        }),
+        text,
+      )
+      closedWhy = text
+      socket.end(
+        encodeReject(
+          `${text} (local member ${hex(ctx.id)} is in cluster ${hex(ctx.clusterId)}, ` +
+            `remote peer ${hex(h.from)} in cluster ${hex(h.clusterId)})`,
+        ),
+      )
+      return false
+    }
+    if (h.to !== ctx.id) {
+      const text = 'ignored streaming request; ID mismatch'
+      ctx.log.error(
+        fields(ctx, h.from, {
+          'remote-peer-id-header': hex(h.to),
+          'cluster-id': hex(ctx.clusterId),
+          'remote-addr': remote,
+        }),
+        text,
+      )
+      closedWhy = text
+      socket.end(
+        encodeReject(
+          `to field mismatch: this member is ${hex(ctx.id)}, the request is for ${hex(h.to)}`,
+        ),
+      )
+      return false
+    }
+    if (h.kind !== StreamKind.MESSAGES && h.kind !== StreamKind.SNAPSHOT) {
+      hello = h
+      return refuse(`unknown stream kind ${h.kind}`, `unknown stream kind ${h.kind}`)
+    }
+    hello = h
+    reader.frameBytesMax = ctx.limits.messageBytesMax
+    socket.write(frame(FrameType.ACCEPT))
+    ctx.log.debug(
+      fields(ctx, h.from, {
+        'remote-addr': remote,
+        stream: h.kind === StreamKind.MESSAGES ? 'message' : 'snapshot',
+      }),
+      'accepted peer connection',
+    )
+    return true
+  }
+
+  const decode = (payload: Uint8Array): Message | null => {
+    let m: Message
+    try {
+      m = decodeMessage(payload)
+    } catch (err) {
+      refuse(`frame does not decode: ${err instanceof Error ? err.message : String(err)}`)
+      return null
+    }
+    if (m.to !== ctx.id) {
+      refuse(`message for member ${hex(m.to)} on a connection to ${hex(ctx.id)}`)
+      return null
+    }
+    return m
+  }
+
+  const deliver = (m: Message): boolean => {
+    const h = ctx.handler
+    if (h === null) return true // not started or stopped: raft resends what matters
+    try {
+      h.receive(m)
+    } catch (err) {
+      ctx.log.error(fields(ctx, m.from, { error: String(err) }), 'node failed to take a message')
+    }
+    return closedWhy === null
+  }
+
+  const onSnapshotFrame = (type: number, payload: Uint8Array): boolean => {
+    const lim = ctx.limits
+    if (type === FrameType.SNAP_HEAD && snapshot === null && !snapshotDone) {
+      let head: { dataBytes: number; message: Uint8Array }
+      try {
+        head = decodeSnapHead(payload)
+      } catch (err) {
+        return refuse(`bad snapshot head: ${String(err)}`)
+      }
+      if (head.dataBytes > lim.snapshotBytesMax) {
+        const why = `snapshot of ${head.dataBytes} bytes exceeds the limit of ${lim.snapshotBytesMax}`
+        return refuse(why, why)
+      }
+      const m = decode(head.message)
+      if (m === null) return false
+      if (m.type !== MessageType.MsgSnap || m.snapshot === null) {
+        return refuse(`a snapshot stream carried ${MessageType[m.type]}`)
+      }
+      snapshot = { message: m, data: new Uint8Array(head.dataBytes), fill: 0 }
+      ctx.log.info(
+        fields(ctx, m.from, {
+          'snapshot-index': m.snapshot.metadata.index,
+          'snapshot-size-bytes': head.dataBytes,
+        }),
+        'receiving database snapshot',
+      )
+    } else if (type === FrameType.SNAP_CHUNK && snapshot !== null) {
+      if (snapshot.fill + payload.length > snapshot.data.length) {
+        return refuse(`snapshot chunk beyond the announced ${snapshot.data.length} bytes`)
+      }
+      snapshot.data.set(payload, snapshot.fill)
+      snapshot.fill += payload.length
+    } else {
+      return refuse(`unexpected frame type ${type} on a snapshot stream`)
+    }
+    if (snapshot.fill < snapshot.data.length) return true
+    const s = snapshot
+    snapshot = null
+    snapshotDone = true
+    if (ctx.handler === null) return refuse('snapshot arrived while the transport is not running')
+    const m = {
+      ...s.message,
+      snapshot: { ...(s.message.snapshot as NonNullable<Message['snapshot']>), data: s.data },
+    }
+    ctx.log.info(
+      fields(ctx, m.from, {
+        'snapshot-index': m.snapshot.metadata.index,
+        'snapshot-size-bytes': s.data.length,
+      }),
+      'received database snapshot',
+    )
+    deliver(m)
+    if (closedWhy === null) socket.end(frame(FrameType.SNAP_ACK))
+    return false
+  }
+
+  const onFrame = (type: number, payload: Uint8Array): boolean => {
+    if (closedWhy !== null) return false
+    if (hello === null) {
+      if (type !== FrameType.HELLO) return refuse(`bad handshake: first frame of type ${type}`)
+      return onHello(payload)
+    }
+    if (hello.kind === StreamKind.SNAPSHOT) return onSnapshotFrame(type, payload)
+    if (type !== FrameType.MSG) return refuse(`unexpected frame type ${type} on a message stream`)
+    const m = decode(payload)
+    if (m === null) return false
+    return deliver(m)
+  }
+
+  socket.on('data', (chunk: Buffer) => {
+    const bad = reader.push(chunk, onFrame)
+    if (bad !== null) refuse(hello === null ? `bad handshake: ${bad}` : bad)
+  })
+  socket.on('end', () => {
+    if (closedWhy !== null) return
+    if (reader.pending) refuse('truncated frame: the stream ended inside a frame')
+    else if (snapshot !== null) {
+      refuse(`snapshot stream ended after ${snapshot.fill} of ${snapshot.data.length} bytes`)
+    } else socket.end()
+  })
+  socket.on('error', (err) => {
+    if (closedWhy === null) {
+      closedWhy = err.message
+      ctx.log.debug(
+        fields(ctx, hello?.from, { 'remote-addr': remote, error: err.message }),
+        'peer connection error',
+      )
+    }
+  })
+  socket.on('close', () => {
+    cancelHandshake()
+    sockets.delete(socket)
+  })
+}
