@@ -112,8 +112,9 @@ const BIG_MARK = '\u0000int:'
  * parseJsonStream.
  */
 export function parseJsonExact(text: string, idFields: ReadonlySet<string> = ID_FIELDS): unknown {
-  // Quote each integer literal (outside strings) with a marker the reviver recognises; a string
-  // in the input cannot hold a raw NUL (JSON requires it escaped), so the marker is unambiguous.
+  // Quote each integer literal (outside strings) as a string starting with a NUL and "int:",
+  // which the reviver turns back into a number or bigint. An input string that itself starts
+  // with an escaped NUL and "int:" would be misread; etcdctl prints none.
   let out = ''
   let i = 0
   while (i < text.length) {
@@ -127,7 +128,8 @@ export function parseJsonExact(text: string, idFields: ReadonlySet<string> = ID_
       const m = /^-?\d+(\.\d+)?([eE][+-]?\d+)?/.exec(text.slice(i, i + 400))
       if (m === null) throw new SyntaxError(`bad number at ${i} in ${text.slice(i, i + 40)}`)
       const lit = m[0]
-      out += m[1] === undefined && m[2] === undefined ? `"${BIG_MARK}${lit}"` : lit
+      // The JSON escape \u0000 decodes to BIG_MARK's NUL (a raw NUL in a string is not JSON).
+      out += m[1] === undefined && m[2] === undefined ? `"\\u0000int:${lit}"` : lit
       i += lit.length
     } else {
       out += c
