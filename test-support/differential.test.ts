@@ -31,7 +31,7 @@ import { isReadyLine, startCluster } from './procs.js'
 import { slow } from './quick.js'
 import { fcParams } from './seed.js'
 
-const LIMITS: Limits = { maxTxnOps: 4, maxRequestBytes: 4096 }
+const LIMITS: Limits = { maxTxnOps: 8, maxRequestBytes: 4096 }
 
 test('parseJsonExact keeps 64-bit ids exact and leaves small numbers as numbers', () => {
   const text =
@@ -252,8 +252,9 @@ test(
     await cluster.member(0).stop()
     // etcd re-raises SIGTERM once it has shut down; pontoon may exit 0: either is graceful.
     const status = cluster.member(0).exitStatus
+    // (etcd installs its signal handler just after its readiness line, so a SIGTERM this early
+    // may find Go's default action: also death by SIGTERM, without "received signal" logged.)
     assert.ok(status?.code === 0 || status?.signal === 'SIGTERM', JSON.stringify(status))
-    assert.ok(cluster.member(0).lines.some((l) => l.includes('received signal; shutting down')))
     await assert.rejects(
       startCluster({ kind: 'etcd', extraArgs: ['--no-such-flag'], t, readyTimeoutMs: 5000 }),
       /did not become ready: the process exited[\s\S]*log tail:[\s\S]*no-such-flag/,
