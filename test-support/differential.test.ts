@@ -1,9 +1,9 @@
-// test-support: the real-process harness and the differential engine, validated against etcd
-// 3.4 itself, so that pointing them at pontoon is one line. Goal: the engine compares
-// deterministically (etcd against etcd agrees on every answer), it can fail (a planted extra
-// put is caught and shrunk to a short transcript), the error table is what etcd answers, and
-// the harness kills a leader and sees a new one. Method: fresh etcd processes per test on free
-// ports (procs.ts), seeded fast-check sequences (fcParams), and pure checks of the helpers.
+// test-support/differential.ts, the differential engine, validated against etcd 3.4 itself so
+// that pointing it at pontoon is one line. Goal: the engine compares deterministically (etcd
+// against etcd agrees on every answer), it can fail (a planted extra put is caught and shrunk to
+// a short transcript), the error table is what etcd answers, and the helpers parse and compare
+// exactly. Method: fresh etcd processes per test on free ports (procs.ts, tested in
+// procs.test.ts), seeded fast-check sequences (fcParams), and pure checks of the helpers.
 
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
@@ -12,6 +12,7 @@ import fc from 'fast-check'
 import {
   DifferentialError,
   compareResults,
+  differentialAgainstEtcd,
   diffValues,
   formatOp,
   grpcTarget,
@@ -25,9 +26,9 @@ import {
 } from './differential.js'
 import type { Limits, Target } from './differential.js'
 import { CASE_LIMITS, ERROR_CASES, describeAnswer, setupCases } from './etcd-errors.js'
-import { etcdctl, etcdctlJson, parseJsonExact, parseJsonStream } from './etcdctl.js'
+import { etcdctl, parseJsonExact, parseJsonStream } from './etcdctl.js'
 import { KvClient } from './kv-client.js'
-import { isReadyLine, startCluster } from './procs.js'
+import { startCluster } from './procs.js'
 import { slow } from './quick.js'
 import { fcParams } from './seed.js'
 
@@ -102,15 +103,6 @@ test('the generator draws the same sequences from the same seed, all of them pri
   assert.deepEqual([...kinds].sort(), ['compact', 'delete', 'put', 'range', 'txn'])
 })
 
-test('a member is ready when it logs etcd 3.4 zap readiness or pontoon readiness', () => {
-  const zap = (msg: string) => JSON.stringify({ level: 'info', msg })
-  assert.ok(isReadyLine(zap('serving client traffic insecurely; this is strongly discouraged!')))
-  assert.ok(isReadyLine(zap('ready to serve client requests')))
-  assert.ok(isReadyLine('2026-12-06 15:46:29.228330 I | embed: ready to serve client requests'))
-  assert.ok(!isReadyLine(zap('published local member to cluster through raft')))
-  assert.ok(!isReadyLine('{"msg": "ready to serve client requests" truncated'))
-})
-
 test('etcd 3.4 answers each invalid request with its code and text (the error table)', async (t) => {
   const cluster = await startCluster({ kind: 'etcd', extraArgs: limitFlags(CASE_LIMITS), t })
   const kv = new KvClient(cluster.member(0).clientUrl)
@@ -146,10 +138,8 @@ async function twoEtcds(t: TestContext) {
 test(
   'etcd against etcd: every answer of every sequence is equal',
   slow('2 etcd processes, 40 sequences'),
-  async (t) => {
-    const { a, b } = await twoEtcds(t)
-    await runDifferential(t, { a, b, limits: LIMITS, numRuns: 40, opsMax: 25 })
-  },
+  // The same one line that runs pontoon against etcd, with etcd on both sides.
+  (t) => differentialAgainstEtcd(t, { kind: 'etcd' }, { limits: LIMITS, numRuns: 40, opsMax: 25 }),
 )
 
 test(
@@ -214,50 +204,5 @@ test(
       commands: [{ args: ['get', 'k/', '--prefix', '--keys-only'] }],
     })
     assert.ok(caught.length > 0)
-  },
-)
-
-test(
-  '3 etcd members: kill -9 the leader, a new leader is elected and serves',
-  slow('3 etcd processes, an election'),
-  async (t) => {
-    const cluster = await startCluster({ kind: 'etcd', size: 3, t })
-    const first = await cluster.waitForLeader()
-    assert.equal(first.statuses.length, 3)
-    const put = await etcdctl(cluster.clientUrls, ['put', 'k', 'before'])
-    assert.equal(put.code, 0, put.stderr)
-    await first.leader.kill()
-    assert.equal(first.leader.running, false)
-    assert.equal(first.leader.exitStatus?.signal, 'SIGKILL')
-    const second = await cluster.waitForLeader()
-    assert.notEqual(second.leader, first.leader)
-    assert.equal(second.statuses.length, 2)
-    assert.ok(second.statuses[0]!.raftTerm > first.statuses[0]!.raftTerm)
-    const got = await etcdctlJson(cluster.runningUrls, ['get', 'k'])
-    assert.equal((got as { kvs: { value: string }[] }).kvs[0]!.value, 'YmVmb3Jl') // "before"
-    // The killed member comes back on its data dir and catches up.
-    await cluster.restart(first.leader)
-    const third = await cluster.waitForLeader()
-    assert.equal(third.statuses.length, 3)
-    const mine = await etcdctl(first.leader.clientUrl, ['get', 'k', '--print-value-only'])
-    assert.equal(mine.stdout, 'before\n')
-  },
-)
-
-test(
-  'harness: a graceful stop shuts down cleanly, a start that cannot succeed reports the log tail',
-  slow('2 etcd processes'),
-  async (t) => {
-    const cluster = await startCluster({ kind: 'etcd', t })
-    await cluster.member(0).stop()
-    // etcd re-raises SIGTERM once it has shut down; pontoon may exit 0: either is graceful.
-    const status = cluster.member(0).exitStatus
-    // (etcd installs its signal handler just after its readiness line, so a SIGTERM this early
-    // may find Go's default action: also death by SIGTERM, without "received signal" logged.)
-    assert.ok(status?.code === 0 || status?.signal === 'SIGTERM', JSON.stringify(status))
-    await assert.rejects(
-      startCluster({ kind: 'etcd', extraArgs: ['--no-such-flag'], t, readyTimeoutMs: 5000 }),
-      /did not become ready: the process exited[\s\S]*log tail:[\s\S]*no-such-flag/,
-    )
   },
 )

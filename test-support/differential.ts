@@ -29,6 +29,8 @@ import { GRPC_STATUS_NAMES, KvClient } from './kv-client.js'
 import type { CallResult, KvMethod, Message } from './kv-client.js'
 import { etcdctl } from './etcdctl.js'
 import type { EtcdctlResult } from './etcdctl.js'
+import { startCluster } from './procs.js'
+import type { ClusterOptions, TestHooks } from './procs.js'
 
 // --- the operations ---------------------------------------------------------------------------
 
@@ -793,6 +795,35 @@ async function currentRevision(t: Target): Promise<number> {
   const r = await t.call('range', { key: Buffer.from(`${PAD_PREFIX}k`) })
   if (!r.ok) throw new Error(`${t.name}: cannot read the current revision: ${r.details}`)
   return Number((r.response.header as Message).revision)
+}
+
+/** The limits differentialAgainstEtcd starts both servers with by default. */
+export const DEFAULT_LIMITS: Limits = { maxTxnOps: 8, maxRequestBytes: 4096 }
+
+/**
+ * The one-line differential test: starts a fresh single-member etcd 3.4 (side a) and a fresh
+ * single-member server of `other` (side b, e.g. { kind: 'pontoon' }), both with `limits`, and
+ * runs the engine between them. Both close after the test.
+ *
+ *   test('pontoon answers as etcd 3.4', (t) => differentialAgainstEtcd(t, { kind: 'pontoon' }))
+ */
+export async function differentialAgainstEtcd(
+  t: TestHooks & { readonly name: string },
+  other: Pick<ClusterOptions, 'kind' | 'command' | 'extraArgs' | 'env'>,
+  opts: { limits?: Limits; numRuns?: number; opsMax?: number; invalidWeight?: number } = {},
+): Promise<void> {
+  const limits = opts.limits ?? DEFAULT_LIMITS
+  const [etcd, server] = await Promise.all([
+    startCluster({ kind: 'etcd', extraArgs: limitFlags(limits), t }),
+    startCluster({ ...other, extraArgs: [...limitFlags(limits), ...(other.extraArgs ?? [])], t }),
+  ])
+  const a = grpcTarget('etcd', etcd.member(0).clientUrl)
+  const b = grpcTarget(other.kind === 'etcd' ? 'etcd-2' : other.kind, server.member(0).clientUrl)
+  t.after(() => {
+    a.close()
+    b.close()
+  })
+  await runDifferential(t, { ...opts, a, b, limits })
 }
 
 // --- the etcdctl variant ----------------------------------------------------------------------

@@ -8,8 +8,9 @@
  * changing `kind` (and giving pontoon's command):
  *
  *   const c = await startCluster({ kind: 'etcd', size: 3, t })
+ *   const c = await startCluster({ kind: 'pontoon', size: 3, t })   // pontoonCommand()
  *   const c = await startCluster({ kind: 'pontoon', command: [process.execPath,
- *                                  'dist/src/server/main.js'], size: 3, t })
+ *                                  'dist/src/cli/pontoon.js'], size: 3, t })
  *
  * Readiness is read from the member's log, JSON lines with a "msg" field: etcd 3.4.23 runs with
  * `--logger=zap` so that both kinds log JSON. NB: etcd 3.4's zap logger never prints "ready to
@@ -30,6 +31,7 @@ import { rm } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { endpointStatus } from './etcdctl.js'
 import type { EndpointStatus } from './etcdctl.js'
 
@@ -37,6 +39,19 @@ export type MemberKind = 'etcd' | 'pontoon'
 
 /** The etcd binary; ETCD_BIN overrides it. */
 export const ETCD = process.env.ETCD_BIN ?? '/usr/bin/etcd'
+
+/** The compiled tree (dist/), two levels above this file once built (dist/test-support/). */
+const distRoot = fileURLToPath(new URL('..', import.meta.url))
+
+/**
+ * The command that runs the built pontoon server: node and `dist/<entry>`. The entry defaults to
+ * src/server/main.js; PONTOON_ENTRY (a path under dist/) overrides it.
+ */
+export function pontoonCommand(
+  entry = process.env.PONTOON_ENTRY ?? 'src/server/main.js',
+): string[] {
+  return [process.execPath, join(distRoot, entry)]
+}
 
 /** A log line's "msg" that says the member serves clients (see the module comment). */
 export const READY_MESSAGES: readonly string[] = [
@@ -54,9 +69,8 @@ export interface ClusterOptions {
   /** Members (default 1). */
   readonly size?: number
   /**
-   * The program and leading arguments that run pontoon, e.g. `[process.execPath,
-   * 'dist/src/server/main.js']`; the member's flags follow. Required for kind 'pontoon'; for
-   * 'etcd' it defaults to [ETCD].
+   * The program and leading arguments, e.g. `[process.execPath, 'dist/src/server/main.js']`;
+   * the member's flags follow. Defaults: [ETCD] for 'etcd', pontoonCommand() for 'pontoon'.
    */
   readonly command?: readonly string[]
   /** --heartbeat-interval and --election-timeout in ms (defaults 25 and 250: fast tests). */
@@ -156,7 +170,8 @@ export class Member {
     })
     this.proc = proc
     this.exited = new Promise((resolve) => proc.once('close', () => resolve()))
-    proc.once('error', (err) => this.push(`--- spawn error: ${err.message}`))
+    // A program that cannot start (ENOENT, EACCES) emits 'error' and no 'exit': end the wait.
+    proc.once('error', (err) => this.push(`--- ${this.name} exited (spawn error: ${err.message})`))
     proc.once('exit', (code, signal) => {
       watchdog.forget(proc.pid)
       this.push(`--- ${this.name} exited (code ${code}, signal ${signal})`)
@@ -397,10 +412,8 @@ export class Cluster {
 export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
   const size = opts.size ?? 1
   if (!Number.isInteger(size) || size < 1) throw new RangeError(`size ${size}: at least 1`)
-  const command = opts.command ?? (opts.kind === 'etcd' ? [ETCD] : undefined)
-  if (command === undefined || command.length === 0) {
-    throw new Error(`kind 'pontoon' needs opts.command, e.g. [process.execPath, 'dist/...']`)
-  }
+  const command = opts.command ?? (opts.kind === 'etcd' ? [ETCD] : pontoonCommand())
+  if (command.length === 0) throw new Error('opts.command is empty')
   let lastErr: unknown
   for (let attempt = 0; attempt < START_ATTEMPTS; attempt++) {
     const cluster = await layOut(opts, size, command)
