@@ -84,6 +84,15 @@ test('answers compare field by field, ignoring member_id, cluster_id and raft_te
     more: false,
   })
   assert.deepEqual(diffValues({ x: [1] }, { x: [1], y: 2 }), ['y: (absent) | 2'])
+  // A txn's nested headers carry only the revision in etcd: their ids are compared.
+  const nested = (m: string) => ({
+    ok: true as const,
+    response: { header: header('5', m), responses: [{ response_put: { header: header('5', m) } }] },
+  })
+  assert.deepEqual(compareResults(nested('1'), nested('2')), [
+    'responses[0].response_put.header.member_id: "1" | "2"',
+    'responses[0].response_put.header.raft_term: "1" | "2"',
+  ])
 })
 
 test('the generator draws the same sequences from the same seed, all of them printable', (t) => {

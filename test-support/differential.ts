@@ -575,7 +575,11 @@ export function formatOp(op: Op): string {
 
 // --- comparing answers ------------------------------------------------------------------------
 
-/** Header fields that differ between any two clusters: never compared. */
+/**
+ * Header fields that differ between any two clusters: not compared in the response's own header.
+ * The headers etcd puts in a txn's nested responses carry only the revision (ids and term 0),
+ * and are compared whole.
+ */
 export const IGNORED_HEADER_FIELDS: ReadonlySet<string> = new Set([
   'member_id',
   'cluster_id',
@@ -590,18 +594,19 @@ export function normalize(result: CallResult): unknown {
   if (!result.ok) {
     return { error: GRPC_STATUS_NAMES[result.code] ?? result.code, details: result.details }
   }
-  return normalizeValue(result.response, '')
+  return normalizeValue(result.response, 'response')
 }
 
-function normalizeValue(v: unknown, key: string): unknown {
+/** `path` is 'response' for the top message, 'response.header' for its header, '' below. */
+function normalizeValue(v: unknown, path: string): unknown {
   if (Buffer.isBuffer(v)) return bytesText(v)
   if (Array.isArray(v)) return v.map((x) => normalizeValue(x, ''))
   if (v !== null && typeof v === 'object') {
     const out: Record<string, unknown> = {}
     for (const [k, x] of Object.entries(v)) {
       if (x === null || x === undefined) continue
-      if (key === 'header' && IGNORED_HEADER_FIELDS.has(k)) continue
-      out[k] = normalizeValue(x, k)
+      if (path === 'response.header' && IGNORED_HEADER_FIELDS.has(k)) continue
+      out[k] = normalizeValue(x, path === 'response' && k === 'header' ? 'response.header' : '')
     }
     return out
   }
