@@ -225,7 +225,7 @@ export class MvccStore {
         h = crc32c(rec, h)
       })
     })
-    for (const v of [this.currentRev, this.compactMainRev, this.consistentIdx]) {
+    for (const v of [this.currentRev, this.compactMainRev + 1, this.consistentIdx]) {
       writeU64(n, 0, v)
       h = crc32c(n, h)
     }
@@ -294,6 +294,14 @@ export class MvccStore {
     this.compactMainRev = state.compactMainRev
     this.consistentIdx = state.consistentIndex
     this.resume(state)
+  }
+
+  /**
+   * Resolves when every compaction scheduled so far (a resumed one included) has deleted its
+   * records and recorded itself finished (or was stopped by close() or restore()).
+   */
+  compactionsDone(): Promise<void> {
+    return this.compactions
   }
 
   /** Resolves when everything written so far is durable. */
