@@ -12,7 +12,7 @@
  *   every group before it) is durable.
  * - `replaceAll` swaps the whole content atomically and durably (a snapshot restore).
  */
-import { latin1, fromLatin1 } from './bytes.js'
+import { copyBytes, fromLatin1, latin1 } from './bytes.js'
 import { errClosed } from './errors.js'
 
 export type Bucket = 'key' | 'meta'
@@ -108,7 +108,7 @@ export class MemoryBackend implements Backend {
     this.buckets.key.clear()
     this.buckets.meta.clear()
     this.bytes = 0
-    for (const e of entries) this.put(e.bucket, e.key.slice(), e.value.slice())
+    for (const e of entries) this.put(e.bucket, copyBytes(e.key), copyBytes(e.value))
     this.mark = mark
   }
 

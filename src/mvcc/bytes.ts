@@ -15,6 +15,14 @@ export function latin1(b: Uint8Array): string {
   return Buffer.from(b.buffer, b.byteOffset, b.length).toString('latin1')
 }
 
+/**
+ * A copy (never a view, as Buffer's slice() is): for bytes kept beyond a call, so a caller's
+ * larger buffer (a decoded request) is not held alive.
+ */
+export function copyBytes(b: Uint8Array, from = 0, to = b.length): Uint8Array {
+  return Uint8Array.prototype.slice.call(b, from, to)
+}
+
 export function fromLatin1(s: string): Uint8Array {
   const out = new Uint8Array(s.length)
   for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i)

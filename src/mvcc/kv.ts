@@ -13,6 +13,7 @@
  *
  * A tombstone's record is etcd's: the key alone (every number 0, no value).
  */
+import { copyBytes } from './bytes.js'
 import { backendCorrupt } from './errors.js'
 import { readU64, writeU64 } from './revision.js'
 
@@ -94,12 +95,14 @@ export function decodeKeyValue(b: Uint8Array, copy: boolean, keysOnly = false): 
     }
   }
   const keyEnd = HEADER_BYTES + n
+  // Plain Uint8Arrays whatever the backend hands out (a Buffer's subarray is a Buffer), so both
+  // backends' answers compare equal.
   return {
-    key: copy ? b.slice(HEADER_BYTES, keyEnd) : b.subarray(HEADER_BYTES, keyEnd),
+    key: copy ? copyBytes(b, HEADER_BYTES, keyEnd) : view(b, HEADER_BYTES, keyEnd),
     createRevision,
     modRevision,
     version,
-    value: keysOnly ? EMPTY : copy ? b.slice(keyEnd) : b.subarray(keyEnd),
+    value: keysOnly ? EMPTY : copy ? copyBytes(b, keyEnd) : view(b, keyEnd, b.length),
     lease,
   }
 }
@@ -112,6 +115,10 @@ export function recordKey(b: Uint8Array): Uint8Array {
   const n = ((b[33]! << 24) | (b[34]! << 16) | (b[35]! << 8) | b[36]!) >>> 0
   if (HEADER_BYTES + n > b.length) throw backendCorrupt(`a key of ${n} bytes in ${b.length}`)
   return b.subarray(HEADER_BYTES, HEADER_BYTES + n)
+}
+
+function view(b: Uint8Array, from: number, to: number): Uint8Array {
+  return new Uint8Array(b.buffer, b.byteOffset + from, to - from)
 }
 
 function readLease(b: Uint8Array): bigint {

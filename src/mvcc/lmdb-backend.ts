@@ -17,7 +17,7 @@ import { statSync } from 'node:fs'
 import assert from 'node:assert/strict'
 import { open, type Database, type RootDatabase } from 'lmdb'
 import type { Backend, BackendEntry, Bucket } from './backend.js'
-import { latin1 } from './bytes.js'
+import { copyBytes, latin1 } from './bytes.js'
 import { errClosed, MvccError } from './errors.js'
 import { readU64 } from './revision.js'
 
@@ -94,7 +94,8 @@ export class LmdbBackend implements Backend {
     this.check()
     if (this.overlay.size > 0) {
       const p = this.overlay.get(PREFIX[bucket] + latin1(key))
-      if (p !== undefined) return p.value
+      // A copy: the store hands out views into what get() returns (freshReads).
+      if (p !== undefined) return p.value === undefined ? undefined : copyBytes(p.value)
       if (this.clearing !== undefined) return undefined
     }
     return this.dbs[bucket].get(key as Buffer)
@@ -161,8 +162,7 @@ export class LmdbBackend implements Backend {
     // The overlay now stands for the whole content until the batch commits.
     this.overlay.clear()
     for (const e of entries) {
-      const value = e.value.slice()
-      this.put(e.bucket, e.key.slice(), value)
+      this.put(e.bucket, copyBytes(e.key), copyBytes(e.value))
     }
     this.commit(mark)
   }

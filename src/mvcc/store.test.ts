@@ -375,6 +375,20 @@ for (const kind of backendKinds) {
       await r.close()
     })
 
+    it("keeps copies, not views of the caller's buffers (a Buffer's slice is a view)", () => {
+      const s = MvccStore.open(kind.make())
+      const request = Buffer.from('xxkeyvaluexx', 'latin1')
+      const t = s.write(1)
+      t.put(request.subarray(2, 5), request.subarray(5, 10), 0n)
+      t.end()
+      request.fill(0)
+      assert.deepEqual(rangeAll(s), ['key=value c2 m2 v1'])
+      const got = s.range(enc('key'), undefined).kvs[0]!
+      assert.equal(got.key.constructor, Uint8Array)
+      got.value.fill(0)
+      assert.deepEqual(rangeAll(s), ['key=value c2 m2 v1'], "a result is the caller's to change")
+    })
+
     it('dbSize and dbSizeInUse report the backend', async () => {
       const s = MvccStore.open(kind.make())
       const empty = s.dbSizeInUse()

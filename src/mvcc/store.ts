@@ -16,7 +16,7 @@
 import assert from 'node:assert/strict'
 import { crc32c } from '@node-rs/crc32'
 import type { Backend, BackendEntry } from './backend.js'
-import { latin1 } from './bytes.js'
+import { copyBytes, latin1 } from './bytes.js'
 import { backendCorrupt, errCompacted, errFutureRev, MvccError } from './errors.js'
 import { KeyIndex, type DroppedRevision, type KeyIndexGet } from './key-index.js'
 import { decodeKeyValue, encodeKeyValue, encodeTombstone, recordKey, type KeyValue } from './kv.js'
@@ -248,10 +248,10 @@ export class MvccStore {
     assert(!this.txnOpen, 'snapshot inside a write txn')
     const entries: BackendEntry[] = []
     this.backend.scan('key', (key, value) =>
-      entries.push({ bucket: 'key', key: key.slice(), value: value.slice() }),
+      entries.push({ bucket: 'key', key: copyBytes(key), value: copyBytes(value) }),
     )
     this.backend.scan('meta', (key, value) =>
-      entries.push({ bucket: 'meta', key: key.slice(), value: value.slice() }),
+      entries.push({ bucket: 'meta', key: copyBytes(key), value: copyBytes(value) }),
     )
     return encodeSnapshot(entries)
   }
@@ -374,7 +374,7 @@ export class MvccStore {
       encodeKeyValue(key, value, created, main, ver + 1, lease),
     )
     if (ki === undefined) {
-      ki = new KeyIndex(key.slice())
+      ki = new KeyIndex(copyBytes(key))
       this.tree.set(k, ki)
     }
     ki.put(main, sub)
@@ -571,7 +571,7 @@ function rebuild(
     }
     const kv = decodeKeyValue(rec, false, true)
     if (ki === undefined) {
-      ki = new KeyIndex(key.slice())
+      ki = new KeyIndex(copyBytes(key))
       tree.set(k, ki)
     }
     // The first record of a generation carries its creation and version (earlier revisions of
