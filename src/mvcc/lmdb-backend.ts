@@ -1,0 +1,272 @@
+/**
+ * LmdbBackend: the server's Backend, on LMDB through the `lmdb` package (lmdb-js). One LMDB
+ * environment (a file, plus its `-lock` file) with two named databases, "key" and "meta",
+ * binary keys and values.
+ *
+ * Writes are lmdb-js's asynchronous ones: every write made in one event turn goes into one LMDB
+ * transaction, committed and fsynced on lmdb-js's write thread. A store's write group (one raft
+ * entry: its records and its consistent index) is made within one synchronous call, so it
+ * lands in one transaction, whole or not at all; the WAL is the durable record meanwhile, and
+ * `durableMark()` says how far the backend has caught up.
+ *
+ * LMDB's reads do not see a transaction that has not committed yet, so writes also go into an
+ * overlay (a Map keyed by bucket and key) until their transaction commits; reads look there
+ * first. The overlay holds at most the writes of the transactions in flight.
+ */
+import { statSync } from 'node:fs'
+import assert from 'node:assert/strict'
+import { open, type Database, type RootDatabase } from 'lmdb'
+import type { Backend, BackendEntry, Bucket } from './backend.js'
+import { copyBytes, latin1 } from './bytes.js'
+import { errClosed, MvccError } from './errors.js'
+import { readU64 } from './revision.js'
+
+export interface LmdbBackendOptions {
+  /**
+   * Do not fsync commits (tests and benchmarks only: a crash of the machine may lose or tear
+   * what the WAL no longer covers). Default false.
+   */
+  noSync?: boolean
+}
+
+interface Batch {
+  /** The promise lmdb-js returns for every write of the batch. */
+  promise: Promise<unknown>
+  /** Overlay keys written in this batch. */
+  keys: string[]
+  /** The last mark committed in this batch (-1: none). */
+  mark: number
+  /** This batch clears everything first (replaceAll): LMDB's content is hidden until it commits. */
+  clears: boolean
+}
+
+interface Pending {
+  value: Uint8Array | undefined
+  batch: Batch
+}
+
+const PREFIX = { key: 'k', meta: 'm' } as const
+
+export class LmdbBackend implements Backend {
+  readonly freshReads = true
+  readonly path: string
+  private readonly root: RootDatabase
+  private readonly dbs: { key: Database<Buffer, Buffer>; meta: Database<Buffer, Buffer> }
+  private readonly overlay = new Map<string, Pending>()
+  private current: Batch | undefined
+  /** Batches whose commit has not been seen yet, oldest first. */
+  private readonly inflight: Batch[] = []
+  /** A group is open: written to since the last commit(). */
+  private groupOpen = false
+  /** The newest batch (by creation) that clears, until it commits. */
+  private clearing: Batch | undefined
+  private durable = 0
+  private failure: Error | undefined
+  private closed = false
+
+  private constructor(path: string, opts: LmdbBackendOptions) {
+    this.path = path
+    this.root = open({ path, maxDbs: 4, noSync: opts.noSync === true })
+    this.dbs = {
+      key: this.root.openDB<Buffer, Buffer>({
+        name: 'key',
+        keyEncoding: 'binary',
+        encoding: 'binary',
+      }),
+      meta: this.root.openDB<Buffer, Buffer>({
+        name: 'meta',
+        keyEncoding: 'binary',
+        encoding: 'binary',
+      }),
+    }
+  }
+
+  /** Opens (creating if need be) the LMDB file at `path`. */
+  static open(path: string, opts: LmdbBackendOptions = {}): LmdbBackend {
+    const b = new LmdbBackend(path, opts)
+    const ci = b.get('meta', new TextEncoder().encode('consistent_index'))
+    // What is on disk is durable: the mark starts at the stored consistent index.
+    if (ci !== undefined && ci.length === 8) b.durable = readU64(ci, 0) || 0
+    return b
+  }
+
+  get(bucket: Bucket, key: Uint8Array): Uint8Array | undefined {
+    this.check()
+    if (this.overlay.size > 0) {
+      const p = this.overlay.get(PREFIX[bucket] + latin1(key))
+      // A copy: the store hands out views into what get() returns (freshReads).
+      if (p !== undefined) return p.value === undefined ? undefined : copyBytes(p.value)
+      if (this.clearing !== undefined) return undefined
+    }
+    return this.dbs[bucket].get(key as Buffer)
+  }
+
+  scan(bucket: Bucket, visit: (key: Uint8Array, value: Uint8Array) => void): void {
+    this.check()
+    const prefix = PREFIX[bucket]
+    const pending: Array<[string, Uint8Array | undefined]> = []
+    for (const [k, p] of this.overlay) if (k[0] === prefix) pending.push([k.slice(1), p.value])
+    pending.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
+    let i = 0
+    const flushBelow = (k: string | undefined): void => {
+      while (i < pending.length && (k === undefined || pending[i]![0] < k)) {
+        const [pk, pv] = pending[i++]!
+        if (pv !== undefined) visit(Buffer.from(pk, 'latin1'), pv)
+      }
+    }
+    if (this.clearing === undefined) {
+      for (const { key, value } of this.dbs[bucket].getRange({})) {
+        const k = latin1(key)
+        flushBelow(k)
+        if (i < pending.length && pending[i]![0] === k) {
+          const pv = pending[i++]![1]
+          if (pv !== undefined) visit(key, pv)
+          continue
+        }
+        visit(key, value)
+      }
+    }
+    flushBelow(undefined)
+  }
+
+  put(bucket: Bucket, key: Uint8Array, value: Uint8Array): void {
+    this.check()
+    const promise = this.dbs[bucket].put(key as Buffer, value as Buffer)
+    this.remember(promise, PREFIX[bucket] + latin1(key), value)
+  }
+
+  delete(bucket: Bucket, key: Uint8Array): void {
+    this.check()
+    const promise = this.dbs[bucket].remove(key as Buffer)
+    this.remember(promise, PREFIX[bucket] + latin1(key), undefined)
+  }
+
+  commit(mark: number): void {
+    this.check()
+    if (this.current !== undefined && this.groupOpen) this.current.mark = mark
+    this.groupOpen = false
+  }
+
+  /**
+   * Replaces everything in one LMDB transaction: cleared and rewritten by asynchronous writes
+   * queued after every earlier one, so no earlier write can land on top of the new content.
+   * Durable with that transaction (flushed()), like any group.
+   */
+  replaceAll(entries: readonly BackendEntry[], mark: number): void {
+    this.check()
+    this.remember(this.dbs.key.clearAsync(), undefined, undefined)
+    this.remember(this.dbs.meta.clearAsync(), undefined, undefined)
+    const batch = this.current!
+    batch.clears = true
+    this.clearing = batch
+    // The overlay now stands for the whole content until the batch commits.
+    this.overlay.clear()
+    for (const e of entries) {
+      this.put(e.bucket, copyBytes(e.key), copyBytes(e.value))
+    }
+    this.commit(mark)
+  }
+
+  async flushed(): Promise<void> {
+    if (this.failure !== undefined) throw this.failure
+    const last = this.inflight[this.inflight.length - 1]
+    if (last !== undefined) await last.promise
+    await this.root.flushed
+    if (this.failure !== undefined) throw this.failure
+  }
+
+  durableMark(): number {
+    return this.durable
+  }
+
+  sizeBytes(): number {
+    this.check()
+    return statSync(this.path).size
+  }
+
+  sizeInUseBytes(): number {
+    this.check()
+    const pages = (s: Record<string, number>): number =>
+      (s.treeBranchPageCount ?? 0) + (s.treeLeafPageCount ?? 0) + (s.overflowPages ?? 0)
+    const root = this.root.getStats() as Record<string, unknown>
+    const pageSize = (root.pageSize as number | undefined) ?? 4096
+    let used = 2 // LMDB's two meta pages
+    used += pages(root as Record<string, number>)
+    used += pages((root.free ?? {}) as Record<string, number>)
+    used += pages(this.dbs.key.getStats() as Record<string, number>)
+    used += pages(this.dbs.meta.getStats() as Record<string, number>)
+    return used * pageSize
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    try {
+      await this.flushed()
+    } finally {
+      await this.root.close()
+    }
+  }
+
+  private remember(
+    promise: Promise<unknown>,
+    k: string | undefined,
+    value: Uint8Array | undefined,
+  ): void {
+    let batch = this.current
+    if (batch === undefined || batch.promise !== promise) {
+      // A group never spans two LMDB transactions: lmdb-js batches by event turn, and a group
+      // is written within one synchronous call.
+      assert(
+        !this.groupOpen || batch === undefined,
+        'lmdb-js split a write group across transactions',
+      )
+      batch = { promise, keys: [], mark: -1, clears: false }
+      this.current = batch
+      this.inflight.push(batch)
+      const b = batch
+      promise.then(
+        () => this.committed(b),
+        (err: unknown) => this.fail(err),
+      )
+    }
+    this.groupOpen = true
+    if (k !== undefined) {
+      this.overlay.set(k, { value, batch })
+      batch.keys.push(k)
+    }
+  }
+
+  private committed(batch: Batch): void {
+    const at = this.inflight.indexOf(batch)
+    if (at >= 0) this.inflight.splice(0, at + 1)
+    for (const k of batch.keys) {
+      const p = this.overlay.get(k)
+      if (p !== undefined && p.batch === batch) this.overlay.delete(k)
+    }
+    if (this.clearing === batch) this.clearing = undefined
+    if (this.current === batch) this.current = undefined
+    const mark = batch.mark
+    if (mark < 0 || this.closed) return
+    void this.root.flushed.then(
+      () => {
+        if (mark > this.durable) this.durable = mark
+      },
+      (err: unknown) => this.fail(err),
+    )
+  }
+
+  private fail(err: unknown): void {
+    if (this.failure !== undefined) return
+    this.failure = new MvccError(
+      'BACKEND_FAILED',
+      `mvcc: an LMDB commit failed: ${String(err)}; the member must stop`,
+      { cause: err },
+    )
+  }
+
+  private check(): void {
+    if (this.closed) throw errClosed('LmdbBackend')
+    if (this.failure !== undefined) throw this.failure
+  }
+}
