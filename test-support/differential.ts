@@ -807,14 +807,15 @@ export const DEFAULT_LIMITS: Limits = { maxTxnOps: 8, maxRequestBytes: 4096 }
 
 /**
  * The one-line differential test: starts a fresh single-member etcd 3.4 (side a) and a fresh
- * single-member server of `other` (side b, e.g. { kind: 'pontoon' }), both with `limits`, and
- * runs the engine between them. Both close after the test.
+ * server of `other` (side b, e.g. { kind: 'pontoon' }; one member unless `size`, the engine
+ * talking to the first), both with `limits`, and runs the engine between them. Both close after
+ * the test.
  *
  *   test('pontoon answers as etcd 3.4', (t) => differentialAgainstEtcd(t, { kind: 'pontoon' }))
  */
 export async function differentialAgainstEtcd(
   t: TestHooks & { readonly name: string },
-  other: Pick<ClusterOptions, 'kind' | 'command' | 'extraArgs' | 'env'>,
+  other: Pick<ClusterOptions, 'kind' | 'command' | 'extraArgs' | 'env' | 'size'>,
   opts: { limits?: Limits; numRuns?: number; opsMax?: number; invalidWeight?: number } = {},
 ): Promise<void> {
   const limits = opts.limits ?? DEFAULT_LIMITS
@@ -828,7 +829,17 @@ export async function differentialAgainstEtcd(
     a.close()
     b.close()
   })
-  await runDifferential(t, { ...opts, a, b, limits })
+  try {
+    await runDifferential(t, { ...opts, a, b, limits })
+  } catch (err) {
+    // A server that died explains every difference after it: say so, with its last words.
+    const dead = [etcd, server].map((c) => c.member(0)).filter((m) => !m.running)
+    if (!(err instanceof Error) || dead.length === 0) throw err
+    err.message += dead
+      .map((m) => `\n--- ${m.argv[0]} exited ${JSON.stringify(m.exitStatus)}:\n${m.logTail(30)}`)
+      .join('')
+    throw err
+  }
 }
 
 // --- the etcdctl variant ----------------------------------------------------------------------
