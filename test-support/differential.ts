@@ -808,7 +808,7 @@ export const DEFAULT_LIMITS: Limits = { maxTxnOps: 8, maxRequestBytes: 4096 }
 /**
  * The one-line differential test: starts a fresh single-member etcd 3.4 (side a) and a fresh
  * server of `other` (side b, e.g. { kind: 'pontoon' }; one member unless `size`, the engine
- * talking to the first), both with `limits`, and runs the engine between them. Both close after
+ * then talking to the leader), both with `limits`, and runs the engine between them. Both close after
  * the test.
  *
  *   test('pontoon answers as etcd 3.4', (t) => differentialAgainstEtcd(t, { kind: 'pontoon' }))
@@ -824,7 +824,9 @@ export async function differentialAgainstEtcd(
     startCluster({ ...other, extraArgs: [...limitFlags(limits), ...(other.extraArgs ?? [])], t }),
   ])
   const a = grpcTarget('etcd', etcd.member(0).clientUrl)
-  const b = grpcTarget(other.kind === 'etcd' ? 'etcd-2' : other.kind, server.member(0).clientUrl)
+  // On a cluster, talk to the leader: a serializable read on a follower may be stale, as etcd's.
+  const target = server.size > 1 ? (await server.waitForLeader()).leader : server.member(0)
+  const b = grpcTarget(other.kind === 'etcd' ? 'etcd-2' : other.kind, target.clientUrl)
   t.after(() => {
     a.close()
     b.close()
@@ -833,7 +835,7 @@ export async function differentialAgainstEtcd(
     await runDifferential(t, { ...opts, a, b, limits })
   } catch (err) {
     // A server that died explains every difference after it: say so, with its last words.
-    const dead = [etcd, server].map((c) => c.member(0)).filter((m) => !m.running)
+    const dead = [...etcd.members, ...server.members].filter((m) => !m.running)
     if (!(err instanceof Error) || dead.length === 0) throw err
     err.message += dead
       .map((m) => `\n--- ${m.argv[0]} exited ${JSON.stringify(m.exitStatus)}:\n${m.logTail(30)}`)
