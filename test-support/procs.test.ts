@@ -5,9 +5,11 @@
 // processes (fast election timings), etcdctl for status and data.
 
 import assert from 'node:assert/strict'
+import { createServer } from 'node:net'
+import type { AddressInfo } from 'node:net'
 import { test } from 'node:test'
 import { etcdctl, etcdctlJson } from './etcdctl.js'
-import { isReadyLine, startCluster } from './procs.js'
+import { freePorts, isReadyLine, startCluster } from './procs.js'
 import { slow } from './quick.js'
 
 test('a member that cannot be spawned fails its start at once, naming why', async (t) => {
@@ -15,6 +17,26 @@ test('a member that cannot be spawned fails its start at once, naming why', asyn
     startCluster({ kind: 'pontoon', command: ['/nonexistent/pontoon'], t }),
     /m1 \(\/nonexistent\/pontoon\) did not become ready: .*spawn error: .*ENOENT/,
   )
+})
+
+test('a port taken before the member binds it: the start retries on new ports', async (t) => {
+  const blocker = createServer()
+  await new Promise<void>((resolve) => blocker.listen({ host: '127.0.0.1', port: 0 }, resolve))
+  t.after(() => blocker.close())
+  const taken = (blocker.address() as AddressInfo).port
+  const calls: number[][] = []
+  const cluster = await startCluster({
+    kind: 'etcd',
+    t,
+    allocatePorts: async (n) => {
+      const ports = calls.length === 0 ? [taken, ...(await freePorts(n - 1))] : await freePorts(n)
+      calls.push(ports)
+      return ports
+    },
+  })
+  assert.equal(calls.length, 2, 'one attempt on the taken port, one on new ports')
+  assert.equal(cluster.member(0).clientUrl, `http://127.0.0.1:${calls[1]![0]}`)
+  assert.ok(cluster.member(0).running)
 })
 
 test('a member is ready when it logs etcd 3.4 zap readiness or pontoon readiness', () => {

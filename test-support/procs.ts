@@ -90,6 +90,8 @@ export interface ClusterOptions {
   readonly baseDir?: string
   /** Register cluster.close() with this test's after hook. */
   readonly t?: TestHooks
+  /** Allocates the 2 * size ports (client, peer per member); default freePorts. A seam for tests. */
+  readonly allocatePorts?: (n: number) => Promise<number[]>
 }
 
 /** Thrown when a member could not bind its ports (the cluster start retries with new ones). */
@@ -433,7 +435,7 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
 let clusterCount = 0
 
 async function layOut(opts: ClusterOptions, size: number, command: readonly string[]) {
-  const ports = await freePorts(2 * size)
+  const ports = await (opts.allocatePorts ?? freePorts)(2 * size)
   const base = opts.baseDir ?? (existsSync('/dev/shm') ? '/dev/shm' : tmpdir())
   const baseDir = mkdtempSync(join(base, `pontoon-e2e-${opts.kind}-`))
   watchdog.trackDir(baseDir)
