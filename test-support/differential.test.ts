@@ -200,6 +200,11 @@ test(
       ['compaction', '3'],
       ['get', 'k/a', '--rev=2'],
       ['get', 'k/', '--prefix', '-w', 'json'],
+      ['get', 'k/', '--prefix', '-w', 'fields'],
+      ['put', 'k/d', '5', '-w', 'fields'],
+      ['del', 'k/', '--from-key', '--prev-kv', '-w', 'json'],
+      ['get', '', '--prefix'],
+      ['del', ''],
     ].map((args) => ({ args }))
     const txn = { args: ['txn', '-i'], input: 'mod("k/a") > "0"\n\nput k/c 4\n\nget k/b\n\n' }
     const diff = await runEtcdctlDifferential({

@@ -892,6 +892,7 @@ export function normalizeCtl(r: EtcdctlResult, endpoint: string): unknown {
       .join('<endpoint>')
       .replace(/endpoint:\/\/client-[0-9a-f-]+\//g, 'endpoint://client-?/')
       .replace(/"(cluster_id|member_id|raft_term)":\d+/g, '"$1":"?"')
+      .replace(/^"(ClusterID|MemberID|RaftTerm)" : \d+$/gm, '"$1" : ?') // -w fields
       // etcdctl's own log lines (zap JSON on stderr) carry a timestamp and a caller.
       .replace(/"ts":"[^"]*"/g, '"ts":"?"')
   return { code: r.code, stdout: clean(r.stdout), stderr: clean(r.stderr) }
