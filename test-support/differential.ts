@@ -797,7 +797,9 @@ export class Engine {
 }
 
 async function currentRevision(t: Target): Promise<number> {
-  const r = await t.call('range', { key: Buffer.from(`${PAD_PREFIX}k`) })
+  // Serializable: on the member the engine talks to (a single member or the leader) it sees
+  // every acknowledged write, and it leaves linearizable reads to the ops under test.
+  const r = await t.call('range', { key: Buffer.from(`${PAD_PREFIX}k`), serializable: true })
   if (!r.ok) throw new Error(`${t.name}: cannot read the current revision: ${r.details}`)
   return Number((r.response.header as Message).revision)
 }
