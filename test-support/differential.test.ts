@@ -129,6 +129,9 @@ test('etcd 3.4 answers each invalid request with its code and text (the error ta
   const empty = await kv.call('range', { key: Buffer.from('b'), range_end: Buffer.from('a') })
   assert.ok(empty.ok)
   assert.equal(empty.response.count, '0')
+  // Reads are not proposed through raft: --max-request-bytes does not apply to them.
+  const bigKey = await kv.call('range', { key: Buffer.alloc(5000, 'k') })
+  assert.ok(bigKey.ok, describeAnswer(bigKey))
 })
 
 /** Two fresh single-member etcd 3.4 servers with LIMITS, as differential targets. */
@@ -197,6 +200,11 @@ test(
       ['compaction', '3'],
       ['get', 'k/a', '--rev=2'],
       ['get', 'k/', '--prefix', '-w', 'json'],
+      ['get', 'k/', '--prefix', '-w', 'fields'],
+      ['put', 'k/d', '5', '-w', 'fields'],
+      ['del', 'k/', '--from-key', '--prev-kv', '-w', 'json'],
+      ['get', '', '--prefix'],
+      ['del', ''],
     ].map((args) => ({ args }))
     const txn = { args: ['txn', '-i'], input: 'mod("k/a") > "0"\n\nput k/c 4\n\nget k/b\n\n' }
     const diff = await runEtcdctlDifferential({

@@ -797,7 +797,9 @@ export class Engine {
 }
 
 async function currentRevision(t: Target): Promise<number> {
-  const r = await t.call('range', { key: Buffer.from(`${PAD_PREFIX}k`) })
+  // Serializable: on the member the engine talks to (a single member or the leader) it sees
+  // every acknowledged write, and it leaves linearizable reads to the ops under test.
+  const r = await t.call('range', { key: Buffer.from(`${PAD_PREFIX}k`), serializable: true })
   if (!r.ok) throw new Error(`${t.name}: cannot read the current revision: ${r.details}`)
   return Number((r.response.header as Message).revision)
 }
@@ -807,14 +809,15 @@ export const DEFAULT_LIMITS: Limits = { maxTxnOps: 8, maxRequestBytes: 4096 }
 
 /**
  * The one-line differential test: starts a fresh single-member etcd 3.4 (side a) and a fresh
- * single-member server of `other` (side b, e.g. { kind: 'pontoon' }), both with `limits`, and
- * runs the engine between them. Both close after the test.
+ * server of `other` (side b, e.g. { kind: 'pontoon' }; one member unless `size`, the engine
+ * then talking to the leader), both with `limits`, and runs the engine between them. Both close after
+ * the test.
  *
  *   test('pontoon answers as etcd 3.4', (t) => differentialAgainstEtcd(t, { kind: 'pontoon' }))
  */
 export async function differentialAgainstEtcd(
   t: TestHooks & { readonly name: string },
-  other: Pick<ClusterOptions, 'kind' | 'command' | 'extraArgs' | 'env'>,
+  other: Pick<ClusterOptions, 'kind' | 'command' | 'extraArgs' | 'env' | 'size'>,
   opts: { limits?: Limits; numRuns?: number; opsMax?: number; invalidWeight?: number } = {},
 ): Promise<void> {
   const limits = opts.limits ?? DEFAULT_LIMITS
@@ -823,12 +826,24 @@ export async function differentialAgainstEtcd(
     startCluster({ ...other, extraArgs: [...limitFlags(limits), ...(other.extraArgs ?? [])], t }),
   ])
   const a = grpcTarget('etcd', etcd.member(0).clientUrl)
-  const b = grpcTarget(other.kind === 'etcd' ? 'etcd-2' : other.kind, server.member(0).clientUrl)
+  // On a cluster, talk to the leader: a serializable read on a follower may be stale, as etcd's.
+  const target = server.size > 1 ? (await server.waitForLeader()).leader : server.member(0)
+  const b = grpcTarget(other.kind === 'etcd' ? 'etcd-2' : other.kind, target.clientUrl)
   t.after(() => {
     a.close()
     b.close()
   })
-  await runDifferential(t, { ...opts, a, b, limits })
+  try {
+    await runDifferential(t, { ...opts, a, b, limits })
+  } catch (err) {
+    // A server that died explains every difference after it: say so, with its last words.
+    const dead = [...etcd.members, ...server.members].filter((m) => !m.running)
+    if (!(err instanceof Error) || dead.length === 0) throw err
+    err.message += dead
+      .map((m) => `\n--- ${m.argv[0]} exited ${JSON.stringify(m.exitStatus)}:\n${m.logTail(30)}`)
+      .join('')
+    throw err
+  }
 }
 
 // --- the etcdctl variant ----------------------------------------------------------------------
@@ -879,6 +894,7 @@ export function normalizeCtl(r: EtcdctlResult, endpoint: string): unknown {
       .join('<endpoint>')
       .replace(/endpoint:\/\/client-[0-9a-f-]+\//g, 'endpoint://client-?/')
       .replace(/"(cluster_id|member_id|raft_term)":\d+/g, '"$1":"?"')
+      .replace(/^"(ClusterID|MemberID|RaftTerm)" : \d+$/gm, '"$1" : ?') // -w fields
       // etcdctl's own log lines (zap JSON on stderr) carry a timestamp and a caller.
       .replace(/"ts":"[^"]*"/g, '"ts":"?"')
   return { code: r.code, stdout: clean(r.stdout), stderr: clean(r.stderr) }

@@ -73,8 +73,10 @@ export const ERROR_CASES: readonly ErrorCase[] = [
   { name: 'put ignore_value with a value', method: 'put', request: { key: b('a'), value: b('x'), ignore_value: true }, code: INVALID_ARGUMENT, details: 'etcdserver: value is provided' },
   { name: 'put ignore_lease with a lease', method: 'put', request: { key: b('a'), lease: 5, ignore_lease: true }, code: INVALID_ARGUMENT, details: 'etcdserver: lease is provided' },
   { name: 'put ignore_value of a missing key', method: 'put', request: { key: b('zz'), ignore_value: true }, code: INVALID_ARGUMENT, details: 'etcdserver: key not found' },
+  { name: 'put ignore_lease of a missing key', method: 'put', request: { key: b('zz'), value: b('v'), ignore_lease: true }, code: INVALID_ARGUMENT, details: 'etcdserver: key not found' },
   // Sizes.
   { name: 'put over --max-request-bytes, under the gRPC limit', method: 'put', request: { key: b('a'), value: Buffer.alloc(5000, 'x') }, code: INVALID_ARGUMENT, details: TOO_LARGE },
+  { name: 'delete of a 5000-byte key (a range of it is fine: reads are not proposed)', method: 'deleteRange', request: { key: Buffer.alloc(5000, 'k') }, code: INVALID_ARGUMENT, details: TOO_LARGE },
   { name: 'put over the gRPC limit (max-request-bytes + 512 KiB)', method: 'put', request: { key: b('a'), value: Buffer.alloc(overGrpc, 'x') }, code: RESOURCE_EXHAUSTED, details: `grpc: received message larger than max (${overGrpc + 7} vs. ${overGrpc - 1})` },
 ]
 

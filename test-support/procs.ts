@@ -30,7 +30,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { rm } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { endpointStatus } from './etcdctl.js'
 import type { EndpointStatus } from './etcdctl.js'
@@ -45,12 +45,12 @@ const distRoot = fileURLToPath(new URL('..', import.meta.url))
 
 /**
  * The command that runs the built pontoon server: node and `dist/<entry>`. The entry defaults to
- * src/server/main.js; PONTOON_ENTRY (a path under dist/) overrides it.
+ * src/server/main.js; PONTOON_ENTRY (a path under dist/, or absolute) overrides it.
  */
 export function pontoonCommand(
   entry = process.env.PONTOON_ENTRY ?? 'src/server/main.js',
 ): string[] {
-  return [process.execPath, join(distRoot, entry)]
+  return [process.execPath, resolve(distRoot, entry)]
 }
 
 /** A log line's "msg" that says the member serves clients (see the module comment). */
@@ -90,6 +90,8 @@ export interface ClusterOptions {
   readonly baseDir?: string
   /** Register cluster.close() with this test's after hook. */
   readonly t?: TestHooks
+  /** Allocates the 2 * size ports (client, peer per member); default freePorts. A seam for tests. */
+  readonly allocatePorts?: (n: number) => Promise<number[]>
 }
 
 /** Thrown when a member could not bind its ports (the cluster start retries with new ones). */
@@ -433,7 +435,7 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
 let clusterCount = 0
 
 async function layOut(opts: ClusterOptions, size: number, command: readonly string[]) {
-  const ports = await freePorts(2 * size)
+  const ports = await (opts.allocatePorts ?? freePorts)(2 * size)
   const base = opts.baseDir ?? (existsSync('/dev/shm') ? '/dev/shm' : tmpdir())
   const baseDir = mkdtempSync(join(base, `pontoon-e2e-${opts.kind}-`))
   watchdog.trackDir(baseDir)

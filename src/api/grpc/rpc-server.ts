@@ -461,14 +461,9 @@ export class ServerCall implements CallInfo {
       })
       stream.end()
     }
-    // A client still sending gets RST_STREAM(NO_ERROR) once our side is done, as grpc-go does,
-    // so it stops; what it sent meanwhile is dropped.
-    if (!this.ended) {
-      stream.resume()
-      stream.once('finish', () => {
-        if (!stream.destroyed) stream.close(http2.constants.NGHTTP2_NO_ERROR)
-      })
-    }
+    // A client still sending is not reset: its data is read and dropped until it ends or
+    // cancels on seeing our status (an RST_STREAM here could overtake the trailers).
+    if (!this.ended) stream.resume()
   }
 
   private clearTimer(): void {

@@ -30,11 +30,24 @@ export function sniffConnection(socket: Socket, h2: NetServer, h1: NetServer): v
     socket.setTimeout(0)
     socket.pause()
     socket.unshift(got)
-    // Both servers read what was unshifted: node's http2 session feeds a socket's buffered
-    // bytes to nghttp2 first, http's parser reads them as it resumes the socket.
-    ;(isH2 ? h2 : h1).emit('connection', socket)
+    // node's http2 session feeds a socket's buffered (unshifted) bytes to nghttp2 first. node's
+    // http server would instead hand the socket's native handle to its parser ("consume"),
+    // which reads past what was unshifted: marking the handle consumed keeps the parser on the
+    // socket's 'data' events, which deliver the unshifted bytes first.
+    if (isH2) {
+      h2.emit('connection', socket)
+    } else {
+      markConsumed(socket)
+      h1.emit('connection', socket)
+      socket.resume()
+    }
   }
   socket.on('error', onError)
   socket.setTimeout(SNIFF_TIMEOUT_MS, onTimeout)
   socket.on('data', onData)
+}
+
+function markConsumed(socket: Socket): void {
+  const handle = (socket as unknown as { _handle?: { _consumed?: boolean } | null })._handle
+  if (handle !== null && handle !== undefined) handle._consumed = true
 }
