@@ -1,0 +1,248 @@
+/**
+ * A pontoon member: the node driver over WalStorage, the MVCC store over LMDB, the peer transport
+ * and the client API, assembled from a ServerConfig as etcd's embed.StartEtcd assembles an etcd
+ * member. Start-up order (etcd's, and why): open the data dir and refuse one of another member or
+ * cluster before anything listens; bind the peer port before raft starts, so peers reach us as
+ * soon as we campaign; start raft; publish our name and client URLs through raft; only then
+ * listen for clients and log "ready to serve client requests" (etcd serves clients after its
+ * ReadyNotify, which waits for the publish).
+ *
+ * Layout of the data dir (etcd's, with the backend beside it): `member/wal/*.wal`,
+ * `member/snap/*.snap`, `member/db/` (LMDB).
+ */
+import { mkdirSync } from 'node:fs'
+import { join } from 'node:path'
+import { RpcServer } from '../api/index.js'
+import { NodeDisk, systemClock, type Clock } from '../io/index.js'
+import { LmdbBackend, MvccStore } from '../mvcc/index.js'
+import { NodeError, RaftNode } from '../node/index.js'
+import type { NodeId } from '../raft/index.js'
+import { TcpTransport } from '../transport/index.js'
+import { WalStorage } from '../wal/index.js'
+import { formatUrl, type ServerConfig } from './config.js'
+import { fromNodeErrorCode, ServerError } from './errors.js'
+import { clusterId as deriveClusterId, hexId, memberId as deriveMemberId } from './ids.js'
+import { MILESTONES, raftLogger, type ServerLogger } from './log.js'
+import { Members } from './members.js'
+import { encodeRequest, type RaftRequest } from './request.js'
+import { registerServices } from './services.js'
+import { ServerStateMachine, type ApplyResult } from './state-machine.js'
+
+/** etcd's version this server speaks, as Status and /version report it (docs/divergence.md). */
+export const ETCD_VERSION = '3.4.0'
+export const CLUSTER_VERSION = '3.4.0'
+export const PONTOON_VERSION = '0.1.0'
+
+/** gRPC accepts this much more than --max-request-bytes (etcd's grpcOverheadBytes). */
+const GRPC_OVERHEAD_BYTES = 512 * 1024
+
+export interface StartOptions {
+  logger: ServerLogger
+  clock?: Clock
+}
+
+export class PontoonServer {
+  private stopping: Promise<void> | undefined
+  private constructor(
+    readonly config: ServerConfig,
+    readonly id: bigint,
+    readonly clusterId: bigint,
+    readonly node: RaftNode<ApplyResult>,
+    readonly machine: ServerStateMachine,
+    private readonly store: MvccStore,
+    private readonly transport: TcpTransport,
+    private readonly rpc: RpcServer,
+    private readonly log: ServerLogger,
+    /** The client addresses bound (a port 0 in the config becomes the real one here). */
+    readonly clientAddresses: string[],
+  ) {}
+
+  static async start(config: ServerConfig, opts: StartOptions): Promise<PontoonServer> {
+    const log = opts.logger
+    const clock = opts.clock ?? systemClock
+    const peerUrls = config.initialAdvertisePeerUrls.map(formatUrl)
+    const id = deriveMemberId(peerUrls, config.initialClusterToken)
+    const initial = new Map(
+      [...config.initialCluster].map(([name, urls]) => [name, urls.map(formatUrl)] as const),
+    )
+    const initialMembers = Members.initial(initial, config.initialClusterToken)
+    const clusterId = deriveClusterId(initialMembers.ids())
+    log.info(
+      {
+        name: config.name,
+        'data-dir': config.dataDir,
+        'local-member-id': hexId(id),
+        'cluster-id': hexId(clusterId),
+        'initial-cluster': [...initial].map(([n, u]) => `${n}=${u.join(',')}`).join(','),
+        'initial-cluster-state': config.initialClusterState,
+      },
+      'starting an etcd server',
+    )
+
+    const memberDir = join(config.dataDir, 'member')
+    mkdirSync(join(memberDir, 'db'), { recursive: true, mode: 0o700 })
+    const disk = new NodeDisk()
+    const fresh = !disk.list(join(memberDir, 'wal')).some((n) => n.endsWith('.wal'))
+    // The WAL is opened first: it refuses a data dir of another member or cluster, naming both,
+    // before the backend or the ports are touched.
+    const storage = await WalStorage.open({
+      disk,
+      dir: memberDir,
+      nodeId: id,
+      clusterId,
+      snapshotsKept: config.maxSnapshots === 0 ? undefined : config.maxSnapshots,
+      logger: raftLogger(log),
+    })
+    for (const w of storage.warnings) log.warn({ 'data-dir': config.dataDir }, w)
+    const backend = LmdbBackend.open(join(memberDir, 'db'))
+    const store = MvccStore.open(backend)
+    const members = ServerStateMachine.savedMembers(backend) ?? initialMembers
+    if (fresh && config.initialClusterState === 'existing') {
+      throw new ServerError(
+        'INTERNAL',
+        `--initial-cluster-state=existing: joining an existing cluster needs a member add ` +
+          `first; this member (${hexId(id)}) has no data in ${config.dataDir}`,
+      )
+    }
+    const machine = new ServerStateMachine({ store, backend, members })
+
+    const peers = new Map<NodeId, string[]>()
+    for (const m of members.list()) if (m.id !== id) peers.set(m.id, m.peerUrls)
+    const transport = new TcpTransport({
+      id,
+      clusterId,
+      listenUrls: config.listenPeerUrls.map(formatUrl),
+      peers,
+      logger: log.child({ caller: 'rafthttp' }),
+    })
+    const peerAddrs = await transport.listen()
+    log.info({ 'listen-peer-urls': peerAddrs }, 'listening for peers')
+
+    const node = await RaftNode.start<ApplyResult>({
+      id,
+      peers: fresh ? members.ids() : undefined,
+      storage,
+      stateMachine: machine,
+      transport,
+      clock,
+      tickMs: config.heartbeatIntervalMs,
+      electionTicks: Math.max(2, Math.round(config.electionTimeoutMs / config.heartbeatIntervalMs)),
+      heartbeatTicks: 1,
+      snapshotCount: config.snapshotCount,
+      preVote: config.preVote,
+      checkQuorum: true,
+      logger: raftLogger(log),
+    })
+
+    const rpc = new RpcServer({ maxRecvBytes: config.maxRequestBytes + GRPC_OVERHEAD_BYTES })
+    const server = new PontoonServer(
+      config,
+      id,
+      clusterId,
+      node,
+      machine,
+      store,
+      transport,
+      rpc,
+      log,
+      [],
+    )
+    registerServices(rpc, server)
+
+    await node.leader()
+    log.info({ 'cluster-version': '3.4' }, MILESTONES.capabilities)
+    await server.publish()
+    for (const u of config.listenClientUrls) {
+      const host = u.hostname === 'localhost' ? '127.0.0.1' : u.hostname.replace(/^\[|\]$/g, '')
+      const { port } = await rpc.listen({ host, port: Number(u.port) })
+      server.clientAddresses.push(`${u.protocol}//${host}:${port}`)
+      log.info(
+        { address: `${host}:${port}` },
+        `serving insecure client requests on ${host}:${port}, this is strongly discouraged!`,
+      )
+    }
+    log.info({}, MILESTONES.ready)
+    return server
+  }
+
+  /** Proposes our name and client URLs until it succeeds (etcd's publish, retried the same). */
+  private async publish(): Promise<void> {
+    const attributes = {
+      id: this.id,
+      name: this.config.name,
+      clientUrls: this.config.advertiseClientUrls.map(formatUrl),
+    }
+    for (;;) {
+      try {
+        await this.node.propose(encodeRequest({ type: 'attributes', attributes }))
+        break
+      } catch (err) {
+        if (!(err instanceof NodeError) || err.code === 'STOPPED' || err.code === 'FATAL') throw err
+        this.log.warn(
+          { error: err.message },
+          'failed to publish local member to cluster through raft',
+        )
+        await this.node.leader()
+      }
+    }
+    this.log.info(
+      {
+        'local-member-id': hexId(this.id),
+        'local-member-attributes': `{Name:${attributes.name} ClientURLs:[${attributes.clientUrls.join(' ')}]}`,
+        'cluster-id': hexId(this.clusterId),
+      },
+      MILESTONES.published,
+    )
+  }
+
+  /** Proposes a request and waits for its result; node errors become etcd's. */
+  async propose(r: RaftRequest): Promise<ApplyResult> {
+    const data = encodeRequest(r)
+    if (data.length > this.config.maxRequestBytes) throw new ServerError('REQUEST_TOO_LARGE')
+    let result: ApplyResult
+    try {
+      result = await this.node.propose(data)
+    } catch (err) {
+      throw toServerError(err)
+    }
+    if (result.type === 'error') throw result.error
+    return result
+  }
+
+  /** Waits until this member has applied everything committed before the call (ReadIndex). */
+  async linearizableRead(): Promise<void> {
+    try {
+      await this.node.read()
+    } catch (err) {
+      throw toServerError(err)
+    }
+  }
+
+  get kv(): MvccStore {
+    return this.store
+  }
+
+  async stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      const step = async (what: string, f: () => Promise<void>): Promise<void> => {
+        this.log.debug({}, `stopping: ${what}`)
+        await f()
+      }
+      await step('client API', () => this.rpc.close())
+      await step('raft node', () => this.node.stop())
+      await step('peer transport', () => this.transport.stop())
+      await step('backend', async () => {
+        await this.store.flushed()
+        await this.store.close()
+      })
+      this.log.info({}, 'stopped')
+    })()
+    return this.stopping
+  }
+}
+
+export function toServerError(err: unknown): ServerError {
+  if (err instanceof ServerError) return err
+  if (err instanceof NodeError) return new ServerError(fromNodeErrorCode(err.code))
+  return new ServerError('INTERNAL', `etcdserver: ${(err as Error).message ?? String(err)}`)
+}

@@ -1,0 +1,186 @@
+/**
+ * etcd's v3 services on the RPC server: KV (Range, Put, DeleteRange, Txn, Compact), Maintenance
+ * (Status) and Cluster (MemberList), plus HTTP /health and /version on the client port. Each
+ * handler checks its request as etcd's v3rpc does, proposes writes through raft, serves reads
+ * locally (after a ReadIndex round unless serializable), and turns every failure into etcd's
+ * status and text through the one table (errors.ts).
+ */
+import {
+  CompactionRequestCodec,
+  CompactionResponseCodec,
+  DeleteRangeRequestCodec,
+  DeleteRangeResponseCodec,
+  MemberListRequestCodec,
+  MemberListResponseCodec,
+  PutRequestCodec,
+  PutResponseCodec,
+  RangeRequestCodec,
+  RangeResponseCodec,
+  RpcError,
+  StatusRequestCodec,
+  StatusResponseCodec,
+  TxnRequestCodec,
+  TxnResponseCodec,
+  type MessageCodec,
+  type ResponseHeader,
+  type RpcServer,
+} from '../api/index.js'
+import { applyRange, applyTxn, noLeases, txnSerializable, txnWrites } from './apply-kv.js'
+import { checkDelete, checkPut, checkRange, checkTxn } from './checks.js'
+import { ServerError } from './errors.js'
+import type { PontoonServer } from './server.js'
+import { CLUSTER_VERSION, ETCD_VERSION, PONTOON_VERSION, toServerError } from './server.js'
+
+export function registerServices(rpc: RpcServer, s: PontoonServer): void {
+  const fill = (h: ResponseHeader | null): ResponseHeader => {
+    const out = h ?? { clusterId: 0n, memberId: 0n, revision: 0, raftTerm: 0 }
+    out.clusterId = s.clusterId
+    out.memberId = s.id
+    out.raftTerm = s.node.status().term
+    if (out.revision === 0) out.revision = s.kv.currentRevision
+    return out
+  }
+  const unary = <Q, R extends { header: ResponseHeader | null }>(
+    path: string,
+    req: MessageCodec<Q>,
+    res: MessageCodec<R>,
+    handler: (q: Q) => Promise<R> | R,
+  ): void => {
+    rpc.unary(path, req, res, async (q: Q) => {
+      try {
+        const r = await handler(q)
+        r.header = fill(r.header)
+        return r
+      } catch (err) {
+        const e = toServerError(err)
+        throw new RpcError(e.status, e.message)
+      }
+    })
+  }
+
+  const maxTxnOps = s.config.maxTxnOps
+  const bounds = () => ({
+    currentRevision: s.kv.currentRevision,
+    compactedRevision: s.kv.compactedRevision,
+  })
+
+  unary('/etcdserverpb.KV/Range', RangeRequestCodec, RangeResponseCodec, async (r) => {
+    checkRange(r)
+    if (!r.serializable) await s.linearizableRead()
+    return applyRange(s.kv, r)
+  })
+  unary('/etcdserverpb.KV/Put', PutRequestCodec, PutResponseCodec, async (r) => {
+    checkPut(r)
+    const res = await s.propose({ type: 'put', put: r })
+    if (res.type !== 'put') throw unexpected(res.type)
+    return res.resp
+  })
+  unary(
+    '/etcdserverpb.KV/DeleteRange',
+    DeleteRangeRequestCodec,
+    DeleteRangeResponseCodec,
+    async (r) => {
+      checkDelete(r)
+      const res = await s.propose({ type: 'deleteRange', deleteRange: r })
+      if (res.type !== 'deleteRange') throw unexpected(res.type)
+      return res.resp
+    },
+  )
+  unary('/etcdserverpb.KV/Txn', TxnRequestCodec, TxnResponseCodec, async (r) => {
+    checkTxn(r, maxTxnOps)
+    if (!txnWrites(r)) {
+      // A read-only txn is served here, as etcd serves it: after a ReadIndex round unless every
+      // range in it is serializable.
+      if (!txnSerializable(r)) await s.linearizableRead()
+      return applyTxn(s.kv, undefined, r, noLeases, bounds())
+    }
+    const res = await s.propose({ type: 'txn', txn: r })
+    if (res.type !== 'txn') throw unexpected(res.type)
+    return res.resp
+  })
+  unary('/etcdserverpb.KV/Compact', CompactionRequestCodec, CompactionResponseCodec, async (r) => {
+    const res = await s.propose({ type: 'compaction', compaction: r })
+    if (res.type !== 'compaction') throw unexpected(res.type)
+    if (r.physical) await res.done
+    // etcd answers with the revision current when the compaction returns.
+    return { header: { ...res.resp.header!, revision: s.kv.currentRevision } }
+  })
+
+  unary('/etcdserverpb.Maintenance/Status', StatusRequestCodec, StatusResponseCodec, () => {
+    const st = s.node.status()
+    const me = s.machine.members.get(s.id)
+    return {
+      header: null,
+      version: ETCD_VERSION,
+      dbSize: s.kv.dbSize(),
+      leader: st.lead,
+      raftIndex: st.committed,
+      raftTerm: st.term,
+      raftAppliedIndex: st.applied,
+      errors: [],
+      dbSizeInUse: s.kv.dbSizeInUse(),
+      isLearner: me?.isLearner ?? false,
+    }
+  })
+  unary(
+    '/etcdserverpb.Cluster/MemberList',
+    MemberListRequestCodec,
+    MemberListResponseCodec,
+    () => ({
+      header: null,
+      members: s.machine.members.list().map((m) => ({
+        id: m.id,
+        name: m.name,
+        peerUrls: m.peerUrls,
+        clientUrls: m.clientUrls,
+        isLearner: m.isLearner,
+      })),
+    }),
+  )
+
+  rpc.http('/version', () => ({
+    status: 200,
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      etcdserver: ETCD_VERSION,
+      etcdcluster: CLUSTER_VERSION,
+      pontoon: PONTOON_VERSION,
+    }),
+  }))
+  rpc.http('/health', async () => {
+    // etcd's /health: a leader, and a linearizable read that completes within a second.
+    let healthy = s.node.status().lead !== 0n
+    if (healthy) {
+      try {
+        await withTimeout(s.linearizableRead(), 1000)
+      } catch {
+        healthy = false
+      }
+    }
+    return {
+      status: healthy ? 200 : 503,
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ health: String(healthy) }),
+    }
+  })
+}
+
+function unexpected(type: string): ServerError {
+  return new ServerError('INTERNAL', `etcdserver: unexpected apply result ${type}`)
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error('timeout')), ms)
+    p.then(
+      (v) => {
+        clearTimeout(t)
+        resolve(v)
+      },
+      (e: unknown) => {
+        clearTimeout(t)
+        reject(e instanceof Error ? e : new Error(String(e)))
+      },
+    )
+  })
+}
