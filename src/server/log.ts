@@ -26,7 +26,9 @@ export function createLogger(level: LogLevel, dest?: DestinationStream): ServerL
     timestamp: () => `,"ts":"${new Date().toISOString()}"`,
     formatters: { level: (label: string) => ({ level: label }) },
   }
-  return dest === undefined ? pino(opts) : pino(opts, dest)
+  // Synchronous writes: the server logs little per request, and the last lines before an exit
+  // (a fatal error, a shutdown) must not be lost in a buffer.
+  return pino(opts, dest ?? pino.destination({ dest: 1, sync: true }))
 }
 
 /** The raft core's and the node driver's Logger, over the server's. */
