@@ -140,6 +140,14 @@ export class MvccStore {
     return Math.max(0, this.compactMainRev)
   }
 
+  /**
+   * etcd's compactMainRev itself: -1 until the first compaction. etcd's txn checks compare a
+   * range's revision with it, so a txn range at a negative revision passes only until then.
+   */
+  get compactMainRevision(): number {
+    return this.compactMainRev
+  }
+
   /** The index of the last raft entry applied (persisted with its data). */
   consistentIndex(): number {
     return this.consistentIdx

@@ -243,6 +243,7 @@ export function applyTxn(
   txn: WriteTxn | undefined,
   r: TxnRequest,
   leases: LeaseLookup,
+  /** compactedRevision: etcd's compactMainRev, -1 before the first compaction. */
   bounds: { currentRevision: number; compactedRevision: number },
 ): TxnResponse {
   const path: boolean[] = []
@@ -326,7 +327,7 @@ function compareKv(c: Compare, kv: KeyValue): boolean {
   }
 }
 
-/** etcd checkRequestPut on the chosen path: a lease must exist; ignore_* needs the key. */
+/** etcd checkRequestPut on the chosen path: ignore_* needs the key; a lease must exist. */
 function checkPuts(view: KvView, r: TxnRequest, path: boolean[], leases: LeaseLookup): void {
   let at = 0
   const walk = (t: TxnRequest): void => {
@@ -335,14 +336,11 @@ function checkPuts(view: KvView, r: TxnRequest, path: boolean[], leases: LeaseLo
       if (op.type === 'txn') walk(op.txn)
       if (op.type !== 'put') continue
       const p = op.put
-      if (p.lease !== 0n && !leases.exists(p.lease)) throw new ServerError('LEASE_NOT_FOUND')
       if (p.ignoreValue || p.ignoreLease) {
         const found = view.range(p.key, undefined, { limit: 0, rev: 0, countOnly: false })
         if (found.kvs.length === 0) throw new ServerError('KEY_NOT_FOUND')
-        if (p.ignoreLease) continue
-        const lease = found.kvs[0]?.lease ?? 0n
-        if (lease !== 0n && !leases.exists(lease)) throw new ServerError('LEASE_NOT_FOUND')
       }
+      if (p.lease !== 0n && !leases.exists(p.lease)) throw new ServerError('LEASE_NOT_FOUND')
     }
   }
   walk(r)

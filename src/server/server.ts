@@ -198,7 +198,9 @@ export class PontoonServer {
   /** Proposes a request and waits for its result; node errors become etcd's. */
   async propose(r: RaftRequest): Promise<ApplyResult> {
     const data = encodeRequest(r)
-    if (data.length > this.config.maxRequestBytes) throw new ServerError('REQUEST_TOO_LARGE')
+    if (etcdRequestBytes(data.length - 1) > this.config.maxRequestBytes) {
+      throw new ServerError('REQUEST_TOO_LARGE')
+    }
     let result: ApplyResult
     try {
       result = await this.node.propose(data)
@@ -239,6 +241,26 @@ export class PontoonServer {
     })()
     return this.stopping
   }
+}
+
+/**
+ * The size etcd compares with --max-request-bytes for a request whose protobuf is `n` bytes: its
+ * InternalRaftRequest, which wraps it in a field (a one-byte tag and the length) beside a
+ * RequestHeader of 13 bytes (a two-byte tag, a length, and the request id, a 64-bit number whose
+ * high bits are the member's: nine varint bytes). Clients see the same limit as with etcd, to
+ * the byte: with 4096, the largest value a put of key "a" may carry is 4074 bytes.
+ */
+function etcdRequestBytes(n: number): number {
+  return 1 + varintBytes(n) + n + 13
+}
+
+function varintBytes(n: number): number {
+  let bytes = 1
+  while (n >= 0x80) {
+    n = Math.floor(n / 0x80)
+    bytes++
+  }
+  return bytes
 }
 
 export function toServerError(err: unknown): ServerError {

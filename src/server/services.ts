@@ -61,7 +61,7 @@ export function registerServices(rpc: RpcServer, s: PontoonServer): void {
   const maxTxnOps = s.config.maxTxnOps
   const bounds = () => ({
     currentRevision: s.kv.currentRevision,
-    compactedRevision: s.kv.compactedRevision,
+    compactedRevision: s.kv.compactMainRevision,
   })
 
   unary('/etcdserverpb.KV/Range', RangeRequestCodec, RangeResponseCodec, async (r) => {

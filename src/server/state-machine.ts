@@ -107,7 +107,7 @@ export class ServerStateMachine implements StateMachine<ApplyResult> {
           type: 'txn',
           resp: applyTxn(txn, txn, r.txn, this.leases, {
             currentRevision: this.store.currentRevision,
-            compactedRevision: this.store.compactedRevision,
+            compactedRevision: this.store.compactMainRevision,
           }),
         }))
       case 'compaction': {
