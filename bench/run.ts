@@ -8,17 +8,20 @@ import { runWalBench } from './wal/wal.bench.js'
 import { runFsyncModesBench } from './wal/fsync-modes.bench.js'
 import { runReadBackBench } from './wal/read-back.bench.js'
 import { runSimBench } from './sim/seeds.bench.js'
+import { runServerBench } from './server/server.bench.js'
 
-const suites: Record<string, (size: number) => string | Promise<string>> = {
+const suites: Record<string, (size: number, args: string[]) => string | Promise<string>> = {
   raft: (size) => runRaftBench(size) + runQuorumBench(size) + runNodeIdBench(size),
   'node-id': runNodeIdBench,
   // --size=N: recovery of a WAL of N x 64 MiB of entries (--size=16: 1 GiB).
-  wal: runWalBench,
+  wal: (size) => runWalBench(size),
   // --size=N: 400 x N rounds per write size.
   'wal-fsync': runFsyncModesBench,
   // --size=N: 100K x N entries to read back from.
   'wal-read': runReadBackBench,
   sim: runSimBench,
+  // etcd 3.4 and pontoon under the same load, side by side (options: --help, bench/README.md).
+  server: (_size, args) => runServerBench(args),
 }
 
 const args = process.argv.slice(2)
@@ -36,4 +39,4 @@ if (!Number.isFinite(size) || size <= 0) {
   process.stderr.write(`--size must be a positive number, got ${sizeArg}\n`)
   process.exit(2)
 }
-process.stdout.write(await suites[name](size))
+process.stdout.write(await suites[name](size, args))
