@@ -284,7 +284,8 @@ function caseLabel(c: BenchCase, clients: number): string {
       : c.op === 'range-linearizable'
         ? 'range linearizable'
         : 'range serializable'
-  return `${op}, ${c.members} member${c.members === 1 ? '' : 's'}, ${clients} clients`
+  const plural = (n: number, what: string): string => `${n} ${what}${n === 1 ? '' : 's'}`
+  return `${op}, ${plural(c.members, 'member')}, ${plural(clients, 'client')}`
 }
 
 function describeSetup(o: ServerBenchOptions, at: Date): string[] {
@@ -472,7 +473,7 @@ async function findLeader(urls: readonly string[], timeoutMs = 20_000): Promise<
 }
 
 function runLine(r: RunRecord): string {
-  const head = `${r.kind.padEnd(7)} ${r.caseLabel.padEnd(38)} #${r.repeat}`
+  const head = `${r.kind.padEnd(7)} ${r.caseLabel.padEnd(42)} #${r.repeat}`
   const errs =
     r.errors === 0 && r.checkFailures.length === 0
       ? 'errors 0'
@@ -498,20 +499,29 @@ function table(o: ServerBenchOptions, runs: readonly RunRecord[]): string[] {
       errors: rs.reduce((s, r) => s + r.errors + r.checkFailures.length, 0),
     }
   }
+  const W = 42
   const cell = (s: Summary | null): string =>
     s === null
-      ? '—'.padEnd(34)
-      : `${fmtInt(s.opsPerSecond).padStart(8)} ${ms(s.p50).padStart(6)} ${ms(s.p99).padStart(7)} ` +
-        `${s.serverCpu.toFixed(0).padStart(4)}% ${s.rssMiB
-          .map((m) => m.toFixed(0))
-          .join('/')
-          .padStart(8)}`
-  const head = `${'case'.padEnd(38)} | ${'etcd ops/s    p50     p99  cpu  rss MiB'} | ${'pontoon ops/s p50     p99  cpu  rss MiB'} | ratio`
+      ? '—'.padStart(8) + ' '.repeat(31)
+      : [
+          fmtInt(s.opsPerSecond).padStart(8),
+          ms(s.p50).padStart(6),
+          ms(s.p99).padStart(7),
+          `${s.serverCpu.toFixed(0)}%`.padStart(5),
+          s.rssMiB
+            .map((m) => m.toFixed(0))
+            .join('/')
+            .padStart(9),
+        ].join(' ')
+  const sub = ['ops/s'.padStart(8), 'p50'.padStart(6), 'p99'.padStart(7), 'cpu'.padStart(5)]
+  const subHead = [...sub, 'rss MiB'.padStart(9)].join(' ')
   const lines = [
-    `medians of ${o.repeat} (p50, p99 in ms; cpu: servers' CPU, % of one core; rss: per member, leader first; ratio: pontoon/etcd ops/s)`,
-    head,
-    '-'.repeat(head.length),
+    `medians of ${o.repeat} (p50, p99 in ms; cpu: the servers' CPU, % of one core; rss: per ` +
+      `member, leader first; ratio: pontoon/etcd ops/s)`,
+    `${''.padEnd(W)} | ${'etcd 3.4'.padEnd(subHead.length)} | ${'pontoon'.padEnd(subHead.length)} |`,
+    `${'case'.padEnd(W)} | ${subHead} | ${subHead} | ratio`,
   ]
+  lines.push('-'.repeat(lines[2]!.length))
   for (const c of o.cases) {
     const label = caseLabel(c, o.clients)
     const e = o.kinds.includes('etcd') ? cols('etcd', label) : null
@@ -519,7 +529,7 @@ function table(o: ServerBenchOptions, runs: readonly RunRecord[]): string[] {
     const ratio = e !== null && p !== null ? (p.opsPerSecond / e.opsPerSecond).toFixed(2) : '—'
     const errs = (e?.errors ?? 0) + (p?.errors ?? 0)
     lines.push(
-      `${label.padEnd(38)} | ${cell(e)} | ${cell(p)} | ${ratio}${errs > 0 ? `  (${errs} errors)` : ''}`,
+      `${label.padEnd(W)} | ${cell(e)} | ${cell(p)} | ${ratio}${errs > 0 ? `  (${errs} errors)` : ''}`,
     )
   }
   return lines
