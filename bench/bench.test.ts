@@ -82,7 +82,7 @@ test(
       )
       assert.match(
         text,
-        new RegExp(`^${c}, 1 member, 8 clients +\\| — +\\| +[\\d,]+ +[\\d.]+ +[\\d.]+ `, 'm'),
+        new RegExp(`^${c}, 1 member, 8 clients +\\| +— +\\| +[\\d,]+ +[\\d.]+ +[\\d.]+ `, 'm'),
       )
     }
   },
