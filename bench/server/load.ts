@@ -4,8 +4,9 @@
  * connections, for a warm-up and then a measured window of `durationMs` (or `total` requests).
  *
  * Only completions inside the window count: ops/s is those completions over the window's
- * length, and their latencies (send to completion, microseconds) go into the histogram. Calls
- * still in flight at the end are awaited, not counted. Every client's first successful response
+ * length, and their latencies (send to completion, microseconds) go into the histogram (with
+ * `total`, only the calls sent in the window: exactly `total` of them). Calls still in flight
+ * at the end are awaited, not counted. Every client's first successful response
  * in the window is decoded and checked (a put has a revision; a range finds its key with its
  * value), so a server that answers fast but wrong does not pass for fast.
  */
@@ -183,7 +184,7 @@ function drive(spec: LoadSpec, conns: GrpcConnection[]): Promise<LoadResult> {
         errorCount++
         const k = `${status}: ${message}`
         errors.set(k, (errors.get(k) ?? 0) + 1)
-      } else if (phase === 1) {
+      } else if (phase === 1 && (spec.total === undefined || sentIn === 1)) {
         hist.record((t1 - t0) * 1000)
         counted++
         if (!checked[client]) check(client, body)
