@@ -10,7 +10,6 @@
  * in the window is decoded and checked (a put has a revision; a range finds its key with its
  * value), so a server that answers fast but wrong does not pass for fast.
  */
-import { TestRand } from '../../test-support/seed.js'
 import { GRPC_OK, GrpcConnection } from './grpc-client.js'
 import { Histogram } from './histogram.js'
 import { PUT, PutFrames, RANGE, decodePut, decodeRange, keyBytes, rangeFrame } from './requests.js'
@@ -101,11 +100,18 @@ function drive(spec: LoadSpec, conns: GrpcConnection[]): Promise<LoadResult> {
   const range = isPut
     ? null
     : rangeFrame(keyBytes(0, spec.keySize), spec.op === 'range-serializable')
-  const rand = new TestRand(spec.seed ?? 1)
+  let rand = (spec.seed ?? 1) >>> 0 || 1
   let nextSeq = 0
   const nextFrame = (): Buffer => {
     if (range !== null) return range
-    const n = spec.sequentialKeys ? nextSeq++ % spec.keySpace : rand.int(spec.keySpace)
+    if (spec.sequentialKeys) return puts.frame(nextSeq++ % spec.keySpace)
+    // xorshift32: keys need spread, not quality (and test-support's seed module would print
+    // its replay line when this process exits).
+    rand ^= rand << 13
+    rand ^= rand >>> 17
+    rand ^= rand << 5
+    rand >>>= 0
+    const n = Math.floor((rand / 2 ** 32) * spec.keySpace)
     return puts.frame(n)
   }
 

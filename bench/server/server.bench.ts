@@ -92,6 +92,27 @@ export const USAGE = `npm run bench -- server [options]
   --no-ceiling         skip the generator's ceiling against the no-op server
   --quiet              no progress lines on stderr`
 
+const KNOWN_OPTIONS = [
+  'clients',
+  'conns',
+  'duration',
+  'total',
+  'warmup',
+  'repeat',
+  'members',
+  'op',
+  'only',
+  'key-size',
+  'val-size',
+  'key-space',
+  'sequential-keys',
+  'target',
+  'data-dir',
+  'no-ceiling',
+  'quiet',
+  'size', // npm run bench's own flag, meaningless here
+]
+
 /** Parses `--name=value` and `--name value` (and bare flags); throws on anything unknown. */
 export function parseOptions(args: readonly string[]): ServerBenchOptions {
   const raw = new Map<string, string>()
@@ -99,36 +120,15 @@ export function parseOptions(args: readonly string[]): ServerBenchOptions {
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!
     if (a === 'server') continue
+    if (a === '--help' || a === '-h') throw new Error(USAGE)
     if (!a.startsWith('--')) throw new Error(`unexpected argument ${a}\n${USAGE}`)
     const eq = a.indexOf('=')
     const name = eq < 0 ? a.slice(2) : a.slice(2, eq)
+    if (!KNOWN_OPTIONS.includes(name)) throw new Error(`unknown option --${name}\n${USAGE}`)
     if (eq >= 0) raw.set(name, a.slice(eq + 1))
     else if (bare.has(name)) raw.set(name, 'true')
     else if (i + 1 < args.length) raw.set(name, args[++i]!)
     else throw new Error(`--${name} needs a value\n${USAGE}`)
-  }
-  const known = [
-    'clients',
-    'conns',
-    'duration',
-    'total',
-    'warmup',
-    'repeat',
-    'members',
-    'op',
-    'only',
-    'key-size',
-    'val-size',
-    'key-space',
-    'sequential-keys',
-    'target',
-    'data-dir',
-    'no-ceiling',
-    'quiet',
-    'size', // npm run bench's own flag, meaningless here
-  ]
-  for (const k of raw.keys()) {
-    if (!known.includes(k)) throw new Error(`unknown option --${k}\n${USAGE}`)
   }
   const num = (name: string, dflt: number, min: number, int = true): number => {
     const s = raw.get(name)
@@ -228,7 +228,14 @@ export interface ServerBenchReport {
 
 /** `npm run bench -- server ...`: the whole suite; the text is the report (stdout). */
 export async function runServerBench(args: readonly string[]): Promise<string> {
-  return (await serverBench(parseOptions(args))).text
+  let opts: ServerBenchOptions
+  try {
+    opts = parseOptions(args)
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n`)
+    process.exit(2)
+  }
+  return (await serverBench(opts)).text
 }
 
 export async function serverBench(o: ServerBenchOptions): Promise<ServerBenchReport> {
