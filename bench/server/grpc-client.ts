@@ -26,14 +26,33 @@ export const GRPC_UNAVAILABLE = 14
 /** The outcome of one call: status 0 and the response message, or a status and its message. */
 export type UnaryDone = (status: number, message: string, body: Buffer | null) => void
 
-/** The request headers of a method, built once: node:http2 copies them into each HEADERS. */
-export function methodHeaders(path: string): OutgoingHttpHeaders {
+/** A gRPC method: its path, and its request headers for node:http2 (built once). */
+export interface GrpcMethod {
+  readonly path: string
+  readonly headers: OutgoingHttpHeaders
+}
+
+export function grpcMethod(path: string): GrpcMethod {
   return {
-    [http2.constants.HTTP2_HEADER_METHOD]: 'POST',
-    [http2.constants.HTTP2_HEADER_PATH]: path,
-    'content-type': 'application/grpc',
-    te: 'trailers',
+    path,
+    headers: {
+      [http2.constants.HTTP2_HEADER_METHOD]: 'POST',
+      [http2.constants.HTTP2_HEADER_PATH]: path,
+      'content-type': 'application/grpc',
+      te: 'trailers',
+    },
   }
+}
+
+/** What the load needs of a connection; GrpcConnection (node:http2) and H2Connection (raw). */
+export interface UnaryConnection {
+  readonly url: string
+  unary(method: GrpcMethod, frame: Buffer, keepBody: boolean, done: UnaryDone): void
+  call(
+    method: GrpcMethod,
+    frame: Buffer,
+  ): Promise<{ status: number; message: string; body: Buffer | null }>
+  close(): Promise<void>
 }
 
 /** A gRPC message frame: the 5-byte prefix (not compressed, big-endian length) and the body. */
@@ -64,7 +83,7 @@ type CallStream = ClientHttp2Stream & { call: CallState }
 
 const REQUEST_OPTIONS = { endStream: false } as const
 
-export class GrpcConnection {
+export class GrpcConnection implements UnaryConnection {
   private constructor(
     readonly url: string,
     private readonly session: ClientHttp2Session,
@@ -102,10 +121,10 @@ export class GrpcConnection {
    * until `done` runs (it may be shared by any number of calls). `keepBody` collects the
    * response message; without it the response bytes are dropped as they arrive.
    */
-  unary(headers: OutgoingHttpHeaders, frame: Buffer, keepBody: boolean, done: UnaryDone): void {
+  unary(method: GrpcMethod, frame: Buffer, keepBody: boolean, done: UnaryDone): void {
     let stream: CallStream
     try {
-      stream = this.session.request(headers, REQUEST_OPTIONS) as CallStream
+      stream = this.session.request(method.headers, REQUEST_OPTIONS) as CallStream
     } catch (err) {
       // A closed or destroyed session throws synchronously.
       queueMicrotask(() => done(GRPC_UNAVAILABLE, (err as Error).message, null))
@@ -122,11 +141,11 @@ export class GrpcConnection {
 
   /** Convenience for setup steps: one call, resolved with its status, message and body. */
   call(
-    headers: OutgoingHttpHeaders,
+    method: GrpcMethod,
     frame: Buffer,
   ): Promise<{ status: number; message: string; body: Buffer | null }> {
     return new Promise((resolve) =>
-      this.unary(headers, frame, true, (status, message, body) =>
+      this.unary(method, frame, true, (status, message, body) =>
         resolve({ status, message, body }),
       ),
     )

@@ -11,16 +11,26 @@
  * value), so a server that answers fast but wrong does not pass for fast.
  */
 import { GRPC_OK, GrpcConnection } from './grpc-client.js'
+import type { UnaryConnection } from './grpc-client.js'
+import { H2Connection } from './h2-client.js'
 import { Histogram } from './histogram.js'
 import { PUT, PutFrames, RANGE, decodePut, decodeRange, keyBytes, rangeFrame } from './requests.js'
 
 /** How long a stopped load waits for the calls still in flight. */
 const DRAIN_MS_MAX = 10_000
 
+/** The gRPC client: HTTP/2 written here (h2-client.ts) or node:http2 (grpc-client.ts). */
+export type ClientKind = 'raw' | 'node'
+
+export function connect(kind: ClientKind, url: string): Promise<UnaryConnection> {
+  return kind === 'raw' ? H2Connection.connect(url) : GrpcConnection.connect(url)
+}
+
 export type Op = 'put' | 'range-linearizable' | 'range-serializable'
 
 export interface LoadSpec {
   op: Op
+  client: ClientKind
   /** Client URLs; connection i goes to endpoints[i % length]. */
   endpoints: readonly string[]
   clients: number
@@ -62,7 +72,7 @@ export interface LoadResult {
 
 /** Writes key 0 (the key the range loads read) and waits until a put succeeds. */
 export async function prepare(spec: LoadSpec, timeoutMs = 15_000): Promise<void> {
-  const conn = await GrpcConnection.connect(spec.endpoints[0]!)
+  const conn = await connect(spec.client, spec.endpoints[0]!)
   try {
     const frames = new PutFrames(spec.keySize, spec.valSize)
     const deadline = Date.now() + timeoutMs
@@ -83,7 +93,7 @@ export async function prepare(spec: LoadSpec, timeoutMs = 15_000): Promise<void>
 export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
   const conns = await Promise.all(
     Array.from({ length: spec.conns }, (_, i) =>
-      GrpcConnection.connect(spec.endpoints[i % spec.endpoints.length]!),
+      connect(spec.client, spec.endpoints[i % spec.endpoints.length]!),
     ),
   )
   try {
@@ -93,7 +103,7 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
   }
 }
 
-function drive(spec: LoadSpec, conns: GrpcConnection[]): Promise<LoadResult> {
+function drive(spec: LoadSpec, conns: UnaryConnection[]): Promise<LoadResult> {
   const isPut = spec.op === 'put'
   const headers = isPut ? PUT : RANGE
   const puts = new PutFrames(spec.keySize, spec.valSize)

@@ -16,11 +16,11 @@ import {
   rangeRequest,
 } from '../../src/api/index.js'
 import type { PutResponse, RangeResponse, StatusResponse } from '../../src/api/index.js'
-import { grpcFrame, methodHeaders } from './grpc-client.js'
+import { grpcFrame, grpcMethod } from './grpc-client.js'
 
-export const PUT = methodHeaders('/etcdserverpb.KV/Put')
-export const RANGE = methodHeaders('/etcdserverpb.KV/Range')
-export const STATUS = methodHeaders('/etcdserverpb.Maintenance/Status')
+export const PUT = grpcMethod('/etcdserverpb.KV/Put')
+export const RANGE = grpcMethod('/etcdserverpb.KV/Range')
+export const STATUS = grpcMethod('/etcdserverpb.Maintenance/Status')
 
 /** An empty message (StatusRequest has no fields). */
 export const EMPTY_FRAME = grpcFrame(new Uint8Array(0))

@@ -24,10 +24,10 @@ import { fileURLToPath } from 'node:url'
 import { startCluster } from '../../test-support/procs.js'
 import type { Cluster, MemberKind } from '../../test-support/procs.js'
 import { median } from '../harness.js'
-import { GRPC_OK, GrpcConnection } from './grpc-client.js'
+import { GRPC_OK } from './grpc-client.js'
 import type { Histogram } from './histogram.js'
-import { fmtInt, prepare, runLoad } from './load.js'
-import type { LoadResult, LoadSpec, Op } from './load.js'
+import { connect, fmtInt, prepare, runLoad } from './load.js'
+import type { ClientKind, LoadResult, LoadSpec, Op } from './load.js'
 import { EMPTY_FRAME, STATUS, decodeStatus, keySpaceMax } from './requests.js'
 
 export interface ServerBenchOptions {
@@ -52,6 +52,8 @@ export interface ServerBenchOptions {
   skipCeiling: boolean
   /** No progress lines on stderr. */
   quiet: boolean
+  /** The generator's gRPC client: HTTP/2 written here (default) or node:http2. */
+  client: ClientKind
 }
 
 export interface BenchCase {
@@ -90,6 +92,7 @@ export const USAGE = `npm run bench -- server [options]
   --target=leader|all  clients talk to the leader (default) or to every member round-robin
   --data-dir=PATH      parent of the clusters' data dirs (os.tmpdir(): a real disk, not tmpfs)
   --no-ceiling         skip the generator's ceiling against the no-op server
+  --client=raw|node    the generator's HTTP/2: written here (raw, default) or node:http2
   --quiet              no progress lines on stderr`
 
 const KNOWN_OPTIONS = [
@@ -110,6 +113,7 @@ const KNOWN_OPTIONS = [
   'data-dir',
   'no-ceiling',
   'quiet',
+  'client',
   'size', // npm run bench's own flag, meaningless here
 ]
 
@@ -142,6 +146,10 @@ export function parseOptions(args: readonly string[]): ServerBenchOptions {
   const only = raw.get('only')
   if (only !== undefined && only !== 'etcd' && only !== 'pontoon') {
     throw new Error(`--only=${only}: expected etcd or pontoon`)
+  }
+  const client = raw.get('client') ?? 'raw'
+  if (client !== 'raw' && client !== 'node') {
+    throw new Error(`--client=${client}: expected raw or node`)
   }
   const target = raw.get('target') ?? 'leader'
   if (target !== 'leader' && target !== 'all') {
@@ -196,6 +204,7 @@ export function parseOptions(args: readonly string[]): ServerBenchOptions {
     baseDir: raw.get('data-dir') ?? tmpdir(),
     skipCeiling: raw.has('no-ceiling'),
     quiet: raw.has('quiet'),
+    client,
   }
 }
 
@@ -253,7 +262,8 @@ export async function serverBench(o: ServerBenchOptions): Promise<ServerBenchRep
     const r = await ceilingRun(o)
     runs.push(r)
     const line =
-      `generator ceiling (no-op node:http2 server, own process, ${o.clients} clients / ` +
+      `generator ceiling (${o.client === 'raw' ? 'own HTTP/2 client' : 'node:http2 client'}, ` +
+      `no-op node:http2 server in its own process, ${o.clients} clients / ` +
       `${o.conns} conns, put frames): ${fmtInt(r.opsPerSecond)} ops/s, p50 ${ms(r.p50)} p99 ` +
       `${ms(r.p99)} ms; generator cpu ${r.clientCpuPercent.toFixed(0)}% ` +
       `(${usPerCall(r)} µs/call), no-op server cpu ${r.serverCpuPercent.toFixed(0)}%`
@@ -303,7 +313,9 @@ function describeSetup(o: ServerBenchOptions, at: Date): string[] {
     `machine: ${cpu.length} x ${cpu[0]?.model ?? '?'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB; ` +
       `Node ${process.version}; ${etcdVersion()}; pontoon ${gitCommit()}`,
     `data dirs under ${o.baseDir} (${fsType(o.baseDir)}; fsync is real unless that is tmpfs)`,
-    `load: ${o.clients} clients over ${o.conns} HTTP/2 conns to ${
+    `load: ${o.clients} clients over ${o.conns} HTTP/2 conns (${
+      o.client === 'raw' ? 'own HTTP/2 client' : 'node:http2 client'
+    }) to ${
       o.target === 'leader' ? 'the leader' : 'every member'
     }; keys ${o.keySize} B (${o.sequentialKeys ? 'sequential' : 'random'} over ${fmtInt(
       o.keySpace,
@@ -355,7 +367,7 @@ async function serverRun(
       baseDir: o.baseDir,
       readyTimeoutMs: 30_000,
     })
-    const leader = await findLeader(cluster.clientUrls)
+    const leader = await findLeader(o.client, cluster.clientUrls)
     // Leader first: rssKiB[0] is the leader's.
     const members = [...cluster.members].sort(
       (a, b) => Number(b.clientUrl === leader) - Number(a.clientUrl === leader),
@@ -388,6 +400,7 @@ function loadSpec(
   let ticks = 0
   return {
     op,
+    client: o.client,
     endpoints,
     clients: o.clients,
     conns: o.conns,
@@ -453,9 +466,13 @@ async function measured(
 }
 
 /** Asks every member for Maintenance.Status until all name the same leader; its client URL. */
-async function findLeader(urls: readonly string[], timeoutMs = 20_000): Promise<string> {
+async function findLeader(
+  client: ClientKind,
+  urls: readonly string[],
+  timeoutMs = 20_000,
+): Promise<string> {
   const deadline = Date.now() + timeoutMs
-  const conns = await Promise.all(urls.map((u) => GrpcConnection.connect(u)))
+  const conns = await Promise.all(urls.map((u) => connect(client, u)))
   let last = ''
   try {
     while (Date.now() < deadline) {
