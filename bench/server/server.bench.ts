@@ -261,12 +261,14 @@ export async function serverBench(o: ServerBenchOptions): Promise<ServerBenchRep
   if (!o.skipCeiling) {
     const r = await ceilingRun(o)
     runs.push(r)
+    const perCall = usPerCall(r)
+    const perCore = r.opsPerSecond > 0 ? fmtInt(1e6 / Number(perCall)) : '-'
     const line =
       `generator ceiling (${o.client === 'raw' ? 'own HTTP/2 client' : 'node:http2 client'}, ` +
       `no-op node:http2 server in its own process, ${o.clients} clients / ` +
       `${o.conns} conns, put frames): ${fmtInt(r.opsPerSecond)} ops/s, p50 ${ms(r.p50)} p99 ` +
-      `${ms(r.p99)} ms; generator cpu ${r.clientCpuPercent.toFixed(0)}% ` +
-      `(${usPerCall(r)} µs/call), no-op server cpu ${r.serverCpuPercent.toFixed(0)}%`
+      `${ms(r.p99)} ms; generator cpu ${r.clientCpuPercent.toFixed(0)}% (${perCall} µs/call, ` +
+      `so ~${perCore} calls/s per core), no-op server cpu ${r.serverCpuPercent.toFixed(0)}%`
     out.push(line, '')
     log(line)
   }
