@@ -32,7 +32,9 @@ export interface Backend {
   get(bucket: Bucket, key: Uint8Array): Uint8Array | undefined
   /** Every entry of `bucket` in key order, including writes not yet durable. */
   scan(bucket: Bucket, visit: (key: Uint8Array, value: Uint8Array) => void): void
+  /** Keeps `value` (the store never changes it again); copies `key` (the store reuses it). */
   put(bucket: Bucket, key: Uint8Array, value: Uint8Array): void
+  /** Copies `key` if it keeps it. */
   delete(bucket: Bucket, key: Uint8Array): void
   /** Ends a write group (see the contract above). */
   commit(mark: number): void

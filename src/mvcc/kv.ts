@@ -39,12 +39,16 @@ export function encodeKeyValue(
   version: number,
   lease: bigint,
 ): Uint8Array {
-  const out = new Uint8Array(HEADER_BYTES + key.length + value.length)
+  // From Node's buffer pool: a fresh typed array of this size would get a backing store of its
+  // own (slower to make and to collect). Every byte is written below.
+  const out = Buffer.allocUnsafe(HEADER_BYTES + key.length + value.length)
   out[0] = FORMAT
   writeU64(out, 1, createRevision)
   writeU64(out, 9, modRevision)
   writeU64(out, 17, version)
-  if (lease !== 0n) {
+  if (lease === 0n) {
+    out.fill(0, 25, 33)
+  } else {
     const u = BigInt.asUintN(64, lease)
     const hi = Number(u >> 32n)
     const lo = Number(u & 0xffffffffn)

@@ -61,6 +61,8 @@ export class LmdbBackend implements Backend {
   /** The newest batch (by creation) that clears, until it commits. */
   private clearing: Batch | undefined
   private durable = 0
+  /** The mark of the last commit(). */
+  private lastMark = 0
   private failure: Error | undefined
   private closed = false
 
@@ -86,7 +88,7 @@ export class LmdbBackend implements Backend {
     const b = new LmdbBackend(path, opts)
     const ci = b.get('meta', new TextEncoder().encode('consistent_index'))
     // What is on disk is durable: the mark starts at the stored consistent index.
-    if (ci !== undefined && ci.length === 8) b.durable = readU64(ci, 0) || 0
+    if (ci !== undefined && ci.length === 8) b.durable = b.lastMark = readU64(ci, 0) || 0
     return b
   }
 
@@ -144,6 +146,7 @@ export class LmdbBackend implements Backend {
   commit(mark: number): void {
     this.check()
     if (this.current !== undefined && this.groupOpen) this.current.mark = mark
+    this.lastMark = mark
     this.groupOpen = false
   }
 
@@ -169,10 +172,12 @@ export class LmdbBackend implements Backend {
 
   async flushed(): Promise<void> {
     if (this.failure !== undefined) throw this.failure
+    const mark = this.lastMark
     const last = this.inflight[this.inflight.length - 1]
     if (last !== undefined) await last.promise
     await this.root.flushed
     if (this.failure !== undefined) throw this.failure
+    this.raiseDurable(mark)
   }
 
   durableMark(): number {
@@ -248,12 +253,22 @@ export class LmdbBackend implements Backend {
     if (this.current === batch) this.current = undefined
     const mark = batch.mark
     if (mark < 0 || this.closed) return
+    if (batch.clears) {
+      // A restore may move the consistent index anywhere; nothing before it counts any more.
+      void this.root.flushed.then(
+        () => (this.durable = mark),
+        (err: unknown) => this.fail(err),
+      )
+      return
+    }
     void this.root.flushed.then(
-      () => {
-        if (mark > this.durable) this.durable = mark
-      },
+      () => this.raiseDurable(mark),
       (err: unknown) => this.fail(err),
     )
+  }
+
+  private raiseDurable(mark: number): void {
+    if (mark > this.durable) this.durable = mark
   }
 
   private fail(err: unknown): void {

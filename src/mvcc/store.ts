@@ -103,7 +103,9 @@ export class MvccStore {
   private epoch = 0
   private compactions: Promise<void> = Promise.resolve()
   private readonly scratch: KeyIndexGet = { main: 0, sub: 0, createdMain: 0, ver: 0 }
+  /** Scratch revision keys: the backend copies keys (Backend.put). */
   private readonly revKey = new Uint8Array(17)
+  private readonly tombKey = new Uint8Array(18)
 
   private constructor(backend: Backend, state: State, opts: MvccStoreOptions) {
     this.backend = backend
@@ -368,11 +370,9 @@ export class MvccStore {
       created = this.scratch.createdMain
       ver = this.scratch.ver
     }
-    this.backend.put(
-      'key',
-      revisionKey(main, sub),
-      encodeKeyValue(key, value, created, main, ver + 1, lease),
-    )
+    const rk = this.revKey
+    putRevision(rk, main, sub, false)
+    this.backend.put('key', rk, encodeKeyValue(key, value, created, main, ver + 1, lease))
     if (ki === undefined) {
       ki = new KeyIndex(copyBytes(key))
       this.tree.set(k, ki)
@@ -397,7 +397,9 @@ export class MvccStore {
 
   /** @internal */
   tombstoneAt(main: number, sub: number, ki: KeyIndex): void {
-    this.backend.put('key', revisionKey(main, sub, true), encodeTombstone(ki.key))
+    const rk = this.tombKey
+    putRevision(rk, main, sub, true)
+    this.backend.put('key', rk, encodeTombstone(ki.key))
     const ok = ki.tombstone(main, sub)
     assert(ok, `tombstone of a key that is not live at ${main}.${sub}`)
   }

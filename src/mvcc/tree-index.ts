@@ -10,7 +10,10 @@ import type { KeyIndex } from './key-index.js'
 const BTree = btree.default
 
 export class TreeIndex {
-  private readonly tree = new BTree<string, KeyIndex>()
+  // A plain string comparator: the package's default one handles mixed types, slower.
+  private readonly tree = new BTree<string, KeyIndex>(undefined, (a, b) =>
+    a < b ? -1 : a > b ? 1 : 0,
+  )
 
   get size(): number {
     return this.tree.size
