@@ -316,6 +316,16 @@ export class MvccStore {
     return this.backend.durableMark()
   }
 
+  /**
+   * Stops the store as a crashed process stops: a compaction in progress stops (the next open
+   * resumes it), the backend is left open and as it is (the simulator reopens a store over the
+   * same MemoryBackend, after its crash() if it models power loss).
+   */
+  detach(): void {
+    this.closed = true
+    this.epoch++
+  }
+
   /** Stops a compaction in progress (it resumes at the next open) and closes the backend. */
   async close(): Promise<void> {
     if (this.closed) return
