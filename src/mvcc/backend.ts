@@ -10,7 +10,7 @@
  *   crash the backend holds a prefix of the groups, each whole or not at all. `mark` is the
  *   store's consistent index for the group; `durableMark()` is the largest mark whose group (and
  *   every group before it) is durable.
- * - `replaceAll` swaps the whole content atomically and durably (a snapshot restore).
+ * - `replaceAll` swaps the whole content atomically, as one group (a snapshot restore).
  */
 import { copyBytes, fromLatin1, latin1 } from './bytes.js'
 import { errClosed } from './errors.js'
@@ -38,7 +38,10 @@ export interface Backend {
   delete(bucket: Bucket, key: Uint8Array): void
   /** Ends a write group (see the contract above). */
   commit(mark: number): void
-  /** Replaces all content with `entries`, atomically; durable when it returns. */
+  /**
+   * Replaces all content with `entries` as one group with `mark` (a restore): atomically, durable
+   * once a flushed() after it resolves.
+   */
   replaceAll(entries: readonly BackendEntry[], mark: number): void
   /** Resolves when every group committed so far is durable; rejects if the backend failed. */
   flushed(): Promise<void>

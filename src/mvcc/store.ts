@@ -159,7 +159,8 @@ export class MvccStore {
 
   /**
    * Starts the write transaction of raft entry `index`: its writes share one main revision
-   * (current + 1) and take sub revisions in order. One at a time; end() it before anything else.
+   * (current + 1) and take sub revisions in order. One at a time; end() it before anything else,
+   * also when a read inside it threw (reads change nothing: end() after a failed read is safe).
    */
   write(index: number): WriteTxn {
     this.checkOpen()
@@ -182,7 +183,8 @@ export class MvccStore {
    * Compacts at `rev` (etcd Compact): reads below rev fail from now on; each key keeps its latest
    * revision <= rev unless that is a tombstone, and everything older goes, from the key index at
    * once and from the backend in batches (`done`). Throws COMPACTED if rev <= the compacted
-   * revision, FUTURE_REV if above the current one. `index`: the raft entry of the compaction,
+   * revision, FUTURE_REV if above the current one; then nothing is recorded, so the server
+   * marks the entry applied with markApplied(index). `index`: the raft entry of the compaction,
    * recorded with the schedule in one write group.
    */
   compact(rev: number, opts: { index?: number } = {}): Compaction {
