@@ -19,15 +19,20 @@ export class TreeIndex {
     return this.tree.size
   }
 
+  // Point lookups (every put, every single-key range) go to a Map, O(1): the tree is for order.
+  private readonly byKey = new Map<string, KeyIndex>()
+
   get(k: string): KeyIndex | undefined {
-    return this.tree.get(k)
+    return this.byKey.get(k)
   }
 
   set(k: string, ki: KeyIndex): void {
+    this.byKey.set(k, ki)
     this.tree.set(k, ki)
   }
 
   delete(k: string): void {
+    this.byKey.delete(k)
     this.tree.delete(k)
   }
 
