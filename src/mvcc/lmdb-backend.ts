@@ -13,12 +13,12 @@
  * overlay (a Map keyed by bucket and key) until their transaction commits; reads look there
  * first. The overlay holds at most the writes of the transactions in flight.
  */
-import { statSync } from 'node:fs'
+import { closeSync, openSync, readSync, statSync } from 'node:fs'
 import assert from 'node:assert/strict'
 import { open, type Database, type RootDatabase } from 'lmdb'
 import type { Backend, BackendEntry, Bucket } from './backend.js'
 import { copyBytes, latin1 } from './bytes.js'
-import { errClosed, MvccError } from './errors.js'
+import { backendCorrupt, errClosed, MvccError } from './errors.js'
 import { readU64 } from './revision.js'
 
 export interface LmdbBackendOptions {
@@ -83,8 +83,13 @@ export class LmdbBackend implements Backend {
     }
   }
 
-  /** Opens (creating if need be) the LMDB file at `path`. */
+  /**
+   * Opens (creating if need be) the LMDB file at `path`. A file that is not LMDB's is refused
+   * with a BACKEND_CORRUPT MvccError and left as it is: LMDB trusts its file, and opening a
+   * stranger crashes the process.
+   */
   static open(path: string, opts: LmdbBackendOptions = {}): LmdbBackend {
+    checkLmdbFile(path)
     const b = new LmdbBackend(path, opts)
     const ci = b.get('meta', new TextEncoder().encode('consistent_index'))
     // What is on disk is durable: the mark starts at the stored consistent index.
@@ -292,5 +297,29 @@ export class LmdbBackend implements Backend {
   private check(): void {
     if (this.closed) throw errClosed('LmdbBackend')
     if (this.failure !== undefined) throw this.failure
+  }
+}
+
+/** LMDB's meta page: the magic 0xBEEFC0DE (little-endian) at byte 24 of the first page. */
+const LMDB_MAGIC_AT = 24
+const LMDB_MAGIC = [0xde, 0xc0, 0xef, 0xbe]
+
+function checkLmdbFile(path: string): void {
+  let fd: number
+  try {
+    fd = openSync(path, 'r')
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return
+    throw err
+  }
+  try {
+    const head = Buffer.alloc(LMDB_MAGIC_AT + 4)
+    const n = readSync(fd, head, 0, head.length, 0)
+    if (n === 0) return
+    if (n < head.length || LMDB_MAGIC.some((b, i) => head[LMDB_MAGIC_AT + i] !== b)) {
+      throw backendCorrupt(`${path} is not an LMDB file (no LMDB magic in its first page)`)
+    }
+  } finally {
+    closeSync(fd)
   }
 }

@@ -5,10 +5,18 @@
 // and snapshots (round trip across backends; a corrupt one changes nothing).
 
 import assert from 'node:assert/strict'
+import fs from 'node:fs'
 import { describe, it } from 'node:test'
 
-import { backendKinds, dec, enc } from '../../test-support/mvcc-backends.js'
-import { MemoryBackend, MvccStore, MvccError, type Backend, type KeyValue } from './index.js'
+import { backendKinds, dec, enc, freshLmdbPath } from '../../test-support/mvcc-backends.js'
+import {
+  LmdbBackend,
+  MemoryBackend,
+  MvccStore,
+  MvccError,
+  type Backend,
+  type KeyValue,
+} from './index.js'
 import { revisionKey } from './revision.js'
 
 const ALL = new Uint8Array([0])
@@ -401,3 +409,14 @@ for (const kind of backendKinds) {
     })
   })
 }
+
+it('LmdbBackend refuses a file that is not LMDB, and leaves it as it is', () => {
+  const p = freshLmdbPath()
+  const junk = Buffer.alloc(20000, 0x5a)
+  fs.writeFileSync(p, junk)
+  assert.throws(
+    () => LmdbBackend.open(p),
+    (e: unknown) => MvccError.is(e, 'BACKEND_CORRUPT') && /not an LMDB file/.test(e.message),
+  )
+  assert.deepEqual(fs.readFileSync(p), junk)
+})
