@@ -10,7 +10,7 @@
  * `durableMark()` says how far the backend has caught up.
  *
  * LMDB's reads do not see a transaction that has not committed yet, so writes also go into an
- * overlay (a Map keyed by bucket and key) until their transaction commits; reads look there
+ * overlay (a Map per bucket, keyed by the key) until their transaction commits; reads look there
  * first. The overlay holds at most the writes of the transactions in flight.
  */
 import { closeSync, openSync, readSync, statSync } from 'node:fs'
@@ -32,8 +32,8 @@ export interface LmdbBackendOptions {
 interface Batch {
   /** The promise lmdb-js returns for every write of the batch. */
   promise: Promise<unknown>
-  /** Overlay keys written in this batch. */
-  keys: string[]
+  /** Overlay keys written in this batch, per bucket. */
+  keys: { key: string[]; meta: string[] }
   /** The last mark committed in this batch (-1: none). */
   mark: number
   /** This batch clears everything first (replaceAll): LMDB's content is hidden until it commits. */
@@ -45,14 +45,12 @@ interface Pending {
   batch: Batch
 }
 
-const PREFIX = { key: 'k', meta: 'm' } as const
-
 export class LmdbBackend implements Backend {
   readonly freshReads = true
   readonly path: string
   private readonly root: RootDatabase
   private readonly dbs: { key: Database<Buffer, Buffer>; meta: Database<Buffer, Buffer> }
-  private readonly overlay = new Map<string, Pending>()
+  private readonly overlay = { key: new Map<string, Pending>(), meta: new Map<string, Pending>() }
   private current: Batch | undefined
   /** Batches whose commit has not been seen yet, oldest first. */
   private readonly inflight: Batch[] = []
@@ -99,8 +97,9 @@ export class LmdbBackend implements Backend {
 
   get(bucket: Bucket, key: Uint8Array): Uint8Array | undefined {
     this.check()
-    if (this.overlay.size > 0) {
-      const p = this.overlay.get(PREFIX[bucket] + latin1(key))
+    const overlay = this.overlay[bucket]
+    if (overlay.size > 0 || this.clearing !== undefined) {
+      const p = overlay.get(latin1(key))
       // A copy: the store hands out views into what get() returns (freshReads).
       if (p !== undefined) return p.value === undefined ? undefined : copyBytes(p.value)
       if (this.clearing !== undefined) return undefined
@@ -119,9 +118,8 @@ export class LmdbBackend implements Backend {
 
   scan(bucket: Bucket, visit: (key: Uint8Array, value: Uint8Array) => void): void {
     this.check()
-    const prefix = PREFIX[bucket]
     const pending: Array<[string, Uint8Array | undefined]> = []
-    for (const [k, p] of this.overlay) if (k[0] === prefix) pending.push([k.slice(1), p.value])
+    for (const [k, p] of this.overlay[bucket]) pending.push([k, p.value])
     pending.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
     let i = 0
     const flushBelow = (k: string | undefined): void => {
@@ -148,13 +146,13 @@ export class LmdbBackend implements Backend {
   put(bucket: Bucket, key: Uint8Array, value: Uint8Array): void {
     this.check()
     const promise = this.dbs[bucket].put(key as Buffer, value as Buffer)
-    this.remember(promise, PREFIX[bucket] + latin1(key), value)
+    this.remember(promise, bucket, latin1(key), value)
   }
 
   delete(bucket: Bucket, key: Uint8Array): void {
     this.check()
     const promise = this.dbs[bucket].remove(key as Buffer)
-    this.remember(promise, PREFIX[bucket] + latin1(key), undefined)
+    this.remember(promise, bucket, latin1(key), undefined)
   }
 
   commit(mark: number): void {
@@ -171,13 +169,14 @@ export class LmdbBackend implements Backend {
    */
   replaceAll(entries: readonly BackendEntry[], mark: number): void {
     this.check()
-    this.remember(this.dbs.key.clearAsync(), undefined, undefined)
-    this.remember(this.dbs.meta.clearAsync(), undefined, undefined)
+    this.remember(this.dbs.key.clearAsync(), 'key', undefined, undefined)
+    this.remember(this.dbs.meta.clearAsync(), 'meta', undefined, undefined)
     const batch = this.current!
     batch.clears = true
     this.clearing = batch
     // The overlay now stands for the whole content until the batch commits.
-    this.overlay.clear()
+    this.overlay.key.clear()
+    this.overlay.meta.clear()
     for (const e of entries) {
       this.put(e.bucket, copyBytes(e.key), copyBytes(e.value))
     }
@@ -229,6 +228,7 @@ export class LmdbBackend implements Backend {
 
   private remember(
     promise: Promise<unknown>,
+    bucket: Bucket,
     k: string | undefined,
     value: Uint8Array | undefined,
   ): void {
@@ -240,7 +240,7 @@ export class LmdbBackend implements Backend {
         !this.groupOpen || batch === undefined,
         'lmdb-js split a write group across transactions',
       )
-      batch = { promise, keys: [], mark: -1, clears: false }
+      batch = { promise, keys: { key: [], meta: [] }, mark: -1, clears: false }
       this.current = batch
       this.inflight.push(batch)
       const b = batch
@@ -251,17 +251,20 @@ export class LmdbBackend implements Backend {
     }
     this.groupOpen = true
     if (k !== undefined) {
-      this.overlay.set(k, { value, batch })
-      batch.keys.push(k)
+      this.overlay[bucket].set(k, { value, batch })
+      batch.keys[bucket].push(k)
     }
   }
 
   private committed(batch: Batch): void {
     const at = this.inflight.indexOf(batch)
     if (at >= 0) this.inflight.splice(0, at + 1)
-    for (const k of batch.keys) {
-      const p = this.overlay.get(k)
-      if (p !== undefined && p.batch === batch) this.overlay.delete(k)
+    for (const bucket of ['key', 'meta'] as const) {
+      const overlay = this.overlay[bucket]
+      for (const k of batch.keys[bucket]) {
+        const p = overlay.get(k)
+        if (p !== undefined && p.batch === batch) overlay.delete(k)
+      }
     }
     if (this.clearing === batch) this.clearing = undefined
     if (this.current === batch) this.current = undefined
