@@ -331,6 +331,22 @@ for (const kind of backendKinds) {
       })
     }
 
+    it('restoring an empty snapshot empties the store at once', async () => {
+      const empty = MvccStore.open(new MemoryBackend()).snapshot()
+      const r = MvccStore.open(kind.make())
+      put(r, 1, ['a', '1'])
+      r.markApplied(2)
+      await r.flushed()
+      put(r, 3, ['b', '2'])
+      r.restore(empty)
+      assert.deepEqual(r.snapshot(), empty, 'before the restore is durable')
+      assert.equal(r.currentRevision, 1)
+      assert.equal(r.consistentIndex(), 0)
+      await r.flushed()
+      assert.deepEqual(r.snapshot(), empty)
+      await r.close()
+    })
+
     it('a corrupt snapshot is refused and changes nothing', async () => {
       const s = MvccStore.open(kind.make())
       put(s, 1, ['a', '1'])
