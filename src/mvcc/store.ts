@@ -180,6 +180,26 @@ export class MvccStore {
   }
 
   /**
+   * Records server metadata (membership, cluster version: what etcd keeps in its "members" and
+   * "cluster" buckets) in the meta bucket under "app/" + `name`; undefined deletes it. It joins
+   * the next write group: call it just before the end() or markApplied() of the raft entry it
+   * belongs to, so it is durable, replayed and snapshotted with that entry.
+   */
+  setMeta(name: string, value: Uint8Array | undefined): void {
+    this.checkOpen()
+    const key = metaName(name)
+    if (value === undefined) this.backend.delete('meta', key)
+    else this.backend.put('meta', key, copyBytes(value))
+  }
+
+  /** Server metadata set with setMeta (a copy), or undefined. */
+  getMeta(name: string): Uint8Array | undefined {
+    this.checkOpen()
+    const v = this.backend.get('meta', metaName(name))
+    return v === undefined ? undefined : copyBytes(v)
+  }
+
+  /**
    * Compacts at `rev` (etcd Compact): reads below rev fail from now on; each key keeps its latest
    * revision <= rev unless that is a tombstone, and everything older goes, from the key index at
    * once and from the backend in batches (`done`). Throws COMPACTED if rev <= the compacted
@@ -609,6 +629,11 @@ function rebuild(
     consistentIndex,
     orphans,
   }
+}
+
+function metaName(name: string): Uint8Array {
+  assert(name.length > 0, 'a meta name is not empty')
+  return Buffer.from(`app/${name}`, 'utf8')
 }
 
 function readMetaU64(b: Uint8Array | undefined, name: string): number {
