@@ -195,6 +195,32 @@ for (const kind of backendKinds) {
       t.end()
     })
 
+    it('answers as etcd 3.4.23 does to an etcdctl session (run by hand against etcd)', async () => {
+      // etcdctl compact 0; compact 0; compact 1; put a 1; compact 2; get a --rev=2; compact 4;
+      // put b 2; del a; compact 4; get a --rev=4; get a --rev=3; get --from-key '' --limit 1;
+      // get b --rev=9: etcd answered each as asserted here.
+      const s = MvccStore.open(kind.make())
+      await s.compact(0, { index: 1 }).done
+      throwsCode(() => s.compact(0), 'COMPACTED')
+      s.markApplied(2)
+      await s.compact(1, { index: 3 }).done
+      put(s, 4, ['a', '1'])
+      await s.compact(2, { index: 5 }).done
+      const r2 = s.range(enc('a'), undefined, { rev: 2 })
+      assert.deepEqual([r2.kvs.map(brief), r2.count, r2.rev], [['a=1 c2 m2 v1'], 1, 2])
+      throwsCode(() => s.compact(4), 'FUTURE_REV')
+      s.markApplied(6)
+      put(s, 7, ['b', '2'])
+      assert.equal(del(s, 8, 'a'), 1)
+      await s.compact(4, { index: 9 }).done
+      assert.deepEqual(s.range(enc('a'), undefined, { rev: 4 }), { kvs: [], count: 0, rev: 4 })
+      throwsCode(() => s.range(enc('a'), undefined, { rev: 3 }), 'COMPACTED')
+      const from = s.range(new Uint8Array([0]), ALL, { limit: 1 })
+      assert.deepEqual([from.kvs.map(brief), from.count, from.rev], [['b=2 c3 m3 v1'], 1, 4])
+      throwsCode(() => s.range(enc('b'), undefined, { rev: 9 }), 'FUTURE_REV')
+      await s.close()
+    })
+
     it("compact: etcd's errors; at 0 once; the revision must exist", async () => {
       const s = MvccStore.open(kind.make())
       throwsCode(() => s.compact(2), 'FUTURE_REV')
