@@ -9,8 +9,8 @@
  * receiver share this process's one thread, so the figures are the sum of both sides' CPU.
  *
  * Method: the sender keeps a window of messages in flight (sent, not yet received: at most
- * 1,024, below the queue bound, so nothing is dropped, which each row checks) and sends more from
- * the receiver's callback; `perCall` messages go into each send() call. Rows: entry sizes 128 B
+ * 1,024 and 16 MiB, below the queue's bounds, so nothing is dropped, which each row checks) and
+ * sends more from the receiver's callback; `perCall` messages go into each send() call. Rows: entry sizes 128 B
  * and 1 KiB, and 64 KiB for MB/s; `batched` is the default (everything handed over in one turn
  * of the event loop goes out in one write), `unbatched` is writeMessagesMax = 1 (one write per
  * message). 200,000 x size messages per small row (fewer for big entries); best of 3 runs. The
@@ -29,7 +29,9 @@ interface Row {
   writeMessagesMax?: number
 }
 
+/** Messages in flight at most, and bytes: both well below the queue's bounds. */
 const WINDOW = 1024
+const WINDOW_BYTES = 16 << 20
 
 async function runRow(
   row: Row,
@@ -38,6 +40,8 @@ async function runRow(
   const total = row.messages + 1
   const hash = createHash('sha256')
   let wake: (() => void) | null = null
+  let failure: Error | null = null
+  const window = Math.max(1, Math.min(WINDOW, Math.floor(WINDOW_BYTES / row.entryBytes)))
   const handler: PeerHandler = {
     receive(m) {
       received++
@@ -50,7 +54,9 @@ async function runRow(
       }
     },
     unreachable(peer) {
-      throw new Error(`peer ${peer} reported unreachable during the benchmark`)
+      // The transport catches what its handler throws: fail the run through the loop instead.
+      failure = new Error(`peer ${peer} reported unreachable during the benchmark`)
+      wake?.()
     },
     snapshotStatus() {},
   }
@@ -93,12 +99,13 @@ async function runRow(
   const t0 = process.hrtime.bigint()
   let sent = 1
   while (received < total) {
-    while (sent < total && sent - received < WINDOW) {
+    while (sent < total && sent - received < window) {
       const batch: Message[] = []
       for (let k = 0; k < row.perCall && sent < total; k++) batch.push(msg(sent++))
       a.send(batch)
     }
-    await new Promise<void>((r) => (wake = r))
+    if (failure === null) await new Promise<void>((r) => (wake = r))
+    if (failure !== null) throw failure
   }
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9
   const s = a.stats(2n)
