@@ -25,7 +25,7 @@ import {
   StreamKind,
   writeFrameHeader,
 } from './frame.js'
-import { fields, hex, reportUnreachable, type TransportContext } from './context.js'
+import { fields, hex, logRefusal, reportUnreachable, type TransportContext } from './context.js'
 import { netHost, type PeerUrl } from './url.js'
 import type { PeerStats } from './types.js'
 
@@ -179,7 +179,9 @@ export class PeerLink {
         }
         if (type === FrameType.REJECT) {
           reason = `refused by the peer: ${new TextDecoder().decode(payload)}`
-          ctx.log.error(
+          logRefusal(
+            ctx,
+            `reject ${this.peer} ${reason}`,
             fields(ctx, this.peer, {
               'remote-peer-url': url.url,
               'local-member-cluster-id': hex(ctx.clusterId),

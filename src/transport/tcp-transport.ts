@@ -77,6 +77,8 @@ export class TcpTransport implements Transport {
       log: opts.logger ?? silentLogger,
       handler: null,
       stopped: false,
+      snapshotBytesReceiving: 0,
+      refusalsLogged: new Set(),
     }
     this.listenUrls = parsePeerUrls(opts.listenUrls, { listen: true })
     for (const [id, urls] of opts.peers) {

@@ -24,7 +24,7 @@ import {
 } from '../raft/index.js'
 import { MemoryNodeStorage, RaftNode, systemClock, type StateMachine } from '../node/index.js'
 import { TcpTransport, type TcpTransportOptions, type TransportLimits } from './index.js'
-import { encodeHello, frame, FrameReader, FrameType, StreamKind } from './frame.js'
+import { encodeHello, encodeSnapHead, frame, FrameReader, FrameType, StreamKind } from './frame.js'
 import type { PeerHandler, TransportLogger } from './types.js'
 import { testRand } from '../../test-support/seed.js'
 
@@ -453,6 +453,57 @@ test('a snapshot above the receiver bound is refused and reported as Failure', a
       /exceeds the limit/,
     )
     assert.deepEqual(b.probe.received, [])
+  } finally {
+    await Promise.all([a.t.stop(), b.t.stop()])
+  }
+})
+
+test('snapshots being received are bounded together; a stream cut off gives its bytes back', async () => {
+  const events = new Events()
+  const b = await member(events, { id: 2n, limits: { snapshotBytesMax: 1 << 20 } })
+  const a = await member(events, { id: 1n, peers: new Map([[2n, [b.url]]]) })
+  b.t.start(b.probe)
+  a.t.start(a.probe)
+  const snap = (bytes: number): Message =>
+    message({
+      type: MessageType.MsgSnap,
+      from: 1n,
+      to: 2n,
+      snapshot: {
+        data: new Uint8Array(bytes),
+        metadata: { index: 5, term: 1, confState: emptyConfState() },
+      },
+    })
+  try {
+    // A raw sender (member 9) announces 700 KiB and sends none of it: b holds the buffer.
+    const { s, closed } = await rawConnect(b.url)
+    const head = { ...snap(0), from: 9n }
+    s.write(
+      concat(
+        encodeHello({ kind: StreamKind.SNAPSHOT, clusterId: 0xc1n, from: 9n, to: 2n }),
+        encodeSnapHead(700 << 10, encodeMessage(head)),
+      ),
+    )
+    await events.until(
+      'b receiving',
+      () => b.probe.logged('receiving database snapshot').length === 1,
+    )
+    a.t.send([snap(500 << 10)])
+    await events.until('Failure', () => a.probe.snapshots.length === 1)
+    assert.deepEqual(a.probe.snapshots, [[2n, SnapshotStatus.SnapshotFailure]])
+    assert.match(
+      String(b.probe.logged('closed peer connection')[0]?.fields.reason),
+      /snapshots being received/,
+    )
+    s.destroy()
+    await closed
+    await events.until(
+      'b logged the cut-off stream',
+      () => b.probe.logged('closed peer connection').length === 2,
+    )
+    a.t.send([snap(500 << 10)])
+    await events.until('Finish', () => a.probe.snapshots.length === 2)
+    assert.deepEqual(a.probe.snapshots[1], [2n, SnapshotStatus.SnapshotFinish])
   } finally {
     await Promise.all([a.t.stop(), b.t.stop()])
   }
