@@ -14,6 +14,7 @@ import {
   emptyConfState,
   MessageType,
   SnapshotStatus,
+  decodeMessage,
   encodeMessage,
   entry,
   message,
@@ -425,6 +426,67 @@ test('a snapshot of megabytes streams on its own connection and reports Finish',
     assert.ok(a.t.stats(2n).sentBytes < 1024)
   } finally {
     await Promise.all([a.t.stop(), b.t.stop()])
+  }
+})
+
+test('heartbeats are not stuck behind a snapshot; a snapshot cut off reports Failure', async () => {
+  const events = new Events()
+  // A fake member 2: reads its message stream, and holds its snapshot stream without reading.
+  const heartbeats: Message[] = []
+  let snapshotSocket: Socket | null = null
+  const fake = createServer((s) => {
+    const reader = new FrameReader(1 << 20)
+    s.on('data', (chunk: Buffer) => {
+      reader.push(chunk, (type, payload) => {
+        if (type === FrameType.HELLO) {
+          s.write(frame(FrameType.ACCEPT))
+          if (payload[5] === StreamKind.SNAPSHOT) {
+            snapshotSocket = s
+            s.pause()
+            events.notify()
+            return false
+          }
+        } else if (type === FrameType.MSG) {
+          heartbeats.push(decodeMessage(payload))
+          events.notify()
+        }
+        return true
+      })
+    })
+  })
+  await new Promise<void>((r) => fake.listen(0, '127.0.0.1', r))
+  const port = (fake.address() as { port: number }).port
+  const a = await member(events, { id: 1n, peers: new Map([[2n, [`http://127.0.0.1:${port}`]]]) })
+  a.t.start(a.probe)
+  try {
+    await events.until('a active', () => a.probe.logged('peer became active').length === 1)
+    const snap = message({
+      type: MessageType.MsgSnap,
+      from: 1n,
+      to: 2n,
+      snapshot: {
+        data: new Uint8Array(16 << 20),
+        metadata: { index: 9, term: 2, confState: emptyConfState() },
+      },
+    })
+    const hb = (term: number): Message =>
+      message({ type: MessageType.MsgHeartbeat, from: 1n, to: 2n, term })
+    a.t.send([snap, hb(2)])
+    await events.until('the snapshot stream is held', () => snapshotSocket !== null)
+    a.t.send([hb(3)])
+    await events.until('both heartbeats', () => heartbeats.length === 2)
+    assert.deepEqual(
+      heartbeats.map((m) => m.term),
+      [2, 3],
+    )
+    assert.deepEqual(a.probe.snapshots, [])
+    ;(snapshotSocket as Socket | null)?.destroy()
+    await events.until('Failure', () => a.probe.snapshots.length === 1)
+    assert.deepEqual(a.probe.snapshots, [[2n, SnapshotStatus.SnapshotFailure]])
+    assert.equal(a.probe.logged('failed to send database snapshot').length, 1)
+  } finally {
+    await a.t.stop()
+    await new Promise((r) => fake.close(r))
   }
 })
 
