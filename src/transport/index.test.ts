@@ -5,6 +5,7 @@
 // server does; real sockets on 127.0.0.1 where a connection is needed.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
+import { pino } from 'pino'
 import * as transport from 'pontoon/transport'
 import {
   TcpTransport,
@@ -33,6 +34,9 @@ test('pontoon/transport exports exactly these names', () => {
     peers: new Map(),
   })
   void t
+  // The server's pino logger is a TransportLogger as it is (checked by the compiler).
+  const log: TransportLogger = pino({ level: 'silent' })
+  log.info({ 'local-member-id': '1' }, 'checked')
 })
 
 test('peer URLs are checked as etcd checks them, with the URL named', () => {
