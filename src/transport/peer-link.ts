@@ -99,7 +99,15 @@ export class PeerLink {
     this.urls = urls
     const still = urls.findIndex((u) => u.url === current)
     this.urlIndex = still >= 0 ? still : 0
-    if (still < 0 && this.socket !== null) this.socket.destroy()
+    if (still >= 0) return
+    if (this.socket !== null) this.socket.destroy()
+    else if (this.state === 'down') {
+      // New addresses deserve a try now, not at the end of a backoff meant for the old ones.
+      this.cancelTimer?.()
+      this.cancelTimer = null
+      this.backoffMs = this.ctx.limits.backoffMinMs
+      this.connect()
+    }
   }
 
   /** The URL the link dials now (a snapshot goes there too). */

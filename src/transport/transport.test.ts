@@ -260,6 +260,32 @@ test('a stopped peer is reported unreachable and reconnected once it listens aga
   }
 })
 
+test('setPeer with new URLs redials at once, not at the end of the backoff', async () => {
+  const events = new Events()
+  const dead = createServer()
+  await new Promise<void>((r) => dead.listen(0, '127.0.0.1', r))
+  const deadPort = (dead.address() as { port: number }).port
+  await new Promise((r) => dead.close(r))
+  const b = await member(events, { id: 2n })
+  const a = await member(events, {
+    id: 1n,
+    peers: new Map([[2n, [`http://127.0.0.1:${deadPort}`]]]),
+    limits: { backoffMinMs: 600_000, backoffMaxMs: 600_000 },
+  })
+  b.t.start(b.probe)
+  a.t.start(a.probe)
+  try {
+    await events.until(
+      'the first dial fails',
+      () => a.probe.logged('failed to reach the peer (retrying with backoff)').length === 1,
+    )
+    a.t.setPeer(2n, [b.url])
+    await events.until('a reaches b', () => a.probe.logged('peer became active').length === 1)
+  } finally {
+    await Promise.all([a.t.stop(), b.t.stop()])
+  }
+})
+
 test('a peer of another cluster is refused, naming both cluster ids, on both sides', async () => {
   const events = new Events()
   const b = await member(events, { id: 2n, clusterId: 0xb0bn })
