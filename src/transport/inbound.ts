@@ -9,7 +9,7 @@
  * that does not decode, a message for another member, an unknown frame type or a stream that ends
  * inside a frame close the connection, logged; the member and its other connections carry on.
  */
-import type { Socket } from 'node:net'
+import type { NetSocket } from '../io/index.js'
 import { decodeMessage, MessageType, type Message } from '../raft/index.js'
 import {
   decodeHello,
@@ -26,8 +26,8 @@ import { fields, hex, logRefusal, type TransportContext } from './context.js'
 
 export function acceptConnection(
   ctx: TransportContext,
-  socket: Socket,
-  sockets: Set<Socket>,
+  socket: NetSocket,
+  sockets: Set<NetSocket>,
 ): void {
   sockets.add(socket)
   const remote = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`
@@ -229,7 +229,7 @@ export function acceptConnection(
     return deliver(m)
   }
 
-  socket.on('data', (chunk: Buffer) => {
+  socket.on('data', (chunk: Uint8Array) => {
     const bad = reader.push(chunk, onFrame)
     if (bad !== null) refuse(hello === null ? `bad handshake: ${bad}` : bad)
   })

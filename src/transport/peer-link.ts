@@ -14,7 +14,7 @@
  * batch (what the socket holds that the kernel has not taken): a peer that stops reading makes
  * the socket fill, then the queue, then drops.
  */
-import type { Socket } from 'node:net'
+import type { NetSocket } from '../io/index.js'
 import { MessageType, type NodeId } from '../raft/index.js'
 import {
   encodeHello,
@@ -33,7 +33,7 @@ type LinkState = 'idle' | 'connecting' | 'active' | 'down' | 'closed'
 
 export class PeerLink {
   state: LinkState = 'idle'
-  private socket: Socket | null = null
+  private socket: NetSocket | null = null
   private urlIndex = 0
   private backoffMs: number
   private cancelTimer: (() => void) | null = null
@@ -178,7 +178,7 @@ export class PeerLink {
         to: this.peer,
       }),
     )
-    socket.on('data', (chunk: Buffer) => {
+    socket.on('data', (chunk: Uint8Array) => {
       const bad = reader.push(chunk, (type, payload) => {
         if (this.state === 'connecting' && type === FrameType.ACCEPT) {
           cancelHandshake()
