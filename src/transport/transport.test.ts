@@ -639,6 +639,16 @@ test('garbage, bad handshakes and truncated or undecodable frames close only the
       /message for member 5/,
     ],
     ['a zero-length frame', concat(hello, new Uint8Array(5)), /frame of length 0/],
+    [
+      'a frame above messageBytesMax',
+      concat(hello, new Uint8Array([0x7f, 0xff, 0xff, 0xff, FrameType.MSG])),
+      /frame of 2147483646 bytes exceeds the limit of 67108864/,
+    ],
+    [
+      'an unknown frame type',
+      concat(hello, frame(42 as FrameType, new Uint8Array(3))),
+      /unexpected frame type 42 on a message stream/,
+    ],
   ]
   try {
     await events.until('a active', () => a.probe.logged('peer became active').length === 1)
