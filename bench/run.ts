@@ -8,6 +8,8 @@ import { runWalBench } from './wal/wal.bench.js'
 import { runFsyncModesBench } from './wal/fsync-modes.bench.js'
 import { runReadBackBench } from './wal/read-back.bench.js'
 import { runSimBench } from './sim/seeds.bench.js'
+import { runMvccBench } from './mvcc/mvcc.bench.js'
+import { runTransportBench } from './transport/transport.bench.js'
 
 const suites: Record<string, (size: number) => string | Promise<string>> = {
   raft: (size) => runRaftBench(size) + runQuorumBench(size) + runNodeIdBench(size),
@@ -19,6 +21,10 @@ const suites: Record<string, (size: number) => string | Promise<string>> = {
   // --size=N: 100K x N entries to read back from.
   'wal-read': runReadBackBench,
   sim: runSimBench,
+  // --size=N: 100K x N puts and ranges per row.
+  mvcc: runMvccBench,
+  // --size=N: 200,000 x N small messages per row.
+  transport: runTransportBench,
 }
 
 const args = process.argv.slice(2)

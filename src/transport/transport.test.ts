@@ -14,6 +14,7 @@ import {
   emptyConfState,
   MessageType,
   SnapshotStatus,
+  decodeMessage,
   encodeMessage,
   entry,
   message,
@@ -24,7 +25,7 @@ import {
 } from '../raft/index.js'
 import { MemoryNodeStorage, RaftNode, systemClock, type StateMachine } from '../node/index.js'
 import { TcpTransport, type TcpTransportOptions, type TransportLimits } from './index.js'
-import { encodeHello, frame, FrameReader, FrameType, StreamKind } from './frame.js'
+import { encodeHello, encodeSnapHead, frame, FrameReader, FrameType, StreamKind } from './frame.js'
 import type { PeerHandler, TransportLogger } from './types.js'
 import { testRand } from '../../test-support/seed.js'
 
@@ -259,6 +260,32 @@ test('a stopped peer is reported unreachable and reconnected once it listens aga
   }
 })
 
+test('setPeer with new URLs redials at once, not at the end of the backoff', async () => {
+  const events = new Events()
+  const dead = createServer()
+  await new Promise<void>((r) => dead.listen(0, '127.0.0.1', r))
+  const deadPort = (dead.address() as { port: number }).port
+  await new Promise((r) => dead.close(r))
+  const b = await member(events, { id: 2n })
+  const a = await member(events, {
+    id: 1n,
+    peers: new Map([[2n, [`http://127.0.0.1:${deadPort}`]]]),
+    limits: { backoffMinMs: 600_000, backoffMaxMs: 600_000 },
+  })
+  b.t.start(b.probe)
+  a.t.start(a.probe)
+  try {
+    await events.until(
+      'the first dial fails',
+      () => a.probe.logged('failed to reach the peer (retrying with backoff)').length === 1,
+    )
+    a.t.setPeer(2n, [b.url])
+    await events.until('a reaches b', () => a.probe.logged('peer became active').length === 1)
+  } finally {
+    await Promise.all([a.t.stop(), b.t.stop()])
+  }
+})
+
 test('a peer of another cluster is refused, naming both cluster ids, on both sides', async () => {
   const events = new Events()
   const b = await member(events, { id: 2n, clusterId: 0xb0bn })
@@ -428,6 +455,67 @@ test('a snapshot of megabytes streams on its own connection and reports Finish',
   }
 })
 
+test('heartbeats are not stuck behind a snapshot; a snapshot cut off reports Failure', async () => {
+  const events = new Events()
+  // A fake member 2: reads its message stream, and holds its snapshot stream without reading.
+  const heartbeats: Message[] = []
+  let snapshotSocket: Socket | null = null
+  const fake = createServer((s) => {
+    const reader = new FrameReader(1 << 20)
+    s.on('data', (chunk: Buffer) => {
+      reader.push(chunk, (type, payload) => {
+        if (type === FrameType.HELLO) {
+          s.write(frame(FrameType.ACCEPT))
+          if (payload[5] === StreamKind.SNAPSHOT) {
+            snapshotSocket = s
+            s.pause()
+            events.notify()
+            return false
+          }
+        } else if (type === FrameType.MSG) {
+          heartbeats.push(decodeMessage(payload))
+          events.notify()
+        }
+        return true
+      })
+    })
+  })
+  await new Promise<void>((r) => fake.listen(0, '127.0.0.1', r))
+  const port = (fake.address() as { port: number }).port
+  const a = await member(events, { id: 1n, peers: new Map([[2n, [`http://127.0.0.1:${port}`]]]) })
+  a.t.start(a.probe)
+  try {
+    await events.until('a active', () => a.probe.logged('peer became active').length === 1)
+    const snap = message({
+      type: MessageType.MsgSnap,
+      from: 1n,
+      to: 2n,
+      snapshot: {
+        data: new Uint8Array(16 << 20),
+        metadata: { index: 9, term: 2, confState: emptyConfState() },
+      },
+    })
+    const hb = (term: number): Message =>
+      message({ type: MessageType.MsgHeartbeat, from: 1n, to: 2n, term })
+    a.t.send([snap, hb(2)])
+    await events.until('the snapshot stream is held', () => snapshotSocket !== null)
+    a.t.send([hb(3)])
+    await events.until('both heartbeats', () => heartbeats.length === 2)
+    assert.deepEqual(
+      heartbeats.map((m) => m.term),
+      [2, 3],
+    )
+    assert.deepEqual(a.probe.snapshots, [])
+    ;(snapshotSocket as Socket | null)?.destroy()
+    await events.until('Failure', () => a.probe.snapshots.length === 1)
+    assert.deepEqual(a.probe.snapshots, [[2n, SnapshotStatus.SnapshotFailure]])
+    assert.equal(a.probe.logged('failed to send database snapshot').length, 1)
+  } finally {
+    await a.t.stop()
+    await new Promise((r) => fake.close(r))
+  }
+})
+
 test('a snapshot above the receiver bound is refused and reported as Failure', async () => {
   const events = new Events()
   const b = await member(events, { id: 2n, limits: { snapshotBytesMax: 1 << 20 } })
@@ -453,6 +541,57 @@ test('a snapshot above the receiver bound is refused and reported as Failure', a
       /exceeds the limit/,
     )
     assert.deepEqual(b.probe.received, [])
+  } finally {
+    await Promise.all([a.t.stop(), b.t.stop()])
+  }
+})
+
+test('snapshots being received are bounded together; a stream cut off gives its bytes back', async () => {
+  const events = new Events()
+  const b = await member(events, { id: 2n, limits: { snapshotBytesMax: 1 << 20 } })
+  const a = await member(events, { id: 1n, peers: new Map([[2n, [b.url]]]) })
+  b.t.start(b.probe)
+  a.t.start(a.probe)
+  const snap = (bytes: number): Message =>
+    message({
+      type: MessageType.MsgSnap,
+      from: 1n,
+      to: 2n,
+      snapshot: {
+        data: new Uint8Array(bytes),
+        metadata: { index: 5, term: 1, confState: emptyConfState() },
+      },
+    })
+  try {
+    // A raw sender (member 9) announces 700 KiB and sends none of it: b holds the buffer.
+    const { s, closed } = await rawConnect(b.url)
+    const head = { ...snap(0), from: 9n }
+    s.write(
+      concat(
+        encodeHello({ kind: StreamKind.SNAPSHOT, clusterId: 0xc1n, from: 9n, to: 2n }),
+        encodeSnapHead(700 << 10, encodeMessage(head)),
+      ),
+    )
+    await events.until(
+      'b receiving',
+      () => b.probe.logged('receiving database snapshot').length === 1,
+    )
+    a.t.send([snap(500 << 10)])
+    await events.until('Failure', () => a.probe.snapshots.length === 1)
+    assert.deepEqual(a.probe.snapshots, [[2n, SnapshotStatus.SnapshotFailure]])
+    assert.match(
+      String(b.probe.logged('closed peer connection')[0]?.fields.reason),
+      /snapshots being received/,
+    )
+    s.destroy()
+    await closed
+    await events.until(
+      'b logged the cut-off stream',
+      () => b.probe.logged('closed peer connection').length === 2,
+    )
+    a.t.send([snap(500 << 10)])
+    await events.until('Finish', () => a.probe.snapshots.length === 2)
+    assert.deepEqual(a.probe.snapshots[1], [2n, SnapshotStatus.SnapshotFinish])
   } finally {
     await Promise.all([a.t.stop(), b.t.stop()])
   }
@@ -500,6 +639,16 @@ test('garbage, bad handshakes and truncated or undecodable frames close only the
       /message for member 5/,
     ],
     ['a zero-length frame', concat(hello, new Uint8Array(5)), /frame of length 0/],
+    [
+      'a frame above messageBytesMax',
+      concat(hello, new Uint8Array([0x7f, 0xff, 0xff, 0xff, FrameType.MSG])),
+      /frame of 2147483646 bytes exceeds the limit of 67108864/,
+    ],
+    [
+      'an unknown frame type',
+      concat(hello, frame(42 as FrameType, new Uint8Array(3))),
+      /unexpected frame type 42 on a message stream/,
+    ],
   ]
   try {
     await events.until('a active', () => a.probe.logged('peer became active').length === 1)

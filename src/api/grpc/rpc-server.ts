@@ -381,8 +381,8 @@ export class ServerCall implements CallInfo {
 
   /**
    * The one request message of a unary call: it resolves as soon as the message is whole (as
-   * grpc-go does, without waiting for the client's END_STREAM); a stream that ends first is
-   * grpc-go's INTERNAL.
+   * grpc-go does, without waiting for the client's END_STREAM; a second message is ignored); a
+   * stream that ends first is grpc-go's UNKNOWN "EOF" or "unexpected EOF".
    */
   receiveOne(): Promise<Buffer> {
     return new Promise((resolve, reject) => {
@@ -398,12 +398,11 @@ export class ServerCall implements CallInfo {
         }
         if (message !== null) return resolve(message)
         if (this.ended) {
+          // grpc-go passes the parser's io error on as UNKNOWN (etcd 3.4 answers so).
           return reject(
             new RpcError(
-              GrpcStatus.INTERNAL,
-              this.reader.pendingBytes === 0
-                ? 'grpc: error while receiving message: EOF'
-                : 'grpc: error while receiving message: unexpected EOF',
+              GrpcStatus.UNKNOWN,
+              this.reader.pendingBytes === 0 ? 'EOF' : 'unexpected EOF',
             ),
           )
         }
