@@ -199,7 +199,7 @@ export class LmdbBackend implements Backend {
 
   sizeBytes(): number {
     this.check()
-    return statSync(this.path).size
+    return statSync(dataFile(this.path)).size
   }
 
   sizeInUseBytes(): number {
@@ -307,10 +307,21 @@ export class LmdbBackend implements Backend {
 const LMDB_MAGIC_AT = 24
 const LMDB_MAGIC = [0xde, 0xc0, 0xef, 0xbe]
 
+/** LMDB's data file: `path`, or `path`/data.mdb when `path` is a directory (lmdb's default for a
+ * path without an extension). */
+function dataFile(path: string): string {
+  return statSync(path, { throwIfNoEntry: false })?.isDirectory() === true
+    ? `${path}/data.mdb`
+    : path
+}
+
 function checkLmdbFile(path: string): void {
   let fd: number
   try {
-    fd = openSync(path, 'r')
+    // A path without an extension is a directory holding data.mdb (lmdb's default layout).
+    const file =
+      statSync(path, { throwIfNoEntry: false })?.isDirectory() === true ? `${path}/data.mdb` : path
+    fd = openSync(file, 'r')
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return
     throw err

@@ -8,7 +8,7 @@
  * ReadyNotify, which waits for the publish).
  *
  * Layout of the data dir (etcd's, with the backend beside it): `member/wal/*.wal`,
- * `member/snap/*.snap`, `member/db/` (LMDB).
+ * `member/snap/*.snap`, `member/db` (LMDB's file, and `member/db-lock`).
  */
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
@@ -89,7 +89,7 @@ export class PontoonServer {
     )
 
     const memberDir = join(config.dataDir, 'member')
-    mkdirSync(join(memberDir, 'db'), { recursive: true, mode: 0o700 })
+    mkdirSync(memberDir, { recursive: true, mode: 0o700 })
     const disk = new NodeDisk()
     const fresh = !disk.list(join(memberDir, 'wal')).some((n) => n.endsWith('.wal'))
     // The WAL is opened first: it refuses a data dir of another member or cluster, naming both,
