@@ -164,6 +164,7 @@ test('three RaftNodes elect a leader and commit proposals over TCP', async () =>
         transport: (members[i] as { t: TcpTransport }).t,
         clock: systemClock,
         tickMs: 10,
+        electionTicks: 50, // 500 ms: a busy machine's pauses do not depose the leader
       }),
     ),
   )
@@ -179,6 +180,87 @@ test('three RaftNodes elect a leader and commit proposals over TCP', async () =>
   } finally {
     await Promise.all(nodes.map((n) => n.stop()))
     await Promise.all(members.map((m) => m.t.stop()))
+  }
+})
+
+test('a member restarted empty catches up by a snapshot streamed over TCP', async () => {
+  const events = new Events()
+  const ids = [1n, 2n, 3n]
+  const members = await Promise.all(ids.map((id) => member(events, { id })))
+  const urls = members.map((m) => m.url)
+  for (const [i, m] of members.entries()) {
+    for (const [j, url] of urls.entries()) if (i !== j) m.t.setPeer(ids[j] as NodeId, [url])
+  }
+  // A 500 ms election timeout: a busy machine's pauses do not depose the leader mid-test.
+  const opts = {
+    tickMs: 10,
+    electionTicks: 50,
+    snapshotCount: 10,
+    snapshotCatchUpEntries: 2,
+    clock: systemClock,
+  }
+  const nodes = await Promise.all(
+    ids.map((id, i) =>
+      RaftNode.start({
+        ...opts,
+        id,
+        peers: ids,
+        storage: new MemoryNodeStorage(),
+        stateMachine: new ListMachine(),
+        transport: (members[i] as { t: TcpTransport }).t,
+      }),
+    ),
+  )
+  // A follower goes away (so the proposals below need no new election)...
+  const leader = await (nodes[0] as RaftNode<void>).leader()
+  const v = ids.findIndex((id) => id !== leader)
+  const live = ids.map((_, i) => i).filter((i) => i !== v)
+  let restarted: { node: RaftNode<void>; t: TcpTransport } | null = null
+  try {
+    await (nodes[v] as RaftNode<void>).stop()
+    await (members[v] as { t: TcpTransport }).t.stop()
+    // ...the others commit enough for several snapshots and log compactions...
+    const enc = new TextEncoder()
+    for (let i = 0; i < 60; i++) {
+      await (nodes[live[i % 2] as number] as RaftNode<void>).propose(enc.encode(`p${i}`))
+    }
+    // ...and it comes back with empty storage on its address: only a snapshot can catch it up.
+    const probe = new Probe(events)
+    const t = new TcpTransport({
+      id: ids[v] as NodeId,
+      clusterId: 0xc1n,
+      listenUrls: [urls[v] as string],
+      peers: new Map(live.map((i) => [ids[i] as NodeId, [urls[i] as string]])),
+      logger: probe.logger,
+      limits: FAST,
+    })
+    await t.listen()
+    const machine = new ListMachine()
+    const node = await RaftNode.start({
+      ...opts,
+      id: ids[v] as NodeId,
+      storage: new MemoryNodeStorage(),
+      stateMachine: machine,
+      transport: t,
+    })
+    restarted = { node, t }
+    await events.until(
+      'a snapshot arrives',
+      () => probe.logged('received database snapshot').length >= 1,
+    )
+    await node.read()
+    assert.deepEqual(
+      machine.values,
+      Array.from({ length: 60 }, (_, i) => `p${i}`),
+    )
+    const sent = live.flatMap((i) =>
+      (members[i] as { probe: Probe }).probe.logged('sent database snapshot'),
+    )
+    assert.ok(sent.length >= 1)
+  } finally {
+    await Promise.all(live.map((i) => (nodes[i] as RaftNode<void>).stop()))
+    await restarted?.node.stop()
+    await Promise.all([...members.map((m) => m.t.stop()), restarted?.t.stop()])
   }
 })
 
