@@ -17,7 +17,11 @@ test(
   async (t) => {
     const cluster = await startCluster({ kind: 'pontoon', size: 3, t })
     const first = await cluster.waitForLeader(15_000)
-    const load = startWriteLoad({ endpoints: cluster.clientUrls, putsMax: 4000, durationMs: 10_000 })
+    const load = startWriteLoad({
+      endpoints: cluster.clientUrls,
+      putsMax: 4000,
+      durationMs: 10_000,
+    })
     t.after(() => load.stop())
     await load.waitForAcked(200)
     await first.leader.kill()
@@ -44,7 +48,11 @@ test(
   async (t) => {
     const cluster = await startCluster({ kind: 'pontoon', size: 3, t })
     await cluster.waitForLeader(15_000)
-    const load = startWriteLoad({ endpoints: cluster.clientUrls, putsMax: 4000, durationMs: 10_000 })
+    const load = startWriteLoad({
+      endpoints: cluster.clientUrls,
+      putsMax: 4000,
+      durationMs: 10_000,
+    })
     t.after(() => load.stop())
     await load.waitForAcked(300)
     await Promise.all(cluster.members.map((m) => m.kill()))

@@ -7,6 +7,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
+import { connect } from 'node:net'
 import { mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -26,6 +27,7 @@ import { etcdctl, etcdctlJson } from '../../test-support/etcdctl.js'
 import { KvClient } from '../../test-support/kv-client.js'
 import { pontoonCommand, startCluster } from '../../test-support/procs.js'
 import { slow } from '../../test-support/quick.js'
+import { testRand } from '../../test-support/seed.js'
 
 test(
   'etcdctl prints against pontoon what it prints against etcd 3.4',
@@ -200,4 +202,71 @@ function snapshotDir(dir: string): string[] {
   }
   walk(dir)
   return out.sort()
+}
+
+test(
+  'garbage and cut-off frames on the client and peer ports: connections closed, members serve on',
+  slow('3 pontoon processes'),
+  async (t) => {
+    const c = await startCluster({ kind: 'pontoon', size: 3, t })
+    const rand = testRand(t)
+    const put = await etcdctl(c.clientUrls, ['put', 'before', 'garbage'])
+    assert.equal(put.code, 0, put.stderr)
+    const noise = (n: number): Buffer => {
+      const b = Buffer.alloc(n)
+      for (let i = 0; i < n; i++) b[i] = rand.nextU32() & 0xff
+      return b
+    }
+    const preface = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n')
+    const inputs = [
+      noise(64),
+      noise(4096),
+      Buffer.from('GET /raft HTTP/1.1\r\nHost: x\r\n\r\n'),
+      Buffer.concat([preface, noise(200)]),
+      // A HEADERS frame header that promises more than ever comes.
+      Buffer.concat([
+        preface,
+        Buffer.from([0, 0, 0, 4, 0, 0, 0, 0, 0]),
+        Buffer.from([0, 0x40, 0, 1, 0, 0, 0, 0, 1]),
+      ]),
+      // A length-prefixed frame cut short, as a peer that died mid-write leaves it.
+      Buffer.from([0, 0, 0x10, 0, 1, 2, 3]),
+    ]
+    for (const m of c.members) {
+      for (const url of [m.clientUrl, m.peerUrl]) {
+        for (const bytes of inputs) await sendAndClose(url, bytes)
+      }
+    }
+    // A client that goes away mid-request: a put whose connection is destroyed at once.
+    await sendAndClose(c.member(0).clientUrl, Buffer.concat([preface, noise(9)]))
+    for (const m of c.members) assert.ok(m.running, `${m.name} still runs`)
+    const after = await etcdctl(c.clientUrls, ['put', 'after', 'garbage'])
+    assert.equal(after.code, 0, after.stderr)
+    for (const m of c.members) {
+      const got = await etcdctl([m.clientUrl], ['get', 'before', '--print-value-only'])
+      assert.equal(got.stdout, 'garbage\n', m.name)
+      const fatal = m.jsonLines().filter((l) => l.level === 'fatal' || l.level === 'error')
+      assert.deepEqual(
+        fatal.filter((l) => !/peer|connection|frame|handshake/i.test(String(l.msg))),
+        [],
+      )
+    }
+  },
+)
+
+/** Connects to `url`, writes `bytes`, and resolves once the server closed or 500 ms passed. */
+function sendAndClose(url: string, bytes: Buffer): Promise<void> {
+  const { hostname, port } = new URL(url)
+  return new Promise((resolve) => {
+    const s = connect({ host: hostname, port: Number(port) }, () => s.write(bytes))
+    const done = (): void => {
+      clearTimeout(timer)
+      s.destroy()
+      resolve()
+    }
+    const timer = setTimeout(done, 500)
+    s.on('data', () => {})
+    s.on('error', done)
+    s.on('close', done)
+  })
 }
