@@ -9,6 +9,7 @@ import { runNodeIdBench } from './raft/node-id.bench.js'
 import { runQuorumBench } from './raft/quorum.bench.js'
 import { runRaftBench } from './raft/raw-node.bench.js'
 import { runSimBench } from './sim/seeds.bench.js'
+import { runApiBench } from './api/grpc.bench.js'
 import { runReadBackBench } from './wal/read-back.bench.js'
 import { runWalBench } from './wal/wal.bench.js'
 import { runFsyncModesBench } from './wal/fsync-modes.bench.js'
@@ -46,4 +47,10 @@ test('wal benchmark runs', slow('benchmark'), async () => {
 test('wal-fsync benchmark runs', slow('benchmark'), async () => {
   const out = await runFsyncModesBench(0.01)
   assert.match(out, /^262144 B +[\d.]+ \/ [\d.]+ +[\d.]+ \/ [\d.]+ +[\d.]+ \/ [\d.]+$/m)
+})
+
+test('api benchmark runs', slow('benchmark'), async () => {
+  const out = await runApiBench(0.01)
+  assert.match(out, /^grpc-js, h2 client 4 conns x 64 streams +[\d,]+ +[\d.]+ +[\d.]+$/m)
+  assert.match(out, /^node-http2, grpc-js client x 64 +[\d,]+ +[\d.]+ +[\d.]+$/m)
 })

@@ -8,6 +8,7 @@ import { runWalBench } from './wal/wal.bench.js'
 import { runFsyncModesBench } from './wal/fsync-modes.bench.js'
 import { runReadBackBench } from './wal/read-back.bench.js'
 import { runSimBench } from './sim/seeds.bench.js'
+import { runApiBench } from './api/grpc.bench.js'
 
 const suites: Record<string, (size: number) => string | Promise<string>> = {
   raft: (size) => runRaftBench(size) + runQuorumBench(size) + runNodeIdBench(size),
@@ -19,6 +20,8 @@ const suites: Record<string, (size: number) => string | Promise<string>> = {
   // --size=N: 100K x N entries to read back from.
   'wal-read': runReadBackBench,
   sim: runSimBench,
+  // --size=N: 20,000 x N calls per run; gRPC servers compared (bench/README.md).
+  api: runApiBench,
 }
 
 const args = process.argv.slice(2)

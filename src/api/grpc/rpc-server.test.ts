@@ -564,3 +564,32 @@ test('garbage on the port is answered 400 or dropped, and the server keeps servi
   assert.deepEqual(await httpGet('/health'), { status: 200, body: '{"health":"true"}' })
   assert.equal((await etcdctl('put', 'after/garbage', 'ok')).stdout, 'OK\n')
 })
+
+test('close() ends idle, sniffing, HTTP/1.1 keep-alive and HTTP/2 connections', async () => {
+  const s = new RpcServer({ maxRecvBytes: MAX_RECV })
+  s.http('/health', () => ({ status: 200, body: 'ok' }))
+  const p = (await s.listen({ host: '127.0.0.1', port: 0 })).port
+  const closed = (sock: net.Socket): Promise<void> =>
+    new Promise((resolve) => sock.on('close', () => resolve()))
+  const silent = net.connect(p, '127.0.0.1')
+  silent.on('error', () => {})
+  await new Promise((resolve) => silent.on('connect', resolve))
+  const silentClosed = closed(silent)
+  const keepAlive = new http.Agent({ keepAlive: true })
+  await new Promise<void>((resolve, reject) =>
+    http
+      .get({ host: '127.0.0.1', port: p, path: '/health', agent: keepAlive }, (res) => {
+        res.resume()
+        res.on('end', () => resolve())
+      })
+      .on('error', reject),
+  )
+  const session = http2.connect(`http://127.0.0.1:${p}`)
+  session.on('error', () => {})
+  await new Promise((resolve) => session.on('connect', resolve))
+  const sessionClosed = new Promise((resolve) => session.on('close', resolve))
+  await s.close()
+  await silentClosed
+  await sessionClosed
+  keepAlive.destroy()
+})
