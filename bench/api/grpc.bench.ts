@@ -125,62 +125,80 @@ interface Row {
   clientMicrosPerCall: number
 }
 
-async function measureRow(
-  name: string,
-  child: Child,
-  calls: number,
-  runs: number,
-  load: () => Promise<void>,
-): Promise<Row> {
-  await load() // warm-up: JIT on both sides
-  const rates: number[] = []
-  const server: number[] = []
-  const client: number[] = []
-  for (let i = 0; i < runs; i++) {
-    const s0 = await childCpuMicros(child)
-    const c0 = process.cpuUsage()
-    const t0 = process.hrtime.bigint()
-    await load()
-    const t1 = process.hrtime.bigint()
-    const c = process.cpuUsage(c0)
-    const s1 = await childCpuMicros(child)
-    rates.push((calls * 1e9) / Number(t1 - t0))
-    server.push((s1 - s0) / calls)
-    client.push((c.user + c.system) / calls)
-  }
+interface Sample {
+  rate: number
+  server: number
+  client: number
+}
+
+async function sample(child: Child, calls: number, load: () => Promise<void>): Promise<Sample> {
+  const s0 = await childCpuMicros(child)
+  const c0 = process.cpuUsage()
+  const t0 = process.hrtime.bigint()
+  await load()
+  const t1 = process.hrtime.bigint()
+  const c = process.cpuUsage(c0)
+  const s1 = await childCpuMicros(child)
   return {
-    name,
-    callsPerSecond: median(rates),
-    serverMicrosPerCall: median(server),
-    clientMicrosPerCall: median(client),
+    rate: (calls * 1e9) / Number(t1 - t0),
+    server: (s1 - s0) / calls,
+    client: (c.user + c.system) / calls,
   }
 }
 
+interface Load {
+  name: string
+  calls: number
+  run: (port: number) => Promise<void>
+}
+
+/**
+ * Both servers run side by side and their runs alternate, so a burst of load from other
+ * processes on the shared machine falls on both alike.
+ */
 export async function runApiBench(size: number): Promise<string> {
   const calls = Math.max(200, Math.round(20_000 * size))
   const runs = size < 0.1 ? 1 : 5
+  const loads: Load[] = [
+    {
+      name: 'h2 client, 4 conns x 64 streams',
+      calls,
+      run: (port) => loadHttp2(port, calls, 4, 64),
+    },
+    {
+      name: 'h2 client, 1 conn x 1 stream',
+      calls: calls / 4,
+      run: (port) => loadHttp2(port, calls / 4, 1, 1),
+    },
+    {
+      name: 'grpc-js client, 64 in flight',
+      calls: calls / 4,
+      run: (port) => loadGrpcJs(port, calls / 4, 64),
+    },
+  ]
+  const children = new Map<Kind, Child>()
   const rows: Row[] = []
-  for (const kind of KINDS) {
-    const child = await startChild(kind)
-    try {
-      rows.push(
-        await measureRow(`${kind}, h2 client 4 conns x 64 streams`, child, calls, runs, () =>
-          loadHttp2(child.port, calls, 4, 64),
-        ),
-      )
-      rows.push(
-        await measureRow(`${kind}, h2 client 1 conn x 1 stream`, child, calls / 4, runs, () =>
-          loadHttp2(child.port, calls / 4, 1, 1),
-        ),
-      )
-      rows.push(
-        await measureRow(`${kind}, grpc-js client x 64`, child, calls / 4, runs, () =>
-          loadGrpcJs(child.port, calls / 4, 64),
-        ),
-      )
-    } finally {
-      child.proc.send('exit')
+  try {
+    for (const kind of KINDS) children.set(kind, await startChild(kind))
+    for (const load of loads) {
+      const samples = new Map<Kind, Sample[]>(KINDS.map((k) => [k, []]))
+      for (const [, child] of children) await load.run(child.port) // warm-up: JIT on both sides
+      for (let i = 0; i < runs; i++) {
+        for (const [kind, child] of children) {
+          samples.get(kind)?.push(await sample(child, load.calls, () => load.run(child.port)))
+        }
+      }
+      for (const [kind, xs] of samples) {
+        rows.push({
+          name: `${kind}, ${load.name}`,
+          callsPerSecond: median(xs.map((x) => x.rate)),
+          serverMicrosPerCall: median(xs.map((x) => x.server)),
+          clientMicrosPerCall: median(xs.map((x) => x.client)),
+        })
+      }
     }
+  } finally {
+    for (const [, child] of children) child.proc.send('exit')
   }
   let out = `api: ${calls} Range calls per run (a quarter in the 1-stream and grpc-js rows), median of ${runs}\n`
   out += `${'server, load'.padEnd(44)} ${'calls/s'.padStart(9)}  server µs/call  client µs/call\n`
