@@ -376,7 +376,9 @@ export class ServerCall implements CallInfo {
   }
 
   private onData(chunk: Buffer): void {
-    if (this.done) return
+    // After a unary call's message, more data is dropped unread (grpc-go ignores it too): kept,
+    // it would pile up while the handler runs, since reading it reopens the flow-control window.
+    if (this.done || this.onMessage === null) return
     this.reader.push(chunk)
     for (;;) {
       if (this.onMessage === null || this.done) return
