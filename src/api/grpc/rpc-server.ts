@@ -3,9 +3,8 @@
  *
  * Each call is a `ServerCall` (one HTTP/2 stream): it reads length-prefixed messages through a
  * MessageReader and answers with a status in trailers, or in a trailers-only response when it
- * fails before any message was sent. Unary methods are built on it; the server-streaming and
- * bidirectional methods of the next issue (Watch, LeaseKeepAlive) use the same call, sending
- * several messages and reading messages as they arrive.
+ * fails before any message was sent. Unary methods (`unary`) and streaming ones (`stream`:
+ * server-streaming and bidirectional, for Watch and LeaseKeepAlive) are both built on it.
  *
  * What clients notice is grpc-go's behaviour (1.26, as etcd 3.4 ships it): the texts of
  * UNIMPLEMENTED for an unknown service or method, RESOURCE_EXHAUSTED for a message over
@@ -84,7 +83,32 @@ interface UnaryMethod {
   readonly handler: UnaryHandler<unknown, unknown>
 }
 
-type Method = UnaryMethod
+/** A server-streaming or bidirectional method: the handler drives the call. */
+interface StreamMethod {
+  readonly kind: 'stream'
+  readonly req: MessageCodec<unknown>
+  readonly res: MessageCodec<unknown>
+  readonly handler: (call: StreamCall<unknown, unknown>) => void
+}
+
+type Method = UnaryMethod | StreamMethod
+
+/**
+ * A streaming call (Watch, LeaseKeepAlive): the handler sets the callbacks it needs, in the turn
+ * it is called (messages may follow at once), sends with `send`, and ends with `finish`.
+ */
+export interface StreamCall<Q, R> extends CallInfo {
+  /** Each request message, decoded, in order; one that does not decode ends the call INTERNAL. */
+  onMessage: ((req: Q) => void) | null
+  /** The client has sent its last message (END_STREAM); the call stays open for sending. */
+  onHalfClose: (() => void) | null
+  /** The send buffer has room again after `send` returned false. */
+  onDrain: (() => void) | null
+  /** Sends one message; false when the stream's buffer is full (wait for onDrain) or it ended. */
+  send(res: R): boolean
+  /** Ends the call: OK with no argument or null, or the error's status. */
+  finish(err?: RpcError | null): void
+}
 
 const GRPC_CONTENT_TYPE = 'application/grpc'
 
@@ -138,15 +162,37 @@ export class RpcServer {
     res: MessageCodec<R>,
     handler: UnaryHandler<Q, R>,
   ): void {
-    const service = serviceOf(path)
-    if (service === undefined) throw new RangeError(`method path "${path}" is not /Service/Method`)
-    if (this.methods.has(path)) throw new RangeError(`method ${path} registered twice`)
-    this.methods.set(path, {
+    this.register(path, {
       kind: 'unary',
       req: req as MessageCodec<unknown>,
       res: res as MessageCodec<unknown>,
       handler: handler as UnaryHandler<unknown, unknown>,
     })
+  }
+
+  /**
+   * Registers a server-streaming or bidirectional method, e.g. '/etcdserverpb.Watch/Watch'. The
+   * handler is called when the call opens, before any request message.
+   */
+  stream<Q, R>(
+    path: string,
+    req: MessageCodec<Q>,
+    res: MessageCodec<R>,
+    handler: (call: StreamCall<Q, R>) => void,
+  ): void {
+    this.register(path, {
+      kind: 'stream',
+      req: req as MessageCodec<unknown>,
+      res: res as MessageCodec<unknown>,
+      handler: handler as (call: StreamCall<unknown, unknown>) => void,
+    })
+  }
+
+  private register(path: string, method: Method): void {
+    const service = serviceOf(path)
+    if (service === undefined) throw new RangeError(`method path "${path}" is not /Service/Method`)
+    if (this.methods.has(path)) throw new RangeError(`method ${path} registered twice`)
+    this.methods.set(path, method)
     this.services.add(service)
   }
 
@@ -217,7 +263,38 @@ export class RpcServer {
     }
     this.calls.add(call)
     call.onDone = () => this.calls.delete(call)
-    this.runUnary(call, method)
+    if (method.kind === 'unary') this.runUnary(call, method)
+    else this.runStream(call, method)
+  }
+
+  private runStream(call: ServerCall, method: StreamMethod): void {
+    const sc = new StreamCallImpl(call, method.res)
+    call.onMessage = (bytes) => {
+      let req: unknown
+      try {
+        req = decodeMessage(method.req, bytes)
+      } catch (err) {
+        call.finish(
+          err instanceof ApiError
+            ? new RpcError(GrpcStatus.INTERNAL, `grpc: error unmarshalling request: ${err.message}`)
+            : toRpcError(err, this.logger, call.path),
+        )
+        return
+      }
+      this.guard(call, () => sc.onMessage?.(req))
+    }
+    call.onHalfClose = () => this.guard(call, () => sc.onHalfClose?.())
+    call.onDrain = () => this.guard(call, () => sc.onDrain?.())
+    this.guard(call, () => method.handler(sc))
+  }
+
+  /** A streaming handler's callback that throws ends its call with the error's status. */
+  private guard(call: ServerCall, fn: () => void): void {
+    try {
+      fn()
+    } catch (err) {
+      call.finish(toRpcError(err, this.logger, call.path))
+    }
   }
 
   /** grpc-go's handleStream: which of the two texts depends on whether the service is known. */
@@ -320,6 +397,10 @@ export class ServerCall implements CallInfo {
   onMessage: ((message: Buffer) => void) | null = null
   /** Called once when the call is over, however it ended. */
   onDone: (() => void) | null = null
+  /** Streaming calls: the client's END_STREAM with no partial message left. */
+  onHalfClose: (() => void) | null = null
+  /** Streaming calls: the send buffer has room again. */
+  onDrain: (() => void) | null = null
   private readonly reader: MessageReader
   /** Made on first use of `signal`: most handlers never look. */
   private controller: AbortController | null = null
@@ -349,6 +430,9 @@ export class ServerCall implements CallInfo {
     }
     stream.on('data', (chunk: Buffer) => this.onData(chunk))
     stream.on('end', () => this.onEnd())
+    stream.on('drain', () => {
+      if (!this.done) this.onDrain?.()
+    })
     // A client's RST_STREAM, or the connection going away: the call is over, nothing is sent.
     stream.on('close', () => {
       if (!this.done) this.cancel('client cancelled')
@@ -396,7 +480,12 @@ export class ServerCall implements CallInfo {
 
   private onEnd(): void {
     this.ended = true
-    if (this.done || this.onMessage === null) return
+    if (this.done) return
+    if (this.onHalfClose !== null && this.reader.pendingBytes === 0) {
+      this.onHalfClose()
+      return
+    }
+    if (this.onMessage === null) return
     // A unary call whose message never came whole: grpc-go passes the parser's io error on as
     // UNKNOWN (etcd 3.4 answers so).
     this.finish(
@@ -422,13 +511,13 @@ export class ServerCall implements CallInfo {
     )
   }
 
-  /** Sends one message of a streaming response. */
-  send<R>(codec: MessageCodec<R>, value: R): void {
-    if (this.done) return
+  /** Sends one message of a streaming response; false when the buffer is full or it ended. */
+  send<R>(codec: MessageCodec<R>, value: R): boolean {
+    if (this.done || this.stream.destroyed) return false
     const frame = this.encode(codec, value)
-    if (frame === null) return
+    if (frame === null) return false
     this.sendHeaders()
-    this.stream.write(frame)
+    return this.stream.write(frame)
   }
 
   /** Sends the one message of a unary response, then the OK status. */
@@ -485,6 +574,41 @@ export class ServerCall implements CallInfo {
     // cancels on seeing our status (an RST_STREAM here could overtake the trailers).
     if (!this.ended) this.stream.resume()
     this.onDone?.()
+  }
+}
+
+class StreamCallImpl<Q, R> implements StreamCall<Q, R> {
+  onMessage: ((req: Q) => void) | null = null
+  onHalfClose: (() => void) | null = null
+  onDrain: (() => void) | null = null
+
+  constructor(
+    private readonly call: ServerCall,
+    private readonly codec: MessageCodec<R>,
+  ) {}
+
+  get path(): string {
+    return this.call.path
+  }
+  get metadata(): http2.IncomingHttpHeaders {
+    return this.call.metadata
+  }
+  get signal(): AbortSignal {
+    return this.call.signal
+  }
+  get deadline(): number | undefined {
+    return this.call.deadline
+  }
+  get peer(): string {
+    return this.call.peer
+  }
+
+  send(res: R): boolean {
+    return this.call.send(this.codec, res)
+  }
+
+  finish(err: RpcError | null = null): void {
+    this.call.finish(err)
   }
 }
 
