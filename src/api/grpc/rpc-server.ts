@@ -285,6 +285,7 @@ export class RpcServer {
     }
     call.onHalfClose = () => this.guard(call, () => sc.onHalfClose?.())
     call.onDrain = () => this.guard(call, () => sc.onDrain?.())
+    call.listenDrain()
     this.guard(call, () => method.handler(sc))
   }
 
@@ -430,12 +431,16 @@ export class ServerCall implements CallInfo {
     }
     stream.on('data', (chunk: Buffer) => this.onData(chunk))
     stream.on('end', () => this.onEnd())
-    stream.on('drain', () => {
-      if (!this.done) this.onDrain?.()
-    })
     // A client's RST_STREAM, or the connection going away: the call is over, nothing is sent.
     stream.on('close', () => {
       if (!this.done) this.cancel('client cancelled')
+    })
+  }
+
+  /** Streaming calls: calls onDrain when the send buffer has room again (unary ones never wait). */
+  listenDrain(): void {
+    this.stream.on('drain', () => {
+      if (!this.done) this.onDrain?.()
     })
   }
 
