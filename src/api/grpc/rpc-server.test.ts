@@ -36,6 +36,7 @@ import {
 } from '../proto/rpc-kv.js'
 import { StatusRequestCodec, StatusResponseCodec } from '../proto/rpc-maintenance.js'
 import { Reader, encodeMessage } from '../proto/wire.js'
+import { testRand } from '../../../test-support/seed.js'
 import { GrpcStatus, RpcError } from './rpc-error.js'
 import { RpcServer, type CallInfo } from './rpc-server.js'
 
@@ -663,6 +664,38 @@ test('garbage on the port is answered 400 or dropped, and the server keeps servi
   await rawSocket(preface.subarray(0, 10))
   assert.deepEqual(await httpGet('/health'), { status: 200, body: '{"health":"true"}' })
   assert.equal((await etcdctl('put', 'after/garbage', 'ok')).stdout, 'OK\n')
+})
+
+test('random frames after the HTTP/2 preface, and random bytes without it, hurt nothing', async (t) => {
+  const rand = testRand(t)
+  const preface = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1')
+  const randomBytes = (n: number): Buffer =>
+    Buffer.from(Array.from({ length: n }, () => rand.int(256)))
+  // Frames with plausible headers: a random type (gRPC clients send 0-9), flags and stream id,
+  // a payload of the declared length or not.
+  const randomFrame = (): Buffer => {
+    const payload = randomBytes(rand.int(40))
+    const declared = rand.int(4) === 0 ? rand.int(1 << 24) : payload.length
+    const header = Buffer.alloc(9)
+    header.writeUIntBE(declared, 0, 3)
+    header[3] = rand.int(12)
+    header[4] = rand.int(256)
+    header.writeUInt32BE(rand.int(8) === 0 ? rand.int(2 ** 32) : 1 + 2 * rand.int(5), 5)
+    return Buffer.concat([header, payload])
+  }
+  for (let i = 0; i < 40; i++) {
+    const frames = Array.from({ length: 1 + rand.int(6) }, randomFrame)
+    await rawSocket(Buffer.concat([preface, ...frames]))
+    await rawSocket(randomBytes(1 + rand.int(200)))
+  }
+  assert.deepEqual(await httpGet('/health'), { status: 200, body: '{"health":"true"}' })
+  const session = http2.connect(`http://127.0.0.1:${port}`)
+  try {
+    const ok = await rawCall(session, '/etcdserverpb.KV/Range', frame([0x0a, 0x01, 0x61]))
+    assert.equal(ok.trailers?.['grpc-status'], '0')
+  } finally {
+    session.close()
+  }
 })
 
 test('close() ends idle, sniffing, HTTP/1.1 keep-alive and HTTP/2 connections', async () => {

@@ -111,6 +111,7 @@ export interface StreamCall<Q, R> extends CallInfo {
 }
 
 const GRPC_CONTENT_TYPE = 'application/grpc'
+const HTTP1_IDLE_TIMEOUT_MS = 30_000
 
 export class RpcServer {
   private readonly maxRecvBytes: number
@@ -125,6 +126,11 @@ export class RpcServer {
   private readonly calls = new Set<ServerCall>()
   /** Connections whose first bytes have not come yet. */
   private readonly sniffing = new Set<net.Socket>()
+  /**
+   * HTTP/1.1 connections. The http.Server never listens itself (the sniffer hands it sockets),
+   * so its own tracking, which closeAllConnections and its request timeouts rely on, is off.
+   */
+  private readonly h1Sockets = new Set<net.Socket>()
   private listening = false
   private closed = false
 
@@ -146,6 +152,12 @@ export class RpcServer {
     this.h2.on('stream', (stream, headers) => this.onStream(stream, headers))
     this.h2.on('sessionError', (err) => this.logger.debug({ err }, 'http2 session error'))
     this.h1 = http.createServer((req, res) => this.onHttp(req, res))
+    // An idle HTTP/1.1 connection (none sent, or one that stopped mid-request) is closed.
+    this.h1.timeout = HTTP1_IDLE_TIMEOUT_MS
+    this.h1.on('connection', (socket: net.Socket) => {
+      this.h1Sockets.add(socket)
+      socket.once('close', () => this.h1Sockets.delete(socket))
+    })
     this.h1.on('clientError', (_err, socket) => {
       if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n')
       else socket.destroy()
@@ -228,7 +240,7 @@ export class RpcServer {
     for (const call of this.calls) call.cancel('server closing')
     for (const session of this.sessions) session.destroy()
     for (const socket of this.sniffing) socket.destroy()
-    this.h1.closeAllConnections()
+    for (const socket of this.h1Sockets) socket.destroy()
     await stopped
   }
 
