@@ -9,6 +9,7 @@ import { runNodeIdBench } from './raft/node-id.bench.js'
 import { runQuorumBench } from './raft/quorum.bench.js'
 import { runRaftBench } from './raft/raw-node.bench.js'
 import { runSimBench } from './sim/seeds.bench.js'
+import { runApiBench } from './api/grpc.bench.js'
 import { runReadBackBench } from './wal/read-back.bench.js'
 import { runWalBench } from './wal/wal.bench.js'
 import { runFsyncModesBench } from './wal/fsync-modes.bench.js'
@@ -60,4 +61,10 @@ test('transport benchmark runs', slow('benchmark'), async () => {
   const out = await runTransportBench(0.001)
   assert.match(out, /^128 B entries, unbatched +[\d,]+ +[\d.]+ +1\.0 {2}[0-9a-f]{12}$/m)
   assert.match(out, /^64 KiB entries, batched /m)
+})
+
+test('api benchmark runs', slow('benchmark'), async () => {
+  const out = await runApiBench(0.01)
+  assert.match(out, /^grpc-js, h2 client, 4 conns x 64 streams +[\d,]+ +[\d.]+ +[\d.]+$/m)
+  assert.match(out, /^node-http2, grpc-js client, 64 in flight +[\d,]+ +[\d.]+ +[\d.]+$/m)
 })

@@ -10,6 +10,7 @@ import { runReadBackBench } from './wal/read-back.bench.js'
 import { runSimBench } from './sim/seeds.bench.js'
 import { runMvccBench } from './mvcc/mvcc.bench.js'
 import { runTransportBench } from './transport/transport.bench.js'
+import { runApiBench } from './api/grpc.bench.js'
 
 const suites: Record<string, (size: number) => string | Promise<string>> = {
   raft: (size) => runRaftBench(size) + runQuorumBench(size) + runNodeIdBench(size),
@@ -25,6 +26,8 @@ const suites: Record<string, (size: number) => string | Promise<string>> = {
   mvcc: runMvccBench,
   // --size=N: 200,000 x N small messages per row.
   transport: runTransportBench,
+  // --size=N: 20,000 x N calls per run; gRPC servers compared (bench/README.md).
+  api: runApiBench,
 }
 
 const args = process.argv.slice(2)

@@ -35,7 +35,8 @@ import {
   type ResponseOp,
 } from '../proto/rpc-kv.js'
 import { StatusRequestCodec, StatusResponseCodec } from '../proto/rpc-maintenance.js'
-import { encodeMessage } from '../proto/wire.js'
+import { Reader, encodeMessage } from '../proto/wire.js'
+import { testRand } from '../../../test-support/seed.js'
 import { GrpcStatus, RpcError } from './rpc-error.js'
 import { RpcServer, type CallInfo } from './rpc-server.js'
 
@@ -204,6 +205,22 @@ before(async () => {
     const text = Buffer.from(q.key).toString('utf8')
     if (q.limit === 1) throw new Error(text)
     throw new RpcError(GrpcStatus.FAILED_PRECONDITION, text)
+  })
+  // Bidirectional: one answer per request (count = the request's limit), OK on half-close; a
+  // request with limit -1 fails the call from onMessage.
+  server.stream('/test.Test/Echo', RangeRequestCodec, RangeResponseCodec, (call) => {
+    call.onMessage = (q) => {
+      if (q.limit === -1) throw new RpcError(GrpcStatus.ABORTED, 'echo: told to fail')
+      call.send({ header: null, kvs: [], more: false, count: q.limit })
+    }
+    call.onHalfClose = () => call.finish()
+  })
+  // Server-streaming: `limit` answers for the one request, then OK.
+  server.stream('/test.Test/Count', RangeRequestCodec, RangeResponseCodec, (call) => {
+    call.onMessage = (q) => {
+      for (let i = 1; i <= q.limit; i++) call.send({ header: null, kvs: [], more: false, count: i })
+      call.finish()
+    }
   })
   server.http('/health', () => ({
     status: 200,
@@ -495,6 +512,90 @@ test("raw HTTP/2: etcd 3.4's answers to bad requests, all trailers-only", async 
   }
 })
 
+/** Splits a response body into its messages' counts (RangeResponse.count). */
+function counts(data: Buffer): number[] {
+  const out: number[] = []
+  for (let pos = 0; pos < data.length;) {
+    const len = data.readUInt32BE(pos + 1)
+    out.push(RangeResponseCodec.read(new Reader(data, pos + 5, pos + 5 + len)).count)
+    pos += 5 + len
+  }
+  return out
+}
+
+const rangeFrame = (limit: number): Buffer =>
+  frame([...encodeMessage(RangeRequestCodec, rangeRequest({ limit }))])
+
+test('streams: bidirectional echo, server-streaming, failures after messages go in trailers', async () => {
+  const session = http2.connect(`http://127.0.0.1:${port}`)
+  try {
+    const echo = await rawCall(
+      session,
+      '/test.Test/Echo',
+      Buffer.concat([rangeFrame(1), rangeFrame(2), rangeFrame(3)]),
+    )
+    assert.deepEqual(counts(echo.data), [1, 2, 3])
+    assert.equal(echo.trailers?.['grpc-status'], '0')
+
+    const failed = await rawCall(
+      session,
+      '/test.Test/Echo',
+      Buffer.concat([rangeFrame(7), rangeFrame(-1), rangeFrame(8)]),
+    )
+    assert.deepEqual(counts(failed.data), [7])
+    assert.equal(failed.trailers?.['grpc-status'], String(GrpcStatus.ABORTED))
+    assert.equal(failed.trailers?.['grpc-message'], 'echo: told to fail')
+
+    const malformed = await rawCall(
+      session,
+      '/test.Test/Echo',
+      Buffer.concat([rangeFrame(5), frame([0x08, 0x01]), rangeFrame(6)]),
+    )
+    assert.deepEqual(counts(malformed.data), [5])
+    assert.equal(malformed.trailers?.['grpc-status'], String(GrpcStatus.INTERNAL))
+    assert.equal(
+      malformed.trailers?.['grpc-message'],
+      'grpc: error unmarshalling request: proto: wrong wireType = 0 for field Key',
+    )
+
+    const cut = await rawCall(
+      session,
+      '/test.Test/Echo',
+      Buffer.concat([rangeFrame(4), Buffer.from([0, 0, 0])]),
+    )
+    assert.deepEqual(counts(cut.data), [4])
+    assert.equal(cut.trailers?.['grpc-status'], String(GrpcStatus.UNKNOWN))
+    assert.equal(cut.trailers?.['grpc-message'], 'unexpected EOF')
+  } finally {
+    session.close()
+  }
+
+  // grpc-js as a server-streaming client.
+  const client = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure())
+  try {
+    const got: number[] = []
+    await new Promise<void>((resolve, reject) => {
+      const call = client.makeServerStreamRequest(
+        '/test.Test/Count',
+        (b: Uint8Array) => Buffer.from(b),
+        (b: Buffer) => RangeResponseCodec.read(new Reader(new Uint8Array(b))).count,
+        encodeMessage(RangeRequestCodec, rangeRequest({ limit: 50 })),
+      )
+      call.on('data', (n: number) => got.push(n))
+      call.on('error', reject)
+      call.on('status', (st: grpc.StatusObject) =>
+        st.code === 0 ? resolve() : reject(new Error(st.details)),
+      )
+    })
+    assert.deepEqual(
+      got,
+      Array.from({ length: 50 }, (_, i) => i + 1),
+    )
+  } finally {
+    client.close()
+  }
+})
+
 test('raw HTTP/2: a client RST_STREAM cancels the call, its signal says why', async () => {
   const session = http2.connect(`http://127.0.0.1:${port}`)
   try {
@@ -563,4 +664,65 @@ test('garbage on the port is answered 400 or dropped, and the server keeps servi
   await rawSocket(preface.subarray(0, 10))
   assert.deepEqual(await httpGet('/health'), { status: 200, body: '{"health":"true"}' })
   assert.equal((await etcdctl('put', 'after/garbage', 'ok')).stdout, 'OK\n')
+})
+
+test('random frames after the HTTP/2 preface, and random bytes without it, hurt nothing', async (t) => {
+  const rand = testRand(t)
+  const preface = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1')
+  const randomBytes = (n: number): Buffer =>
+    Buffer.from(Array.from({ length: n }, () => rand.int(256)))
+  // Frames with plausible headers: a random type (gRPC clients send 0-9), flags and stream id,
+  // a payload of the declared length or not.
+  const randomFrame = (): Buffer => {
+    const payload = randomBytes(rand.int(40))
+    const declared = rand.int(4) === 0 ? rand.int(1 << 24) : payload.length
+    const header = Buffer.alloc(9)
+    header.writeUIntBE(declared, 0, 3)
+    header[3] = rand.int(12)
+    header[4] = rand.int(256)
+    header.writeUInt32BE(rand.int(8) === 0 ? rand.int(2 ** 32) : 1 + 2 * rand.int(5), 5)
+    return Buffer.concat([header, payload])
+  }
+  for (let i = 0; i < 40; i++) {
+    const frames = Array.from({ length: 1 + rand.int(6) }, randomFrame)
+    await rawSocket(Buffer.concat([preface, ...frames]))
+    await rawSocket(randomBytes(1 + rand.int(200)))
+  }
+  assert.deepEqual(await httpGet('/health'), { status: 200, body: '{"health":"true"}' })
+  const session = http2.connect(`http://127.0.0.1:${port}`)
+  try {
+    const ok = await rawCall(session, '/etcdserverpb.KV/Range', frame([0x0a, 0x01, 0x61]))
+    assert.equal(ok.trailers?.['grpc-status'], '0')
+  } finally {
+    session.close()
+  }
+})
+
+test('close() ends idle, sniffing, HTTP/1.1 keep-alive and HTTP/2 connections', async () => {
+  const s = new RpcServer({ maxRecvBytes: MAX_RECV })
+  s.http('/health', () => ({ status: 200, body: 'ok' }))
+  const p = (await s.listen({ host: '127.0.0.1', port: 0 })).port
+  const closed = (sock: net.Socket): Promise<void> =>
+    new Promise((resolve) => sock.on('close', () => resolve()))
+  const silent = net.connect(p, '127.0.0.1')
+  silent.on('error', () => {})
+  await new Promise((resolve) => silent.on('connect', resolve))
+  const silentClosed = closed(silent)
+  const keepAlive = new http.Agent({ keepAlive: true })
+  await new Promise<void>((resolve, reject) =>
+    http
+      .get({ host: '127.0.0.1', port: p, path: '/health', agent: keepAlive }, (res) => {
+        res.resume()
+        res.on('end', () => resolve())
+      })
+      .on('error', reject),
+  )
+  const session = http2.connect(`http://127.0.0.1:${p}`)
+  session.on('error', () => {})
+  await new Promise((resolve) => session.on('connect', resolve))
+  const sessionClosed = new Promise((resolve) => session.on('close', resolve))
+  await s.close()
+  await silentClosed
+  await sessionClosed
+  keepAlive.destroy()
 })
