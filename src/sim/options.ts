@@ -2,6 +2,7 @@
  * What a seed decides before the run starts: cluster size, Raft config, fault rates, workload and
  * phase lengths. Everything is drawn from one Prng in a fixed order, so a seed names one run.
  */
+import type { MachineKind } from './machine.js'
 import { Prng } from './prng.js'
 
 export interface SimOptions {
@@ -26,6 +27,11 @@ export interface SimOptions {
   maxCommittedSizePerReady: number
   /** The state machine survives a crash (etcd's bbolt backend) instead of rebuilding from the snapshot. */
   smDurable: boolean
+  /**
+   * What members apply entries to: the register machine (kv.ts), or the server's apply path over
+   * MVCC (server-machine.ts) with etcd requests from the clients. Not drawn: the caller's choice.
+   */
+  machine: MachineKind
   clientCount: number
   /** Chance per tick that an idle client starts an operation. */
   opRate: number
@@ -118,7 +124,7 @@ export interface SimOptions {
   recoveryCheck: boolean
 }
 
-export function chooseOptions(seed: number): SimOptions {
+export function chooseOptions(seed: number, machine: MachineKind = 'register'): SimOptions {
   const p = new Prng(seed)
   const nodeCount = p.pick([1, 3, 3, 3, 5, 5, 5, 7])
   const heartbeatTick = p.pick([1, 1, 2, 3])
@@ -138,6 +144,7 @@ export function chooseOptions(seed: number): SimOptions {
   const chaos = tier === 'chaos'
   const options: SimOptions = {
     seed,
+    machine,
     nodeCount,
     electionTick,
     heartbeatTick,

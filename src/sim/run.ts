@@ -9,6 +9,7 @@ import { Cluster, Ev } from './cluster.js'
 import { toOperations, type HistoryEvent } from './history.js'
 import { checkOperations, describeResult } from './linearizability.js'
 import { chooseOptions, type SimOptions } from './options.js'
+import type { MachineKind } from './machine.js'
 import type { CheckName } from './plants.js'
 
 export interface RunResult {
@@ -35,9 +36,13 @@ export interface RunResult {
  */
 export async function runSeed(
   seed: number,
-  { trace = false, checksOff = [] }: { trace?: boolean; checksOff?: readonly CheckName[] } = {},
+  {
+    trace = false,
+    checksOff = [],
+    machine = 'register',
+  }: { trace?: boolean; checksOff?: readonly CheckName[]; machine?: MachineKind } = {},
 ): Promise<RunResult> {
-  const options = chooseOptions(seed)
+  const options = chooseOptions(seed, machine)
   if (checksOff.includes('reads')) options.readChecks = false
   if (checksOff.includes('recovery')) options.recoveryCheck = false
   const cluster = new Cluster(options, trace ? [] : null)
@@ -50,6 +55,7 @@ export async function runSeed(
     cluster.startLiveness()
     livenessTicks = await awaitConvergence(cluster, step)
     checkHistory(cluster)
+    cluster.workload.server?.checkRevisions()
   } catch (e) {
     violation =
       e instanceof Violation
@@ -165,6 +171,7 @@ export function describeOptions(o: SimOptions): string {
       : '') +
     (o.bitRot ? ' bitrot' : '') +
     (o.slowMachine ? ' slowmachine' : '') +
+    (o.machine === 'server' ? ' server' : '') +
     (o.learners ? ' learners' : '') +
     (o.staleClients ? ' staleclients' : '') +
     (o.partitionHoldTicks > 0 ? ` hold ${o.partitionHoldTicks}` : '') +
