@@ -30,13 +30,8 @@ import type { Value } from './history.js'
 import { Op, type Command } from './kv.js'
 import type { KvResult } from './machine.js'
 import type { Prng } from './prng.js'
-import {
-  SERVER_KEY_COUNT,
-  ServerMachine,
-  decodeServerValue,
-  serverKey,
-  serverValue,
-} from './server-machine.js'
+import type { ServerMachine } from './server-machine.js'
+import { SERVER_KEY_COUNT, decodeServerValue, serverKey, serverValue } from './server-machine.js'
 
 /** A response's revision at the raft index that produced it (a write) or served it (a read). */
 interface RevisionAt {
