@@ -16,6 +16,7 @@
  * `checksOff` switches checkers off for the run, to show that the others see the bug too.
  */
 import type { ViolationKind } from './checkers.js'
+import type { MachineKind } from './machine.js'
 
 /** Checkers a plant may switch off; see runSeed's `checks`. */
 export type CheckName = 'reads' | 'recovery'
@@ -43,6 +44,8 @@ export interface Plant {
   /** The violations that count as catching it (the first failing seed must show one). */
   kinds: readonly ViolationKind[]
   checksOff?: readonly CheckName[]
+  /** The machine the seeds run (`--machine=server`: the server's apply path); register by default. */
+  machine?: MachineKind
 }
 
 const RAFT = 'src/raft/raft.js'
@@ -294,6 +297,38 @@ export const PLANTS: readonly Plant[] = [
     ],
     budget: 10,
     kinds: ['linearizability'],
+  },
+  {
+    name: 'txn-compare-stale-revision',
+    description:
+      "the server's apply path evaluates a txn's compares one revision behind the store (server machine)",
+    edits: [
+      {
+        file: 'src/server/apply-kv.js',
+        find: 'kvs = view.range(c.key, rangeEnd(c.rangeEnd), { limit: 0, rev: 0, countOnly: false }).kvs;',
+        replace:
+          'kvs = view.range(c.key, rangeEnd(c.rangeEnd), { limit: 0, rev: typeof view.revision === "function" ? Math.max(1, view.revision() - 1) : 0, countOnly: false }).kvs;',
+      },
+    ],
+    budget: 10,
+    kinds: ['linearizability'],
+    machine: 'server',
+  },
+  {
+    name: 'read-before-apply-server',
+    description:
+      'read-before-apply on the server machine: a linearizable Range served before the member applied the read index (read checks off)',
+    edits: [
+      {
+        file: 'src/node/reads.js',
+        find: 'if (w.index > applied) {',
+        replace: 'if (false) {',
+      },
+    ],
+    budget: 40,
+    kinds: ['linearizability'],
+    checksOff: ['reads'],
+    machine: 'server',
   },
 ]
 
