@@ -34,7 +34,7 @@ import type { ServerMachine } from './server-machine.js'
 import { SERVER_KEY_COUNT, decodeServerValue, serverKey, serverValue } from './server-machine.js'
 
 /** A response's revision at the raft index that produced it (a write) or served it (a read). */
-interface RevisionAt {
+export interface RevisionAt {
   index: number
   revision: number
   /** A write that changed the store (its revision is a new one). */
@@ -169,31 +169,43 @@ export class ServerOps {
 
   /** Revisions follow the log: see the file comment. Throws a `revision` Violation. */
   checkRevisions(): void {
-    const writes = [...this.writes].sort((a, b) => a.index - b.index)
-    let before: RevisionAt | null = null
-    for (const w of writes) {
-      if (before !== null) {
-        const ok = w.wrote ? w.revision > before.revision : w.revision >= before.revision
-        if (!ok) {
-          throw new Violation(
-            'revision',
-            `${w.what} has revision ${w.revision}, but ${before.what} had ${before.revision}`,
-          )
-        }
-      }
-      if (before === null || w.revision >= before.revision) before = w
-    }
-    const reads = [...this.reads].sort((a, b) => a.index - b.index)
-    let at = 0
-    let last: RevisionAt | null = null
-    for (const r of reads) {
-      while (at < writes.length && writes[at]!.index <= r.index) last = writes[at++]!
-      if (last !== null && r.revision < last.revision) {
+    checkRevisionOrder(this.writes, this.reads)
+  }
+}
+
+/**
+ * Writes (by raft index) have non-decreasing revisions, strictly increasing where they wrote; a
+ * read served at index i saw a revision no lower than any write's at or below i. Throws a
+ * `revision` Violation naming the two responses that disagree.
+ */
+export function checkRevisionOrder(
+  writesSeen: readonly RevisionAt[],
+  readsSeen: readonly RevisionAt[],
+): void {
+  const writes = [...writesSeen].sort((a, b) => a.index - b.index)
+  let before: RevisionAt | null = null
+  for (const w of writes) {
+    if (before !== null) {
+      const ok = w.wrote ? w.revision > before.revision : w.revision >= before.revision
+      if (!ok) {
         throw new Violation(
           'revision',
-          `${r.what} saw revision ${r.revision}, below ${last.what}'s ${last.revision}`,
+          `${w.what} has revision ${w.revision}, but ${before.what} had ${before.revision}`,
         )
       }
+    }
+    if (before === null || w.revision >= before.revision) before = w
+  }
+  const reads = [...readsSeen].sort((a, b) => a.index - b.index)
+  let at = 0
+  let last: RevisionAt | null = null
+  for (const r of reads) {
+    while (at < writes.length && writes[at]!.index <= r.index) last = writes[at++]!
+    if (last !== null && r.revision < last.revision) {
+      throw new Violation(
+        'revision',
+        `${r.what} saw revision ${r.revision}, below ${last.what}'s ${last.revision}`,
+      )
     }
   }
 }
