@@ -10,7 +10,7 @@
  *   npm run sim -- --plant=NAME ...       the same with a planted bug (src/sim/plants.ts), in a
  *                                         planted copy of dist/ run as a child process
  *   npm run sim -- --plants               list the plants
- *   --no-check=reads,recovery            switch checkers off (a plant's own are added)
+ *   --no-check=reads,recovery,responses  switch checkers off (a plant's own are added)
  *   --machine=server                     members run the server's apply path over MVCC and the
  *                                         clients send etcd requests (default: register)
  *
@@ -37,7 +37,7 @@ interface Args {
   machine: MachineKind
 }
 
-const CHECK_NAMES: readonly CheckName[] = ['reads', 'recovery']
+const CHECK_NAMES: readonly CheckName[] = ['reads', 'recovery', 'responses']
 
 function parseArgs(argv: string[]): Args {
   const args: Args = {

@@ -122,6 +122,8 @@ export interface SimOptions {
    */
   readChecks: boolean
   recoveryCheck: boolean
+  /** Server machine: a txn's branch against what its failure range read (server-workload.ts). */
+  responseChecks: boolean
 }
 
 export function chooseOptions(seed: number, machine: MachineKind = 'register'): SimOptions {
@@ -204,6 +206,7 @@ export function chooseOptions(seed: number, machine: MachineKind = 'register'): 
     learners: false,
     readChecks: true,
     recoveryCheck: true,
+    responseChecks: true,
     slowMachine: false,
   }
   // The storage thread takes a write with chance diskRate per tick, and a vote waits for two (the

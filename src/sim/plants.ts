@@ -19,7 +19,7 @@ import type { ViolationKind } from './checkers.js'
 import type { MachineKind } from './machine.js'
 
 /** Checkers a plant may switch off; see runSeed's `checks`. */
-export type CheckName = 'reads' | 'recovery'
+export type CheckName = 'reads' | 'recovery' | 'responses'
 
 export interface PlantEdit {
   /** The compiled file, relative to dist/ (e.g. `src/raft/raft.js`). */
@@ -72,6 +72,14 @@ const checkQuorumNeverStepsDown: PlantEdit = {
   file: RAFT,
   find: 'if (!this.trk.quorumActive()) {',
   replace: 'if (false) {',
+}
+
+/** A txn's compares read the store one revision back (the server's apply path). */
+const txnCompareStaleRevision: PlantEdit = {
+  file: 'src/server/apply-kv.js',
+  find: 'kvs = view.range(c.key, rangeEnd(c.rangeEnd), { limit: 0, rev: 0, countOnly: false }).kvs;',
+  replace:
+    'kvs = view.range(c.key, rangeEnd(c.rangeEnd), { limit: 0, rev: typeof view.revision === "function" ? Math.max(1, view.revision() - 1) : 0, countOnly: false }).kvs;',
 }
 
 export const PLANTS: readonly Plant[] = [
@@ -302,16 +310,48 @@ export const PLANTS: readonly Plant[] = [
     name: 'txn-compare-stale-revision',
     description:
       "the server's apply path evaluates a txn's compares one revision behind the store (server machine)",
+    edits: [txnCompareStaleRevision],
+    budget: 5,
+    kinds: ['response', 'linearizability'],
+    machine: 'server',
+  },
+  {
+    name: 'txn-compare-stale-revision-lin',
+    description: 'txn-compare-stale-revision with the response checks off',
+    edits: [txnCompareStaleRevision],
+    budget: 5,
+    kinds: ['linearizability'],
+    checksOff: ['responses'],
+    machine: 'server',
+  },
+  {
+    name: 'reopen-forgets-compaction',
+    description:
+      'MVCC rebuilt from a backend (a restart, a snapshot restore) forgets its compaction: compacted revision -1 (server machine)',
     edits: [
       {
-        file: 'src/server/apply-kv.js',
-        find: 'kvs = view.range(c.key, rangeEnd(c.rangeEnd), { limit: 0, rev: 0, countOnly: false }).kvs;',
-        replace:
-          'kvs = view.range(c.key, rangeEnd(c.rangeEnd), { limit: 0, rev: typeof view.revision === "function" ? Math.max(1, view.revision() - 1) : 0, countOnly: false }).kvs;',
+        file: 'src/mvcc/store.js',
+        find: 'const compactMainRev = Math.max(finished, scheduled);',
+        replace: 'const compactMainRev = -1;',
       },
     ],
-    budget: 10,
-    kinds: ['linearizability'],
+    budget: 8,
+    kinds: ['state-machine-safety'],
+    machine: 'server',
+  },
+  {
+    name: 'reopen-forgets-unfinished-compaction',
+    description:
+      'MVCC rebuilt from a backend takes only a finished compaction as its compacted revision, not one scheduled (server machine)',
+    edits: [
+      {
+        file: 'src/mvcc/store.js',
+        find: 'const compactMainRev = Math.max(finished, scheduled);',
+        replace: 'const compactMainRev = finished;',
+      },
+    ],
+    budget: 30,
+    kinds: ['state-machine-safety'],
     machine: 'server',
   },
   {
@@ -325,8 +365,8 @@ export const PLANTS: readonly Plant[] = [
         replace: 'if (false) {',
       },
     ],
-    budget: 40,
-    kinds: ['linearizability'],
+    budget: 15,
+    kinds: ['linearizability', 'revision'],
     checksOff: ['reads'],
     machine: 'server',
   },

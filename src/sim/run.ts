@@ -45,6 +45,7 @@ export async function runSeed(
   const options = chooseOptions(seed, machine)
   if (checksOff.includes('reads')) options.readChecks = false
   if (checksOff.includes('recovery')) options.recoveryCheck = false
+  if (checksOff.includes('responses')) options.responseChecks = false
   const cluster = new Cluster(options, trace ? [] : null)
   const step = (): Promise<void> => cluster.tick()
   let violation: Violation | null = null
@@ -176,7 +177,8 @@ export function describeOptions(o: SimOptions): string {
     (o.staleClients ? ' staleclients' : '') +
     (o.partitionHoldTicks > 0 ? ` hold ${o.partitionHoldTicks}` : '') +
     (o.readChecks ? '' : ' [read checks off]') +
-    (o.recoveryCheck ? '' : ' [recovery check off]')
+    (o.recoveryCheck ? '' : ' [recovery check off]') +
+    (o.responseChecks ? '' : ' [response checks off]')
   )
 }
 
