@@ -22,7 +22,7 @@ import { slow } from '../../test-support/quick.js'
  * Server seeds 1..SERVER_SEED_COUNT, of which those with a WAL on a SimDisk (about twice the cost)
  * only up to SERVER_WAL_SEED_COUNT: see docs/simulation.md for the timings.
  */
-const SERVER_SEED_COUNT = 300
+const SERVER_SEED_COUNT = 400
 const SERVER_WAL_SEED_COUNT = 100
 
 test(
