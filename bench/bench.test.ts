@@ -3,6 +3,7 @@
 // otherwise). Timings are not asserted: tests never measure speed. `npm run test:quick` skips
 // them (slow(): several take a second or more, and none is needed for the edit loop).
 import assert from 'node:assert/strict'
+import { existsSync } from 'node:fs'
 import { test } from 'node:test'
 import { slow } from '../test-support/quick.js'
 import { runNodeIdBench } from './raft/node-id.bench.js'
@@ -15,6 +16,7 @@ import { runWalBench } from './wal/wal.bench.js'
 import { runFsyncModesBench } from './wal/fsync-modes.bench.js'
 import { runMvccBench } from './mvcc/mvcc.bench.js'
 import { runTransportBench } from './transport/transport.bench.js'
+import { parseOptions, serverBench } from './server/server.bench.js'
 
 test('raft benchmark runs', slow('benchmark'), () => {
   const out = runRaftBench(0.01)
@@ -68,3 +70,44 @@ test('api benchmark runs', slow('benchmark'), async () => {
   assert.match(out, /^grpc-js, h2 client, 4 conns x 64 streams +[\d,]+ +[\d.]+ +[\d.]+$/m)
   assert.match(out, /^node-http2, grpc-js client, 64 in flight +[\d,]+ +[\d.]+ +[\d.]+$/m)
 })
+
+test(
+  'server benchmark runs against one pontoon member',
+  slow('benchmark, real processes'),
+  async () => {
+    // About 2 s of load: the no-op ceiling and the three 1-member cases, 0.5 s each after 0.2 s
+    // of warm-up, on fresh pontoon members (data on /dev/shm here: the speed is not checked).
+    const args = ['--only=pontoon', '--members=1', '--duration=0.5', '--warmup=0.2', '--repeat=1']
+    args.push('--clients=8', '--conns=2', '--quiet')
+    if (existsSync('/dev/shm')) args.push('--data-dir=/dev/shm')
+    const { text, runs } = await serverBench(parseOptions(args))
+    assert.deepEqual(
+      runs.map((r) => `${r.kind} ${r.caseLabel}`),
+      [
+        'no-op generator ceiling',
+        'pontoon put, 1 member, 8 clients',
+        'pontoon range linearizable, 1 member, 8 clients',
+        'pontoon range serializable, 1 member, 8 clients',
+      ],
+    )
+    for (const r of runs) {
+      assert.equal(r.errors, 0, `${r.kind} ${r.caseLabel}: ${r.errorSamples.join('; ')}`)
+      assert.deepEqual(r.checkFailures, [], `${r.kind} ${r.caseLabel}`)
+      assert.ok(r.ops > 0, `${r.kind} ${r.caseLabel}: no call completed`)
+    }
+    assert.match(
+      text,
+      /^generator ceiling \(own HTTP\/2 client, no-op .* [\d,]+ ops\/s, p50 [\d.]+ p99 [\d.]+ ms/m,
+    )
+    for (const c of ['put', 'range linearizable', 'range serializable']) {
+      assert.match(
+        text,
+        new RegExp(`^pontoon ${c}, 1 member, 8 clients +#1 +[\\d,]+ ops/s .* errors 0`, 'm'),
+      )
+      assert.match(
+        text,
+        new RegExp(`^${c}, 1 member, 8 clients +\\| +— +\\| +[\\d,]+ +[\\d.]+ +[\\d.]+ `, 'm'),
+      )
+    }
+  },
+)

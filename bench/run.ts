@@ -11,12 +11,13 @@ import { runSimBench } from './sim/seeds.bench.js'
 import { runMvccBench } from './mvcc/mvcc.bench.js'
 import { runTransportBench } from './transport/transport.bench.js'
 import { runApiBench } from './api/grpc.bench.js'
+import { runServerBench } from './server/server.bench.js'
 
-const suites: Record<string, (size: number) => string | Promise<string>> = {
+const suites: Record<string, (size: number, args: string[]) => string | Promise<string>> = {
   raft: (size) => runRaftBench(size) + runQuorumBench(size) + runNodeIdBench(size),
   'node-id': runNodeIdBench,
   // --size=N: recovery of a WAL of N x 64 MiB of entries (--size=16: 1 GiB).
-  wal: runWalBench,
+  wal: (size) => runWalBench(size),
   // --size=N: 400 x N rounds per write size.
   'wal-fsync': runFsyncModesBench,
   // --size=N: 100K x N entries to read back from.
@@ -28,6 +29,8 @@ const suites: Record<string, (size: number) => string | Promise<string>> = {
   transport: runTransportBench,
   // --size=N: 20,000 x N calls per run; gRPC servers compared (bench/README.md).
   api: runApiBench,
+  // etcd 3.4 and pontoon under the same load, side by side (options: --help, bench/README.md).
+  server: (_size, args) => runServerBench(args),
 }
 
 const args = process.argv.slice(2)
@@ -45,4 +48,4 @@ if (!Number.isFinite(size) || size <= 0) {
   process.stderr.write(`--size must be a positive number, got ${sizeArg}\n`)
   process.exit(2)
 }
-process.stdout.write(await suites[name](size))
+process.stdout.write(await suites[name](size, args))
