@@ -38,7 +38,8 @@ import { StatusRequestCodec, StatusResponseCodec } from '../proto/rpc-maintenanc
 import { Reader, encodeMessage } from '../proto/wire.js'
 import { testRand } from '../../../test-support/seed.js'
 import { GrpcStatus, RpcError } from './rpc-error.js'
-import { RpcServer, type CallInfo } from './rpc-server.js'
+import { pino } from 'pino'
+import { RpcServer, type ApiLogger, type CallInfo } from './rpc-server.js'
 
 const run = promisify(execFile)
 const MAX_RECV = 4096
@@ -725,4 +726,28 @@ test('close() ends idle, sniffing, HTTP/1.1 keep-alive and HTTP/2 connections', 
   await silentClosed
   await sessionClosed
   keepAlive.destroy()
+})
+
+test("a pino logger is an ApiLogger; a handler's plain error is logged", async () => {
+  const lines: string[] = []
+  const logger: ApiLogger = pino(
+    { level: 'debug' },
+    { write: (line: string) => void lines.push(line) },
+  )
+  const s = new RpcServer({ maxRecvBytes: MAX_RECV, logger })
+  s.unary('/test.Test/Fail', RangeRequestCodec, RangeResponseCodec, () => {
+    throw new Error('boom')
+  })
+  const p = (await s.listen({ host: '127.0.0.1', port: 0 })).port
+  const session = http2.connect(`http://127.0.0.1:${p}`)
+  try {
+    const a = await rawCall(session, '/test.Test/Fail', frame([]))
+    assert.equal(a.headers['grpc-status'], String(GrpcStatus.UNKNOWN))
+    assert.equal(a.headers['grpc-message'], 'boom')
+  } finally {
+    session.close()
+    await s.close()
+  }
+  const warned = lines.map((l) => JSON.parse(l) as { msg: string; path?: string })
+  assert.ok(warned.some((l) => l.path === '/test.Test/Fail' && /not an RpcError/.test(l.msg)))
 })
