@@ -1,5 +1,6 @@
 /**
- * A gRPC server over node:http2, with HTTP/1.1 on the same plaintext port.
+ * A gRPC server over HTTP/2 (our own, src/api/h2, by default; node:http2 on request), with
+ * HTTP/1.1 on the same plaintext port.
  *
  * Each call is a `ServerCall` (one HTTP/2 stream): it reads length-prefixed messages through a
  * MessageReader and answers with a status in trailers, or in a trailers-only response when it
@@ -27,6 +28,8 @@ import {
 } from './message-frames.js'
 import { GrpcStatus, RpcError } from './rpc-error.js'
 import { sniffConnection } from './sniff.js'
+import type { CallStream } from '../h2/call-stream.js'
+import { H2Server } from '../h2/h2-server.js'
 
 /** The logger the server reports through (pino's shape: fields, then the message). */
 export interface ApiLogger {
@@ -42,6 +45,8 @@ export interface RpcServerOptions {
   /** HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS per connection (grpc-go's default: unlimited). */
   maxConcurrentStreams?: number
   logger?: ApiLogger
+  /** The HTTP/2 implementation: ours (src/api/h2, the default) or node:http2 (for comparison). */
+  http2?: 'own' | 'node'
 }
 
 /** What a handler knows about its call. */
@@ -120,7 +125,8 @@ export class RpcServer {
   private readonly services = new Set<string>()
   private readonly httpRoutes = new Map<string, HttpHandler>()
   private readonly tcp: net.Server
-  private readonly h2: http2.Http2Server
+  private readonly h2: http2.Http2Server | null = null
+  private readonly ownH2: H2Server | null = null
   private readonly h1: http.Server
   private readonly sessions = new Set<http2.ServerHttp2Session>()
   private readonly calls = new Set<ServerCall>()
@@ -140,17 +146,28 @@ export class RpcServer {
     }
     this.maxRecvBytes = opts.maxRecvBytes
     this.logger = opts.logger ?? silentLogger
-    this.h2 = http2.createServer({
-      settings: {
+    if (opts.http2 === 'node') {
+      this.h2 = http2.createServer({
+        settings: {
+          maxConcurrentStreams: opts.maxConcurrentStreams ?? 0xffff_ffff,
+        },
+        // The frame reader holds a stream's bytes until a message is whole; HTTP/2 flow control
+        // bounds what a client may send ahead of us.
+        maxSessionMemory: 64,
+      })
+      this.h2.on('session', (session) => this.onSession(session))
+      this.h2.on('stream', (stream, headers) => this.onStream(stream, headers))
+      this.h2.on('sessionError', (err) => this.logger.debug({ err }, 'http2 session error'))
+    } else {
+      // node:http2 refuses an :authority that is not host[:port], and etcdctl 3.4 sends
+      // "http://127.0.0.1:2379" for per-endpoint calls (endpoint status, endpoint health).
+      this.ownH2 = new H2Server({
         maxConcurrentStreams: opts.maxConcurrentStreams ?? 0xffff_ffff,
-      },
-      // The frame reader holds a stream's bytes until a message is whole; HTTP/2 flow control
-      // bounds what a client may send ahead of us.
-      maxSessionMemory: 64,
-    })
-    this.h2.on('session', (session) => this.onSession(session))
-    this.h2.on('stream', (stream, headers) => this.onStream(stream, headers))
-    this.h2.on('sessionError', (err) => this.logger.debug({ err }, 'http2 session error'))
+        onStream: (stream, headers) => this.onStream(stream, headers),
+        onError: (err) => this.logger.debug({ err }, 'http2 connection error'),
+      })
+    }
+    const h2 = this.ownH2?.netServer ?? (this.h2 as http2.Http2Server)
     this.h1 = http.createServer((req, res) => this.onHttp(req, res))
     // An idle HTTP/1.1 connection (none sent, or one that stopped mid-request) is closed.
     this.h1.timeout = HTTP1_IDLE_TIMEOUT_MS
@@ -162,9 +179,7 @@ export class RpcServer {
       if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n')
       else socket.destroy()
     })
-    this.tcp = net.createServer((socket) =>
-      sniffConnection(socket, this.h2, this.h1, this.sniffing),
-    )
+    this.tcp = net.createServer((socket) => sniffConnection(socket, h2, this.h1, this.sniffing))
   }
 
   /** Registers a unary method, e.g. '/etcdserverpb.KV/Range'. */
@@ -239,6 +254,7 @@ export class RpcServer {
       : Promise.resolve()
     for (const call of this.calls) call.cancel('server closing')
     for (const session of this.sessions) session.destroy()
+    this.ownH2?.destroy()
     for (const socket of this.sniffing) socket.destroy()
     for (const socket of this.h1Sockets) socket.destroy()
     await stopped
@@ -253,7 +269,7 @@ export class RpcServer {
     session.on('error', (err) => this.logger.debug({ err }, 'http2 session error'))
   }
 
-  private onStream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {
+  private onStream(stream: CallStream, headers: http2.IncomingHttpHeaders): void {
     stream.on('error', (err) => this.logger.debug({ err }, 'http2 stream error'))
     const path = headers[':path'] ?? ''
     const contentType = headers['content-type'] ?? ''
@@ -425,7 +441,7 @@ export class ServerCall implements CallInfo {
   private timer: NodeJS.Timeout | undefined
 
   constructor(
-    private readonly stream: http2.ServerHttp2Stream,
+    private readonly stream: CallStream,
     readonly metadata: http2.IncomingHttpHeaders,
     readonly path: string,
     maxRecvBytes: number,
@@ -635,12 +651,7 @@ function isThenable(v: unknown): v is PromiseLike<unknown> {
   return typeof v === 'object' && v !== null && typeof (v as { then?: unknown }).then === 'function'
 }
 
-function respondEarly(
-  stream: http2.ServerHttp2Stream,
-  httpStatus: number,
-  code: number,
-  message: string,
-): void {
+function respondEarly(stream: CallStream, httpStatus: number, code: number, message: string): void {
   if (stream.destroyed) return
   stream.respond(
     {
