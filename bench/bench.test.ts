@@ -10,9 +10,12 @@ import { runNodeIdBench } from './raft/node-id.bench.js'
 import { runQuorumBench } from './raft/quorum.bench.js'
 import { runRaftBench } from './raft/raw-node.bench.js'
 import { runSimBench } from './sim/seeds.bench.js'
+import { runApiBench } from './api/grpc.bench.js'
 import { runReadBackBench } from './wal/read-back.bench.js'
 import { runWalBench } from './wal/wal.bench.js'
 import { runFsyncModesBench } from './wal/fsync-modes.bench.js'
+import { runMvccBench } from './mvcc/mvcc.bench.js'
+import { runTransportBench } from './transport/transport.bench.js'
 import { parseOptions, serverBench } from './server/server.bench.js'
 
 test('raft benchmark runs', slow('benchmark'), () => {
@@ -48,6 +51,24 @@ test('wal benchmark runs', slow('benchmark'), async () => {
 test('wal-fsync benchmark runs', slow('benchmark'), async () => {
   const out = await runFsyncModesBench(0.01)
   assert.match(out, /^262144 B +[\d.]+ \/ [\d.]+ +[\d.]+ \/ [\d.]+ +[\d.]+ \/ [\d.]+$/m)
+})
+
+test('mvcc benchmark runs', slow('benchmark'), async () => {
+  const out = await runMvccBench(0.01)
+  assert.match(out, /^put, lmdb .* hash=[0-9a-f]+$/m)
+  assert.match(out, /^range 100 keys, memory .* hash=[0-9a-f]+$/m)
+})
+
+test('transport benchmark runs', slow('benchmark'), async () => {
+  const out = await runTransportBench(0.001)
+  assert.match(out, /^128 B entries, unbatched +[\d,]+ +[\d.]+ +1\.0 {2}[0-9a-f]{12}$/m)
+  assert.match(out, /^64 KiB entries, batched /m)
+})
+
+test('api benchmark runs', slow('benchmark'), async () => {
+  const out = await runApiBench(0.01)
+  assert.match(out, /^grpc-js, h2 client, 4 conns x 64 streams +[\d,]+ +[\d.]+ +[\d.]+$/m)
+  assert.match(out, /^node-http2, grpc-js client, 64 in flight +[\d,]+ +[\d.]+ +[\d.]+$/m)
 })
 
 test(

@@ -8,6 +8,9 @@ import { runWalBench } from './wal/wal.bench.js'
 import { runFsyncModesBench } from './wal/fsync-modes.bench.js'
 import { runReadBackBench } from './wal/read-back.bench.js'
 import { runSimBench } from './sim/seeds.bench.js'
+import { runMvccBench } from './mvcc/mvcc.bench.js'
+import { runTransportBench } from './transport/transport.bench.js'
+import { runApiBench } from './api/grpc.bench.js'
 import { runServerBench } from './server/server.bench.js'
 
 const suites: Record<string, (size: number, args: string[]) => string | Promise<string>> = {
@@ -20,6 +23,12 @@ const suites: Record<string, (size: number, args: string[]) => string | Promise<
   // --size=N: 100K x N entries to read back from.
   'wal-read': runReadBackBench,
   sim: runSimBench,
+  // --size=N: 100K x N puts and ranges per row.
+  mvcc: runMvccBench,
+  // --size=N: 200,000 x N small messages per row.
+  transport: runTransportBench,
+  // --size=N: 20,000 x N calls per run; gRPC servers compared (bench/README.md).
+  api: runApiBench,
   // etcd 3.4 and pontoon under the same load, side by side (options: --help, bench/README.md).
   server: (_size, args) => runServerBench(args),
 }

@@ -33,3 +33,8 @@ export class ApiError extends Error {
 export function malformed(detail: string): ApiError {
   return new ApiError('MALFORMED', `proto: ${detail}`)
 }
+
+/** Truncated input: Go's io.ErrUnexpectedEOF, whose text gogoproto passes on as it is. */
+export function truncated(): ApiError {
+  return new ApiError('MALFORMED', 'unexpected EOF')
+}

@@ -119,5 +119,6 @@ export {
   type HttpRequest,
   type HttpResponse,
   type RpcServerOptions,
+  type StreamCall,
   type UnaryHandler,
 } from './grpc/rpc-server.js'

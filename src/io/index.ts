@@ -18,4 +18,4 @@ export {
 export { NodeDisk, type NodeDiskOptions, type Preallocation } from './node-disk.js'
 export { PAGE_BYTES, SECTOR_BYTES, SimDisk, type IntRand, type SimDiskStats } from './sim-disk.js'
 export { ManualClock, systemClock, type Clock } from './clock.js'
-export { tcpNet, type Net, type NetAddress } from './net.js'
+export { tcpNet, type Net, type NetAddress, type NetServer, type NetSocket } from './net.js'

@@ -10,7 +10,7 @@
  *   crash the backend holds a prefix of the groups, each whole or not at all. `mark` is the
  *   store's consistent index for the group; `durableMark()` is the largest mark whose group (and
  *   every group before it) is durable.
- * - `replaceAll` swaps the whole content atomically and durably (a snapshot restore).
+ * - `replaceAll` swaps the whole content atomically, as one group (a snapshot restore).
  */
 import { copyBytes, fromLatin1, latin1 } from './bytes.js'
 import { errClosed } from './errors.js'
@@ -32,11 +32,16 @@ export interface Backend {
   get(bucket: Bucket, key: Uint8Array): Uint8Array | undefined
   /** Every entry of `bucket` in key order, including writes not yet durable. */
   scan(bucket: Bucket, visit: (key: Uint8Array, value: Uint8Array) => void): void
+  /** Keeps `value` (the store never changes it again); copies `key` (the store reuses it). */
   put(bucket: Bucket, key: Uint8Array, value: Uint8Array): void
+  /** Copies `key` if it keeps it. */
   delete(bucket: Bucket, key: Uint8Array): void
   /** Ends a write group (see the contract above). */
   commit(mark: number): void
-  /** Replaces all content with `entries`, atomically; durable when it returns. */
+  /**
+   * Replaces all content with `entries` as one group with `mark` (a restore): atomically, durable
+   * once a flushed() after it resolves.
+   */
   replaceAll(entries: readonly BackendEntry[], mark: number): void
   /** Resolves when every group committed so far is durable; rejects if the backend failed. */
   flushed(): Promise<void>
@@ -49,11 +54,26 @@ export interface Backend {
   close(): Promise<void>
 }
 
+export interface MemoryBackendOptions {
+  /**
+   * When a group becomes durable. 'commit' (the default): at commit(). 'flush': only once a
+   * flushed() called after it resolves, as with LMDB's asynchronous commits; crash() then forgets
+   * every group that is not durable (the simulator's power loss).
+   */
+  durability?: 'commit' | 'flush'
+}
+
+interface Undo {
+  bucket: Bucket
+  key: string
+  /** The value before the write (undefined: absent). */
+  before: Uint8Array | undefined
+}
+
 /**
  * The in-memory backend: a Map per bucket keyed by the bytes as a latin1 string; a scan sorts the
- * keys (scans are rare: open, snapshot, hash). Every group is durable as soon as it is committed:
- * there is no disk to lose it (the simulator models a crash by reopening from a snapshot, or from
- * this object, which survives).
+ * keys (scans are rare: open, snapshot). With durability 'flush' it keeps an undo log of the
+ * writes not yet durable, so crash() can return to the last durable group.
  */
 export class MemoryBackend implements Backend {
   readonly freshReads = false
@@ -61,9 +81,19 @@ export class MemoryBackend implements Backend {
     key: new Map<string, Uint8Array>(),
     meta: new Map<string, Uint8Array>(),
   }
+  private readonly flushMode: boolean
+  /** Writes since the last durable group, oldest first ('flush' mode). */
+  private undo: Undo[] = []
+  /** Group ends in `undo`: the undo length at each commit() and its mark. */
+  private groups: Array<{ at: number; mark: number }> = []
   private bytes = 0
   private mark = 0
+  private durable = 0
   private closed = false
+
+  constructor(opts: MemoryBackendOptions = {}) {
+    this.flushMode = opts.durability === 'flush'
+  }
 
   get(bucket: Bucket, key: Uint8Array): Uint8Array | undefined {
     this.check()
@@ -79,45 +109,64 @@ export class MemoryBackend implements Backend {
 
   put(bucket: Bucket, key: Uint8Array, value: Uint8Array): void {
     this.check()
-    const k = latin1(key)
-    const m = this.buckets[bucket]
-    const old = m.get(k)
-    if (old !== undefined) this.bytes -= k.length + old.length
-    // The store never writes a buffer again after handing it over: keep it as it is.
-    m.set(k, value)
-    this.bytes += k.length + value.length
+    // The store never writes a value again after handing it over: keep it as it is.
+    this.set(bucket, latin1(key), value)
   }
 
   delete(bucket: Bucket, key: Uint8Array): void {
     this.check()
-    const k = latin1(key)
-    const m = this.buckets[bucket]
-    const old = m.get(k)
-    if (old === undefined) return
-    this.bytes -= k.length + old.length
-    m.delete(k)
+    this.set(bucket, latin1(key), undefined)
   }
 
   commit(mark: number): void {
     this.check()
-    this.mark = mark
+    // A compaction's batches commit with the store's index; it never moves backwards here.
+    if (mark > this.mark) this.mark = mark
+    if (this.flushMode) this.groups.push({ at: this.undo.length, mark: this.mark })
+    else this.durable = this.mark
   }
 
   replaceAll(entries: readonly BackendEntry[], mark: number): void {
     this.check()
-    this.buckets.key.clear()
-    this.buckets.meta.clear()
-    this.bytes = 0
-    for (const e of entries) this.put(e.bucket, copyBytes(e.key), copyBytes(e.value))
+    for (const bucket of ['key', 'meta'] as const) {
+      for (const k of [...this.buckets[bucket].keys()]) this.set(bucket, k, undefined)
+    }
+    for (const e of entries) this.set(e.bucket, latin1(e.key), copyBytes(e.value))
     this.mark = mark
+    if (this.flushMode) this.groups.push({ at: this.undo.length, mark })
+    else this.durable = mark
   }
 
-  flushed(): Promise<void> {
-    return this.closed ? Promise.reject(errClosed('MemoryBackend')) : Promise.resolve()
+  async flushed(): Promise<void> {
+    if (this.closed) throw errClosed('MemoryBackend')
+    if (!this.flushMode) return
+    const group = this.groups[this.groups.length - 1]
+    // Durable "later", as a disk would be: after the caller's current turn.
+    await Promise.resolve()
+    if (group === undefined || !this.groups.includes(group)) return
+    const upto = this.groups.indexOf(group)
+    this.undo = this.undo.slice(group.at)
+    this.groups = this.groups.slice(upto + 1).map((g) => ({ at: g.at - group.at, mark: g.mark }))
+    this.durable = group.mark
   }
 
   durableMark(): number {
-    return this.mark
+    return this.durable
+  }
+
+  /**
+   * Power loss ('flush' mode): every write after the last durable group is undone, the open
+   * group's too; the backend stays usable, as the files a restarted process opens.
+   */
+  crash(): void {
+    for (let i = this.undo.length - 1; i >= 0; i--) {
+      const u = this.undo[i]!
+      this.apply(u.bucket, u.key, u.before)
+    }
+    this.undo = []
+    this.groups = []
+    this.mark = this.durable
+    this.closed = false
   }
 
   sizeBytes(): number {
@@ -131,6 +180,23 @@ export class MemoryBackend implements Backend {
   close(): Promise<void> {
     this.closed = true
     return Promise.resolve()
+  }
+
+  private set(bucket: Bucket, k: string, value: Uint8Array | undefined): void {
+    const before = this.apply(bucket, k, value)
+    if (this.flushMode) this.undo.push({ bucket, key: k, before })
+  }
+
+  private apply(bucket: Bucket, k: string, value: Uint8Array | undefined): Uint8Array | undefined {
+    const m = this.buckets[bucket]
+    const old = m.get(k)
+    if (old !== undefined) this.bytes -= k.length + old.length
+    if (value === undefined) m.delete(k)
+    else {
+      m.set(k, value)
+      this.bytes += k.length + value.length
+    }
+    return old
   }
 
   private check(): void {

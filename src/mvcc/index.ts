@@ -16,6 +16,12 @@ export {
   type WriteTxn,
 } from './store.js'
 export type { KeyValue } from './kv.js'
-export { MemoryBackend, type Backend, type BackendEntry, type Bucket } from './backend.js'
+export {
+  MemoryBackend,
+  type Backend,
+  type BackendEntry,
+  type Bucket,
+  type MemoryBackendOptions,
+} from './backend.js'
 export { LmdbBackend, type LmdbBackendOptions } from './lmdb-backend.js'
 export { ERR_COMPACTED_TEXT, ERR_FUTURE_REV_TEXT, MvccError, type MvccErrorCode } from './errors.js'

@@ -13,7 +13,6 @@
  *
  * A tombstone's record is etcd's: the key alone (every number 0, no value).
  */
-import { copyBytes } from './bytes.js'
 import { backendCorrupt } from './errors.js'
 import { readU64, writeU64 } from './revision.js'
 
@@ -39,12 +38,16 @@ export function encodeKeyValue(
   version: number,
   lease: bigint,
 ): Uint8Array {
-  const out = new Uint8Array(HEADER_BYTES + key.length + value.length)
+  // From Node's buffer pool: a fresh typed array of this size would get a backing store of its
+  // own (slower to make and to collect). Every byte is written below.
+  const out = Buffer.allocUnsafe(HEADER_BYTES + key.length + value.length)
   out[0] = FORMAT
   writeU64(out, 1, createRevision)
   writeU64(out, 9, modRevision)
   writeU64(out, 17, version)
-  if (lease !== 0n) {
+  if (lease === 0n) {
+    out.fill(0, 25, 33)
+  } else {
     const u = BigInt.asUintN(64, lease)
     const hi = Number(u >> 32n)
     const lo = Number(u & 0xffffffffn)
@@ -75,7 +78,10 @@ export function encodeTombstone(key: Uint8Array): Uint8Array {
  * Decodes a record. `copy` false returns views into `b` (for a backend that hands out fresh
  * buffers); true copies key and value (the memory backend keeps its buffers).
  */
-export function decodeKeyValue(b: Uint8Array, copy: boolean, keysOnly = false): KeyValue {
+export function decodeKeyValue(src: Uint8Array, copy: boolean, keysOnly = false): KeyValue {
+  // One copy of the whole record (from Node's buffer pool) and views into it: key and value of
+  // one answer share it, as they would share a decoded protobuf.
+  const b = copy ? poolCopy(src) : src
   if (b.length < HEADER_BYTES || b[0] !== FORMAT) {
     throw backendCorrupt(`a record of ${b.length} bytes with format ${b[0]}`)
   }
@@ -98,11 +104,11 @@ export function decodeKeyValue(b: Uint8Array, copy: boolean, keysOnly = false): 
   // Plain Uint8Arrays whatever the backend hands out (a Buffer's subarray is a Buffer), so both
   // backends' answers compare equal.
   return {
-    key: copy ? copyBytes(b, HEADER_BYTES, keyEnd) : view(b, HEADER_BYTES, keyEnd),
+    key: view(b, HEADER_BYTES, keyEnd),
     createRevision,
     modRevision,
     version,
-    value: keysOnly ? EMPTY : copy ? copyBytes(b, keyEnd) : view(b, keyEnd, b.length),
+    value: keysOnly ? EMPTY : view(b, keyEnd, b.length),
     lease,
   }
 }
@@ -115,6 +121,12 @@ export function recordKey(b: Uint8Array): Uint8Array {
   const n = ((b[33]! << 24) | (b[34]! << 16) | (b[35]! << 8) | b[36]!) >>> 0
   if (HEADER_BYTES + n > b.length) throw backendCorrupt(`a key of ${n} bytes in ${b.length}`)
   return b.subarray(HEADER_BYTES, HEADER_BYTES + n)
+}
+
+function poolCopy(src: Uint8Array): Uint8Array {
+  const out = Buffer.allocUnsafe(src.length)
+  out.set(src)
+  return out
 }
 
 function view(b: Uint8Array, from: number, to: number): Uint8Array {

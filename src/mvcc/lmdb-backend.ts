@@ -10,15 +10,15 @@
  * `durableMark()` says how far the backend has caught up.
  *
  * LMDB's reads do not see a transaction that has not committed yet, so writes also go into an
- * overlay (a Map keyed by bucket and key) until their transaction commits; reads look there
+ * overlay (a Map per bucket, keyed by the key) until their transaction commits; reads look there
  * first. The overlay holds at most the writes of the transactions in flight.
  */
-import { statSync } from 'node:fs'
+import { closeSync, openSync, readSync, statSync } from 'node:fs'
 import assert from 'node:assert/strict'
 import { open, type Database, type RootDatabase } from 'lmdb'
 import type { Backend, BackendEntry, Bucket } from './backend.js'
 import { copyBytes, latin1 } from './bytes.js'
-import { errClosed, MvccError } from './errors.js'
+import { backendCorrupt, errClosed, MvccError } from './errors.js'
 import { readU64 } from './revision.js'
 
 export interface LmdbBackendOptions {
@@ -32,8 +32,8 @@ export interface LmdbBackendOptions {
 interface Batch {
   /** The promise lmdb-js returns for every write of the batch. */
   promise: Promise<unknown>
-  /** Overlay keys written in this batch. */
-  keys: string[]
+  /** Overlay keys written in this batch, per bucket. */
+  keys: { key: string[]; meta: string[] }
   /** The last mark committed in this batch (-1: none). */
   mark: number
   /** This batch clears everything first (replaceAll): LMDB's content is hidden until it commits. */
@@ -45,14 +45,12 @@ interface Pending {
   batch: Batch
 }
 
-const PREFIX = { key: 'k', meta: 'm' } as const
-
 export class LmdbBackend implements Backend {
   readonly freshReads = true
   readonly path: string
   private readonly root: RootDatabase
   private readonly dbs: { key: Database<Buffer, Buffer>; meta: Database<Buffer, Buffer> }
-  private readonly overlay = new Map<string, Pending>()
+  private readonly overlay = { key: new Map<string, Pending>(), meta: new Map<string, Pending>() }
   private current: Batch | undefined
   /** Batches whose commit has not been seen yet, oldest first. */
   private readonly inflight: Batch[] = []
@@ -61,6 +59,8 @@ export class LmdbBackend implements Backend {
   /** The newest batch (by creation) that clears, until it commits. */
   private clearing: Batch | undefined
   private durable = 0
+  /** The mark of the last commit(). */
+  private lastMark = 0
   private failure: Error | undefined
   private closed = false
 
@@ -81,31 +81,45 @@ export class LmdbBackend implements Backend {
     }
   }
 
-  /** Opens (creating if need be) the LMDB file at `path`. */
+  /**
+   * Opens (creating if need be) the LMDB file at `path`. A file that is not LMDB's is refused
+   * with a BACKEND_CORRUPT MvccError and left as it is: LMDB trusts its file, and opening a
+   * stranger crashes the process.
+   */
   static open(path: string, opts: LmdbBackendOptions = {}): LmdbBackend {
+    checkLmdbFile(path)
     const b = new LmdbBackend(path, opts)
     const ci = b.get('meta', new TextEncoder().encode('consistent_index'))
     // What is on disk is durable: the mark starts at the stored consistent index.
-    if (ci !== undefined && ci.length === 8) b.durable = readU64(ci, 0) || 0
+    if (ci !== undefined && ci.length === 8) b.durable = b.lastMark = readU64(ci, 0) || 0
     return b
   }
 
   get(bucket: Bucket, key: Uint8Array): Uint8Array | undefined {
     this.check()
-    if (this.overlay.size > 0) {
-      const p = this.overlay.get(PREFIX[bucket] + latin1(key))
+    const overlay = this.overlay[bucket]
+    if (overlay.size > 0 || this.clearing !== undefined) {
+      const p = overlay.get(latin1(key))
       // A copy: the store hands out views into what get() returns (freshReads).
       if (p !== undefined) return p.value === undefined ? undefined : copyBytes(p.value)
       if (this.clearing !== undefined) return undefined
     }
-    return this.dbs[bucket].get(key as Buffer)
+    // lmdb-js's get() copies into a fresh Buffer with a backing store of its own; the record is
+    // copied here into Node's buffer pool instead, from the shared buffer getBinaryFast() fills
+    // (valid until the next read: copied at once). About 2.5x faster per get.
+    const db = this.dbs[bucket]
+    const shared = db.getBinaryFast(key as Buffer)
+    if (shared === undefined) return undefined
+    const n = (db as unknown as { lastSize: number }).lastSize
+    const out = Buffer.allocUnsafe(n)
+    out.set(new Uint8Array(shared.buffer, shared.byteOffset, n))
+    return out
   }
 
   scan(bucket: Bucket, visit: (key: Uint8Array, value: Uint8Array) => void): void {
     this.check()
-    const prefix = PREFIX[bucket]
     const pending: Array<[string, Uint8Array | undefined]> = []
-    for (const [k, p] of this.overlay) if (k[0] === prefix) pending.push([k.slice(1), p.value])
+    for (const [k, p] of this.overlay[bucket]) pending.push([k, p.value])
     pending.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
     let i = 0
     const flushBelow = (k: string | undefined): void => {
@@ -132,18 +146,19 @@ export class LmdbBackend implements Backend {
   put(bucket: Bucket, key: Uint8Array, value: Uint8Array): void {
     this.check()
     const promise = this.dbs[bucket].put(key as Buffer, value as Buffer)
-    this.remember(promise, PREFIX[bucket] + latin1(key), value)
+    this.remember(promise, bucket, latin1(key), value)
   }
 
   delete(bucket: Bucket, key: Uint8Array): void {
     this.check()
     const promise = this.dbs[bucket].remove(key as Buffer)
-    this.remember(promise, PREFIX[bucket] + latin1(key), undefined)
+    this.remember(promise, bucket, latin1(key), undefined)
   }
 
   commit(mark: number): void {
     this.check()
     if (this.current !== undefined && this.groupOpen) this.current.mark = mark
+    this.lastMark = mark
     this.groupOpen = false
   }
 
@@ -154,13 +169,14 @@ export class LmdbBackend implements Backend {
    */
   replaceAll(entries: readonly BackendEntry[], mark: number): void {
     this.check()
-    this.remember(this.dbs.key.clearAsync(), undefined, undefined)
-    this.remember(this.dbs.meta.clearAsync(), undefined, undefined)
+    this.remember(this.dbs.key.clearAsync(), 'key', undefined, undefined)
+    this.remember(this.dbs.meta.clearAsync(), 'meta', undefined, undefined)
     const batch = this.current!
     batch.clears = true
     this.clearing = batch
     // The overlay now stands for the whole content until the batch commits.
-    this.overlay.clear()
+    this.overlay.key.clear()
+    this.overlay.meta.clear()
     for (const e of entries) {
       this.put(e.bucket, copyBytes(e.key), copyBytes(e.value))
     }
@@ -169,10 +185,12 @@ export class LmdbBackend implements Backend {
 
   async flushed(): Promise<void> {
     if (this.failure !== undefined) throw this.failure
+    const mark = this.lastMark
     const last = this.inflight[this.inflight.length - 1]
     if (last !== undefined) await last.promise
     await this.root.flushed
     if (this.failure !== undefined) throw this.failure
+    this.raiseDurable(mark)
   }
 
   durableMark(): number {
@@ -181,7 +199,7 @@ export class LmdbBackend implements Backend {
 
   sizeBytes(): number {
     this.check()
-    return statSync(this.path).size
+    return statSync(dataFile(this.path)).size
   }
 
   sizeInUseBytes(): number {
@@ -210,6 +228,7 @@ export class LmdbBackend implements Backend {
 
   private remember(
     promise: Promise<unknown>,
+    bucket: Bucket,
     k: string | undefined,
     value: Uint8Array | undefined,
   ): void {
@@ -221,7 +240,7 @@ export class LmdbBackend implements Backend {
         !this.groupOpen || batch === undefined,
         'lmdb-js split a write group across transactions',
       )
-      batch = { promise, keys: [], mark: -1, clears: false }
+      batch = { promise, keys: { key: [], meta: [] }, mark: -1, clears: false }
       this.current = batch
       this.inflight.push(batch)
       const b = batch
@@ -232,28 +251,41 @@ export class LmdbBackend implements Backend {
     }
     this.groupOpen = true
     if (k !== undefined) {
-      this.overlay.set(k, { value, batch })
-      batch.keys.push(k)
+      this.overlay[bucket].set(k, { value, batch })
+      batch.keys[bucket].push(k)
     }
   }
 
   private committed(batch: Batch): void {
     const at = this.inflight.indexOf(batch)
     if (at >= 0) this.inflight.splice(0, at + 1)
-    for (const k of batch.keys) {
-      const p = this.overlay.get(k)
-      if (p !== undefined && p.batch === batch) this.overlay.delete(k)
+    for (const bucket of ['key', 'meta'] as const) {
+      const overlay = this.overlay[bucket]
+      for (const k of batch.keys[bucket]) {
+        const p = overlay.get(k)
+        if (p !== undefined && p.batch === batch) overlay.delete(k)
+      }
     }
     if (this.clearing === batch) this.clearing = undefined
     if (this.current === batch) this.current = undefined
     const mark = batch.mark
     if (mark < 0 || this.closed) return
+    if (batch.clears) {
+      // A restore may move the consistent index anywhere; nothing before it counts any more.
+      void this.root.flushed.then(
+        () => (this.durable = mark),
+        (err: unknown) => this.fail(err),
+      )
+      return
+    }
     void this.root.flushed.then(
-      () => {
-        if (mark > this.durable) this.durable = mark
-      },
+      () => this.raiseDurable(mark),
       (err: unknown) => this.fail(err),
     )
+  }
+
+  private raiseDurable(mark: number): void {
+    if (mark > this.durable) this.durable = mark
   }
 
   private fail(err: unknown): void {
@@ -268,5 +300,40 @@ export class LmdbBackend implements Backend {
   private check(): void {
     if (this.closed) throw errClosed('LmdbBackend')
     if (this.failure !== undefined) throw this.failure
+  }
+}
+
+/** LMDB's meta page: the magic 0xBEEFC0DE (little-endian) at byte 24 of the first page. */
+const LMDB_MAGIC_AT = 24
+const LMDB_MAGIC = [0xde, 0xc0, 0xef, 0xbe]
+
+/** LMDB's data file: `path`, or `path`/data.mdb when `path` is a directory (lmdb's default for a
+ * path without an extension). */
+function dataFile(path: string): string {
+  return statSync(path, { throwIfNoEntry: false })?.isDirectory() === true
+    ? `${path}/data.mdb`
+    : path
+}
+
+function checkLmdbFile(path: string): void {
+  let fd: number
+  try {
+    // A path without an extension is a directory holding data.mdb (lmdb's default layout).
+    const file =
+      statSync(path, { throwIfNoEntry: false })?.isDirectory() === true ? `${path}/data.mdb` : path
+    fd = openSync(file, 'r')
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return
+    throw err
+  }
+  try {
+    const head = Buffer.alloc(LMDB_MAGIC_AT + 4)
+    const n = readSync(fd, head, 0, head.length, 0)
+    if (n === 0) return
+    if (n < head.length || LMDB_MAGIC.some((b, i) => head[LMDB_MAGIC_AT + i] !== b)) {
+      throw backendCorrupt(`${path} is not an LMDB file (no LMDB magic in its first page)`)
+    }
+  } finally {
+    closeSync(fd)
   }
 }

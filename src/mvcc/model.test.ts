@@ -160,6 +160,9 @@ const opArb = fc.oneof(
   { weight: 1, arbitrary: fc.record({ t: fc.constant('mark' as const) }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('reopen' as const) }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('snapshot' as const) }) },
+  // Let the event loop turn (LMDB commits a batch meanwhile) or wait for durability.
+  { weight: 3, arbitrary: fc.record({ t: fc.constant('yield' as const) }) },
+  { weight: 1, arbitrary: fc.record({ t: fc.constant('flush' as const) }) },
 )
 type Op = typeof opArb extends fc.Arbitrary<infer T> ? T : never
 
@@ -261,6 +264,13 @@ async function runOps(kind: BackendKind, other: BackendKind, ops: Op[]): Promise
           s = MvccStore.open(backend, { compactionBatchLimit: 2 })
           break
         }
+        case 'yield':
+          await new Promise((resolve) => setImmediate(resolve))
+          break
+        case 'flush':
+          await s.flushed()
+          assert.equal(s.durableIndex(), m.index)
+          break
         case 'snapshot': {
           const r = MvccStore.open(other.make())
           r.restore(s.snapshot())

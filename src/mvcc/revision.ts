@@ -50,7 +50,9 @@ export function isTombstoneKey(key: Uint8Array): boolean {
 
 /** Big-endian unsigned 64-bit write of a safe integer. */
 export function writeU64(out: Uint8Array, at: number, v: number): void {
-  assert(Number.isSafeInteger(v) && v >= 0, `not a non-negative safe integer: ${v}`)
+  if (!(v >= 0 && v <= Number.MAX_SAFE_INTEGER && Math.floor(v) === v)) {
+    assert.fail(`not a non-negative safe integer: ${v}`)
+  }
   const hi = Math.floor(v / TWO_32)
   const lo = v >>> 0
   out[at] = hi >>> 24

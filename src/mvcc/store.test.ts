@@ -5,10 +5,18 @@
 // and snapshots (round trip across backends; a corrupt one changes nothing).
 
 import assert from 'node:assert/strict'
+import fs from 'node:fs'
 import { describe, it } from 'node:test'
 
-import { backendKinds, dec, enc } from '../../test-support/mvcc-backends.js'
-import { MemoryBackend, MvccStore, MvccError, type Backend, type KeyValue } from './index.js'
+import { backendKinds, dec, enc, freshLmdbPath } from '../../test-support/mvcc-backends.js'
+import {
+  LmdbBackend,
+  MemoryBackend,
+  MvccStore,
+  MvccError,
+  type Backend,
+  type KeyValue,
+} from './index.js'
 import { revisionKey } from './revision.js'
 
 const ALL = new Uint8Array([0])
@@ -187,6 +195,32 @@ for (const kind of backendKinds) {
       t.end()
     })
 
+    it('answers as etcd 3.4.23 does to an etcdctl session (run by hand against etcd)', async () => {
+      // etcdctl compact 0; compact 0; compact 1; put a 1; compact 2; get a --rev=2; compact 4;
+      // put b 2; del a; compact 4; get a --rev=4; get a --rev=3; get --from-key '' --limit 1;
+      // get b --rev=9: etcd answered each as asserted here.
+      const s = MvccStore.open(kind.make())
+      await s.compact(0, { index: 1 }).done
+      throwsCode(() => s.compact(0), 'COMPACTED')
+      s.markApplied(2)
+      await s.compact(1, { index: 3 }).done
+      put(s, 4, ['a', '1'])
+      await s.compact(2, { index: 5 }).done
+      const r2 = s.range(enc('a'), undefined, { rev: 2 })
+      assert.deepEqual([r2.kvs.map(brief), r2.count, r2.rev], [['a=1 c2 m2 v1'], 1, 2])
+      throwsCode(() => s.compact(4), 'FUTURE_REV')
+      s.markApplied(6)
+      put(s, 7, ['b', '2'])
+      assert.equal(del(s, 8, 'a'), 1)
+      await s.compact(4, { index: 9 }).done
+      assert.deepEqual(s.range(enc('a'), undefined, { rev: 4 }), { kvs: [], count: 0, rev: 4 })
+      throwsCode(() => s.range(enc('a'), undefined, { rev: 3 }), 'COMPACTED')
+      const from = s.range(new Uint8Array([0]), ALL, { limit: 1 })
+      assert.deepEqual([from.kvs.map(brief), from.count, from.rev], [['b=2 c3 m3 v1'], 1, 4])
+      throwsCode(() => s.range(enc('b'), undefined, { rev: 9 }), 'FUTURE_REV')
+      await s.close()
+    })
+
     it("compact: etcd's errors; at 0 once; the revision must exist", async () => {
       const s = MvccStore.open(kind.make())
       throwsCode(() => s.compact(2), 'FUTURE_REV')
@@ -323,6 +357,22 @@ for (const kind of backendKinds) {
       })
     }
 
+    it('restoring an empty snapshot empties the store at once', async () => {
+      const empty = MvccStore.open(new MemoryBackend()).snapshot()
+      const r = MvccStore.open(kind.make())
+      put(r, 1, ['a', '1'])
+      r.markApplied(2)
+      await r.flushed()
+      put(r, 3, ['b', '2'])
+      r.restore(empty)
+      assert.deepEqual(r.snapshot(), empty, 'before the restore is durable')
+      assert.equal(r.currentRevision, 1)
+      assert.equal(r.consistentIndex(), 0)
+      await r.flushed()
+      assert.deepEqual(r.snapshot(), empty)
+      await r.close()
+    })
+
     it('a corrupt snapshot is refused and changes nothing', async () => {
       const s = MvccStore.open(kind.make())
       put(s, 1, ['a', '1'])
@@ -389,6 +439,32 @@ for (const kind of backendKinds) {
       assert.deepEqual(rangeAll(s), ['key=value c2 m2 v1'], "a result is the caller's to change")
     })
 
+    it('server metadata goes with its entry: reopened, snapshotted, restored', async () => {
+      const b = kind.make()
+      const s = MvccStore.open(b)
+      assert.equal(s.getMeta('members'), undefined)
+      s.setMeta('members', enc('m1,m2'))
+      s.markApplied(1)
+      const t = s.write(2)
+      t.put(enc('a'), enc('1'), 0n)
+      s.setMeta('clusterVersion', enc('3.4.0'))
+      t.end()
+      s.setMeta('members', undefined)
+      s.setMeta('members', enc('m1'))
+      s.markApplied(3)
+      assert.equal(dec(s.getMeta('members')!), 'm1')
+      const snap = s.snapshot()
+      await s.flushed()
+      const s2 = MvccStore.open(await kind.reopen(s, b))
+      assert.equal(dec(s2.getMeta('members')!), 'm1')
+      assert.equal(dec(s2.getMeta('clusterVersion')!), '3.4.0')
+      const r = MvccStore.open(new MemoryBackend())
+      r.restore(snap)
+      assert.equal(dec(r.getMeta('members')!), 'm1')
+      assert.equal(r.consistentIndex(), 3)
+      await s2.close()
+    })
+
     it('dbSize and dbSizeInUse report the backend', async () => {
       const s = MvccStore.open(kind.make())
       const empty = s.dbSizeInUse()
@@ -401,3 +477,14 @@ for (const kind of backendKinds) {
     })
   })
 }
+
+it('LmdbBackend refuses a file that is not LMDB, and leaves it as it is', () => {
+  const p = freshLmdbPath()
+  const junk = Buffer.alloc(20000, 0x5a)
+  fs.writeFileSync(p, junk)
+  assert.throws(
+    () => LmdbBackend.open(p),
+    (e: unknown) => MvccError.is(e, 'BACKEND_CORRUPT') && /not an LMDB file/.test(e.message),
+  )
+  assert.deepEqual(fs.readFileSync(p), junk)
+})

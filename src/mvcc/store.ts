@@ -103,7 +103,9 @@ export class MvccStore {
   private epoch = 0
   private compactions: Promise<void> = Promise.resolve()
   private readonly scratch: KeyIndexGet = { main: 0, sub: 0, createdMain: 0, ver: 0 }
+  /** Scratch revision keys: the backend copies keys (Backend.put). */
   private readonly revKey = new Uint8Array(17)
+  private readonly tombKey = new Uint8Array(18)
 
   private constructor(backend: Backend, state: State, opts: MvccStoreOptions) {
     this.backend = backend
@@ -165,7 +167,8 @@ export class MvccStore {
 
   /**
    * Starts the write transaction of raft entry `index`: its writes share one main revision
-   * (current + 1) and take sub revisions in order. One at a time; end() it before anything else.
+   * (current + 1) and take sub revisions in order. One at a time; end() it before anything else,
+   * also when a read inside it threw (reads change nothing: end() after a failed read is safe).
    */
   write(index: number): WriteTxn {
     this.checkOpen()
@@ -185,10 +188,31 @@ export class MvccStore {
   }
 
   /**
+   * Records server metadata (membership, cluster version: what etcd keeps in its "members" and
+   * "cluster" buckets) in the meta bucket under "app/" + `name`; undefined deletes it. It joins
+   * the next write group: call it just before the end() or markApplied() of the raft entry it
+   * belongs to, so it is durable, replayed and snapshotted with that entry.
+   */
+  setMeta(name: string, value: Uint8Array | undefined): void {
+    this.checkOpen()
+    const key = metaName(name)
+    if (value === undefined) this.backend.delete('meta', key)
+    else this.backend.put('meta', key, copyBytes(value))
+  }
+
+  /** Server metadata set with setMeta (a copy), or undefined. */
+  getMeta(name: string): Uint8Array | undefined {
+    this.checkOpen()
+    const v = this.backend.get('meta', metaName(name))
+    return v === undefined ? undefined : copyBytes(v)
+  }
+
+  /**
    * Compacts at `rev` (etcd Compact): reads below rev fail from now on; each key keeps its latest
    * revision <= rev unless that is a tombstone, and everything older goes, from the key index at
    * once and from the backend in batches (`done`). Throws COMPACTED if rev <= the compacted
-   * revision, FUTURE_REV if above the current one. `index`: the raft entry of the compaction,
+   * revision, FUTURE_REV if above the current one; then nothing is recorded, so the server
+   * marks the entry applied with markApplied(index). `index`: the raft entry of the compaction,
    * recorded with the schedule in one write group.
    */
   compact(rev: number, opts: { index?: number } = {}): Compaction {
@@ -322,6 +346,16 @@ export class MvccStore {
     return this.backend.durableMark()
   }
 
+  /**
+   * Stops the store as a crashed process stops: a compaction in progress stops (the next open
+   * resumes it), the backend is left open and as it is (the simulator reopens a store over the
+   * same MemoryBackend, after its crash() if it models power loss).
+   */
+  detach(): void {
+    this.closed = true
+    this.epoch++
+  }
+
   /** Stops a compaction in progress (it resumes at the next open) and closes the backend. */
   async close(): Promise<void> {
     if (this.closed) return
@@ -376,11 +410,9 @@ export class MvccStore {
       created = this.scratch.createdMain
       ver = this.scratch.ver
     }
-    this.backend.put(
-      'key',
-      revisionKey(main, sub),
-      encodeKeyValue(key, value, created, main, ver + 1, lease),
-    )
+    const rk = this.revKey
+    putRevision(rk, main, sub, false)
+    this.backend.put('key', rk, encodeKeyValue(key, value, created, main, ver + 1, lease))
     if (ki === undefined) {
       ki = new KeyIndex(copyBytes(key))
       this.tree.set(k, ki)
@@ -405,7 +437,9 @@ export class MvccStore {
 
   /** @internal */
   tombstoneAt(main: number, sub: number, ki: KeyIndex): void {
-    this.backend.put('key', revisionKey(main, sub, true), encodeTombstone(ki.key))
+    const rk = this.tombKey
+    putRevision(rk, main, sub, true)
+    this.backend.put('key', rk, encodeTombstone(ki.key))
     const ok = ki.tombstone(main, sub)
     assert(ok, `tombstone of a key that is not live at ${main}.${sub}`)
   }
@@ -603,6 +637,11 @@ function rebuild(
     consistentIndex,
     orphans,
   }
+}
+
+function metaName(name: string): Uint8Array {
+  assert(name.length > 0, 'a meta name is not empty')
+  return Buffer.from(`app/${name}`, 'utf8')
 }
 
 function readMetaU64(b: Uint8Array | undefined, name: string): number {

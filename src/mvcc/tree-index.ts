@@ -10,21 +10,29 @@ import type { KeyIndex } from './key-index.js'
 const BTree = btree.default
 
 export class TreeIndex {
-  private readonly tree = new BTree<string, KeyIndex>()
+  // A plain string comparator: the package's default one handles mixed types, slower.
+  private readonly tree = new BTree<string, KeyIndex>(undefined, (a, b) =>
+    a < b ? -1 : a > b ? 1 : 0,
+  )
 
   get size(): number {
     return this.tree.size
   }
 
+  // Point lookups (every put, every single-key range) go to a Map, O(1): the tree is for order.
+  private readonly byKey = new Map<string, KeyIndex>()
+
   get(k: string): KeyIndex | undefined {
-    return this.tree.get(k)
+    return this.byKey.get(k)
   }
 
   set(k: string, ki: KeyIndex): void {
+    this.byKey.set(k, ki)
     this.tree.set(k, ki)
   }
 
   delete(k: string): void {
+    this.byKey.delete(k)
     this.tree.delete(k)
   }
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * `npm run cluster`: a local three-member cluster, as etcd's Procfile starts one (infra1..3 on
- * 127.0.0.1, clients on 2379 / 22379 / 32379, peers on 2380 / 22380 / 32380, token
+ * 127.0.0.1, clients on 2379 / 22379 / 32379, peers on 12380 / 22380 / 32380, token
  * etcd-cluster-1), each member a `pontoon` process whose log lines are prefixed with its name.
  * Ctrl-C stops all three. Data dirs are infra1.pontoon .. infra3.pontoon in the working directory.
  */
@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url'
 
 const main = fileURLToPath(new URL('./main.js', import.meta.url))
 const members = [
-  { name: 'infra1', client: 2379, peer: 2380 },
+  { name: 'infra1', client: 2379, peer: 12380 },
   { name: 'infra2', client: 22379, peer: 22380 },
   { name: 'infra3', client: 32379, peer: 32380 },
 ]

@@ -21,6 +21,8 @@ export interface ServerConfig {
   dataDir: string
   /** Entries applied between snapshots (--snapshot-count). */
   snapshotCount: number
+  /** Entries kept behind a snapshot for slow followers (--experimental-snapshot-catchup-entries). */
+  snapshotCatchupEntries: number
   heartbeatIntervalMs: number
   electionTimeoutMs: number
   listenPeerUrls: URL[]
@@ -69,6 +71,11 @@ export const FLAGS: Readonly<Record<string, Flag>> = {
     kind: 'uint',
     dflt: '100000',
     help: 'Number of committed transactions to trigger a snapshot to disk.',
+  },
+  'experimental-snapshot-catchup-entries': {
+    kind: 'uint',
+    dflt: '5000',
+    help: 'Number of entries for a slow follower to catch up after compacting the raft storage entries.',
   },
   'heartbeat-interval': {
     kind: 'uint',
@@ -271,6 +278,7 @@ function build(values: ReadonlyMap<string, string>): ServerConfig {
     name,
     dataDir: values.get('data-dir') ?? `${name}.pontoon`,
     snapshotCount: uint('snapshot-count'),
+    snapshotCatchupEntries: uint('experimental-snapshot-catchup-entries'),
     heartbeatIntervalMs: uint('heartbeat-interval'),
     electionTimeoutMs: uint('election-timeout'),
     listenPeerUrls: urls('listen-peer-urls'),

@@ -17,3 +17,10 @@ test('peer URLs are sorted before hashing; the token changes the id', () => {
   assert.notEqual(a, memberId(['http://a:2380', 'http://b:2380'], 'u'))
   assert.equal(clusterId([1n, 2n, 3n]), clusterId([3n, 1n, 2n]))
 })
+
+test("etcd's Procfile cluster has the ids etcd's documentation shows", () => {
+  const ids = ['http://127.0.0.1:12380', 'http://127.0.0.1:22380', 'http://127.0.0.1:32380'].map(
+    (u) => hexId(memberId([u], 'etcd-cluster-1')),
+  )
+  assert.deepEqual(ids, ['8211f1d0f64f3269', '91bc3c398fb3c146', 'fd422379fda50e48'])
+})

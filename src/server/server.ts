@@ -8,7 +8,7 @@
  * ReadyNotify, which waits for the publish).
  *
  * Layout of the data dir (etcd's, with the backend beside it): `member/wal/*.wal`,
- * `member/snap/*.snap`, `member/db/` (LMDB).
+ * `member/snap/*.snap`, `member/db` (LMDB's file, and `member/db-lock`).
  */
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
@@ -24,6 +24,7 @@ import { fromNodeErrorCode, ServerError } from './errors.js'
 import { clusterId as deriveClusterId, hexId, memberId as deriveMemberId } from './ids.js'
 import { MILESTONES, raftLogger, type ServerLogger } from './log.js'
 import { Members } from './members.js'
+import { txnWrites } from './apply-kv.js'
 import { encodeRequest, type RaftRequest } from './request.js'
 import { registerServices } from './services.js'
 import { ServerStateMachine, type ApplyResult } from './state-machine.js'
@@ -32,6 +33,9 @@ import { ServerStateMachine, type ApplyResult } from './state-machine.js'
 export const ETCD_VERSION = '3.4.0'
 export const CLUSTER_VERSION = '3.4.0'
 export const PONTOON_VERSION = '0.1.0'
+
+/** etcd's backend quota when --quota-backend-bytes is 0 (DefaultQuotaBytes, 2 GiB). */
+const DEFAULT_QUOTA_BYTES = 2 * 1024 * 1024 * 1024
 
 /** gRPC accepts this much more than --max-request-bytes (etcd's grpcOverheadBytes). */
 const GRPC_OVERHEAD_BYTES = 512 * 1024
@@ -43,6 +47,8 @@ export interface StartOptions {
 
 export class PontoonServer {
   private stopping: Promise<void> | undefined
+  /** Writes are refused once the backend is larger (etcd's quota; its NOSPACE alarm). */
+  private readonly quotaBytes: number
   private constructor(
     readonly config: ServerConfig,
     readonly id: bigint,
@@ -55,7 +61,10 @@ export class PontoonServer {
     private readonly log: ServerLogger,
     /** The client addresses bound (a port 0 in the config becomes the real one here). */
     readonly clientAddresses: string[],
-  ) {}
+  ) {
+    this.quotaBytes =
+      config.quotaBackendBytes === 0 ? DEFAULT_QUOTA_BYTES : config.quotaBackendBytes
+  }
 
   static async start(config: ServerConfig, opts: StartOptions): Promise<PontoonServer> {
     const log = opts.logger
@@ -80,7 +89,7 @@ export class PontoonServer {
     )
 
     const memberDir = join(config.dataDir, 'member')
-    mkdirSync(join(memberDir, 'db'), { recursive: true, mode: 0o700 })
+    mkdirSync(memberDir, { recursive: true, mode: 0o700 })
     const disk = new NodeDisk()
     const fresh = !disk.list(join(memberDir, 'wal')).some((n) => n.endsWith('.wal'))
     // The WAL is opened first: it refuses a data dir of another member or cluster, naming both,
@@ -129,6 +138,7 @@ export class PontoonServer {
       electionTicks: Math.max(2, Math.round(config.electionTimeoutMs / config.heartbeatIntervalMs)),
       heartbeatTicks: 1,
       snapshotCount: config.snapshotCount,
+      snapshotCatchUpEntries: config.snapshotCatchupEntries,
       preVote: config.preVote,
       checkQuorum: true,
       logger: raftLogger(log),
@@ -197,6 +207,7 @@ export class PontoonServer {
 
   /** Proposes a request and waits for its result; node errors become etcd's. */
   async propose(r: RaftRequest): Promise<ApplyResult> {
+    if (writes(r) && this.store.dbSize() > this.quotaBytes) throw new ServerError('NO_SPACE')
     const data = encodeRequest(r)
     if (etcdRequestBytes(data.length - 1) > this.config.maxRequestBytes) {
       throw new ServerError('REQUEST_TOO_LARGE')
@@ -241,6 +252,11 @@ export class PontoonServer {
     })()
     return this.stopping
   }
+}
+
+/** Whether a request may grow the backend (etcd's quota check skips deletes and compactions). */
+function writes(r: RaftRequest): boolean {
+  return r.type === 'put' || (r.type === 'txn' && txnWrites(r.txn))
 }
 
 /**

@@ -140,7 +140,7 @@ export function registerServices(rpc: RpcServer, s: PontoonServer): void {
 
   rpc.http('/version', () => ({
     status: 200,
-    headers: { 'content-type': 'application/json' },
+    headers: { ...CORS, 'content-type': 'application/json' },
     body: JSON.stringify({
       etcdserver: ETCD_VERSION,
       etcdcluster: CLUSTER_VERSION,
@@ -159,10 +159,17 @@ export function registerServices(rpc: RpcServer, s: PontoonServer): void {
     }
     return {
       status: healthy ? 200 : 503,
-      headers: { 'content-type': 'application/json' },
+      headers: { ...CORS, 'content-type': 'text/plain; charset=utf-8' },
       body: JSON.stringify({ health: String(healthy) }),
     }
   })
+}
+
+/** The headers etcd's HTTP handlers add to every answer. */
+const CORS = {
+  'access-control-allow-headers': 'accept, content-type, authorization',
+  'access-control-allow-methods': 'POST, GET, OPTIONS, PUT, DELETE',
+  'access-control-allow-origin': '*',
 }
 
 function unexpected(type: string): ServerError {

@@ -44,6 +44,10 @@ export type ViolationKind =
   | 'commit-quorum'
   | 'election-quorum'
   | 'read-quorum'
+  /** Server machine: a response that contradicts its request (server-workload.ts). */
+  | 'response'
+  /** Server machine: revisions that do not follow the log (server-workload.ts). */
+  | 'revision'
 
 export class Violation extends Error {
   override readonly name = 'Violation'

@@ -10,7 +10,9 @@
  *   npm run sim -- --plant=NAME ...       the same with a planted bug (src/sim/plants.ts), in a
  *                                         planted copy of dist/ run as a child process
  *   npm run sim -- --plants               list the plants
- *   --no-check=reads,recovery            switch checkers off (a plant's own are added)
+ *   --no-check=reads,recovery,responses  switch checkers off (a plant's own are added)
+ *   --machine=server                     members run the server's apply path over MVCC and the
+ *                                         clients send etcd requests (default: register)
  *
  * A failing seed is printed with the command that replays it. Exit status: 0 all passed,
  * 1 a seed failed, 2 bad usage, 3 a plant's text was not found in dist/ (update the plant).
@@ -19,6 +21,7 @@ import { writeFileSync } from 'node:fs'
 import { formatEvent } from './history.js'
 import { PLANTS, PlantError, findPlant, type CheckName } from './plants.js'
 import { runPlanted } from './plant-runner.js'
+import type { MachineKind } from './machine.js'
 import { describeCounts, describeOptions, runSeed, type RunResult } from './run.js'
 
 interface Args {
@@ -31,12 +34,19 @@ interface Args {
   checksOff: CheckName[]
   plant?: string
   listPlants: boolean
+  machine: MachineKind
 }
 
-const CHECK_NAMES: readonly CheckName[] = ['reads', 'recovery']
+const CHECK_NAMES: readonly CheckName[] = ['reads', 'recovery', 'responses']
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { trace: false, stopOnFailure: false, checksOff: [], listPlants: false }
+  const args: Args = {
+    trace: false,
+    stopOnFailure: false,
+    checksOff: [],
+    listPlants: false,
+    machine: 'register',
+  }
   for (const a of argv) {
     const m = /^--(seed|seeds|from)=(\d+)$/.exec(a)
     if (m !== null) args[m[1] as 'seed' | 'seeds' | 'from'] = Number(m[2])
@@ -45,7 +55,9 @@ function parseArgs(argv: string[]): Args {
     else if (a === '--plants') args.listPlants = true
     else if (a.startsWith('--plant=') && a.length > 8) args.plant = a.slice(8)
     else if (a.startsWith('--history=') && a.length > 10) args.history = a.slice(10)
-    else if (a.startsWith('--no-check=')) {
+    else if (a === '--machine=server' || a === '--machine=register') {
+      args.machine = a.slice(10) as MachineKind
+    } else if (a.startsWith('--no-check=')) {
       for (const name of a.slice(11).split(',')) {
         if (!CHECK_NAMES.includes(name as CheckName)) {
           throw new Error(`unknown check ${name}: the checks are ${CHECK_NAMES.join(', ')}`)
@@ -68,7 +80,7 @@ function reportFailure(r: RunResult): void {
   process.stdout.write(
     `\nseed ${r.seed} FAILED at tick ${r.ticks}: ${r.violation?.message}\n` +
       `  ${describeOptions(r.options)}\n` +
-      `replay: npm run sim -- --seed=${r.seed} --trace\n`,
+      `replay: npm run sim -- --seed=${r.seed}${r.options.machine === 'server' ? ' --machine=server' : ''} --trace\n`,
   )
 }
 
@@ -76,9 +88,10 @@ async function runOne(
   seed: number,
   trace: boolean,
   checksOff: readonly CheckName[],
+  machine: MachineKind,
   history?: string,
 ): Promise<number> {
-  const r = await runSeed(seed, { trace, checksOff })
+  const r = await runSeed(seed, { trace, checksOff, machine })
   if (history !== undefined) {
     writeFileSync(history, r.history.map((e) => formatEvent(e) + '\n').join(''))
     process.stdout.write(`seed ${seed}: ${r.history.length} history events written to ${history}\n`)
@@ -112,6 +125,7 @@ async function runMany(
   count: number,
   from: number,
   checksOff: readonly CheckName[],
+  machine: MachineKind,
   stopOnFailure: boolean,
 ): Promise<number> {
   // The Raft core signals "entry not available" with a thrown RaftError on a hot path (a rejected
@@ -127,9 +141,10 @@ async function runMany(
   const counts = new Int32Array(32)
   for (let i = 0; i < count; i++) {
     const seed = from + i
-    let r = await runSeed(seed, { checksOff })
+    let r = await runSeed(seed, { checksOff, machine })
     // The run was without stack traces; replaying is exact, so get them for the report.
-    if (r.violation?.kind === 'raft-panic') r = await withStacks(() => runSeed(seed, { checksOff }))
+    if (r.violation?.kind === 'raft-panic')
+      r = await withStacks(() => runSeed(seed, { checksOff, machine }))
     ran++
     ticks += r.ticks
     ops += r.opsDone
@@ -184,9 +199,10 @@ async function main(): Promise<number> {
     return 0
   }
   if (args.plant !== undefined) return runPlant(args.plant)
-  if (args.seed !== undefined) return runOne(args.seed, args.trace, args.checksOff, args.history)
+  if (args.seed !== undefined)
+    return runOne(args.seed, args.trace, args.checksOff, args.machine, args.history)
   const from = args.from ?? Math.floor(Math.random() * 1e9)
-  return runMany(args.seeds as number, from, args.checksOff, args.stopOnFailure)
+  return runMany(args.seeds as number, from, args.checksOff, args.machine, args.stopOnFailure)
 }
 
 /** Runs this command line again, without --plant, in a copy of dist/ with the plant in. */

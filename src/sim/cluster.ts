@@ -33,6 +33,8 @@ import { RaftNode, type AppliedConfChange, type StorageWrite } from '../node/ind
 import { Checker, Violation } from './checkers.js'
 import { HistoryRecorder } from './history.js'
 import { KvStateMachine, mixHash } from './kv.js'
+import type { Machine } from './machine.js'
+import { ServerMachine, serverBootState } from './server-machine.js'
 import { MembershipChecker, confKey, isJoint, isVoter } from './membership.js'
 import { SimNet } from './net.js'
 import {
@@ -148,7 +150,8 @@ export class Cluster implements NodeHost {
         : new LevelLogger(LogLevel.Info, (_level, message) =>
             trace.push(`${this.now} raft ${message}`),
           )
-    const bootState = new KvStateMachine(1, 0).snapshot()
+    const bootState =
+      options.machine === 'server' ? serverBootState(1) : new KvStateMachine(1, 0).snapshot()
     for (let id = 1; id <= n; id++) {
       const prng = root.fork()
       const node = new SimNode(id, prng, this.newDisk(id, prng), boot)
@@ -385,7 +388,7 @@ export class Cluster implements NodeHost {
       return
     }
     node.restartAtOnce = false
-    const sm = this.options.smDurable && node.sm !== null ? node.sm : new KvStateMachine(0, 0)
+    const sm = this.options.smDurable && node.sm !== null ? node.sm.reopen() : this.newMachine()
     node.sm = sm
     const inc = new Incarnation(node, sm, this)
     node.inc = inc
@@ -456,9 +459,17 @@ export class Cluster implements NodeHost {
     this.log(`n${node.id} refuses to start: ${err.message}`)
   }
 
+  /** An empty state machine of the run's kind (applied 0: the driver restores its snapshot). */
+  private newMachine(): Machine {
+    return this.options.machine === 'server' ? new ServerMachine() : new KvStateMachine(0, 0)
+  }
+
   crash(node: SimNode, where: string): void {
     const inc = node.inc
-    if (inc !== null) inc.alive = false
+    if (inc !== null) {
+      inc.alive = false
+      inc.sm.crashed()
+    }
     node.inc = null
     if (this.options.bitRot && !this.rotted && this.faults.chance(0.3)) {
       // Once per run, so that a quorum stays: the next power loss also rots a bit.
@@ -522,15 +533,15 @@ export class Cluster implements NodeHost {
     this.observer.persisting(node, ents, kept, snap)
   }
 
-  applied(node: SimNode, e: Entry, sm: KvStateMachine): void {
+  applied(node: SimNode, e: Entry, sm: Machine): void {
     this.observer.applied(node, e, sm)
   }
 
-  confApplied(node: SimNode, c: AppliedConfChange, sm: KvStateMachine): void {
+  confApplied(node: SimNode, c: AppliedConfChange, sm: Machine): void {
     this.observer.confApplied(node, c, sm)
   }
 
-  restored(node: SimNode, sm: KvStateMachine, cs: ConfState): void {
+  restored(node: SimNode, sm: Machine, cs: ConfState): void {
     this.observer.restored(node, sm, cs)
   }
 

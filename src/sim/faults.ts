@@ -59,7 +59,9 @@ export class Faults {
     if (to >= leader) to++
     c.note(Ev.Transfer, leader, to)
     c.log(`n${leader} asked to transfer leadership to n${to}`)
-    ;(c.nodes[leader] as SimNode).driver!.transferLeader(BigInt(to))
+    const inc = (c.nodes[leader] as SimNode).inc!
+    inc.watch.transferAsked(inc.clock.now)
+    inc.driver!.transferLeader(BigInt(to))
   }
 
   /**

@@ -101,6 +101,13 @@ const BAD: [string, string[], HistoryErrorCode, number, RegExp][] = [
     /"value"/,
   ],
   [
+    'delete with value',
+    ['{"process":0,"type":"invoke","f":"delete","key":"k","value":1,"time":0}'],
+    'BAD_FIELD',
+    1,
+    /delete invocation has no "value"/,
+  ],
+  [
     'put without value',
     ['{"process":0,"type":"invoke","f":"put","key":"k","time":0}'],
     'BAD_FIELD',

@@ -22,7 +22,8 @@
  *   it certainly took no effect. `info`: the outcome is unknown (a timeout, a lost connection);
  *   the operation may take effect at any point after its invocation, or never.
  * - `f`: `put` (write `value`), `get` (read; the `ok` event carries the `value` read), `cas`
- *   (compare-and-set: if the key holds `expected`, write `value`). A cas that found another value
+ *   (compare-and-set: if the key holds `expected`, write `value`), `delete` (the key becomes
+ *   absent: a put of `null`; it has no `value`). A cas that found another value
  *   completes with `fail` and `"error":"mismatch"`: it took no effect, but the checker also
  *   learns that the key did not hold `expected` at that moment. Any other `fail` is ignored.
  * - `key`: a string. `value` / `expected`: a number, a string or `null`; `null` is an absent key,
@@ -38,7 +39,7 @@
 
 export type Value = number | string | null
 export type EventType = 'invoke' | 'ok' | 'fail' | 'info'
-export type OpName = 'put' | 'get' | 'cas'
+export type OpName = 'put' | 'get' | 'cas' | 'delete'
 
 export interface HistoryEvent {
   process: number
@@ -101,7 +102,7 @@ export class HistoryError extends Error {
 }
 
 const TYPES: readonly string[] = ['invoke', 'ok', 'fail', 'info']
-const OPS: readonly string[] = ['put', 'get', 'cas']
+const OPS: readonly string[] = ['put', 'get', 'cas', 'delete']
 const FIELDS: readonly string[] = [
   'process',
   'type',
@@ -196,7 +197,10 @@ function toEvent(json: unknown, line: number): HistoryEvent {
 /** The fields each kind of event needs. */
 function checkEventShape(e: HistoryEvent, bad: (msg: string) => HistoryError): void {
   if (e.type === 'invoke') {
-    if (e.f !== 'get' && !('value' in e)) throw bad(`a ${e.f} invocation needs "value"`)
+    if (e.f === 'delete' && 'value' in e) throw bad(`a delete invocation has no "value"`)
+    if (e.f !== 'get' && e.f !== 'delete' && !('value' in e)) {
+      throw bad(`a ${e.f} invocation needs "value"`)
+    }
     if (e.f === 'cas' && !('expected' in e)) throw bad(`a cas invocation needs "expected"`)
     if (e.f !== 'cas' && 'expected' in e) throw bad(`only a cas has "expected"`)
     if ('error' in e) throw bad(`an invocation has no "error"`)
@@ -253,7 +257,8 @@ function newOperation(id: number, e: HistoryEvent, at: number, line: number): Op
     process: e.process,
     f: e.f,
     key: e.key,
-    value: e.f === 'get' ? null : (e.value ?? null),
+    // A delete writes absent (null).
+    value: e.f === 'get' || e.f === 'delete' ? null : (e.value ?? null),
     expected: e.expected ?? null,
     outcome: 'info',
     callAt: at,

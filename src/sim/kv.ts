@@ -8,11 +8,15 @@
  * Snapshot layout, int32 words: applied, hash, then the values, the last sequence per client and
  * the last result per client.
  */
-import type { Entry } from '../raft/index.js'
+import type { Entry, Snapshot } from '../raft/index.js'
+import type { AppliedConfChange } from '../node/index.js'
+import type { KvResult, Machine, ReadResult } from './machine.js'
 
 export const enum Op {
   Put = 1,
   Cas = 2,
+  /** Server machine only: an etcd DeleteRange of one key. */
+  Delete = 3,
 }
 
 export const KEY_COUNT = 8
@@ -47,7 +51,7 @@ export function mixHash(h: number, v: number): number {
   return (h ^ (h >>> 15)) >>> 0
 }
 
-export class KvStateMachine {
+export class KvStateMachine implements Machine {
   /** Invariant: every entry up to `applied` is reflected, none after it. */
   applied: number
   /** A rolling hash of every entry applied (term and data), carried through snapshots. */
@@ -88,6 +92,39 @@ export class KvStateMachine {
     else result = 0
     this.lastSeq[client] = seq
     this.lastResult[client] = result
+  }
+
+  applyEntry(e: Entry): KvResult {
+    this.apply(e)
+    const client = this.appliedClient
+    return { index: e.index, ok: client < 0 || this.lastResult[client] === 1 }
+  }
+
+  applyConfChange(c: AppliedConfChange): void {
+    this.apply({ index: c.index, term: c.term, type: 0, data: new Uint8Array(0) })
+  }
+
+  restore(snap: Snapshot): KvStateMachine {
+    const sm = KvStateMachine.restore(snap.data)
+    if (sm.applied !== snap.metadata.index)
+      throw new Error('snapshot data does not match its index')
+    return sm
+  }
+
+  /** Keys start at 0 and no put writes 0, so 0 is absent (null). */
+  read(key: number): ReadResult {
+    const v = this.values[key] as number
+    return { value: v === 0 ? null : v, revision: 0 }
+  }
+
+  crashed(): void {}
+
+  reopen(): KvStateMachine {
+    return this
+  }
+
+  describeLast(): string {
+    return this.appliedClient < 0 ? '(empty)' : `client ${this.appliedClient} #${this.appliedSeq}`
   }
 
   snapshot(): Uint8Array {

@@ -163,6 +163,66 @@ test('an unknown outcome that must be assumed applied', () => {
   )
 })
 
+test('a delete makes the key absent: reads and a create-if-absent cas see it, or catch a read that does not', () => {
+  assertLinearizable(
+    history(
+      '0 invoke put k 1',
+      '0 ok put k',
+      '0 invoke delete k',
+      '0 ok delete k',
+      '1 invoke get k',
+      '1 ok get k null',
+      '1 invoke cas k null 2',
+      '1 ok cas k',
+      '1 invoke get k',
+      '1 ok get k 2',
+    ),
+  )
+  // The deleted value read after the delete completed.
+  const stale = check(
+    history(
+      '0 invoke put k 1',
+      '0 ok put k',
+      '0 invoke delete k',
+      '0 ok delete k',
+      '1 invoke get k',
+      '1 ok get k 1',
+    ),
+  )
+  assert.equal(stale.kind, 'not-linearizable', describeResult(stale))
+  // A create-if-absent cas that succeeded although the key held a value.
+  const created = check(
+    history('0 invoke put k 1', '0 ok put k', '1 invoke cas k null 2', '1 ok cas k'),
+  )
+  assert.equal(created.kind, 'not-linearizable', describeResult(created))
+  // An unknown delete may take effect between two reads, but not undo itself.
+  assertLinearizable(
+    history(
+      '0 invoke put k 1',
+      '0 ok put k',
+      '2 invoke delete k',
+      '2 info delete k',
+      '1 invoke get k',
+      '1 ok get k 1',
+      '1 invoke get k',
+      '1 ok get k null',
+    ),
+  )
+  const undone = check(
+    history(
+      '0 invoke put k 1',
+      '0 ok put k',
+      '2 invoke delete k',
+      '2 info delete k',
+      '1 invoke get k',
+      '1 ok get k null',
+      '1 invoke get k',
+      '1 ok get k 1',
+    ),
+  )
+  assert.equal(undone.kind, 'not-linearizable', describeResult(undone))
+})
+
 test('an unknown outcome that must be assumed not applied (or applied after everything)', () => {
   assertLinearizable(
     history(

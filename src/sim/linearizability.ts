@@ -121,7 +121,7 @@ function toItems(ops: readonly Operation[], cut: number): Item[] {
       continue
     }
     let kind: Kind
-    if (op.f === 'put') kind = Kind.Put
+    if (op.f === 'put' || op.f === 'delete') kind = Kind.Put
     else if (op.f === 'get') kind = Kind.Get
     else if (!known) kind = Kind.CasUnknown
     else kind = op.outcome === 'mismatch' ? Kind.CasMismatch : Kind.Cas
@@ -437,6 +437,7 @@ export function describeOperation(op: Operation): string {
   const v = (x: Value): string => JSON.stringify(x)
   let what: string
   if (op.f === 'put') what = `put ${v(op.value)}`
+  else if (op.f === 'delete') what = 'delete'
   else if (op.f === 'get') what = op.outcome === 'ok' ? `get -> ${v(op.value)}` : 'get'
   else what = `cas ${v(op.expected)}->${v(op.value)}`
   const outcome = op.outcome === 'info' ? 'unknown outcome' : op.outcome

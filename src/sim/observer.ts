@@ -16,7 +16,8 @@ import {
 import type { AppliedConfChange, StorageWrite } from '../node/index.js'
 import type { LogView } from './checkers.js'
 import type { Cluster } from './cluster.js'
-import { hashBytes, type KvStateMachine } from './kv.js'
+import { hashBytes } from './kv.js'
+import type { Machine } from './machine.js'
 import { confKey } from './membership.js'
 import { Ev, confChangeBytes, type Incarnation, type SimNode } from './sim-node.js'
 
@@ -143,16 +144,16 @@ export class Observer {
     }
   }
 
-  applied(node: SimNode, e: Entry, sm: KvStateMachine): void {
+  applied(node: SimNode, e: Entry, sm: Machine): void {
     this.c.checker.applied(node.id, e.index, e.term, hashBytes(e.data), sm.hash)
     this.c.note(Ev.Apply, node.id, e.index)
     if (this.c.trace !== null) {
-      const what = sm.appliedClient < 0 ? '(empty)' : `client ${sm.appliedClient} #${sm.appliedSeq}`
+      const what = sm.describeLast()
       this.c.log(`n${node.id} apply ${e.index} term ${e.term} ${what}`)
     }
   }
 
-  confApplied(node: SimNode, c: AppliedConfChange, sm: KvStateMachine): void {
+  confApplied(node: SimNode, c: AppliedConfChange, sm: Machine): void {
     if (node.inc !== null) node.inc.watch.confIs(c.confState, node.inc.clock.now)
     this.c.checker.applied(node.id, c.index, c.term, hashBytes(confChangeBytes(c.change)), sm.hash)
     this.c.note(Ev.Apply, node.id, c.index)
@@ -162,7 +163,7 @@ export class Observer {
     if (c.index > this.c.latestConfIndex) this.c.operator?.configChanged(c.index, c.confState)
   }
 
-  restored(node: SimNode, sm: KvStateMachine, cs: ConfState): void {
+  restored(node: SimNode, sm: Machine, cs: ConfState): void {
     if (node.inc !== null) node.inc.watch.confIs(cs, node.inc.clock.now)
     this.c.checker.snapshotApplied(node.id, sm.applied, sm.hash)
     this.c.membership.snapshotInstalled(node.id, sm.applied, cs)

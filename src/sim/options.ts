@@ -2,6 +2,7 @@
  * What a seed decides before the run starts: cluster size, Raft config, fault rates, workload and
  * phase lengths. Everything is drawn from one Prng in a fixed order, so a seed names one run.
  */
+import type { MachineKind } from './machine.js'
 import { Prng } from './prng.js'
 
 export interface SimOptions {
@@ -26,6 +27,11 @@ export interface SimOptions {
   maxCommittedSizePerReady: number
   /** The state machine survives a crash (etcd's bbolt backend) instead of rebuilding from the snapshot. */
   smDurable: boolean
+  /**
+   * What members apply entries to: the register machine (kv.ts), or the server's apply path over
+   * MVCC (server-machine.ts) with etcd requests from the clients. Not drawn: the caller's choice.
+   */
+  machine: MachineKind
   clientCount: number
   /** Chance per tick that an idle client starts an operation. */
   opRate: number
@@ -116,9 +122,11 @@ export interface SimOptions {
    */
   readChecks: boolean
   recoveryCheck: boolean
+  /** Server machine: a txn's branch against what its failure range read (server-workload.ts). */
+  responseChecks: boolean
 }
 
-export function chooseOptions(seed: number): SimOptions {
+export function chooseOptions(seed: number, machine: MachineKind = 'register'): SimOptions {
   const p = new Prng(seed)
   const nodeCount = p.pick([1, 3, 3, 3, 5, 5, 5, 7])
   const heartbeatTick = p.pick([1, 1, 2, 3])
@@ -138,6 +146,7 @@ export function chooseOptions(seed: number): SimOptions {
   const chaos = tier === 'chaos'
   const options: SimOptions = {
     seed,
+    machine,
     nodeCount,
     electionTick,
     heartbeatTick,
@@ -197,6 +206,7 @@ export function chooseOptions(seed: number): SimOptions {
     learners: false,
     readChecks: true,
     recoveryCheck: true,
+    responseChecks: true,
     slowMachine: false,
   }
   // The storage thread takes a write with chance diskRate per tick, and a vote waits for two (the

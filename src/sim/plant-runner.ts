@@ -43,11 +43,14 @@ export function plantedCopy(plant: Plant): PlantedCopy {
   return { simJs: join(dir, 'dist', 'src', 'sim', 'cli.js'), remove }
 }
 
-/** The sim CLI arguments that switch off the checkers the plant asks to. */
+/** The sim CLI arguments that switch off the checkers the plant asks to, and choose its machine. */
 export function plantArgs(plant: Plant): string[] {
-  return plant.checksOff === undefined || plant.checksOff.length === 0
-    ? []
-    : [`--no-check=${plant.checksOff.join(',')}`]
+  const args =
+    plant.checksOff === undefined || plant.checksOff.length === 0
+      ? []
+      : [`--no-check=${plant.checksOff.join(',')}`]
+  if (plant.machine !== undefined) args.push(`--machine=${plant.machine}`)
+  return args
 }
 
 export interface PlantRun {

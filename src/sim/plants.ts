@@ -16,9 +16,10 @@
  * `checksOff` switches checkers off for the run, to show that the others see the bug too.
  */
 import type { ViolationKind } from './checkers.js'
+import type { MachineKind } from './machine.js'
 
 /** Checkers a plant may switch off; see runSeed's `checks`. */
-export type CheckName = 'reads' | 'recovery'
+export type CheckName = 'reads' | 'recovery' | 'responses'
 
 export interface PlantEdit {
   /** The compiled file, relative to dist/ (e.g. `src/raft/raft.js`). */
@@ -43,6 +44,8 @@ export interface Plant {
   /** The violations that count as catching it (the first failing seed must show one). */
   kinds: readonly ViolationKind[]
   checksOff?: readonly CheckName[]
+  /** The machine the seeds run (`--machine=server`: the server's apply path); register by default. */
+  machine?: MachineKind
 }
 
 const RAFT = 'src/raft/raft.js'
@@ -69,6 +72,14 @@ const checkQuorumNeverStepsDown: PlantEdit = {
   file: RAFT,
   find: 'if (!this.trk.quorumActive()) {',
   replace: 'if (false) {',
+}
+
+/** A txn's compares read the store one revision back (the server's apply path). */
+const txnCompareStaleRevision: PlantEdit = {
+  file: 'src/server/apply-kv.js',
+  find: 'kvs = view.range(c.key, rangeEnd(c.rangeEnd), { limit: 0, rev: 0, countOnly: false }).kvs;',
+  replace:
+    'kvs = view.range(c.key, rangeEnd(c.rangeEnd), { limit: 0, rev: typeof view.revision === "function" ? Math.max(1, view.revision() - 1) : 0, countOnly: false }).kvs;',
 }
 
 export const PLANTS: readonly Plant[] = [
@@ -294,6 +305,70 @@ export const PLANTS: readonly Plant[] = [
     ],
     budget: 10,
     kinds: ['linearizability'],
+  },
+  {
+    name: 'txn-compare-stale-revision',
+    description:
+      "the server's apply path evaluates a txn's compares one revision behind the store (server machine)",
+    edits: [txnCompareStaleRevision],
+    budget: 5,
+    kinds: ['response', 'linearizability'],
+    machine: 'server',
+  },
+  {
+    name: 'txn-compare-stale-revision-lin',
+    description: 'txn-compare-stale-revision with the response checks off',
+    edits: [txnCompareStaleRevision],
+    budget: 5,
+    kinds: ['linearizability'],
+    checksOff: ['responses'],
+    machine: 'server',
+  },
+  {
+    name: 'reopen-forgets-compaction',
+    description:
+      'MVCC rebuilt from a backend (a restart, a snapshot restore) forgets its compaction: compacted revision -1 (server machine)',
+    edits: [
+      {
+        file: 'src/mvcc/store.js',
+        find: 'const compactMainRev = Math.max(finished, scheduled);',
+        replace: 'const compactMainRev = -1;',
+      },
+    ],
+    budget: 8,
+    kinds: ['state-machine-safety'],
+    machine: 'server',
+  },
+  {
+    name: 'reopen-forgets-unfinished-compaction',
+    description:
+      'MVCC rebuilt from a backend takes only a finished compaction as its compacted revision, not one scheduled (server machine)',
+    edits: [
+      {
+        file: 'src/mvcc/store.js',
+        find: 'const compactMainRev = Math.max(finished, scheduled);',
+        replace: 'const compactMainRev = finished;',
+      },
+    ],
+    budget: 30,
+    kinds: ['state-machine-safety'],
+    machine: 'server',
+  },
+  {
+    name: 'read-before-apply-server',
+    description:
+      'read-before-apply on the server machine: a linearizable Range served before the member applied the read index (read checks off)',
+    edits: [
+      {
+        file: 'src/node/reads.js',
+        find: 'if (w.index > applied) {',
+        replace: 'if (false) {',
+      },
+    ],
+    budget: 15,
+    kinds: ['linearizability', 'revision'],
+    checksOff: ['reads'],
+    machine: 'server',
   },
 ]
 

@@ -9,6 +9,7 @@ import { Cluster, Ev } from './cluster.js'
 import { toOperations, type HistoryEvent } from './history.js'
 import { checkOperations, describeResult } from './linearizability.js'
 import { chooseOptions, type SimOptions } from './options.js'
+import type { MachineKind } from './machine.js'
 import type { CheckName } from './plants.js'
 
 export interface RunResult {
@@ -35,11 +36,16 @@ export interface RunResult {
  */
 export async function runSeed(
   seed: number,
-  { trace = false, checksOff = [] }: { trace?: boolean; checksOff?: readonly CheckName[] } = {},
+  {
+    trace = false,
+    checksOff = [],
+    machine = 'register',
+  }: { trace?: boolean; checksOff?: readonly CheckName[]; machine?: MachineKind } = {},
 ): Promise<RunResult> {
-  const options = chooseOptions(seed)
+  const options = chooseOptions(seed, machine)
   if (checksOff.includes('reads')) options.readChecks = false
   if (checksOff.includes('recovery')) options.recoveryCheck = false
+  if (checksOff.includes('responses')) options.responseChecks = false
   const cluster = new Cluster(options, trace ? [] : null)
   const step = (): Promise<void> => cluster.tick()
   let violation: Violation | null = null
@@ -50,6 +56,7 @@ export async function runSeed(
     cluster.startLiveness()
     livenessTicks = await awaitConvergence(cluster, step)
     checkHistory(cluster)
+    cluster.workload.server?.checkRevisions()
   } catch (e) {
     violation =
       e instanceof Violation
@@ -165,11 +172,13 @@ export function describeOptions(o: SimOptions): string {
       : '') +
     (o.bitRot ? ' bitrot' : '') +
     (o.slowMachine ? ' slowmachine' : '') +
+    (o.machine === 'server' ? ' server' : '') +
     (o.learners ? ' learners' : '') +
     (o.staleClients ? ' staleclients' : '') +
     (o.partitionHoldTicks > 0 ? ` hold ${o.partitionHoldTicks}` : '') +
     (o.readChecks ? '' : ' [read checks off]') +
-    (o.recoveryCheck ? '' : ' [recovery check off]')
+    (o.recoveryCheck ? '' : ' [recovery check off]') +
+    (o.responseChecks ? '' : ' [response checks off]')
   )
 }
 

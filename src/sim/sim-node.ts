@@ -33,7 +33,8 @@ import type {
   StorageWrite,
   Transport,
 } from '../node/index.js'
-import { KvStateMachine, hashBytes } from './kv.js'
+import { hashBytes } from './kv.js'
+import type { KvResult, Machine } from './machine.js'
 import { IncarnationWatch } from './watch.js'
 import type { NodeDiskState } from './node-disk-state.js'
 import type { Prng } from './prng.js'
@@ -82,11 +83,7 @@ export function active(node: SimNode): boolean {
   return node.joined && !node.removed && !node.refused
 }
 
-/** What a client's command returned: applied at `index`, and whether its compare held. */
-export interface KvResult {
-  index: number
-  ok: boolean
-}
+export type { KvResult } from './machine.js'
 
 /** What an incarnation reports to the cluster and asks of it; the cluster implements it. */
 export interface NodeHost {
@@ -100,9 +97,9 @@ export interface NodeHost {
   saving(node: SimNode, w: StorageWrite): void
   /** Entries (the first `kept` of `ents`) are being written after the entry at `before`. */
   persisting(node: SimNode, ents: readonly Entry[], kept: number, snap: Snapshot | undefined): void
-  applied(node: SimNode, e: Entry, sm: KvStateMachine): void
-  confApplied(node: SimNode, c: AppliedConfChange, sm: KvStateMachine): void
-  restored(node: SimNode, sm: KvStateMachine, cs: ConfState): void
+  applied(node: SimNode, e: Entry, sm: Machine): void
+  confApplied(node: SimNode, c: AppliedConfChange, sm: Machine): void
+  restored(node: SimNode, sm: Machine, cs: ConfState): void
   /** The node sent a vote it granted: the chance to crash right after. */
   votedFor(node: SimNode): void
   /** The node asked the leader for a ReadIndex: the chance to crash and come back at once. */
@@ -113,7 +110,7 @@ export class SimNode {
   /** The live process, or null while down. */
   inc: Incarnation | null = null
   /** The state machine: kept across crashes when it is durable (etcd's backend). */
-  sm: KvStateMachine | null = null
+  sm: Machine | null = null
   crashPoint: CrashPoint = CrashPoint.None
   /** Restart at the next tick: a supervisor bringing the process straight back. */
   restartAtOnce = false
@@ -176,7 +173,7 @@ export class Incarnation {
   constructor(
     readonly node: SimNode,
     /** The state machine the process applies to (replaced by a restore). */
-    public sm: KvStateMachine,
+    public sm: Machine,
     readonly host: NodeHost,
   ) {
     this.storage = new SimStorage(this)
@@ -293,7 +290,7 @@ function write(inc: Incarnation, w: StorageWrite, resolve: () => void): void {
   })
 }
 
-/** StateMachine: the KV registers, through the crash points. */
+/** StateMachine: the run's machine (registers or the server's apply path), through the crash points. */
 class SimMachine implements StateMachine<KvResult> {
   constructor(private readonly inc: Incarnation) {}
 
@@ -319,7 +316,7 @@ class SimMachine implements StateMachine<KvResult> {
 
   private confChangeNow(c: AppliedConfChange): true {
     const inc = this.inc
-    inc.sm.apply({ index: c.index, term: c.term, type: 0, data: new Uint8Array(0) })
+    inc.sm.applyConfChange(c)
     inc.host.confApplied(inc.node, c, inc.sm)
     return true
   }
@@ -327,7 +324,8 @@ class SimMachine implements StateMachine<KvResult> {
   snapshot(): Uint8Array | Promise<Uint8Array> {
     const inc = this.inc
     if (!inc.alive) return NEVER
-    if (inc.host.options.slowMachine) return inc.later(() => inc.sm.snapshot())
+    if (inc.host.options.slowMachine)
+      return inc.later(() => inc.sm.snapshot()) as Promise<Uint8Array>
     return inc.sm.snapshot()
   }
 
@@ -340,9 +338,7 @@ class SimMachine implements StateMachine<KvResult> {
 
   private restoreNow(snap: Snapshot): true {
     const inc = this.inc
-    const sm = KvStateMachine.restore(snap.data)
-    if (sm.applied !== snap.metadata.index)
-      throw new Error('snapshot data does not match its index')
+    const sm = inc.sm.restore(snap)
     inc.sm = sm
     inc.node.sm = sm
     inc.host.restored(inc.node, sm, snap.metadata.confState)
@@ -358,10 +354,9 @@ function applyNow(inc: Incarnation, entries: readonly Entry[]): KvResult[] | nul
   const results: KvResult[] = []
   for (let i = 0; i < stop; i++) {
     const e = entries[i]!
-    sm.apply(e)
+    const r = sm.applyEntry(e)
     host.applied(node, e, sm)
-    const client = sm.appliedClient
-    results.push({ index: e.index, ok: client < 0 || sm.lastResult[client] === 1 })
+    results.push(r)
   }
   if (point === CrashPoint.MidApply) {
     host.crash(node, `while applying, after ${stop} of ${entries.length} entries`)

@@ -23,6 +23,11 @@
  * answer and the Ready that shows it) comes from a leader that should have stepped down: a real
  * violation, and the read's value is checked like any other.
  *
+ * A leadership transfer resets the leader's election elapsed (etcd-io/raft stepLeader,
+ * MsgTransferLeader: the transfer must finish within one timeout), which postpones the next check
+ * by up to a timeout: each transfer the leader started within the window widens the bound by one
+ * election timeout (seed 292 of the server machine: a transfer asked of a leader just cut off).
+ *
  * Hearing from a voter means any message of the leader's current term delivered to it from that
  * voter: a superset of the acks that mark a peer recently active, so the bound is never tighter
  * than raft's own.
@@ -34,6 +39,8 @@ export class IncarnationWatch {
   /** Per peer id: the local tick of the last message of `heardTerm[id]` delivered from it. */
   private readonly heardAt: number[] = []
   private readonly heardTerm: number[] = []
+  /** Local ticks at which a leadership transfer was asked of the incarnation (the recent ones). */
+  private readonly transfers: number[] = []
   /** The term of `votes`, and the peers that granted the incarnation a vote in it. */
   private votesTerm = -1
   private readonly votes = new Set<number>()
@@ -112,6 +119,12 @@ export class IncarnationWatch {
     return out
   }
 
+  /** A leadership transfer was asked of the incarnation at local tick `now`. */
+  transferAsked(now: number): void {
+    this.transfers.push(now)
+    if (this.transfers.length > 8) this.transfers.shift()
+  }
+
   /**
    * Null when leader `self` of `term`, at local tick `now`, may hold its lease: it heard from a
    * quorum, in a configuration it held meanwhile, within two election timeouts (three in its
@@ -125,7 +138,11 @@ export class IncarnationWatch {
     electionTicks: number,
     slackTicks: number,
   ): string | null {
-    const timeouts = now - this.leaderSince >= electionTicks ? 2 : 3
+    let timeouts = now - this.leaderSince >= electionTicks ? 2 : 3
+    // Each transfer within the (widened) window postponed a check by up to a timeout.
+    for (let i = this.transfers.length - 1; i >= 0; i--) {
+      if ((this.transfers[i] as number) > now - (timeouts + 1) * electionTicks) timeouts++
+    }
     const boundTicks = timeouts * electionTicks + slackTicks
     const since = now - boundTicks
     const heard = (id: number): boolean =>

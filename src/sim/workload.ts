@@ -13,6 +13,7 @@ import type { Cluster } from './cluster.js'
 import { Op, encodeCommand, type Command } from './kv.js'
 import type { Prng } from './prng.js'
 import { Ev, type Incarnation, type KvResult, type SimNode } from './sim-node.js'
+import { ServerOps } from './server-workload.js'
 
 interface Client {
   readonly id: number
@@ -41,11 +42,14 @@ export class Workload {
   private readonly clients: Client[] = []
   private valueCounter = 0
   private ackedWriteMax = 0
+  /** Server machine: the etcd requests, their results and the revision checks. */
+  readonly server: ServerOps | null
 
   constructor(
     private readonly c: Cluster,
     private readonly p: Prng,
   ) {
+    this.server = c.options.machine === 'server' ? new ServerOps(c, p) : null
     for (let id = 0; id < c.options.clientCount; id++) {
       this.clients.push({
         id,
@@ -76,11 +80,16 @@ export class Workload {
         const deposed = c.options.staleClients
           ? client.targetWasLeader && !leads(c, client.target)
           : client.targetWasLeader && leader !== 0 && leader !== client.target
-        if (c.now >= client.deadline || deposed) this.submit(client)
+        if (this.server !== null && !client.isRead) {
+          // etcd has no dedup: a write is never sent again; past its deadline its outcome is
+          // unknown (it may still commit, at any later point, or never).
+          if (c.now >= client.deadline) this.writeUnknown(client, 'timed out')
+        } else if (c.now >= client.deadline || deposed) this.submit(client)
       } else if (!c.liveness && this.p.chance(c.options.opRate)) {
         this.begin(client)
       }
     }
+    if (this.server !== null && !c.liveness) this.server.maybeCompact()
   }
 
   private begin(client: Client): void {
@@ -96,6 +105,13 @@ export class Workload {
     client.committedAtStart = Math.max(this.ackedWriteMax, this.strictReadBound())
     client.ackedAtStart = this.ackedWriteMax
     const cmd = client.cmd
+    if (this.server !== null) {
+      cmd.seq = client.seq
+      this.server.choose(cmd, client.isRead, ++this.valueCounter)
+      this.recordInvoke(client)
+      this.submit(client)
+      return
+    }
     cmd.op = p.chance(o.casRatio) ? Op.Cas : Op.Put
     cmd.seq = client.seq
     cmd.key = p.intn(8)
@@ -115,6 +131,7 @@ export class Workload {
     const now = this.c.now
     const key = String(client.cmd.key)
     if (client.isRead) return h.invoke(client.id, 'get', key, now)
+    if (client.cmd.op === Op.Delete) return h.invoke(client.id, 'delete', key, now)
     const value = toValue(client.cmd.value)
     if (client.cmd.op === Op.Put) return h.invoke(client.id, 'put', key, now, value)
     h.invoke(client.id, 'cas', key, now, value, toValue(client.cmd.expected))
@@ -150,6 +167,8 @@ export class Workload {
     c.note(Ev.Submit, client.id, client.target)
     if (inc === null || driver === null) {
       c.log(`client ${client.id} #${client.seq} sent to n${client.target}, which is down`)
+      // The request reached no one: it certainly took no effect.
+      if (this.server !== null && !client.isRead) this.writeRefused(client, client.seq)
       return
     }
     const seq = client.seq
@@ -164,6 +183,10 @@ export class Workload {
         NodeError.is(err, 'PROPOSAL_DROPPED') || NodeError.is(err, 'TOO_MANY_REQUESTS')
       // The only attempt: a retry may have carried the operation through meanwhile.
       const only = attempt === client.firstAttempt && client.attempt === attempt
+      if (this.server !== null && !client.isRead && !certain) {
+        // A leader lost or a timeout: the entry may still commit (etcd's "request timed out").
+        return c.guard(() => this.writeUnknown(client, msg, seq))
+      }
       if (!certain || client.isRead || !only) return
       c.guard(() => this.writeRefused(client, seq))
     }
@@ -172,6 +195,11 @@ export class Workload {
       driver
         .read()
         .then((index) => c.guard(() => this.readDone(client, attempt, inc, index)), refused)
+    } else if (this.server !== null) {
+      c.log(`client ${client.id} ${this.server.describe(client.cmd)} #${seq} via n${target}`)
+      driver
+        .propose(this.server.request(client.cmd))
+        .then((r) => c.guard(() => this.serverWriteDone(client, seq, r)), refused)
     } else {
       c.log(
         `client ${client.id} ${client.cmd.op === Op.Put ? 'put' : 'cas'} #${seq} via n${target}`,
@@ -189,6 +217,28 @@ export class Workload {
     client.busy = false
     c.history.complete(client.id, 'fail', c.now, { error: 'refused' })
     c.note(Ev.WriteRefused, client.id, seq)
+  }
+
+  /** A server write whose outcome the client cannot know: it gives up, the history says `info`. */
+  private writeUnknown(client: Client, why: string, seq = client.seq): void {
+    if (!client.busy || client.isRead || client.seq !== seq) return
+    const c = this.c
+    client.busy = false
+    c.history.complete(client.id, 'info', c.now, { error: why })
+    c.log(`client ${client.id} #${seq} outcome unknown: ${why}`)
+  }
+
+  /** A server write's response, checked against the request and recorded. */
+  private serverWriteDone(client: Client, seq: number, r: KvResult): void {
+    if (!client.busy || client.isRead || client.seq !== seq) return
+    const c = this.c
+    const outcome = this.server!.written(client.cmd, r)
+    client.busy = false
+    this.opsDone++
+    if (outcome === 'ok') c.history.complete(client.id, 'ok', c.now)
+    else c.history.complete(client.id, 'fail', c.now, { error: outcome })
+    if (r.index > this.ackedWriteMax) this.ackedWriteMax = r.index
+    c.note(Ev.WriteAck, client.id, r.index)
   }
 
   /** A write's result: any attempt of the operation counts (the machine applies it once). */
@@ -227,7 +277,8 @@ export class Workload {
           `leader that had not heard from a quorum since the read was sent`,
       )
     }
-    const value = toValue(sm.values[client.cmd.key]!)
+    const { value, revision } = sm.read(client.cmd.key)
+    this.server?.readAt(index, revision, client.cmd.key, value)
     if (index >= client.committedAtStart || !this.staleRead(inc.node, client, index))
       c.history.complete(client.id, 'ok', c.now, { value })
     else c.history.complete(client.id, 'info', c.now, { error: 'stale lease read' })

@@ -14,6 +14,29 @@ export interface TransportContext {
   readonly log: TransportLogger
   handler: PeerHandler | null
   stopped: boolean
+  /** Snapshot data being reassembled now, all senders together (bounded by snapshotBytesMax). */
+  snapshotBytesReceiving: number
+  /**
+   * Refusals already logged at error level, by a key naming the peer and the reason: a
+   * misconfigured peer redials every backoffMaxMs, and its later refusals are logged at debug.
+   */
+  readonly refusalsLogged: Set<string>
+}
+
+/** Logs a refusal at error the first time for `key`, then at debug. */
+export function logRefusal(
+  ctx: TransportContext,
+  key: string,
+  f: Record<string, unknown>,
+  message: string,
+): void {
+  if (ctx.refusalsLogged.has(key)) {
+    ctx.log.debug(f, message)
+    return
+  }
+  // Bounded: one entry per distinct peer and reason; a flood of distinct ones is cut off.
+  if (ctx.refusalsLogged.size < 1024) ctx.refusalsLogged.add(key)
+  ctx.log.error(f, message)
 }
 
 /** Ids as etcd prints them (types.ID.String()): hex, no prefix. */

@@ -56,8 +56,12 @@ export function writeFrameHeader(
   type: FrameType,
   payloadBytes: number,
 ): void {
-  const view = new DataView(out.buffer, out.byteOffset, out.byteLength)
-  view.setUint32(at, payloadBytes + 1)
+  // By hand, not through a DataView: this runs once per message on the send path.
+  const length = payloadBytes + 1
+  out[at] = length >>> 24
+  out[at + 1] = (length >>> 16) & 0xff
+  out[at + 2] = (length >>> 8) & 0xff
+  out[at + 3] = length & 0xff
   out[at + 4] = type
 }
 

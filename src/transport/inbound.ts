@@ -9,7 +9,7 @@
  * that does not decode, a message for another member, an unknown frame type or a stream that ends
  * inside a frame close the connection, logged; the member and its other connections carry on.
  */
-import type { Socket } from 'node:net'
+import type { NetSocket } from '../io/index.js'
 import { decodeMessage, MessageType, type Message } from '../raft/index.js'
 import {
   decodeHello,
@@ -22,12 +22,12 @@ import {
   StreamKind,
   type Hello,
 } from './frame.js'
-import { fields, hex, type TransportContext } from './context.js'
+import { fields, hex, logRefusal, type TransportContext } from './context.js'
 
 export function acceptConnection(
   ctx: TransportContext,
-  socket: Socket,
-  sockets: Set<Socket>,
+  socket: NetSocket,
+  sockets: Set<NetSocket>,
 ): void {
   sockets.add(socket)
   const remote = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`
@@ -36,6 +36,11 @@ export function acceptConnection(
   let closedWhy: string | null = null
   let snapshot: { message: Message; data: Uint8Array; fill: number } | null = null
   let snapshotDone = false
+  /** Gives the reassembly buffer's bytes back to the transport-wide bound. */
+  const release = (): void => {
+    if (snapshot !== null) ctx.snapshotBytesReceiving -= snapshot.data.length
+    snapshot = null
+  }
 
   /** Closes the connection for a reason worth a log line (the peer misbehaved). */
   const refuse = (why: string, reject?: string): false => {
@@ -59,7 +64,9 @@ export function acceptConnection(
     cancelHandshake()
     if (h.clusterId !== ctx.clusterId) {
       const text = 'request cluster ID mismatch'
-      ctx.log.error(
+      logRefusal(
+        ctx,
+        `cluster ${h.from} ${h.clusterId}`,
         fields(ctx, undefined, {
           'local-member-cluster-id': hex(ctx.clusterId),
           'remote-peer-id': hex(h.from),
@@ -79,7 +86,9 @@ export function acceptConnection(
     }
     if (h.to !== ctx.id) {
       const text = 'ignored streaming request; ID mismatch'
-      ctx.log.error(
+      logRefusal(
+        ctx,
+        `to ${h.from} ${h.to}`,
         fields(ctx, h.from, {
           'remote-peer-id-header': hex(h.to),
           'cluster-id': hex(ctx.clusterId),
@@ -151,12 +160,21 @@ export function acceptConnection(
         const why = `snapshot of ${head.dataBytes} bytes exceeds the limit of ${lim.snapshotBytesMax}`
         return refuse(why, why)
       }
+      if (ctx.snapshotBytesReceiving + head.dataBytes > lim.snapshotBytesMax) {
+        // Several senders at once (or one retrying while its old stream lingers): their sum is
+        // what memory holds, so the sum is bounded. The sender reports Failure; raft retries.
+        const why =
+          `snapshot of ${head.dataBytes} bytes would take the snapshots being received to ` +
+          `${ctx.snapshotBytesReceiving + head.dataBytes} bytes, above ${lim.snapshotBytesMax}`
+        return refuse(why, why)
+      }
       const m = decode(head.message)
       if (m === null) return false
       if (m.type !== MessageType.MsgSnap || m.snapshot === null) {
         return refuse(`a snapshot stream carried ${MessageType[m.type]}`)
       }
       snapshot = { message: m, data: new Uint8Array(head.dataBytes), fill: 0 }
+      ctx.snapshotBytesReceiving += head.dataBytes
       ctx.log.info(
         fields(ctx, m.from, {
           'snapshot-index': m.snapshot.metadata.index,
@@ -175,7 +193,7 @@ export function acceptConnection(
     }
     if (snapshot.fill < snapshot.data.length) return true
     const s = snapshot
-    snapshot = null
+    release()
     snapshotDone = true
     if (ctx.handler === null) return refuse('snapshot arrived while the transport is not running')
     const m = {
@@ -202,12 +220,16 @@ export function acceptConnection(
     }
     if (hello.kind === StreamKind.SNAPSHOT) return onSnapshotFrame(type, payload)
     if (type !== FrameType.MSG) return refuse(`unexpected frame type ${type} on a message stream`)
-    const m = decode(payload)
+    // The decoded entries are views into the payload and live on in raft's log: a payload cut
+    // from a socket read that carried other frames is copied, so it does not keep that read's
+    // whole buffer alive (a frame the reader assembled has a buffer of its own).
+    const own = payload.byteLength === payload.buffer.byteLength ? payload : payload.slice()
+    const m = decode(own)
     if (m === null) return false
     return deliver(m)
   }
 
-  socket.on('data', (chunk: Buffer) => {
+  socket.on('data', (chunk: Uint8Array) => {
     const bad = reader.push(chunk, onFrame)
     if (bad !== null) refuse(hello === null ? `bad handshake: ${bad}` : bad)
   })
@@ -229,6 +251,7 @@ export function acceptConnection(
   })
   socket.on('close', () => {
     cancelHandshake()
+    release()
     sockets.delete(socket)
   })
 }

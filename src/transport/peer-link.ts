@@ -14,7 +14,7 @@
  * batch (what the socket holds that the kernel has not taken): a peer that stops reading makes
  * the socket fill, then the queue, then drops.
  */
-import type { Socket } from 'node:net'
+import type { NetSocket } from '../io/index.js'
 import { MessageType, type NodeId } from '../raft/index.js'
 import {
   encodeHello,
@@ -25,7 +25,7 @@ import {
   StreamKind,
   writeFrameHeader,
 } from './frame.js'
-import { fields, hex, reportUnreachable, type TransportContext } from './context.js'
+import { fields, hex, logRefusal, reportUnreachable, type TransportContext } from './context.js'
 import { netHost, type PeerUrl } from './url.js'
 import type { PeerStats } from './types.js'
 
@@ -33,7 +33,7 @@ type LinkState = 'idle' | 'connecting' | 'active' | 'down' | 'closed'
 
 export class PeerLink {
   state: LinkState = 'idle'
-  private socket: Socket | null = null
+  private socket: NetSocket | null = null
   private urlIndex = 0
   private backoffMs: number
   private cancelTimer: (() => void) | null = null
@@ -99,7 +99,15 @@ export class PeerLink {
     this.urls = urls
     const still = urls.findIndex((u) => u.url === current)
     this.urlIndex = still >= 0 ? still : 0
-    if (still < 0 && this.socket !== null) this.socket.destroy()
+    if (still >= 0) return
+    if (this.socket !== null) this.socket.destroy()
+    else if (this.state === 'down') {
+      // New addresses deserve a try now, not at the end of a backoff meant for the old ones.
+      this.cancelTimer?.()
+      this.cancelTimer = null
+      this.backoffMs = this.ctx.limits.backoffMinMs
+      this.connect()
+    }
   }
 
   /** The URL the link dials now (a snapshot goes there too). */
@@ -170,7 +178,7 @@ export class PeerLink {
         to: this.peer,
       }),
     )
-    socket.on('data', (chunk: Buffer) => {
+    socket.on('data', (chunk: Uint8Array) => {
       const bad = reader.push(chunk, (type, payload) => {
         if (this.state === 'connecting' && type === FrameType.ACCEPT) {
           cancelHandshake()
@@ -179,7 +187,9 @@ export class PeerLink {
         }
         if (type === FrameType.REJECT) {
           reason = `refused by the peer: ${new TextDecoder().decode(payload)}`
-          ctx.log.error(
+          logRefusal(
+            ctx,
+            `reject ${this.peer} ${reason}`,
             fields(ctx, this.peer, {
               'remote-peer-url': url.url,
               'local-member-cluster-id': hex(ctx.clusterId),

@@ -8,7 +8,7 @@
  * SnapshotFinish. Anything else (refused, cut off, closed) is SnapshotFailure, and the peer is
  * reported unreachable, as etcd does, so raft probes before it sends another.
  */
-import type { Socket } from 'node:net'
+import type { NetSocket } from '../io/index.js'
 import { EMPTY_BYTES, SnapshotStatus, encodeMessage, type Message } from '../raft/index.js'
 import {
   encodeHello,
@@ -28,7 +28,7 @@ export function sendSnapshot(
   ctx: TransportContext,
   url: PeerUrl,
   m: Message,
-  sockets: Set<Socket>,
+  sockets: Set<NetSocket>,
 ): void {
   const snap = m.snapshot
   const data = snap === null ? EMPTY_BYTES : snap.data
@@ -99,7 +99,7 @@ export function sendSnapshot(
     encodeHello({ kind: StreamKind.SNAPSHOT, clusterId: ctx.clusterId, from: ctx.id, to: peer }),
   )
   const reader = new FrameReader(HANDSHAKE_FRAME_BYTES_MAX)
-  socket.on('data', (chunk: Buffer) => {
+  socket.on('data', (chunk: Uint8Array) => {
     const bad = reader.push(chunk, (type, payload) => {
       if (type === FrameType.ACCEPT && !streaming) {
         streaming = true

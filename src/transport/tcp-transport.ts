@@ -10,7 +10,6 @@
  * between two members there are two message connections, each with one writer, and no ordering
  * question between writers (etcd's rafthttp also keeps one stream per direction).
  */
-import type { Server, Socket } from 'node:net'
 import {
   encodeMessage,
   MessageType,
@@ -18,7 +17,7 @@ import {
   type Message,
   type NodeId,
 } from '../raft/index.js'
-import { tcpNet, type Net } from '../io/index.js'
+import { tcpNet, type Net, type NetServer, type NetSocket } from '../io/index.js'
 import { TransportError } from './errors.js'
 import { fields, hex, reportSnapshot, reportUnreachable, type TransportContext } from './context.js'
 import { acceptConnection } from './inbound.js'
@@ -57,9 +56,9 @@ export class TcpTransport implements Transport {
   private readonly ctx: TransportContext
   private readonly listenUrls: PeerUrl[]
   private readonly links = new Map<NodeId, PeerLink>()
-  private readonly servers: Server[] = []
+  private readonly servers: NetServer[] = []
   /** Accepted connections and snapshot connections, closed by stop(). */
-  private readonly sockets = new Set<Socket>()
+  private readonly sockets = new Set<NetSocket>()
   /** Peers a message was addressed to without a known URL: warned about once each. */
   private readonly unknownWarned = new Set<NodeId>()
   private started = false
@@ -77,6 +76,8 @@ export class TcpTransport implements Transport {
       log: opts.logger ?? silentLogger,
       handler: null,
       stopped: false,
+      snapshotBytesReceiving: 0,
+      refusalsLogged: new Set(),
     }
     this.listenUrls = parsePeerUrls(opts.listenUrls, { listen: true })
     for (const [id, urls] of opts.peers) {
@@ -99,30 +100,23 @@ export class TcpTransport implements Transport {
         else acceptConnection(this.ctx, socket, this.sockets)
       })
       const host = netHost(u)
+      let port: number
       try {
-        await new Promise<void>((resolve, reject) => {
-          server.once('error', reject)
-          server.listen({ host, port: u.port }, () => {
-            server.off('error', reject)
-            resolve()
-          })
-        })
+        port = (await server.listen({ host, port: u.port })).port
       } catch (err) {
-        await Promise.all(this.servers.map((s) => new Promise((r) => s.close(r))))
+        await Promise.all(this.servers.map((s) => s.close()))
         this.servers.length = 0
         throw new TransportError('LISTEN_FAILED', `cannot listen on ${u.url}: ${String(err)}`, {
           cause: err,
         })
       }
-      server.on('error', (err) => {
+      server.onError((err) => {
         this.ctx.log.error(
           fields(this.ctx, undefined, { address: u.url, error: String(err) }),
           'peer listener failed',
         )
       })
       this.servers.push(server)
-      const addr = server.address()
-      const port = typeof addr === 'object' && addr !== null ? addr.port : u.port
       const shown = host.includes(':') ? `[${host}]` : host
       bound.push(`http://${shown}:${port}`)
     }
@@ -230,10 +224,10 @@ export class TcpTransport implements Transport {
       link.close()
     }
     for (const s of this.sockets) {
-      waits.push(new Promise((r) => (s.destroyed ? r(undefined) : s.once('close', r))))
+      waits.push(new Promise<void>((r) => (s.destroyed ? r() : s.once('close', () => r()))))
       s.destroy()
     }
-    for (const server of this.servers) waits.push(new Promise((r) => server.close(r)))
+    for (const server of this.servers) waits.push(server.close())
     this.stopping = Promise.all(waits).then(() => undefined)
     return this.stopping
   }

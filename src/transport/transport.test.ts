@@ -14,6 +14,7 @@ import {
   emptyConfState,
   MessageType,
   SnapshotStatus,
+  decodeMessage,
   encodeMessage,
   entry,
   message,
@@ -24,7 +25,7 @@ import {
 } from '../raft/index.js'
 import { MemoryNodeStorage, RaftNode, systemClock, type StateMachine } from '../node/index.js'
 import { TcpTransport, type TcpTransportOptions, type TransportLimits } from './index.js'
-import { encodeHello, frame, FrameReader, FrameType, StreamKind } from './frame.js'
+import { encodeHello, encodeSnapHead, frame, FrameReader, FrameType, StreamKind } from './frame.js'
 import type { PeerHandler, TransportLogger } from './types.js'
 import { testRand } from '../../test-support/seed.js'
 
@@ -163,6 +164,7 @@ test('three RaftNodes elect a leader and commit proposals over TCP', async () =>
         transport: (members[i] as { t: TcpTransport }).t,
         clock: systemClock,
         tickMs: 10,
+        electionTicks: 50, // 500 ms: a busy machine's pauses do not depose the leader
       }),
     ),
   )
@@ -178,6 +180,87 @@ test('three RaftNodes elect a leader and commit proposals over TCP', async () =>
   } finally {
     await Promise.all(nodes.map((n) => n.stop()))
     await Promise.all(members.map((m) => m.t.stop()))
+  }
+})
+
+test('a member restarted empty catches up by a snapshot streamed over TCP', async () => {
+  const events = new Events()
+  const ids = [1n, 2n, 3n]
+  const members = await Promise.all(ids.map((id) => member(events, { id })))
+  const urls = members.map((m) => m.url)
+  for (const [i, m] of members.entries()) {
+    for (const [j, url] of urls.entries()) if (i !== j) m.t.setPeer(ids[j] as NodeId, [url])
+  }
+  // A 500 ms election timeout: a busy machine's pauses do not depose the leader mid-test.
+  const opts = {
+    tickMs: 10,
+    electionTicks: 50,
+    snapshotCount: 10,
+    snapshotCatchUpEntries: 2,
+    clock: systemClock,
+  }
+  const nodes = await Promise.all(
+    ids.map((id, i) =>
+      RaftNode.start({
+        ...opts,
+        id,
+        peers: ids,
+        storage: new MemoryNodeStorage(),
+        stateMachine: new ListMachine(),
+        transport: (members[i] as { t: TcpTransport }).t,
+      }),
+    ),
+  )
+  // A follower goes away (so the proposals below need no new election)...
+  const leader = await (nodes[0] as RaftNode<void>).leader()
+  const v = ids.findIndex((id) => id !== leader)
+  const live = ids.map((_, i) => i).filter((i) => i !== v)
+  let restarted: { node: RaftNode<void>; t: TcpTransport } | null = null
+  try {
+    await (nodes[v] as RaftNode<void>).stop()
+    await (members[v] as { t: TcpTransport }).t.stop()
+    // ...the others commit enough for several snapshots and log compactions...
+    const enc = new TextEncoder()
+    for (let i = 0; i < 60; i++) {
+      await (nodes[live[i % 2] as number] as RaftNode<void>).propose(enc.encode(`p${i}`))
+    }
+    // ...and it comes back with empty storage on its address: only a snapshot can catch it up.
+    const probe = new Probe(events)
+    const t = new TcpTransport({
+      id: ids[v] as NodeId,
+      clusterId: 0xc1n,
+      listenUrls: [urls[v] as string],
+      peers: new Map(live.map((i) => [ids[i] as NodeId, [urls[i] as string]])),
+      logger: probe.logger,
+      limits: FAST,
+    })
+    await t.listen()
+    const machine = new ListMachine()
+    const node = await RaftNode.start({
+      ...opts,
+      id: ids[v] as NodeId,
+      storage: new MemoryNodeStorage(),
+      stateMachine: machine,
+      transport: t,
+    })
+    restarted = { node, t }
+    await events.until(
+      'a snapshot arrives',
+      () => probe.logged('received database snapshot').length >= 1,
+    )
+    await node.read()
+    assert.deepEqual(
+      machine.values,
+      Array.from({ length: 60 }, (_, i) => `p${i}`),
+    )
+    const sent = live.flatMap((i) =>
+      (members[i] as { probe: Probe }).probe.logged('sent database snapshot'),
+    )
+    assert.ok(sent.length >= 1)
+  } finally {
+    await Promise.all(live.map((i) => (nodes[i] as RaftNode<void>).stop()))
+    await restarted?.node.stop()
+    await Promise.all([...members.map((m) => m.t.stop()), restarted?.t.stop()])
   }
 })
 
@@ -254,6 +337,32 @@ test('a stopped peer is reported unreachable and reconnected once it listens aga
     a.t.send([app(1n, 2n, 4)])
     await events.until('message after reconnect', () => b.probe.received.length === 1)
     assert.equal(b.probe.received[0]?.index, 4)
+  } finally {
+    await Promise.all([a.t.stop(), b.t.stop()])
+  }
+})
+
+test('setPeer with new URLs redials at once, not at the end of the backoff', async () => {
+  const events = new Events()
+  const dead = createServer()
+  await new Promise<void>((r) => dead.listen(0, '127.0.0.1', r))
+  const deadPort = (dead.address() as { port: number }).port
+  await new Promise((r) => dead.close(r))
+  const b = await member(events, { id: 2n })
+  const a = await member(events, {
+    id: 1n,
+    peers: new Map([[2n, [`http://127.0.0.1:${deadPort}`]]]),
+    limits: { backoffMinMs: 600_000, backoffMaxMs: 600_000 },
+  })
+  b.t.start(b.probe)
+  a.t.start(a.probe)
+  try {
+    await events.until(
+      'the first dial fails',
+      () => a.probe.logged('failed to reach the peer (retrying with backoff)').length === 1,
+    )
+    a.t.setPeer(2n, [b.url])
+    await events.until('a reaches b', () => a.probe.logged('peer became active').length === 1)
   } finally {
     await Promise.all([a.t.stop(), b.t.stop()])
   }
@@ -428,6 +537,67 @@ test('a snapshot of megabytes streams on its own connection and reports Finish',
   }
 })
 
+test('heartbeats are not stuck behind a snapshot; a snapshot cut off reports Failure', async () => {
+  const events = new Events()
+  // A fake member 2: reads its message stream, and holds its snapshot stream without reading.
+  const heartbeats: Message[] = []
+  let snapshotSocket: Socket | null = null
+  const fake = createServer((s) => {
+    const reader = new FrameReader(1 << 20)
+    s.on('data', (chunk: Buffer) => {
+      reader.push(chunk, (type, payload) => {
+        if (type === FrameType.HELLO) {
+          s.write(frame(FrameType.ACCEPT))
+          if (payload[5] === StreamKind.SNAPSHOT) {
+            snapshotSocket = s
+            s.pause()
+            events.notify()
+            return false
+          }
+        } else if (type === FrameType.MSG) {
+          heartbeats.push(decodeMessage(payload))
+          events.notify()
+        }
+        return true
+      })
+    })
+  })
+  await new Promise<void>((r) => fake.listen(0, '127.0.0.1', r))
+  const port = (fake.address() as { port: number }).port
+  const a = await member(events, { id: 1n, peers: new Map([[2n, [`http://127.0.0.1:${port}`]]]) })
+  a.t.start(a.probe)
+  try {
+    await events.until('a active', () => a.probe.logged('peer became active').length === 1)
+    const snap = message({
+      type: MessageType.MsgSnap,
+      from: 1n,
+      to: 2n,
+      snapshot: {
+        data: new Uint8Array(16 << 20),
+        metadata: { index: 9, term: 2, confState: emptyConfState() },
+      },
+    })
+    const hb = (term: number): Message =>
+      message({ type: MessageType.MsgHeartbeat, from: 1n, to: 2n, term })
+    a.t.send([snap, hb(2)])
+    await events.until('the snapshot stream is held', () => snapshotSocket !== null)
+    a.t.send([hb(3)])
+    await events.until('both heartbeats', () => heartbeats.length === 2)
+    assert.deepEqual(
+      heartbeats.map((m) => m.term),
+      [2, 3],
+    )
+    assert.deepEqual(a.probe.snapshots, [])
+    ;(snapshotSocket as Socket | null)?.destroy()
+    await events.until('Failure', () => a.probe.snapshots.length === 1)
+    assert.deepEqual(a.probe.snapshots, [[2n, SnapshotStatus.SnapshotFailure]])
+    assert.equal(a.probe.logged('failed to send database snapshot').length, 1)
+  } finally {
+    await a.t.stop()
+    await new Promise((r) => fake.close(r))
+  }
+})
+
 test('a snapshot above the receiver bound is refused and reported as Failure', async () => {
   const events = new Events()
   const b = await member(events, { id: 2n, limits: { snapshotBytesMax: 1 << 20 } })
@@ -453,6 +623,57 @@ test('a snapshot above the receiver bound is refused and reported as Failure', a
       /exceeds the limit/,
     )
     assert.deepEqual(b.probe.received, [])
+  } finally {
+    await Promise.all([a.t.stop(), b.t.stop()])
+  }
+})
+
+test('snapshots being received are bounded together; a stream cut off gives its bytes back', async () => {
+  const events = new Events()
+  const b = await member(events, { id: 2n, limits: { snapshotBytesMax: 1 << 20 } })
+  const a = await member(events, { id: 1n, peers: new Map([[2n, [b.url]]]) })
+  b.t.start(b.probe)
+  a.t.start(a.probe)
+  const snap = (bytes: number): Message =>
+    message({
+      type: MessageType.MsgSnap,
+      from: 1n,
+      to: 2n,
+      snapshot: {
+        data: new Uint8Array(bytes),
+        metadata: { index: 5, term: 1, confState: emptyConfState() },
+      },
+    })
+  try {
+    // A raw sender (member 9) announces 700 KiB and sends none of it: b holds the buffer.
+    const { s, closed } = await rawConnect(b.url)
+    const head = { ...snap(0), from: 9n }
+    s.write(
+      concat(
+        encodeHello({ kind: StreamKind.SNAPSHOT, clusterId: 0xc1n, from: 9n, to: 2n }),
+        encodeSnapHead(700 << 10, encodeMessage(head)),
+      ),
+    )
+    await events.until(
+      'b receiving',
+      () => b.probe.logged('receiving database snapshot').length === 1,
+    )
+    a.t.send([snap(500 << 10)])
+    await events.until('Failure', () => a.probe.snapshots.length === 1)
+    assert.deepEqual(a.probe.snapshots, [[2n, SnapshotStatus.SnapshotFailure]])
+    assert.match(
+      String(b.probe.logged('closed peer connection')[0]?.fields.reason),
+      /snapshots being received/,
+    )
+    s.destroy()
+    await closed
+    await events.until(
+      'b logged the cut-off stream',
+      () => b.probe.logged('closed peer connection').length === 2,
+    )
+    a.t.send([snap(500 << 10)])
+    await events.until('Finish', () => a.probe.snapshots.length === 2)
+    assert.deepEqual(a.probe.snapshots[1], [2n, SnapshotStatus.SnapshotFinish])
   } finally {
     await Promise.all([a.t.stop(), b.t.stop()])
   }
@@ -500,6 +721,16 @@ test('garbage, bad handshakes and truncated or undecodable frames close only the
       /message for member 5/,
     ],
     ['a zero-length frame', concat(hello, new Uint8Array(5)), /frame of length 0/],
+    [
+      'a frame above messageBytesMax',
+      concat(hello, new Uint8Array([0x7f, 0xff, 0xff, 0xff, FrameType.MSG])),
+      /frame of 2147483646 bytes exceeds the limit of 67108864/,
+    ],
+    [
+      'an unknown frame type',
+      concat(hello, frame(42 as FrameType, new Uint8Array(3))),
+      /unexpected frame type 42 on a message stream/,
+    ],
   ]
   try {
     await events.until('a active', () => a.probe.logged('peer became active').length === 1)

@@ -1,11 +1,11 @@
 /**
- * A gRPC server over node:http2, with HTTP/1.1 on the same plaintext port.
+ * A gRPC server over HTTP/2 (our own, src/api/h2, by default; node:http2 on request), with
+ * HTTP/1.1 on the same plaintext port.
  *
  * Each call is a `ServerCall` (one HTTP/2 stream): it reads length-prefixed messages through a
  * MessageReader and answers with a status in trailers, or in a trailers-only response when it
- * fails before any message was sent. Unary methods are built on it; the server-streaming and
- * bidirectional methods of the next issue (Watch, LeaseKeepAlive) use the same call, sending
- * several messages and reading messages as they arrive.
+ * fails before any message was sent. Unary methods (`unary`) and streaming ones (`stream`:
+ * server-streaming and bidirectional, for Watch and LeaseKeepAlive) are both built on it.
  *
  * What clients notice is grpc-go's behaviour (1.26, as etcd 3.4 ships it): the texts of
  * UNIMPLEMENTED for an unknown service or method, RESOURCE_EXHAUSTED for a message over
@@ -28,6 +28,8 @@ import {
 } from './message-frames.js'
 import { GrpcStatus, RpcError } from './rpc-error.js'
 import { sniffConnection } from './sniff.js'
+import type { CallStream } from '../h2/call-stream.js'
+import { H2Server } from '../h2/h2-server.js'
 
 /** The logger the server reports through (pino's shape: fields, then the message). */
 export interface ApiLogger {
@@ -43,6 +45,8 @@ export interface RpcServerOptions {
   /** HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS per connection (grpc-go's default: unlimited). */
   maxConcurrentStreams?: number
   logger?: ApiLogger
+  /** The HTTP/2 implementation: ours (src/api/h2, the default) or node:http2 (for comparison). */
+  http2?: 'own' | 'node'
 }
 
 /** What a handler knows about its call. */
@@ -84,9 +88,35 @@ interface UnaryMethod {
   readonly handler: UnaryHandler<unknown, unknown>
 }
 
-type Method = UnaryMethod
+/** A server-streaming or bidirectional method: the handler drives the call. */
+interface StreamMethod {
+  readonly kind: 'stream'
+  readonly req: MessageCodec<unknown>
+  readonly res: MessageCodec<unknown>
+  readonly handler: (call: StreamCall<unknown, unknown>) => void
+}
+
+type Method = UnaryMethod | StreamMethod
+
+/**
+ * A streaming call (Watch, LeaseKeepAlive): the handler sets the callbacks it needs, in the turn
+ * it is called (messages may follow at once), sends with `send`, and ends with `finish`.
+ */
+export interface StreamCall<Q, R> extends CallInfo {
+  /** Each request message, decoded, in order; one that does not decode ends the call INTERNAL. */
+  onMessage: ((req: Q) => void) | null
+  /** The client has sent its last message (END_STREAM); the call stays open for sending. */
+  onHalfClose: (() => void) | null
+  /** The send buffer has room again after `send` returned false. */
+  onDrain: (() => void) | null
+  /** Sends one message; false when the stream's buffer is full (wait for onDrain) or it ended. */
+  send(res: R): boolean
+  /** Ends the call: OK with no argument or null, or the error's status. */
+  finish(err?: RpcError | null): void
+}
 
 const GRPC_CONTENT_TYPE = 'application/grpc'
+const HTTP1_IDLE_TIMEOUT_MS = 30_000
 
 export class RpcServer {
   private readonly maxRecvBytes: number
@@ -95,10 +125,18 @@ export class RpcServer {
   private readonly services = new Set<string>()
   private readonly httpRoutes = new Map<string, HttpHandler>()
   private readonly tcp: net.Server
-  private readonly h2: http2.Http2Server
+  private readonly h2: http2.Http2Server | null = null
+  private readonly ownH2: H2Server | null = null
   private readonly h1: http.Server
   private readonly sessions = new Set<http2.ServerHttp2Session>()
   private readonly calls = new Set<ServerCall>()
+  /** Connections whose first bytes have not come yet. */
+  private readonly sniffing = new Set<net.Socket>()
+  /**
+   * HTTP/1.1 connections. The http.Server never listens itself (the sniffer hands it sockets),
+   * so its own tracking, which closeAllConnections and its request timeouts rely on, is off.
+   */
+  private readonly h1Sockets = new Set<net.Socket>()
   private listening = false
   private closed = false
 
@@ -108,23 +146,40 @@ export class RpcServer {
     }
     this.maxRecvBytes = opts.maxRecvBytes
     this.logger = opts.logger ?? silentLogger
-    this.h2 = http2.createServer({
-      settings: {
+    if (opts.http2 === 'node') {
+      this.h2 = http2.createServer({
+        settings: {
+          maxConcurrentStreams: opts.maxConcurrentStreams ?? 0xffff_ffff,
+        },
+        // The frame reader holds a stream's bytes until a message is whole; HTTP/2 flow control
+        // bounds what a client may send ahead of us.
+        maxSessionMemory: 64,
+      })
+      this.h2.on('session', (session) => this.onSession(session))
+      this.h2.on('stream', (stream, headers) => this.onStream(stream, headers))
+      this.h2.on('sessionError', (err) => this.logger.debug({ err }, 'http2 session error'))
+    } else {
+      // node:http2 refuses an :authority that is not host[:port], and etcdctl 3.4 sends
+      // "http://127.0.0.1:2379" for per-endpoint calls (endpoint status, endpoint health).
+      this.ownH2 = new H2Server({
         maxConcurrentStreams: opts.maxConcurrentStreams ?? 0xffff_ffff,
-      },
-      // The frame reader holds a stream's bytes until a message is whole; HTTP/2 flow control
-      // bounds what a client may send ahead of us.
-      maxSessionMemory: 64,
-    })
-    this.h2.on('session', (session) => this.onSession(session))
-    this.h2.on('stream', (stream, headers) => this.onStream(stream, headers))
-    this.h2.on('sessionError', (err) => this.logger.debug({ err }, 'http2 session error'))
+        onStream: (stream, headers) => this.onStream(stream, headers),
+        onError: (err) => this.logger.debug({ err }, 'http2 connection error'),
+      })
+    }
+    const h2 = this.ownH2?.netServer ?? (this.h2 as http2.Http2Server)
     this.h1 = http.createServer((req, res) => this.onHttp(req, res))
+    // An idle HTTP/1.1 connection (none sent, or one that stopped mid-request) is closed.
+    this.h1.timeout = HTTP1_IDLE_TIMEOUT_MS
+    this.h1.on('connection', (socket: net.Socket) => {
+      this.h1Sockets.add(socket)
+      socket.once('close', () => this.h1Sockets.delete(socket))
+    })
     this.h1.on('clientError', (_err, socket) => {
       if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n')
       else socket.destroy()
     })
-    this.tcp = net.createServer((socket) => sniffConnection(socket, this.h2, this.h1))
+    this.tcp = net.createServer((socket) => sniffConnection(socket, h2, this.h1, this.sniffing))
   }
 
   /** Registers a unary method, e.g. '/etcdserverpb.KV/Range'. */
@@ -134,15 +189,37 @@ export class RpcServer {
     res: MessageCodec<R>,
     handler: UnaryHandler<Q, R>,
   ): void {
-    const service = serviceOf(path)
-    if (service === undefined) throw new RangeError(`method path "${path}" is not /Service/Method`)
-    if (this.methods.has(path)) throw new RangeError(`method ${path} registered twice`)
-    this.methods.set(path, {
+    this.register(path, {
       kind: 'unary',
       req: req as MessageCodec<unknown>,
       res: res as MessageCodec<unknown>,
       handler: handler as UnaryHandler<unknown, unknown>,
     })
+  }
+
+  /**
+   * Registers a server-streaming or bidirectional method, e.g. '/etcdserverpb.Watch/Watch'. The
+   * handler is called when the call opens, before any request message.
+   */
+  stream<Q, R>(
+    path: string,
+    req: MessageCodec<Q>,
+    res: MessageCodec<R>,
+    handler: (call: StreamCall<Q, R>) => void,
+  ): void {
+    this.register(path, {
+      kind: 'stream',
+      req: req as MessageCodec<unknown>,
+      res: res as MessageCodec<unknown>,
+      handler: handler as (call: StreamCall<unknown, unknown>) => void,
+    })
+  }
+
+  private register(path: string, method: Method): void {
+    const service = serviceOf(path)
+    if (service === undefined) throw new RangeError(`method path "${path}" is not /Service/Method`)
+    if (this.methods.has(path)) throw new RangeError(`method ${path} registered twice`)
+    this.methods.set(path, method)
     this.services.add(service)
   }
 
@@ -177,7 +254,9 @@ export class RpcServer {
       : Promise.resolve()
     for (const call of this.calls) call.cancel('server closing')
     for (const session of this.sessions) session.destroy()
-    this.h1.closeAllConnections()
+    this.ownH2?.destroy()
+    for (const socket of this.sniffing) socket.destroy()
+    for (const socket of this.h1Sockets) socket.destroy()
     await stopped
   }
 
@@ -190,7 +269,7 @@ export class RpcServer {
     session.on('error', (err) => this.logger.debug({ err }, 'http2 session error'))
   }
 
-  private onStream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {
+  private onStream(stream: CallStream, headers: http2.IncomingHttpHeaders): void {
     stream.on('error', (err) => this.logger.debug({ err }, 'http2 stream error'))
     const path = headers[':path'] ?? ''
     const contentType = headers['content-type'] ?? ''
@@ -204,15 +283,47 @@ export class RpcServer {
       respondEarly(stream, bad, GrpcStatus.INTERNAL, message)
       return
     }
-    const call = new ServerCall(this, stream, headers, path)
     const method = this.methods.get(path)
+    const call = new ServerCall(stream, headers, path, this.maxRecvBytes)
     if (method === undefined) {
       call.finish(this.unknownMethod(path))
       return
     }
     this.calls.add(call)
-    stream.once('close', () => this.calls.delete(call))
-    void this.runUnary(call, method)
+    call.onDone = () => this.calls.delete(call)
+    if (method.kind === 'unary') this.runUnary(call, method)
+    else this.runStream(call, method)
+  }
+
+  private runStream(call: ServerCall, method: StreamMethod): void {
+    const sc = new StreamCallImpl(call, method.res)
+    call.onMessage = (bytes) => {
+      let req: unknown
+      try {
+        req = decodeMessage(method.req, bytes)
+      } catch (err) {
+        call.finish(
+          err instanceof ApiError
+            ? new RpcError(GrpcStatus.INTERNAL, `grpc: error unmarshalling request: ${err.message}`)
+            : toRpcError(err, this.logger, call.path),
+        )
+        return
+      }
+      this.guard(call, () => sc.onMessage?.(req))
+    }
+    call.onHalfClose = () => this.guard(call, () => sc.onHalfClose?.())
+    call.onDrain = () => this.guard(call, () => sc.onDrain?.())
+    call.listenDrain()
+    this.guard(call, () => method.handler(sc))
+  }
+
+  /** A streaming handler's callback that throws ends its call with the error's status. */
+  private guard(call: ServerCall, fn: () => void): void {
+    try {
+      fn()
+    } catch (err) {
+      call.finish(toRpcError(err, this.logger, call.path))
+    }
   }
 
   /** grpc-go's handleStream: which of the two texts depends on whether the service is known. */
@@ -232,34 +343,41 @@ export class RpcServer {
     )
   }
 
-  private async runUnary(call: ServerCall, method: UnaryMethod): Promise<void> {
-    let bytes: Buffer
-    try {
-      bytes = await call.receiveOne()
-    } catch (err) {
-      call.finish(toRpcError(err, this.logger, call.path))
-      return
-    }
-    let req: unknown
-    try {
-      req = decodeMessage(method.req, bytes)
-    } catch (err) {
-      if (err instanceof ApiError) {
+  /**
+   * A unary call starts its handler as soon as the request message is whole (as grpc-go does,
+   * without waiting for the client's END_STREAM; a second message is ignored). A sync handler's
+   * answer is sent in the same turn; an async one's when it settles.
+   */
+  private runUnary(call: ServerCall, method: UnaryMethod): void {
+    call.onMessage = (bytes) => {
+      call.onMessage = null
+      let req: unknown
+      try {
+        req = decodeMessage(method.req, bytes)
+      } catch (err) {
         call.finish(
-          new RpcError(GrpcStatus.INTERNAL, `grpc: error unmarshalling request: ${err.message}`),
+          err instanceof ApiError
+            ? new RpcError(GrpcStatus.INTERNAL, `grpc: error unmarshalling request: ${err.message}`)
+            : toRpcError(err, this.logger, call.path),
         )
-      } else call.finish(toRpcError(err, this.logger, call.path))
-      return
+        return
+      }
+      let res: unknown
+      try {
+        res = method.handler(req, call)
+      } catch (err) {
+        call.finish(toRpcError(err, this.logger, call.path))
+        return
+      }
+      if (!isThenable(res)) {
+        call.sendLast(method.res, res)
+        return
+      }
+      res.then(
+        (r) => call.sendLast(method.res, r),
+        (err: unknown) => call.finish(toRpcError(err, this.logger, call.path)),
+      )
     }
-    let res: unknown
-    try {
-      res = await method.handler(req, call)
-    } catch (err) {
-      call.finish(toRpcError(err, this.logger, call.path))
-      return
-    }
-    call.sendMessage(method.res, res)
-    call.finish(null)
   }
 
   private onHttp(req: http.IncomingMessage, res: http.ServerResponse): void {
@@ -294,45 +412,43 @@ export class RpcServer {
         },
       )
   }
-
-  /** @internal */
-  get maxRecv(): number {
-    return this.maxRecvBytes
-  }
 }
 
 /**
- * One call: an HTTP/2 stream carrying gRPC. Reading is message by message; writing sends the
- * response headers before the first message and the status last.
+ * One call: an HTTP/2 stream carrying gRPC. Messages come in through `onMessage` as each is
+ * whole; the response headers go out before the first message sent, the status last. Unary
+ * methods set onMessage once; the streaming methods of the next issue keep it, and send several
+ * messages (`send`) before `finish`.
  */
 export class ServerCall implements CallInfo {
-  readonly metadata: http2.IncomingHttpHeaders
   readonly deadline: number | undefined
-  readonly peer: string
-  private readonly controller = new AbortController()
+  /** Called with each whole request message; null drops them (after a unary's first). */
+  onMessage: ((message: Buffer) => void) | null = null
+  /** Called once when the call is over, however it ended. */
+  onDone: (() => void) | null = null
+  /** Streaming calls: the client's END_STREAM with no partial message left. */
+  onHalfClose: (() => void) | null = null
+  /** Streaming calls: the send buffer has room again. */
+  onDrain: (() => void) | null = null
   private readonly reader: MessageReader
+  /** Made on first use of `signal`: most handlers never look. */
+  private controller: AbortController | null = null
+  private abortReason: RpcError | null = null
   private headersSent = false
   private done = false
-  private timer: NodeJS.Timeout | undefined
-  /** The reader waiting in receiveOne, if any. */
-  private waiter: ((err: RpcError | null) => void) | null = null
+  /** The client sent END_STREAM. */
   private ended = false
-  private failed: RpcError | null = null
+  private timer: NodeJS.Timeout | undefined
 
   constructor(
-    server: RpcServer,
-    private readonly stream: http2.ServerHttp2Stream,
-    headers: http2.IncomingHttpHeaders,
+    private readonly stream: CallStream,
+    readonly metadata: http2.IncomingHttpHeaders,
     readonly path: string,
+    maxRecvBytes: number,
   ) {
-    this.metadata = headers
-    const session = stream.session
-    const socket = session?.socket
-    this.peer =
-      socket === undefined ? '' : `${socket.remoteAddress ?? ''}:${socket.remotePort ?? 0}`
-    const encoding = headers['grpc-encoding']
-    this.reader = new MessageReader(server.maxRecv, typeof encoding === 'string' ? encoding : '')
-    const timeout = headers['grpc-timeout']
+    const encoding = metadata['grpc-encoding']
+    this.reader = new MessageReader(maxRecvBytes, typeof encoding === 'string' ? encoding : '')
+    const timeout = metadata['grpc-timeout']
     const ms = typeof timeout === 'string' ? parseGrpcTimeout(timeout) : undefined
     this.deadline = ms === undefined ? undefined : Date.now() + ms
     if (ms !== undefined) {
@@ -342,107 +458,122 @@ export class ServerCall implements CallInfo {
       this.timer.unref()
     }
     stream.on('data', (chunk: Buffer) => this.onData(chunk))
-    stream.on('end', () => {
-      this.ended = true
-      this.wake(null)
-    })
+    stream.on('end', () => this.onEnd())
     // A client's RST_STREAM, or the connection going away: the call is over, nothing is sent.
     stream.on('close', () => {
       if (!this.done) this.cancel('client cancelled')
     })
   }
 
+  /** Streaming calls: calls onDrain when the send buffer has room again (unary ones never wait). */
+  listenDrain(): void {
+    this.stream.on('drain', () => {
+      if (!this.done) this.onDrain?.()
+    })
+  }
+
   get signal(): AbortSignal {
+    if (this.controller === null) {
+      this.controller = new AbortController()
+      if (this.abortReason !== null) this.controller.abort(this.abortReason)
+    }
     return this.controller.signal
+  }
+
+  get peer(): string {
+    const socket = this.stream.session?.socket
+    return socket === undefined ? '' : `${socket.remoteAddress ?? ''}:${socket.remotePort ?? 0}`
   }
 
   /** Ends the call without an answer (the stream is gone or the server is closing). */
   cancel(reason: string): void {
     if (this.done) return
-    this.done = true
-    this.clearTimer()
-    this.controller.abort(new RpcError(GrpcStatus.CANCELLED, reason))
+    this.end(new RpcError(GrpcStatus.CANCELLED, reason))
     if (!this.stream.destroyed) this.stream.close(http2.constants.NGHTTP2_CANCEL)
-    this.wake(new RpcError(GrpcStatus.CANCELLED, reason))
   }
 
   private onData(chunk: Buffer): void {
-    if (this.failed !== null || this.done) return
+    // After a unary call's message, more data is dropped unread (grpc-go ignores it too): kept,
+    // it would pile up while the handler runs, since reading it reopens the flow-control window.
+    if (this.done || this.onMessage === null) return
     this.reader.push(chunk)
-    this.wake(null)
-  }
-
-  private wake(err: RpcError | null): void {
-    const w = this.waiter
-    if (w === null) return
-    this.waiter = null
-    w(err)
-  }
-
-  /**
-   * The one request message of a unary call: it resolves as soon as the message is whole (as
-   * grpc-go does, without waiting for the client's END_STREAM); a stream that ends first is
-   * grpc-go's INTERNAL.
-   */
-  receiveOne(): Promise<Buffer> {
-    return new Promise((resolve, reject) => {
-      const attempt = (err: RpcError | null): void => {
-        if (err !== null) return reject(err)
-        if (this.done) return reject(new RpcError(GrpcStatus.CANCELLED, 'call cancelled'))
-        let message: Buffer | null
-        try {
-          message = this.reader.next()
-        } catch (e) {
-          this.failed = e as RpcError
-          return reject(e)
-        }
-        if (message !== null) return resolve(message)
-        if (this.ended) {
-          return reject(
-            new RpcError(
-              GrpcStatus.INTERNAL,
-              this.reader.pendingBytes === 0
-                ? 'grpc: error while receiving message: EOF'
-                : 'grpc: error while receiving message: unexpected EOF',
-            ),
-          )
-        }
-        this.waiter = attempt
+    for (;;) {
+      if (this.onMessage === null || this.done) return
+      let message: Buffer | null
+      try {
+        message = this.reader.next()
+      } catch (err) {
+        this.finish(err as RpcError)
+        return
       }
-      attempt(null)
-    })
+      if (message === null) return
+      this.onMessage(message)
+    }
   }
 
-  /** Sends one message (the response headers first, if not yet sent). */
-  sendMessage<R>(codec: MessageCodec<R>, value: R): void {
+  private onEnd(): void {
+    this.ended = true
     if (this.done) return
-    let frame: Buffer
-    try {
-      frame = framePrefix(encodeMessage(codec, value, MESSAGE_HEADER_BYTES) as Buffer)
-    } catch (err) {
-      this.finish(new RpcError(GrpcStatus.INTERNAL, `grpc: error while marshaling: ${String(err)}`))
+    if (this.onHalfClose !== null && this.reader.pendingBytes === 0) {
+      this.onHalfClose()
       return
     }
-    if (!this.headersSent) {
-      this.headersSent = true
-      this.stream.respond(
-        { ':status': 200, 'content-type': GRPC_CONTENT_TYPE },
-        { waitForTrailers: true },
-      )
+    if (this.onMessage === null) return
+    // A unary call whose message never came whole: grpc-go passes the parser's io error on as
+    // UNKNOWN (etcd 3.4 answers so).
+    this.finish(
+      new RpcError(GrpcStatus.UNKNOWN, this.reader.pendingBytes === 0 ? 'EOF' : 'unexpected EOF'),
+    )
+  }
+
+  private encode<R>(codec: MessageCodec<R>, value: R): Buffer | null {
+    try {
+      return framePrefix(encodeMessage(codec, value, MESSAGE_HEADER_BYTES) as Buffer)
+    } catch (err) {
+      this.finish(new RpcError(GrpcStatus.INTERNAL, `grpc: error while marshaling: ${String(err)}`))
+      return null
     }
-    this.stream.write(frame)
+  }
+
+  private sendHeaders(): void {
+    if (this.headersSent) return
+    this.headersSent = true
+    this.stream.respond(
+      { ':status': 200, 'content-type': GRPC_CONTENT_TYPE },
+      { waitForTrailers: true },
+    )
+  }
+
+  /** Sends one message of a streaming response; false when the buffer is full or it ended. */
+  send<R>(codec: MessageCodec<R>, value: R): boolean {
+    if (this.done || this.stream.destroyed) return false
+    const frame = this.encode(codec, value)
+    if (frame === null) return false
+    this.sendHeaders()
+    return this.stream.write(frame)
+  }
+
+  /** Sends the one message of a unary response, then the OK status. */
+  sendLast<R>(codec: MessageCodec<R>, value: R): void {
+    if (this.done) return
+    const frame = this.encode(codec, value)
+    if (frame === null) return
+    this.sendHeaders()
+    this.end(null)
+    const stream = this.stream
+    if (stream.destroyed) return
+    stream.once('wantTrailers', () => stream.sendTrailers(OK_TRAILERS))
+    stream.end(frame)
   }
 
   /** Ends the call with OK (null) or an error status; later calls do nothing. */
   finish(err: RpcError | null): void {
     if (this.done) return
-    this.done = true
-    this.clearTimer()
+    this.end(err)
     const stream = this.stream
     if (stream.destroyed || stream.closed) return
-    const code = err === null ? GrpcStatus.OK : err.code
+    const code = err === null ? '0' : String(err.code)
     const message = err === null ? '' : encodeGrpcMessage(err.message)
-    if (err !== null) this.controller.abort(err)
     if (!this.headersSent) {
       // Trailers-only: the status rides in the only HEADERS frame, with END_STREAM.
       this.headersSent = true
@@ -450,34 +581,77 @@ export class ServerCall implements CallInfo {
         {
           ':status': 200,
           'content-type': GRPC_CONTENT_TYPE,
-          'grpc-status': String(code),
+          'grpc-status': code,
           'grpc-message': message,
         },
         { endStream: true },
       )
     } else {
       stream.once('wantTrailers', () => {
-        stream.sendTrailers({ 'grpc-status': String(code), 'grpc-message': message })
+        stream.sendTrailers({ 'grpc-status': code, 'grpc-message': message })
       })
       stream.end()
     }
-    // A client still sending is not reset: its data is read and dropped until it ends or
-    // cancels on seeing our status (an RST_STREAM here could overtake the trailers).
-    if (!this.ended) stream.resume()
   }
 
-  private clearTimer(): void {
+  /** Marks the call over: timer off, signal aborted on failure, what the client sends dropped. */
+  private end(err: RpcError | null): void {
+    this.done = true
     if (this.timer !== undefined) clearTimeout(this.timer)
     this.timer = undefined
+    if (err !== null) {
+      this.abortReason = err
+      this.controller?.abort(err)
+    }
+    // A client still sending is not reset: its data is read and dropped until it ends or
+    // cancels on seeing our status (an RST_STREAM here could overtake the trailers).
+    if (!this.ended) this.stream.resume()
+    this.onDone?.()
   }
 }
 
-function respondEarly(
-  stream: http2.ServerHttp2Stream,
-  httpStatus: number,
-  code: number,
-  message: string,
-): void {
+class StreamCallImpl<Q, R> implements StreamCall<Q, R> {
+  onMessage: ((req: Q) => void) | null = null
+  onHalfClose: (() => void) | null = null
+  onDrain: (() => void) | null = null
+
+  constructor(
+    private readonly call: ServerCall,
+    private readonly codec: MessageCodec<R>,
+  ) {}
+
+  get path(): string {
+    return this.call.path
+  }
+  get metadata(): http2.IncomingHttpHeaders {
+    return this.call.metadata
+  }
+  get signal(): AbortSignal {
+    return this.call.signal
+  }
+  get deadline(): number | undefined {
+    return this.call.deadline
+  }
+  get peer(): string {
+    return this.call.peer
+  }
+
+  send(res: R): boolean {
+    return this.call.send(this.codec, res)
+  }
+
+  finish(err: RpcError | null = null): void {
+    this.call.finish(err)
+  }
+}
+
+const OK_TRAILERS = { 'grpc-status': '0', 'grpc-message': '' }
+
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return typeof v === 'object' && v !== null && typeof (v as { then?: unknown }).then === 'function'
+}
+
+function respondEarly(stream: CallStream, httpStatus: number, code: number, message: string): void {
   if (stream.destroyed) return
   stream.respond(
     {

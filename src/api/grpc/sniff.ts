@@ -11,8 +11,19 @@ const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1')
 /** A connection that sends nothing in this long is closed. */
 export const SNIFF_TIMEOUT_MS = 10_000
 
-export function sniffConnection(socket: Socket, h2: NetServer, h1: NetServer): void {
+/**
+ * Reads the first bytes of `socket` and hands it to `h2` or `h1`. `pending` holds the socket
+ * until then, so that closing the server can end connections that never said anything.
+ */
+export function sniffConnection(
+  socket: Socket,
+  h2: NetServer,
+  h1: NetServer,
+  pending: Set<Socket>,
+): void {
   let got: Buffer = Buffer.alloc(0)
+  pending.add(socket)
+  socket.once('close', () => pending.delete(socket))
   const onError = (): void => {
     socket.destroy()
   }
@@ -26,6 +37,7 @@ export function sniffConnection(socket: Socket, h2: NetServer, h1: NetServer): v
     if (isH2 && got.length < PREFACE.length) return
     socket.off('data', onData)
     socket.off('error', onError)
+    pending.delete(socket)
     socket.off('timeout', onTimeout)
     socket.setTimeout(0)
     socket.pause()

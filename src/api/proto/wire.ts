@@ -19,7 +19,7 @@
  */
 
 import assert from 'node:assert/strict'
-import { malformed } from '../api-error.js'
+import { malformed, truncated } from '../api-error.js'
 
 export const WIRE_VARINT = 0
 export const WIRE_FIXED64 = 1
@@ -201,7 +201,7 @@ export class Reader {
   }
 
   private next(): number {
-    if (this.pos >= this.limit) throw malformed('unexpected EOF')
+    if (this.pos >= this.limit) throw truncated()
     return this.buf[this.pos++] as number
   }
 
@@ -286,7 +286,7 @@ export class Reader {
   length(): number {
     this.varintParts()
     if (this.hi !== 0 || this.lo > this.limit - this.pos) {
-      throw malformed('unexpected EOF')
+      throw truncated()
     }
     return this.lo
   }
@@ -374,7 +374,7 @@ export class Reader {
   }
 
   private advance(n: number): void {
-    if (n > this.limit - this.pos) throw malformed('unexpected EOF')
+    if (n > this.limit - this.pos) throw truncated()
     this.pos += n
   }
 }

@@ -1,0 +1,213 @@
+/**
+ * The server's apply path as a simulated member's state machine: the real ServerStateMachine
+ * (src/server) over an MvccStore on MVCC's in-memory backend, not a copy of either.
+ *
+ * Crash model. A machine that does not survive crashes (`smDurable` off) loses its store with the
+ * process: the restarted member opens an empty one (consistent index 0), and the driver restores
+ * it from the storage snapshot and replays the log after it, as it does for any machine at 0. A
+ * durable one (`smDurable` on) is a backend that commits every entry's write group as it is
+ * applied (MemoryBackend: a committed group is durable at once): the MemoryBackend object
+ * survives the crash, and the restarted member runs `MvccStore.open` on it (the key index
+ * rebuilt, a compaction the crash interrupted resumed), so the driver skips what its consistent
+ * index already holds. Crashes strike only between whole entries (the crash points around the
+ * driver's calls), so each group is whole or absent, as the Backend contract promises. A lazily
+ * committing backend (LMDB's) is not modelled: that needs a backend that can lose its tail.
+ *
+ * The dead process's store is closed (its compaction stops) through a gate in front of the
+ * surviving backend, so nothing of the old life writes into the new one's content.
+ */
+import type { Entry, Snapshot } from '../raft/index.js'
+import type { AppliedConfChange } from '../node/index.js'
+import { MemoryBackend, MvccStore, type Backend, type BackendEntry } from '../mvcc/index.js'
+import { Members, ServerStateMachine, applyRange } from '../server/index.js'
+import { rangeRequest } from '../api/index.js'
+import { hashBytes, mixHash } from './kv.js'
+import type { KvResult, Machine, ReadResult } from './machine.js'
+
+/** The keys the server workload uses: `k0`..`k{SERVER_KEY_COUNT-1}`. */
+export const SERVER_KEY_COUNT = 4
+/** Every this many indexes the fingerprint includes the store's full hash (every revision). */
+const FULL_HASH_EVERY = 16
+
+const enc = new TextEncoder()
+const dec = new TextDecoder()
+
+export function serverKey(key: number): Uint8Array {
+  return enc.encode(`k${key}`)
+}
+
+export function serverValue(v: number): Uint8Array {
+  return enc.encode(String(v))
+}
+
+/** A value the workload wrote (decimal digits) back into the history's number. */
+export function decodeServerValue(b: Uint8Array): number {
+  return Number(dec.decode(b))
+}
+
+/** A consistent copy of an empty store at `index`: the boot snapshot of a server-mode cluster. */
+export function serverBootState(index: number): Uint8Array {
+  const store = MvccStore.open(new MemoryBackend())
+  store.markApplied(index)
+  return store.snapshot()
+}
+
+export class ServerMachine implements Machine {
+  readonly store: MvccStore
+  readonly sm: ServerStateMachine
+  hash: number
+  private readonly gate: GateBackend
+  private last = '(none)'
+
+  /** Opens a store on `memory` (a fresh MemoryBackend, or the one that survived a crash). */
+  constructor(private readonly memory: MemoryBackend = new MemoryBackend()) {
+    this.gate = new GateBackend(memory)
+    this.store = MvccStore.open(this.gate)
+    this.sm = new ServerStateMachine({
+      store: this.store,
+      backend: this.gate,
+      members: new Members(),
+    })
+    this.hash = fingerprint(this.store, this.store.consistentIndex())
+  }
+
+  get applied(): number {
+    return this.sm.appliedIndex()
+  }
+
+  applyEntry(e: Entry): KvResult {
+    const [r] = this.sm.apply([e])
+    if (r === undefined) throw new Error(`the apply path returned nothing for entry ${e.index}`)
+    if (this.applied !== e.index) {
+      throw new Error(`store at consistent index ${this.applied} after applying entry ${e.index}`)
+    }
+    if (r.type === 'compaction') {
+      // The server awaits `done` only for physical compactions; a failure would surface there.
+      void r.done.catch((err: unknown) => {
+        this.last = `compaction failed: ${String(err)}`
+      })
+    }
+    this.last = r.type === 'error' ? `error ${r.error.code}` : r.type
+    this.hash = fingerprint(this.store, e.index)
+    return { index: e.index, ok: r.type !== 'error', server: r }
+  }
+
+  applyConfChange(c: AppliedConfChange): void {
+    this.sm.applyConfChange(c)
+    this.last = 'conf change'
+    this.hash = fingerprint(this.store, c.index)
+  }
+
+  snapshot(): Promise<Uint8Array> {
+    return this.sm.snapshot()
+  }
+
+  restore(snap: Snapshot): ServerMachine {
+    this.sm.restore(snap)
+    if (this.applied !== snap.metadata.index) {
+      throw new Error(
+        `snapshot at index ${snap.metadata.index} holds consistent index ${this.applied}`,
+      )
+    }
+    this.last = 'snapshot'
+    this.hash = fingerprint(this.store, this.applied)
+    return this
+  }
+
+  /** The server's local range (what KV.Range runs after the ReadIndex round). */
+  read(key: number): ReadResult {
+    const resp = applyRange(this.store, rangeRequest({ key: serverKey(key) }))
+    const kv = resp.kvs[0]
+    return {
+      value: kv === undefined ? null : decodeServerValue(kv.value),
+      revision: resp.header?.revision ?? 0,
+    }
+  }
+
+  crashed(): void {
+    this.gate.shut()
+    void this.store.close()
+  }
+
+  reopen(): ServerMachine {
+    return new ServerMachine(this.memory)
+  }
+
+  describeLast(): string {
+    return `${this.last} (revision ${this.store.currentRevision})`
+  }
+}
+
+/**
+ * The state after `index`: the live keys with their revisions and versions, the store's
+ * revision, compaction and consistent index; every FULL_HASH_EVERY indexes also the store's
+ * hash of every revision it holds (etcd's HashKV), which is dearer.
+ */
+function fingerprint(store: MvccStore, index: number): number {
+  let h = mixHash(mixHash(mixHash(0, store.consistentIndex()), store.currentRevision), 1)
+  h = mixHash(h, store.compactMainRevision + 1)
+  for (const kv of store.kvs()) {
+    h = mixHash(mixHash(h, hashBytes(kv.key)), hashBytes(kv.value))
+    h = mixHash(mixHash(mixHash(h, kv.createRevision), kv.modRevision), kv.version)
+  }
+  if (index % FULL_HASH_EVERY === 0) h = mixHash(h, store.hash())
+  return h
+}
+
+/**
+ * One life's view of the surviving backend: forwards everything until the process dies, then
+ * refuses (a dead process touches nothing). Closing it leaves the backend open for the next life.
+ */
+class GateBackend implements Backend {
+  private open = true
+
+  constructor(private readonly inner: MemoryBackend) {}
+
+  get freshReads(): boolean {
+    return this.inner.freshReads
+  }
+
+  shut(): void {
+    this.open = false
+  }
+
+  private live(): MemoryBackend {
+    if (!this.open) throw new Error('the process that opened this store has died')
+    return this.inner
+  }
+
+  get(bucket: 'key' | 'meta', key: Uint8Array): Uint8Array | undefined {
+    return this.live().get(bucket, key)
+  }
+  scan(bucket: 'key' | 'meta', visit: (key: Uint8Array, value: Uint8Array) => void): void {
+    this.live().scan(bucket, visit)
+  }
+  put(bucket: 'key' | 'meta', key: Uint8Array, value: Uint8Array): void {
+    this.live().put(bucket, key, value)
+  }
+  delete(bucket: 'key' | 'meta', key: Uint8Array): void {
+    this.live().delete(bucket, key)
+  }
+  commit(mark: number): void {
+    this.live().commit(mark)
+  }
+  replaceAll(entries: readonly BackendEntry[], mark: number): void {
+    this.live().replaceAll(entries, mark)
+  }
+  flushed(): Promise<void> {
+    return this.open ? this.inner.flushed() : new Promise<void>(() => {})
+  }
+  durableMark(): number {
+    return this.inner.durableMark()
+  }
+  sizeBytes(): number {
+    return this.inner.sizeBytes()
+  }
+  sizeInUseBytes(): number {
+    return this.inner.sizeInUseBytes()
+  }
+  close(): Promise<void> {
+    this.open = false
+    return Promise.resolve()
+  }
+}
