@@ -75,7 +75,7 @@ test(
   'server benchmark runs against one pontoon member',
   slow('benchmark, real processes'),
   async () => {
-    // About 2 s of load: the no-op ceiling and the three 1-member cases, 0.5 s each after 0.2 s
+    // About 2.5 s of load: the two no-op ceilings and the three 1-member cases, 0.5 s each after 0.2 s
     // of warm-up, on fresh pontoon members (data on /dev/shm here: the speed is not checked).
     const args = ['--only=pontoon', '--members=1', '--duration=0.5', '--warmup=0.2', '--repeat=1']
     args.push('--clients=8', '--conns=2', '--quiet')
@@ -84,7 +84,8 @@ test(
     assert.deepEqual(
       runs.map((r) => `${r.kind} ${r.caseLabel}`),
       [
-        'no-op generator ceiling',
+        'no-op generator ceiling, node',
+        'no-op generator ceiling, api',
         'pontoon put, 1 member, 8 clients',
         'pontoon range linearizable, 1 member, 8 clients',
         'pontoon range serializable, 1 member, 8 clients',
@@ -95,10 +96,14 @@ test(
       assert.deepEqual(r.checkFailures, [], `${r.kind} ${r.caseLabel}`)
       assert.ok(r.ops > 0, `${r.kind} ${r.caseLabel}: no call completed`)
     }
-    assert.match(
-      text,
-      /^generator ceiling \(own HTTP\/2 client, no-op .* [\d,]+ ops\/s, p50 [\d.]+ p99 [\d.]+ ms/m,
-    )
+    for (const server of ['node:http2', "pontoon's RpcServer"]) {
+      const head = `generator ceiling, no-op ${server} server: `
+      assert.ok(
+        text.split('\n').some((l) => l.startsWith(head)),
+        head,
+      )
+    }
+    assert.match(text, /^generator ceiling, no-op node:http2 server: [\d,]+ ops\/s, p50 [\d.]+ /m)
     for (const c of ['put', 'range linearizable', 'range serializable']) {
       assert.match(
         text,
