@@ -68,6 +68,8 @@ const OUR_MAX_FRAME_SIZE = DEFAULT_MAX_FRAME_SIZE
 const OUT_CHUNK_BYTES = 16 * 1024
 /** Payloads shorter than this are copied into the output buffer instead of queued by reference. */
 const COPY_BELOW_BYTES = 2048
+/** Output of several chunks up to this size is copied into one buffer for one write. */
+const CONCAT_BELOW_BYTES = 64 * 1024
 /** Reading pauses while the socket holds more than this unsent. */
 const OUT_PAUSE_BYTES = 4 << 20
 
@@ -849,6 +851,9 @@ export class H2Connection {
     if (socket.destroyed || !socket.writable) return
     if (chunks.length === 1) {
       socket.write(chunks[0] as Buffer)
+    } else if (this.outChunksBytes(chunks) <= CONCAT_BELOW_BYTES) {
+      // One copy is cheaper than a write request per chunk for small responses.
+      socket.write(Buffer.concat(chunks))
     } else {
       socket.cork()
       for (const c of chunks) socket.write(c)
@@ -858,6 +863,12 @@ export class H2Connection {
       this.pausedForOutput = true
       socket.pause()
     }
+  }
+
+  private outChunksBytes(chunks: readonly Buffer[]): number {
+    let n = 0
+    for (const c of chunks) n += c.length
+    return n
   }
 
   // -------------------------------------------------------------------------------------------
