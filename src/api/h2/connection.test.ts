@@ -179,6 +179,7 @@ describe('h2 connection', () => {
   let port: number
   const held: H2Stream[] = []
   let writes = 0
+  const drainLog: string[] = []
   let countWrites = false
 
   before(async () => {
@@ -188,6 +189,15 @@ describe('h2 connection', () => {
         const path = String(headers[':path'])
         if (path === '/hold') {
           held.push(stream)
+          return
+        }
+        if (path === '/drain') {
+          stream.respond({ ':status': 200 })
+          drainLog.push(`write ${stream.write(Buffer.alloc(2 << 20, 'd'))}`)
+          stream.on('drain', () => {
+            drainLog.push('drain')
+            stream.end()
+          })
           return
         }
         if (path.startsWith('/big:')) {
@@ -538,6 +548,30 @@ describe('h2 connection', () => {
     peer.send(frame(FrameType.WINDOW_UPDATE, 0, 0, u32(1 << 20)))
     fs = await peer.until((fs) => fs.some(isEnd(1)))
     assert.equal(dataBytes(fs!), 100_000)
+    peer.destroy()
+  })
+
+  test("write() says false past 1 MiB queued; 'drain' when the window took it", async () => {
+    const peer = await Peer.connect(port)
+    peer.send(
+      Buffer.concat([
+        CLIENT_PREFACE,
+        settings([[Setting.INITIAL_WINDOW_SIZE, 0]]),
+        request(1, '/drain', null),
+      ]),
+    )
+    await peer.until((fs) => fs.some((f) => f.type === FrameType.HEADERS && f.id === 1))
+    assert.deepEqual(drainLog, ['write false'])
+    peer.send(
+      Buffer.concat([
+        frame(FrameType.WINDOW_UPDATE, 0, 1, u32(4 << 20)),
+        frame(FrameType.WINDOW_UPDATE, 0, 0, u32(4 << 20)),
+      ]),
+    )
+    const fs = await peer.until((fs) => fs.some(isEnd(1)))
+    assert.deepEqual(drainLog, ['write false', 'drain'])
+    const n = fs!.filter((f) => f.type === FrameType.DATA).reduce((k, f) => k + f.payload.length, 0)
+    assert.equal(n, 2 << 20)
     peer.destroy()
   })
 
