@@ -421,7 +421,34 @@ describe('h2 connection', () => {
     })
   }
 
+  const selfDependent = Buffer.concat([
+    Buffer.from([0, 0, 0, 1, 16]), // depends on stream 1, weight 16
+    block({ ':method': 'POST', ':scheme': 'http', ':path': '/echo' }),
+  ])
   const streamErrors: [string, Buffer, number][] = [
+    [
+      'HEADERS whose priority names its own stream',
+      frame(
+        FrameType.HEADERS,
+        Flag.END_HEADERS | Flag.END_STREAM | Flag.PRIORITY,
+        1,
+        selfDependent,
+      ),
+      ErrorCode.PROTOCOL_ERROR,
+    ],
+    [
+      'PRIORITY naming its own stream',
+      Buffer.concat([
+        frame(
+          FrameType.HEADERS,
+          Flag.END_HEADERS,
+          1,
+          block({ ':method': 'POST', ':scheme': 'http', ':path': '/echo' }),
+        ),
+        frame(FrameType.PRIORITY, 0, 1, Buffer.from([0, 0, 0, 1, 16])),
+      ]),
+      ErrorCode.PROTOCOL_ERROR,
+    ],
     [
       'an upper-case header name',
       frame(
