@@ -69,6 +69,7 @@ test('api benchmark runs', slow('benchmark'), async () => {
   const out = await runApiBench(0.01)
   assert.match(out, /^grpc-js, h2 client, 4 conns x 64 streams +[\d,]+ +[\d.]+ +[\d.]+$/m)
   assert.match(out, /^node-http2, grpc-js client, 64 in flight +[\d,]+ +[\d.]+ +[\d.]+$/m)
+  assert.match(out, /^own-h2, raw h2 client, 16 conns x 64 streams +[\d,]+ +[\d.]+ +[\d.]+$/m)
 })
 
 test(

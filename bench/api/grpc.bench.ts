@@ -1,14 +1,16 @@
 /**
  * `npm run bench -- api [--size=N]`: which gRPC server to build on, by measurement. Each server
- * runs in a child process (server-child.ts) and answers the same Range through the same codecs;
- * the load is a real HTTP/2 gRPC client in this process: many concurrent streams over a few
- * node:http2 connections, then a check with @grpc/grpc-js as the client.
+ * (grpc-js's; our RpcServer on node:http2; our RpcServer on our own HTTP/2, src/api/h2) runs in
+ * a child process (server-child.ts) and answers the same Range through the same codecs; the load
+ * is a real HTTP/2 gRPC client in this process (many concurrent streams over a few node:http2
+ * connections), a raw HTTP/2 client in its own process (raw-client.ts: cheap enough per call
+ * that the server is the limit), then a check with @grpc/grpc-js as the client.
  *
  * Columns: calls/s (wall, median of the runs), the server's CPU per call (its process's user +
  * system time over the run divided by the calls: the figure that decides, since on a shared
  * machine wall time moves with other processes' load) and the client's CPU per call.
  */
-import { fork, type ChildProcess } from 'node:child_process'
+import { fork, spawn, type ChildProcess } from 'node:child_process'
 import http2 from 'node:http2'
 import { fileURLToPath } from 'node:url'
 import * as grpc from '@grpc/grpc-js'
@@ -17,7 +19,8 @@ import { median } from '../harness.js'
 import { RANGE_PATH } from './server-child.js'
 
 const CHILD = fileURLToPath(new URL('./server-child.js', import.meta.url))
-const KINDS = ['grpc-js', 'node-http2'] as const
+const KINDS = ['grpc-js', 'node-http2', 'own-h2'] as const
+const RAW_CLIENT = fileURLToPath(new URL('./raw-client.js', import.meta.url))
 type Kind = (typeof KINDS)[number]
 
 interface Child {
@@ -118,6 +121,24 @@ async function loadGrpcJs(port: number, calls: number, concurrency: number): Pro
   client.close()
 }
 
+/**
+ * `calls` Range calls from raw-client.ts (its own process): `connections` x `depth` in flight,
+ * precomputed frames; a load that costs far less per call than the servers do.
+ */
+function loadRaw(port: number, calls: number, connections: number, depth: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      process.execPath,
+      [RAW_CLIENT, String(port), String(connections), String(depth), String(calls)],
+      { stdio: ['ignore', 'ignore', 'inherit'] },
+    )
+    child.on('error', reject)
+    child.on('exit', (code) =>
+      code === 0 ? resolve() : reject(new Error(`raw client exited with ${code}`)),
+    )
+  })
+}
+
 interface Row {
   name: string
   callsPerSecond: number
@@ -171,6 +192,12 @@ export async function runApiBench(size: number): Promise<string> {
       run: (port) => loadHttp2(port, calls / 4, 1, 1),
     },
     {
+      // The client's CPU (its own process) is not in the last column of these rows.
+      name: 'raw h2 client, 16 conns x 64 streams',
+      calls: calls * 4,
+      run: (port) => loadRaw(port, calls * 4, 16, 64),
+    },
+    {
       name: 'grpc-js client, 64 in flight',
       calls: calls / 4,
       run: (port) => loadGrpcJs(port, calls / 4, 64),
@@ -201,10 +228,10 @@ export async function runApiBench(size: number): Promise<string> {
     for (const [, child] of children) child.proc.send('exit')
   }
   let out = `api: ${calls} Range calls per run (a quarter in the 1-stream and grpc-js rows), median of ${runs}\n`
-  out += `${'server, load'.padEnd(44)} ${'calls/s'.padStart(9)}  server µs/call  client µs/call\n`
+  out += `${'server, load'.padEnd(50)} ${'calls/s'.padStart(9)}  server µs/call  client µs/call\n`
   for (const r of rows) {
     out +=
-      `${r.name.padEnd(44)} ${Math.round(r.callsPerSecond).toLocaleString('en-US').padStart(9)}` +
+      `${r.name.padEnd(50)} ${Math.round(r.callsPerSecond).toLocaleString('en-US').padStart(9)}` +
       `  ${r.serverMicrosPerCall.toFixed(1).padStart(14)}  ${r.clientMicrosPerCall.toFixed(1).padStart(14)}\n`
   }
   return out

@@ -1,7 +1,8 @@
 /**
  * The server side of the api benchmark, in its own process so that its CPU time is its own:
- * `node server-child.js grpc-js|node-http2` listens on a free port, sends it to the parent, and
- * answers 'cpu' with process.cpuUsage(). Both servers answer Range with the same response
+ * `node server-child.js grpc-js|node-http2|own-h2` listens on a free port, sends it to the parent, and
+ * answers 'cpu' with process.cpuUsage(). node-http2 and own-h2 are our RpcServer on node:http2
+ * and on our own HTTP/2 (src/api/h2). All servers answer Range with the same response
  * through the same codecs: only the gRPC/HTTP/2 layer differs.
  */
 import * as grpc from '@grpc/grpc-js'
@@ -65,15 +66,18 @@ async function startGrpcJs(): Promise<number> {
   )
 }
 
-async function startNodeHttp2(): Promise<number> {
-  const server = new RpcServer({ maxRecvBytes: 2 * 1024 * 1024 })
+async function startRpcServer(http2: 'node' | 'own'): Promise<number> {
+  const server = new RpcServer({ maxRecvBytes: 2 * 1024 * 1024, http2 })
   server.unary(RANGE_PATH, RangeRequestCodec, RangeResponseCodec, rangeAnswer)
   return (await server.listen({ host: '127.0.0.1', port: 0 })).port
 }
 
 if (process.send !== undefined && process.argv[2] !== undefined) {
   const kind = process.argv[2]
-  const port = kind === 'grpc-js' ? await startGrpcJs() : await startNodeHttp2()
+  const port =
+    kind === 'grpc-js'
+      ? await startGrpcJs()
+      : await startRpcServer(kind === 'node-http2' ? 'node' : 'own')
   process.on('message', (m) => {
     if (m === 'cpu') process.send?.({ cpu: process.cpuUsage() })
     else if (m === 'exit') process.exit(0)

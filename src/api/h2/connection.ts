@@ -68,6 +68,8 @@ const OUR_MAX_FRAME_SIZE = DEFAULT_MAX_FRAME_SIZE
 const OUT_CHUNK_BYTES = 16 * 1024
 /** Payloads shorter than this are copied into the output buffer instead of queued by reference. */
 const COPY_BELOW_BYTES = 2048
+/** Output of several chunks up to this size is copied into one buffer for one write. */
+const CONCAT_BELOW_BYTES = 64 * 1024
 /** Reading pauses while the socket holds more than this unsent. */
 const OUT_PAUSE_BYTES = 4 << 20
 
@@ -220,6 +222,8 @@ export class H2Connection {
   private fragmentBytes = 0
   private readonly headerBlockBytesMax: number
   private lastPeerStreamId = 0
+  /** The header block being read came with a priority that names its own stream. */
+  private selfDependent = false
   private activeStreams = 0
 
   // Flow control.
@@ -385,6 +389,10 @@ export class H2Connection {
       case FrameType.PRIORITY:
         if (id === 0) throw connectionError(ErrorCode.PROTOCOL_ERROR, 'PRIORITY on stream 0')
         if (payload.length !== 5) this.streamError(id, ErrorCode.FRAME_SIZE_ERROR)
+        // RFC 9113 §5.3.1: a stream cannot depend on itself.
+        else if ((payload.readUInt32BE(0) & 0x7fff_ffff) === id) {
+          this.streamError(id, ErrorCode.PROTOCOL_ERROR)
+        }
         return // RFC 9113 §5.3.2: the priority signals are deprecated; we ignore them.
       case FrameType.RST_STREAM:
         return this.onRstStream(id, payload)
@@ -467,6 +475,7 @@ export class H2Connection {
     if (id === 0) throw connectionError(ErrorCode.PROTOCOL_ERROR, 'HEADERS on stream 0')
     let start = 0
     let pad = 0
+    this.selfDependent = false
     if (flags & Flag.PADDED) {
       if (payload.length < 1) throw connectionError(ErrorCode.PROTOCOL_ERROR, 'HEADERS padding')
       pad = payload[0] as number
@@ -476,6 +485,7 @@ export class H2Connection {
       if (payload.length < start + 5) {
         throw connectionError(ErrorCode.FRAME_SIZE_ERROR, 'HEADERS priority fields')
       }
+      this.selfDependent = (payload.readUInt32BE(start) & 0x7fff_ffff) === id
       start += 5
     }
     if (start + pad > payload.length) {
@@ -511,6 +521,8 @@ export class H2Connection {
   }
 
   private onHeaderBlock(id: number, flags: number, block: Buffer): void {
+    const selfDependent = this.selfDependent
+    this.selfDependent = false
     // Decode first, whatever becomes of the stream: the dynamic table must stay in step.
     const decoded = this.decoder.decode(block)
     const endStream = (flags & Flag.END_STREAM) !== 0
@@ -530,6 +542,7 @@ export class H2Connection {
     if (this.goawaySent || this.activeStreams >= this.opts.maxConcurrentStreams) {
       return this.writeRst(id, ErrorCode.REFUSED_STREAM)
     }
+    if (selfDependent) return this.writeRst(id, ErrorCode.PROTOCOL_ERROR)
     // grpc-go's answer to a header list past the limit.
     if (decoded.oversize) return this.writeRst(id, ErrorCode.FRAME_SIZE_ERROR)
     const headers = requestHeaders(decoded.fields)
@@ -849,6 +862,9 @@ export class H2Connection {
     if (socket.destroyed || !socket.writable) return
     if (chunks.length === 1) {
       socket.write(chunks[0] as Buffer)
+    } else if (this.outChunksBytes(chunks) <= CONCAT_BELOW_BYTES) {
+      // One copy is cheaper than a write request per chunk for small responses.
+      socket.write(Buffer.concat(chunks))
     } else {
       socket.cork()
       for (const c of chunks) socket.write(c)
@@ -858,6 +874,12 @@ export class H2Connection {
       this.pausedForOutput = true
       socket.pause()
     }
+  }
+
+  private outChunksBytes(chunks: readonly Buffer[]): number {
+    let n = 0
+    for (const c of chunks) n += c.length
+    return n
   }
 
   // -------------------------------------------------------------------------------------------
