@@ -23,6 +23,19 @@ const table = {
   NO_SPACE: [Status.RESOURCE_EXHAUSTED, 'etcdserver: mvcc: database space exceeded'],
   LEASE_NOT_FOUND: [Status.NOT_FOUND, 'etcdserver: requested lease not found'],
   MEMBER_NOT_FOUND: [Status.NOT_FOUND, 'etcdserver: member not found'],
+  MEMBER_EXIST: [Status.FAILED_PRECONDITION, 'etcdserver: member ID already exist'],
+  PEER_URL_EXIST: [Status.FAILED_PRECONDITION, 'etcdserver: Peer URLs already exists'],
+  MEMBER_BAD_URLS: [Status.INVALID_ARGUMENT, 'etcdserver: given member URLs are invalid'],
+  /** etcd 3.4 does not map this one in togRPCError: clients see code Unknown (2). */
+  MEMBER_NOT_ENOUGH_STARTED: [
+    Status.UNKNOWN,
+    'etcdserver: re-configuration failed due to not enough started members',
+  ],
+  MEMBER_NOT_LEARNER: [Status.FAILED_PRECONDITION, 'etcdserver: can only promote a learner member'],
+  LEARNER_NOT_READY: [
+    Status.FAILED_PRECONDITION,
+    'etcdserver: can only promote a learner member which is in sync with leader',
+  ],
   REQUEST_TOO_LARGE: [Status.INVALID_ARGUMENT, 'etcdserver: request is too large'],
   TOO_MANY_REQUESTS: [Status.RESOURCE_EXHAUSTED, 'etcdserver: too many requests'],
   NO_LEADER: [Status.UNAVAILABLE, 'etcdserver: no leader'],

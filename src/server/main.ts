@@ -48,6 +48,8 @@ async function main(): Promise<number> {
         resolve()
       })
     }
+    // Removed from the cluster: the member stops and exits 0, as etcd does.
+    void server.removed.then(resolve)
     process.once('SIGINT', () => stop('SIGINT'))
     process.once('SIGTERM', () => stop('SIGTERM'))
     // A clean stop resolves `done` too, halfway through server.stop(): only a failure ends here.

@@ -27,7 +27,8 @@ import { Members } from './members.js'
 import { txnWrites } from './apply-kv.js'
 import { encodeRequest, type RaftRequest } from './request.js'
 import { registerServices } from './services.js'
-import { ServerStateMachine, type ApplyResult } from './state-machine.js'
+import { ServerStateMachine, type ApplyResult, type MembersChange } from './state-machine.js'
+import { fetchCluster, readIdentity, writeIdentity } from './join.js'
 
 /** etcd's version this server speaks, as Status and /version report it (docs/divergence.md). */
 export const ETCD_VERSION = '3.4.0'
@@ -47,6 +48,11 @@ export interface StartOptions {
 
 export class PontoonServer {
   private stopping: Promise<void> | undefined
+  /** The peers the transport knows (kept in step with the members by membersChanged). */
+  readonly peerIds = new Set<bigint>()
+  private removedResolve!: () => void
+  /** Resolves once this member was removed from the cluster and has stopped (etcd exits 0). */
+  readonly removed = new Promise<void>((resolve) => (this.removedResolve = resolve))
   /** Writes are refused once the backend is larger (etcd's quota; its NOSPACE alarm). */
   private readonly quotaBytes: number
   private constructor(
@@ -70,12 +76,32 @@ export class PontoonServer {
     const log = opts.logger
     const clock = opts.clock ?? systemClock
     const peerUrls = config.initialAdvertisePeerUrls.map(formatUrl)
-    const id = deriveMemberId(peerUrls, config.initialClusterToken)
     const initial = new Map(
       [...config.initialCluster].map(([name, urls]) => [name, urls.map(formatUrl)] as const),
     )
-    const initialMembers = Members.initial(initial, config.initialClusterToken)
-    const clusterId = deriveClusterId(initialMembers.ids())
+    const memberDir = join(config.dataDir, 'member')
+    mkdirSync(memberDir, { recursive: true, mode: 0o700 })
+    const disk = new NodeDisk()
+    const fresh = !disk.list(join(memberDir, 'wal')).some((n) => n.endsWith('.wal'))
+    // A member that joined an existing cluster has the id the cluster gave it at its member add
+    // (etcd's id is random), saved beside its WAL; a member of the initial cluster derives its id
+    // from the flags, as etcd does.
+    let id: bigint
+    let clusterId: bigint
+    let initialMembers: Members
+    const joined = readIdentity(memberDir)
+    const joining = joined === undefined && fresh && config.initialClusterState === 'existing'
+    if (joining) {
+      const remote = await fetchCluster(initial, peerUrls, log)
+      id = remote.id
+      clusterId = remote.clusterId
+      initialMembers = remote.members
+      writeIdentity(memberDir, id, clusterId)
+    } else {
+      initialMembers = Members.initial(initial, config.initialClusterToken)
+      id = joined?.id ?? deriveMemberId(peerUrls, config.initialClusterToken)
+      clusterId = joined?.clusterId ?? deriveClusterId(initialMembers.ids())
+    }
     log.info(
       {
         name: config.name,
@@ -88,10 +114,6 @@ export class PontoonServer {
       'starting an etcd server',
     )
 
-    const memberDir = join(config.dataDir, 'member')
-    mkdirSync(memberDir, { recursive: true, mode: 0o700 })
-    const disk = new NodeDisk()
-    const fresh = !disk.list(join(memberDir, 'wal')).some((n) => n.endsWith('.wal'))
     // The WAL is opened first: it refuses a data dir of another member or cluster, naming both,
     // before the backend or the ports are touched.
     const storage = await WalStorage.open({
@@ -106,14 +128,14 @@ export class PontoonServer {
     const backend = LmdbBackend.open(join(memberDir, 'db'))
     const store = MvccStore.open(backend)
     const members = ServerStateMachine.savedMembers(backend) ?? initialMembers
-    if (fresh && config.initialClusterState === 'existing') {
-      throw new ServerError(
-        'INTERNAL',
-        `--initial-cluster-state=existing: joining an existing cluster needs a member add ` +
-          `first; this member (${hexId(id)}) has no data in ${config.dataDir}`,
-      )
-    }
-    const machine = new ServerStateMachine({ store, backend, members })
+    // The server is built after the node; until then the hooks reach it through this box.
+    const hooks: { server?: PontoonServer } = {}
+    const machine = new ServerStateMachine({
+      store,
+      backend,
+      members,
+      onMembersChanged: (change) => hooks.server?.membersChanged(change),
+    })
 
     const peers = new Map<NodeId, string[]>()
     for (const m of members.list()) if (m.id !== id) peers.set(m.id, m.peerUrls)
@@ -123,13 +145,27 @@ export class PontoonServer {
       listenUrls: config.listenPeerUrls.map(formatUrl),
       peers,
       logger: log.child({ caller: 'rafthttp' }),
+      isRemoved: (peer) => machine.members.isRemoved(peer),
+      onRemoved: () => hooks.server?.removedFromCluster(),
+      httpGet: (path) =>
+        path === '/members'
+          ? {
+              status: 200,
+              headers: {
+                'Content-Type': 'application/json',
+                'X-Etcd-Cluster-Id': hexId(clusterId),
+              },
+              body: machine.members.peerJson(),
+            }
+          : undefined,
     })
     const peerAddrs = await transport.listen()
     log.info({ 'listen-peer-urls': peerAddrs }, 'listening for peers')
 
     const node = await RaftNode.start<ApplyResult>({
       id,
-      peers: fresh ? members.ids() : undefined,
+      // A joining member starts without a configuration and waits for the leader's snapshot.
+      peers: fresh && !joining ? members.ids() : undefined,
       storage,
       stateMachine: machine,
       transport,
@@ -157,6 +193,8 @@ export class PontoonServer {
       log,
       [],
     )
+    hooks.server = server
+    for (const p of peers.keys()) server.peerIds.add(p)
     registerServices(rpc, server)
 
     await node.leader()
@@ -173,6 +211,62 @@ export class PontoonServer {
     }
     log.info({}, MILESTONES.ready)
     return server
+  }
+
+  /** A conf change or a snapshot changed the members: the transport follows them. */
+  membersChanged(change: MembersChange): void {
+    if (change.type === 'remove' && change.id === this.id) {
+      this.removedFromCluster()
+      return
+    }
+    const want = new Map<bigint, string[]>()
+    for (const m of this.machine.members.list()) if (m.id !== this.id) want.set(m.id, m.peerUrls)
+    for (const p of [...this.peerIds]) {
+      if (!want.has(p)) {
+        this.transport.removePeer(p)
+        this.peerIds.delete(p)
+      }
+    }
+    for (const [p, urls] of want) {
+      this.transport.setPeer(p, urls)
+      this.peerIds.add(p)
+    }
+    if (change.type === 'remove') {
+      this.log.info(
+        { 'removed-remote-peer-id': hexId(change.id), 'cluster-id': hexId(this.clusterId) },
+        'removed member',
+      )
+    } else if (change.type !== 'reset') {
+      this.log.info(
+        {
+          'cluster-id': hexId(this.clusterId),
+          'local-member-id': hexId(this.id),
+          [`${change.type === 'add' ? 'added' : change.type === 'update' ? 'updated' : 'promoted'}-member-id`]:
+            hexId(change.member.id),
+          'member-peer-urls': change.member.peerUrls,
+        },
+        `${change.type === 'add' ? 'added' : change.type === 'update' ? 'updated' : 'promoted'} member`,
+      )
+    }
+  }
+
+  /** This member was removed from the cluster (applied, or told by a peer): it stops. */
+  removedFromCluster(): void {
+    if (this.stopping !== undefined) return
+    this.log.warn(
+      { 'local-member-id': hexId(this.id) },
+      'the member has been permanently removed from the cluster',
+    )
+    this.log.warn(
+      { 'data-dir': this.config.dataDir },
+      'the data-dir used by this member must be removed',
+    )
+    void this.stop().then(() => this.removedResolve())
+  }
+
+  /** This member's transport counters for a peer (the strict reconfiguration check). */
+  peerActive(peer: bigint): boolean {
+    return peer === this.id || (this.peerIds.has(peer) && this.transport.stats(peer).active)
   }
 
   /** Proposes our name and client URLs until it succeeds (etcd's publish, retried the same). */

@@ -10,8 +10,16 @@ import {
   CompactionResponseCodec,
   DeleteRangeRequestCodec,
   DeleteRangeResponseCodec,
+  MemberAddRequestCodec,
+  MemberAddResponseCodec,
   MemberListRequestCodec,
   MemberListResponseCodec,
+  MemberPromoteRequestCodec,
+  MemberPromoteResponseCodec,
+  MemberRemoveRequestCodec,
+  MemberRemoveResponseCodec,
+  MemberUpdateRequestCodec,
+  MemberUpdateResponseCodec,
   PutRequestCodec,
   PutResponseCodec,
   RangeRequestCodec,
@@ -28,6 +36,8 @@ import {
 import { applyRange, applyTxn, noLeases, txnSerializable, txnWrites } from './apply-kv.js'
 import { checkDelete, checkPut, checkRange, checkTxn } from './checks.js'
 import { ServerError } from './errors.js'
+import type { Member } from './members.js'
+import { memberOps } from './member-service.js'
 import type { PontoonServer } from './server.js'
 import { CLUSTER_VERSION, ETCD_VERSION, PONTOON_VERSION, toServerError } from './server.js'
 
@@ -128,14 +138,36 @@ export function registerServices(rpc: RpcServer, s: PontoonServer): void {
     MemberListResponseCodec,
     () => ({
       header: null,
-      members: s.machine.members.list().map((m) => ({
-        id: m.id,
-        name: m.name,
-        peerUrls: m.peerUrls,
-        clientUrls: m.clientUrls,
-        isLearner: m.isLearner,
-      })),
+      members: s.machine.members.list().map(wireMember),
     }),
+  )
+  const ops = memberOps(s)
+  unary(
+    '/etcdserverpb.Cluster/MemberAdd',
+    MemberAddRequestCodec,
+    MemberAddResponseCodec,
+    async (r) => {
+      const { member, members } = await ops.add(r.peerUrls, r.isLearner)
+      return { header: null, member: wireMember(member), members: members.map(wireMember) }
+    },
+  )
+  unary(
+    '/etcdserverpb.Cluster/MemberRemove',
+    MemberRemoveRequestCodec,
+    MemberRemoveResponseCodec,
+    async (r) => ({ header: null, members: (await ops.remove(r.id)).map(wireMember) }),
+  )
+  unary(
+    '/etcdserverpb.Cluster/MemberUpdate',
+    MemberUpdateRequestCodec,
+    MemberUpdateResponseCodec,
+    async (r) => ({ header: null, members: (await ops.update(r.id, r.peerUrls)).map(wireMember) }),
+  )
+  unary(
+    '/etcdserverpb.Cluster/MemberPromote',
+    MemberPromoteRequestCodec,
+    MemberPromoteResponseCodec,
+    async (r) => ({ header: null, members: (await ops.promote(r.id)).map(wireMember) }),
   )
 
   rpc.http('/version', () => ({
@@ -163,6 +195,22 @@ export function registerServices(rpc: RpcServer, s: PontoonServer): void {
       body: JSON.stringify({ health: String(healthy) }),
     }
   })
+}
+
+function wireMember(m: Member): {
+  id: bigint
+  name: string
+  peerUrls: string[]
+  clientUrls: string[]
+  isLearner: boolean
+} {
+  return {
+    id: m.id,
+    name: m.name,
+    peerUrls: m.peerUrls,
+    clientUrls: m.clientUrls,
+    isLearner: m.isLearner,
+  }
 }
 
 /** The headers etcd's HTTP handlers add to every answer. */

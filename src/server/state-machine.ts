@@ -27,7 +27,8 @@ import {
   type LeaseLookup,
 } from './apply-kv.js'
 import { ServerError } from './errors.js'
-import { Members } from './members.js'
+import { ConfChangeType } from '../raft/index.js'
+import { Members, type Member } from './members.js'
 import { decodeRequest, type RaftRequest } from './request.js'
 
 export type ApplyResult =
@@ -50,7 +51,19 @@ export interface ServerStateMachineOptions {
   leases?: LeaseLookup
   /** Called after a member's attributes changed (the server logs its publish). */
   onAttributes?: (id: bigint) => void
+  /**
+   * Called after a conf change changed the members (the server updates the peer transport, and
+   * stops when it was removed itself).
+   */
+  onMembersChanged?: (change: MembersChange) => void
 }
+
+/** What a conf change did to the members. */
+export type MembersChange =
+  | { type: 'add' | 'update' | 'promote'; member: Member }
+  | { type: 'remove'; id: bigint }
+  /** A snapshot replaced them all. */
+  | { type: 'reset' }
 
 export class ServerStateMachine implements StateMachine<ApplyResult> {
   private store: MvccStore
@@ -58,6 +71,7 @@ export class ServerStateMachine implements StateMachine<ApplyResult> {
   members: Members
   private readonly leases: LeaseLookup
   private readonly onAttributes: (id: bigint) => void
+  private readonly onMembersChanged: (change: MembersChange) => void
 
   constructor(opts: ServerStateMachineOptions) {
     this.store = opts.store
@@ -65,6 +79,7 @@ export class ServerStateMachine implements StateMachine<ApplyResult> {
     this.members = opts.members
     this.leases = opts.leases ?? noLeases
     this.onAttributes = opts.onAttributes ?? (() => {})
+    this.onMembersChanged = opts.onMembersChanged ?? (() => {})
   }
 
   get kv(): MvccStore {
@@ -153,8 +168,51 @@ export class ServerStateMachine implements StateMachine<ApplyResult> {
     }
   }
 
+  /**
+   * A member add, remove, update or promote (etcd's applyConfChange): the change carries the
+   * member's JSON as its context, as etcd's does. The checks (etcd's ValidateConfigurationChange)
+   * ran before the proposal (services.ts); a change that no longer fits is applied as far as it
+   * makes sense (an update of an unknown member changes nothing).
+   */
   applyConfChange(change: AppliedConfChange): void {
+    const c = change.change.changes[0]
+    let done: MembersChange | undefined
+    if (c !== undefined) {
+      const ctx =
+        change.change.context.length > 0 ? decodeMemberContext(change.change.context) : null
+      switch (c.type) {
+        case ConfChangeType.ConfChangeAddNode:
+        case ConfChangeType.ConfChangeAddLearnerNode: {
+          const existing = this.members.get(c.nodeId)
+          if (existing !== undefined && existing.isLearner && ctx !== null && !ctx.isLearner) {
+            this.members.promote(c.nodeId)
+            done = { type: 'promote', member: existing }
+          } else if (existing === undefined && ctx !== null) {
+            const m = { ...ctx, id: c.nodeId }
+            this.members.add(m)
+            done = { type: 'add', member: m }
+          }
+          break
+        }
+        case ConfChangeType.ConfChangeRemoveNode:
+          if (this.members.get(c.nodeId) !== undefined) {
+            this.members.remove(c.nodeId)
+            done = { type: 'remove', id: c.nodeId }
+          }
+          break
+        case ConfChangeType.ConfChangeUpdateNode: {
+          const m = this.members.get(c.nodeId)
+          if (m !== undefined && ctx !== null) {
+            this.members.setPeerUrls(c.nodeId, ctx.peerUrls)
+            done = { type: 'update', member: m }
+          }
+          break
+        }
+      }
+    }
+    if (done !== undefined) this.saveMembers()
     this.store.markApplied(change.index)
+    if (done !== undefined) this.onMembersChanged(done)
   }
 
   /**
@@ -171,6 +229,7 @@ export class ServerStateMachine implements StateMachine<ApplyResult> {
   restore(snapshot: Snapshot): void {
     this.store.restore(snapshot.data)
     this.members = ServerStateMachine.savedMembers(this.backend) ?? this.members
+    this.onMembersChanged({ type: 'reset' })
   }
 
   /** Written into the backend's next commit: the one of the entry being applied. */
@@ -187,6 +246,38 @@ export class ServerStateMachine implements StateMachine<ApplyResult> {
 
 /** The backend's meta key under which the members are saved with the data. */
 export const MEMBERS_META = new TextEncoder().encode('members')
+
+/**
+ * The member as etcd puts it in a conf change's context (its membership.Member JSON): the id in
+ * decimal as a JSON number, peerURLs, name, clientURLs, isLearner.
+ */
+export function encodeMemberContext(m: Member): Uint8Array {
+  const o: Record<string, unknown> = { id: '@ID@', peerURLs: m.peerUrls }
+  if (m.name !== '') o.name = m.name
+  if (m.clientUrls.length > 0) o.clientURLs = m.clientUrls
+  if (m.isLearner) o.isLearner = true
+  return Buffer.from(JSON.stringify(o).replace('"@ID@"', m.id.toString(10)), 'utf8')
+}
+
+export function decodeMemberContext(bytes: Uint8Array): Member {
+  const text = Buffer.from(bytes)
+    .toString('utf8')
+    .replace(/"id":(\d+)/, '"id":"$1"')
+  const o = JSON.parse(text) as {
+    id: string
+    peerURLs?: string[]
+    name?: string
+    clientURLs?: string[]
+    isLearner?: boolean
+  }
+  return {
+    id: BigInt(o.id),
+    name: o.name ?? '',
+    peerUrls: o.peerURLs ?? [],
+    clientUrls: o.clientURLs ?? [],
+    isLearner: o.isLearner ?? false,
+  }
+}
 
 function failed(error: ServerError): ApplyResult {
   return { type: 'error', error }

@@ -21,7 +21,22 @@ export interface TransportContext {
    * misconfigured peer redials every backoffMaxMs, and its later refusals are logged at debug.
    */
   readonly refusalsLogged: Set<string>
+  /** Whether a member id was removed from the cluster (its connections are refused). */
+  readonly isRemoved: (id: NodeId) => boolean
+  /** A peer refused us because we were removed from the cluster. */
+  readonly onRemoved: () => void
+  /** Answers an HTTP/1.1 GET on the peer port (etcd's /members), or undefined: not found. */
+  readonly httpGet: (path: string) => HttpAnswer | undefined
 }
+
+export interface HttpAnswer {
+  status: number
+  headers: Record<string, string>
+  body: string
+}
+
+/** etcd's text (rafthttp's errMemberRemoved), sent to and recognised from a removed member. */
+export const MEMBER_REMOVED_TEXT = 'the member has been permanently removed from the cluster'
 
 /** Logs a refusal at error the first time for `key`, then at debug. */
 export function logRefusal(

@@ -22,7 +22,10 @@ import {
   StreamKind,
   type Hello,
 } from './frame.js'
-import { fields, hex, logRefusal, type TransportContext } from './context.js'
+import { fields, hex, logRefusal, MEMBER_REMOVED_TEXT, type TransportContext } from './context.js'
+
+/** The largest HTTP request head read on the peer port. */
+const HTTP_HEAD_BYTES_MAX = 8192
 
 export function acceptConnection(
   ctx: TransportContext,
@@ -84,6 +87,17 @@ export function acceptConnection(
       )
       return false
     }
+    if (ctx.isRemoved(h.from)) {
+      logRefusal(
+        ctx,
+        `removed ${h.from}`,
+        fields(ctx, h.from, { 'remote-addr': remote }),
+        'rejected stream from remote peer because it was removed',
+      )
+      closedWhy = MEMBER_REMOVED_TEXT
+      socket.end(encodeReject(MEMBER_REMOVED_TEXT))
+      return false
+    }
     if (h.to !== ctx.id) {
       const text = 'ignored streaming request; ID mismatch'
       logRefusal(
@@ -137,6 +151,12 @@ export function acceptConnection(
   }
 
   const deliver = (m: Message): boolean => {
+    if (ctx.isRemoved(m.from)) {
+      // Removed while connected: told as a new connection would be, and closed.
+      closedWhy = MEMBER_REMOVED_TEXT
+      socket.end(encodeReject(MEMBER_REMOVED_TEXT))
+      return false
+    }
     const h = ctx.handler
     if (h === null) return true // not started or stopped: raft resends what matters
     try {
@@ -229,7 +249,48 @@ export function acceptConnection(
     return deliver(m)
   }
 
+  /** Bytes of an HTTP request being read (null: not HTTP, or decided). */
+  let http: Buffer | null = null
+  let sniffed = false
+  const onHttp = (chunk: Uint8Array): void => {
+    http = http === null ? Buffer.from(chunk) : Buffer.concat([http, chunk])
+    const end = http.indexOf('\r\n\r\n')
+    if (end < 0) {
+      if (http.length > HTTP_HEAD_BYTES_MAX) refuse('HTTP request head too large')
+      return
+    }
+    cancelHandshake()
+    closedWhy = 'http'
+    const line = http.subarray(0, http.indexOf('\r\n')).toString('latin1')
+    const path = line.split(' ')[1] ?? '/'
+    const a = ctx.httpGet(path.split('?')[0] ?? path) ?? {
+      status: 404,
+      headers: { 'content-type': 'text/plain; charset=utf-8' },
+      body: '404 page not found\n',
+    }
+    const body = Buffer.from(a.body, 'utf8')
+    const head = [
+      `HTTP/1.1 ${a.status} ${a.status === 200 ? 'OK' : 'Not Found'}`,
+      ...Object.entries(a.headers).map(([k, v]) => `${k}: ${v}`),
+      `Content-Length: ${body.length}`,
+      'Connection: close',
+      '',
+      '',
+    ].join('\r\n')
+    socket.end(Buffer.concat([Buffer.from(head, 'latin1'), body]))
+  }
+
   socket.on('data', (chunk: Uint8Array) => {
+    if (!sniffed) {
+      // An HTTP GET (etcd's peer handler answers GET /members on the peer port) is told apart
+      // from our handshake by its first bytes: a frame starts with a length and the HELLO type.
+      sniffed = true
+      if (Buffer.from(chunk.subarray(0, 4)).toString('latin1') === 'GET ') http = Buffer.alloc(0)
+    }
+    if (http !== null) {
+      if (closedWhy === null) onHttp(chunk)
+      return
+    }
     const bad = reader.push(chunk, onFrame)
     if (bad !== null) refuse(hello === null ? `bad handshake: ${bad}` : bad)
   })

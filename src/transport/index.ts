@@ -19,5 +19,6 @@ export {
   type TransportLimits,
   type TransportLogger,
 } from './types.js'
+export { MEMBER_REMOVED_TEXT, type HttpAnswer } from './context.js'
 export { TransportError, type TransportErrorCode } from './errors.js'
 export { parsePeerUrl, parsePeerUrls, type PeerUrl } from './url.js'

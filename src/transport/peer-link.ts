@@ -25,7 +25,14 @@ import {
   StreamKind,
   writeFrameHeader,
 } from './frame.js'
-import { fields, hex, logRefusal, reportUnreachable, type TransportContext } from './context.js'
+import {
+  fields,
+  hex,
+  logRefusal,
+  MEMBER_REMOVED_TEXT,
+  reportUnreachable,
+  type TransportContext,
+} from './context.js'
 import { netHost, type PeerUrl } from './url.js'
 import type { PeerStats } from './types.js'
 
@@ -186,7 +193,9 @@ export class PeerLink {
           return true
         }
         if (type === FrameType.REJECT) {
-          reason = `refused by the peer: ${new TextDecoder().decode(payload)}`
+          const text = new TextDecoder().decode(payload)
+          reason = `refused by the peer: ${text}`
+          if (text === MEMBER_REMOVED_TEXT) ctx.onRemoved()
           logRefusal(
             ctx,
             `reject ${this.peer} ${reason}`,

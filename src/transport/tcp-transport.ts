@@ -19,7 +19,14 @@ import {
 } from '../raft/index.js'
 import { tcpNet, type Net, type NetServer, type NetSocket } from '../io/index.js'
 import { TransportError } from './errors.js'
-import { fields, hex, reportSnapshot, reportUnreachable, type TransportContext } from './context.js'
+import {
+  fields,
+  hex,
+  reportSnapshot,
+  reportUnreachable,
+  type HttpAnswer,
+  type TransportContext,
+} from './context.js'
 import { acceptConnection } from './inbound.js'
 import { PeerLink } from './peer-link.js'
 import { sendSnapshot } from './snapshot-sender.js'
@@ -50,6 +57,17 @@ export interface TcpTransportOptions {
   /** The network (default tcpNet, node:net). */
   readonly net?: Net
   readonly limits?: Partial<TransportLimits>
+  /** Whether a member id was removed from the cluster: its connections are refused with etcd's
+   * "the member has been permanently removed from the cluster". */
+  readonly isRemoved?: (id: NodeId) => boolean
+  /** Called when a peer refuses us because this member was removed. */
+  readonly onRemoved?: () => void
+  /**
+   * Answers an HTTP/1.1 GET on the peer port, recognised before the handshake (etcd's peer
+   * handler serves GET /members there; a joining member reads the cluster from it). Undefined:
+   * 404.
+   */
+  readonly httpGet?: (path: string) => HttpAnswer | undefined
 }
 
 export class TcpTransport implements Transport {
@@ -78,6 +96,9 @@ export class TcpTransport implements Transport {
       stopped: false,
       snapshotBytesReceiving: 0,
       refusalsLogged: new Set(),
+      isRemoved: opts.isRemoved ?? (() => false),
+      onRemoved: opts.onRemoved ?? (() => {}),
+      httpGet: opts.httpGet ?? (() => undefined),
     }
     this.listenUrls = parsePeerUrls(opts.listenUrls, { listen: true })
     for (const [id, urls] of opts.peers) {
