@@ -1,0 +1,139 @@
+// Goal: membership changes work as with etcd 3.4, through etcdctl and real processes: a member
+// added with `etcdctl member add` starts with `--initial-cluster-state existing` and the
+// --initial-cluster etcdctl printed, catches up and serves what was written before; a removed
+// member stops (exit 0, as etcd); the strict reconfiguration check and the membership errors
+// answer with etcd's texts. Method: real pontoon processes (test-support/procs.ts) and etcdctl;
+// `member add`'s output compared with etcd's for the same commands (ids apart).
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { Etcd3 } from 'etcd3'
+import { etcdctl, etcdctlJson } from '../../test-support/etcdctl.js'
+import { freePorts, Member, pontoonCommand, startCluster } from '../../test-support/procs.js'
+import { slow } from '../../test-support/quick.js'
+
+/** `etcdctl member add`'s output with its hex ids replaced by X (ids are random in etcd). */
+function withoutIds(text: string): string {
+  return text.replace(/\b[0-9a-f]{12,16}\b/g, 'X')
+}
+
+/** Waits for a member's process to exit by itself; polls an outside process (no event). */
+async function exited(m: Member, timeoutMs: number): Promise<number | null> {
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline) {
+    const s = m.exitStatus
+    if (s !== undefined && !m.running) return s.code
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  throw new Error(`${m.name} still runs after ${timeoutMs} ms; log tail:\n${m.logTail(20)}`)
+}
+
+/** etcdctl's printed ETCD_* lines as a map. */
+function envLines(stdout: string): Map<string, string> {
+  const out = new Map<string, string>()
+  for (const l of stdout.split('\n')) {
+    const m = /^(ETCD_[A-Z_]+)="(.*)"$/.exec(l)
+    if (m !== null) out.set(m[1]!, m[2]!)
+  }
+  return out
+}
+
+test(
+  'member add, join with --initial-cluster-state existing, catch up, member remove',
+  slow('2 pontoon processes and one etcd'),
+  async (t) => {
+    const cluster = await startCluster({ kind: 'pontoon', size: 1, t })
+    const m1 = cluster.member(0)
+    const ep = m1.clientUrl
+    assert.equal((await etcdctl(ep, ['put', 'before', 'joined'])).code, 0)
+    const [clientPort, peerPort] = await freePorts(2)
+    const peerUrl = `http://127.0.0.1:${peerPort!}`
+    const clientUrl = `http://127.0.0.1:${clientPort!}`
+
+    const add = await etcdctl(ep, ['member', 'add', 'm2', `--peer-urls=${peerUrl}`])
+    assert.equal(add.code, 0, add.stderr)
+    const env = envLines(add.stdout)
+    assert.equal(env.get('ETCD_NAME'), 'm2')
+    assert.equal(env.get('ETCD_INITIAL_CLUSTER'), `m2=${peerUrl},m1=${m1.peerUrl}`)
+    assert.equal(env.get('ETCD_INITIAL_ADVERTISE_PEER_URLS'), peerUrl)
+    assert.equal(env.get('ETCD_INITIAL_CLUSTER_STATE'), 'existing')
+
+    // The same command on etcd prints the same lines, ids apart (its member's URLs differ).
+    const etcd = await startCluster({ kind: 'etcd', size: 1, t })
+    const etcdAdd = await etcdctl(etcd.member(0).clientUrl, [
+      'member',
+      'add',
+      'm2',
+      `--peer-urls=${peerUrl}`,
+    ])
+    assert.equal(etcdAdd.code, 0, etcdAdd.stderr)
+    const norm = (s: string, own: string): string =>
+      withoutIds(s)
+        .replace(own, 'M1')
+        .replace(/m2=(\S+),m1=M1|m1=M1,m2=(\S+)/, 'CLUSTER')
+    assert.equal(norm(add.stdout, m1.peerUrl), norm(etcdAdd.stdout, etcd.member(0).peerUrl))
+    await etcd.close()
+
+    // Strict reconfiguration: one started member of two cannot take a third voter (etcd 3.4
+    // sends this one with gRPC code Unknown).
+    const third = await etcdctl(ep, ['member', 'add', 'm3', '--peer-urls=http://127.0.0.1:1'])
+    assert.equal(third.code, 1)
+    assert.match(
+      third.stderr,
+      /code = Unknown desc = etcdserver: re-configuration failed due to not enough started members/,
+    )
+
+    const m2 = new Member({ name: 'm2', clientUrl, peerUrl, dataDir: `${cluster.baseDir}/m2` })
+    m2.argv = [
+      ...pontoonCommand(),
+      `--name=${env.get('ETCD_NAME')!}`,
+      `--data-dir=${m2.dataDir}`,
+      `--listen-client-urls=${clientUrl}`,
+      `--advertise-client-urls=${clientUrl}`,
+      `--listen-peer-urls=${peerUrl}`,
+      `--initial-advertise-peer-urls=${env.get('ETCD_INITIAL_ADVERTISE_PEER_URLS')!}`,
+      `--initial-cluster=${env.get('ETCD_INITIAL_CLUSTER')!}`,
+      `--initial-cluster-state=${env.get('ETCD_INITIAL_CLUSTER_STATE')!}`,
+      '--heartbeat-interval=25',
+      '--election-timeout=250',
+    ]
+    t.after(() => m2.kill())
+    await m2.start(20_000)
+    const got = await etcdctl(clientUrl, ['get', 'before', '--print-value-only'])
+    assert.equal(got.stdout, 'joined\n', got.stderr)
+
+    const list = (await etcdctlJson(ep, ['member', 'list'])) as {
+      members: { ID: bigint; name: string; peerURLs: string[]; clientURLs: string[] }[]
+    }
+    assert.deepEqual(list.members.map((m) => m.name).sort(), ['m1', 'm2'])
+    const m2Row = list.members.find((m) => m.name === 'm2')!
+    assert.deepEqual(m2Row.peerURLs, [peerUrl])
+    assert.deepEqual(m2Row.clientURLs, [clientUrl])
+
+    // Membership errors with etcd's texts.
+    const dup = await etcdctl(ep, ['member', 'add', 'm3', `--peer-urls=${m1.peerUrl}`])
+    assert.equal(dup.code, 1)
+    assert.match(
+      dup.stderr,
+      /code = FailedPrecondition desc = etcdserver: Peer URLs already exists/,
+    )
+    const missing = await etcdctl(ep, ['member', 'remove', '1234'])
+    assert.match(missing.stderr, /code = NotFound desc = etcdserver: member not found/)
+    const id = m2Row.ID.toString(16)
+    const voter = await etcdctl(ep, ['member', 'promote', id])
+    assert.match(voter.stderr, /etcdserver: can only promote a learner member/)
+    const client = new Etcd3({ hosts: ep })
+    t.after(() => client.close())
+    await assert.rejects(client.cluster.memberAdd({ peerURLs: ['http://127.0.0.1'] }), {
+      message: /etcdserver: given member URLs are invalid/,
+    })
+
+    // Removed: the member stops by itself and exits 0, as etcd's does.
+    const rm = await etcdctl(ep, ['member', 'remove', id])
+    assert.equal(rm.code, 0, rm.stderr)
+    assert.equal(await exited(m2, 15_000), 0)
+    assert.ok(m2.lines.some((l) => l.includes('permanently removed from the cluster')))
+    const after = (await etcdctlJson(ep, ['member', 'list'])) as { members: unknown[] }
+    assert.equal(after.members.length, 1)
+    assert.equal((await etcdctl(ep, ['put', 'after', 'removed'])).code, 0)
+  },
+)
