@@ -20,6 +20,7 @@ import { MessageType, message, type Message, type NodeId } from 'pontoon/raft'
 test('pontoon/transport exports exactly these names', () => {
   assert.deepEqual(Object.keys(transport).sort(), [
     'DEFAULT_LIMITS',
+    'MEMBER_REMOVED_TEXT',
     'TcpTransport',
     'TransportError',
     'parsePeerUrl',

@@ -679,6 +679,51 @@ test('snapshots being received are bounded together; a stream cut off gives its 
   }
 })
 
+test('an HTTP GET on the peer port gets the httpGet answer (etcd GET /members), else 404', async () => {
+  const events = new Events()
+  const b = await member(events, {
+    id: 2n,
+    httpGet: (path) =>
+      path === '/members'
+        ? { status: 200, headers: { 'X-Etcd-Cluster-Id': 'c1' }, body: '[{"id":2}]' }
+        : undefined,
+  })
+  try {
+    const members = await fetch(`${b.url}/members`)
+    assert.equal(members.status, 200)
+    assert.equal(members.headers.get('x-etcd-cluster-id'), 'c1')
+    assert.equal(await members.text(), '[{"id":2}]')
+    const other = await fetch(`${b.url}/other`)
+    assert.equal(other.status, 404)
+    await other.text()
+  } finally {
+    await b.t.stop()
+  }
+})
+
+test("a member removed from the cluster is refused with etcd's text and told so", async () => {
+  const events = new Events()
+  let told = 0
+  const b = await member(events, { id: 2n, isRemoved: (id) => id === 1n })
+  const a = await member(events, {
+    id: 1n,
+    peers: new Map([[2n, [b.url]]]),
+    onRemoved: () => {
+      told++
+      events.notify()
+    },
+  })
+  b.t.start(b.probe)
+  a.t.start(a.probe)
+  try {
+    a.t.send([app(1n, 2n, 1)])
+    await events.until('a was told', () => told > 0)
+    assert.equal(b.probe.received.length, 0)
+  } finally {
+    await Promise.all([a.t.stop(), b.t.stop()])
+  }
+})
+
 test('garbage, bad handshakes and truncated or undecodable frames close only their connection', async () => {
   const events = new Events()
   const b = await member(events, { id: 2n })
@@ -690,8 +735,8 @@ test('garbage, bad handshakes and truncated or undecodable frames close only the
     b.probe.logged('closed peer connection').map((l) => String(l.fields.reason))
   const cases: [string, Uint8Array, RegExp][] = [
     [
-      'an HTTP request',
-      new TextEncoder().encode('GET / HTTP/1.1\r\nHost: x\r\n\r\n'),
+      'an HTTP request other than a GET',
+      new TextEncoder().encode('POST / HTTP/1.1\r\nHost: x\r\n\r\n'),
       /bad handshake: frame of \d+ bytes exceeds/,
     ],
     [
