@@ -178,8 +178,7 @@ export class ServerStateMachine implements StateMachine<ApplyResult> {
     const c = change.change.changes[0]
     let done: MembersChange | undefined
     if (c !== undefined) {
-      const ctx =
-        change.change.context.length > 0 ? decodeMemberContext(change.change.context) : null
+      const ctx = memberContextOrNull(change.change.context)
       switch (c.type) {
         case ConfChangeType.ConfChangeAddNode:
         case ConfChangeType.ConfChangeAddLearnerNode: {
@@ -276,6 +275,16 @@ export function decodeMemberContext(bytes: Uint8Array): Member {
     peerUrls: o.peerURLs ?? [],
     clientUrls: o.clientURLs ?? [],
     isLearner: o.isLearner ?? false,
+  }
+}
+
+/** A conf change's context as a member, or null (empty, or not a member's JSON: raft's own). */
+function memberContextOrNull(bytes: Uint8Array): Member | null {
+  if (bytes.length === 0) return null
+  try {
+    return decodeMemberContext(bytes)
+  } catch {
+    return null
   }
 }
 
