@@ -10,6 +10,8 @@ import { Etcd3 } from 'etcd3'
 import { etcdctl, etcdctlJson } from '../../test-support/etcdctl.js'
 import { freePorts, Member, pontoonCommand, startCluster } from '../../test-support/procs.js'
 import { slow } from '../../test-support/quick.js'
+import { Members } from './members.js'
+import { decodeMemberContext, encodeMemberContext } from './state-machine.js'
 
 /** `etcdctl member add`'s output with its hex ids replaced by X (ids are random in etcd). */
 function withoutIds(text: string): string {
@@ -182,3 +184,65 @@ test(
     assert.equal(after.members.length, 2)
   },
 )
+
+test('GET /members JSON: etcd shape, ids as exact decimal numbers above 2^53, read back', () => {
+  const m = new Members()
+  m.add({
+    id: 0xf4a457008d1441f2n,
+    name: 'm1',
+    peerUrls: ['http://127.0.0.1:2380'],
+    clientUrls: ['http://127.0.0.1:2379'],
+    isLearner: false,
+  })
+  m.add({
+    id: 0x241dd27610dc55b3n,
+    name: '',
+    peerUrls: ['http://a:1'],
+    clientUrls: [],
+    isLearner: false,
+  })
+  // etcd 3.4's answer for the same members, byte for byte (an unstarted member has no name).
+  assert.equal(
+    m.peerJson(),
+    '[{"id":2602467564220863923,"peerURLs":["http://a:1"]},' +
+      '{"id":17628310501313495538,"peerURLs":["http://127.0.0.1:2380"],"name":"m1",' +
+      '"clientURLs":["http://127.0.0.1:2379"]}]',
+  )
+  assert.deepEqual(Members.fromPeerJson(m.peerJson()).list(), m.list())
+})
+
+test('members saved with their removed ids; the first saved format still reads', () => {
+  const m = new Members()
+  m.add({ id: 1n, name: 'a', peerUrls: ['http://a:1'], clientUrls: [], isLearner: true })
+  m.add({ id: 2n, name: 'b', peerUrls: ['http://b:1'], clientUrls: [], isLearner: false })
+  m.remove(2n)
+  const back = Members.decode(m.encode())
+  assert.deepEqual(back.list(), m.list())
+  assert.ok(back.isRemoved(2n))
+  assert.ok(!back.isRemoved(1n))
+  const old = Buffer.from(
+    JSON.stringify([{ id: 'a', name: 'x', peerUrls: [], clientUrls: [], isLearner: false }]),
+  )
+  assert.deepEqual(
+    Members.decode(old)
+      .list()
+      .map((x) => x.id),
+    [10n],
+  )
+})
+
+test("a conf change's context is the member's JSON as etcd writes it, read back exactly", () => {
+  const member = {
+    id: 0x8a35b3a5205126f2n,
+    name: '',
+    peerUrls: ['http://127.0.0.1:23802'],
+    clientUrls: [],
+    isLearner: true,
+  }
+  const bytes = encodeMemberContext(member)
+  assert.equal(
+    Buffer.from(bytes).toString(),
+    '{"id":9959063672792884978,"peerURLs":["http://127.0.0.1:23802"],"isLearner":true}',
+  )
+  assert.deepEqual(decodeMemberContext(bytes), member)
+})

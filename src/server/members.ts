@@ -88,6 +88,8 @@ export class Members {
   peerJson(): string {
     const rows = this.list().map((m) => {
       const o: Record<string, unknown> = { id: '@ID@', peerURLs: m.peerUrls }
+      // Go's membership.Member field order: id, peerURLs, isLearner, name, clientURLs.
+      if (m.isLearner) o.isLearner = true
       if (m.name !== '') o.name = m.name
       if (m.clientUrls.length > 0) o.clientURLs = m.clientUrls
       return JSON.stringify(o).replace('"@ID@"', m.id.toString(10))

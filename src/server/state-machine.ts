@@ -251,10 +251,11 @@ export const MEMBERS_META = new TextEncoder().encode('members')
  * decimal as a JSON number, peerURLs, name, clientURLs, isLearner.
  */
 export function encodeMemberContext(m: Member): Uint8Array {
+  // Go's field order (RaftAttributes, then Attributes); empty ones omitted, as etcd's omitempty.
   const o: Record<string, unknown> = { id: '@ID@', peerURLs: m.peerUrls }
+  if (m.isLearner) o.isLearner = true
   if (m.name !== '') o.name = m.name
   if (m.clientUrls.length > 0) o.clientURLs = m.clientUrls
-  if (m.isLearner) o.isLearner = true
   return Buffer.from(JSON.stringify(o).replace('"@ID@"', m.id.toString(10)), 'utf8')
 }
 
