@@ -88,19 +88,24 @@ export class PontoonServer {
     // from the flags, as etcd does.
     let id: bigint
     let clusterId: bigint
-    let initialMembers: Members
+    let initialMembers: Members | undefined
     const joined = readIdentity(memberDir)
-    const joining = joined === undefined && fresh && config.initialClusterState === 'existing'
-    if (joining) {
+    // A joiner starts raft without peers; it is one if it joined before (even if it stopped
+    // before its WAL or its first snapshot), or joins now.
+    const joiner = joined !== undefined || (fresh && config.initialClusterState === 'existing')
+    if (fresh && config.initialClusterState === 'existing') {
       const remote = await fetchCluster(initial, peerUrls, log)
       id = remote.id
       clusterId = remote.clusterId
       initialMembers = remote.members
       writeIdentity(memberDir, id, clusterId)
+    } else if (joined !== undefined) {
+      id = joined.id
+      clusterId = joined.clusterId
     } else {
       initialMembers = Members.initial(initial, config.initialClusterToken)
-      id = joined?.id ?? deriveMemberId(peerUrls, config.initialClusterToken)
-      clusterId = joined?.clusterId ?? deriveClusterId(initialMembers.ids())
+      id = deriveMemberId(peerUrls, config.initialClusterToken)
+      clusterId = deriveClusterId(initialMembers.ids())
     }
     log.info(
       {
@@ -127,7 +132,11 @@ export class PontoonServer {
     for (const w of storage.warnings) log.warn({ 'data-dir': config.dataDir }, w)
     const backend = LmdbBackend.open(join(memberDir, 'db'))
     const store = MvccStore.open(backend)
-    const members = ServerStateMachine.savedMembers(backend) ?? initialMembers
+    // A joiner that has not received the leader's snapshot yet asks the cluster again.
+    const members =
+      ServerStateMachine.savedMembers(backend) ??
+      initialMembers ??
+      (await fetchCluster(initial, peerUrls, log)).members
     // The server is built after the node; until then the hooks reach it through this box.
     const hooks: { server?: PontoonServer } = {}
     const machine = new ServerStateMachine({
@@ -165,7 +174,7 @@ export class PontoonServer {
     const node = await RaftNode.start<ApplyResult>({
       id,
       // A joining member starts without a configuration and waits for the leader's snapshot.
-      peers: fresh && !joining ? members.ids() : undefined,
+      peers: fresh && !joiner ? members.ids() : undefined,
       storage,
       stateMachine: machine,
       transport,
