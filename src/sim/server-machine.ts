@@ -5,13 +5,13 @@
  * Crash model. A machine that does not survive crashes (`smDurable` off) loses its store with the
  * process: the restarted member opens an empty one (consistent index 0), and the driver restores
  * it from the storage snapshot and replays the log after it, as it does for any machine at 0. A
- * durable one (`smDurable` on) is a backend that commits every entry's write group as it is
- * applied (MemoryBackend: a committed group is durable at once): the MemoryBackend object
- * survives the crash, and the restarted member runs `MvccStore.open` on it (the key index
- * rebuilt, a compaction the crash interrupted resumed), so the driver skips what its consistent
- * index already holds. Crashes strike only between whole entries (the crash points around the
- * driver's calls), so each group is whole or absent, as the Backend contract promises. A lazily
- * committing backend (LMDB's) is not modelled: that needs a backend that can lose its tail.
+ * durable one (`smDurable` on) keeps its backend across the crash up to the durable mark: a
+ * MemoryBackend commits every entry's group durably as it is applied, a LazyBackend (below; two
+ * durable seeds in three) only at a flush now and then, as LMDB may, and loses the rest in the
+ * crash but for a prefix. The restarted member runs `MvccStore.open` on what survived (the key
+ * index rebuilt, an interrupted compaction resumed), so the driver skips what its consistent
+ * index holds and replays the rest. Crashes strike only between whole entries (the crash points
+ * around the driver's calls), so each group is whole or absent, as the Backend contract promises.
  *
  * The dead process's store is closed (its compaction stops) through a gate in front of the
  * surviving backend, so nothing of the old life writes into the new one's content.
