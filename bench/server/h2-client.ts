@@ -18,8 +18,7 @@
 import net from 'node:net'
 import { GRPC_INTERNAL, GRPC_OK, GRPC_UNAVAILABLE, GRPC_UNKNOWN, unframe } from './grpc-client.js'
 import type { GrpcMethod, UnaryConnection, UnaryDone } from './grpc-client.js'
-import { HpackDecoder, encodeLiteralBlock } from './hpack.js'
-import type { HeaderField } from './hpack.js'
+import { HpackDecoder, encodeHeaders, encodedSizeMax } from '../../src/api/index.js'
 
 const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1')
 
@@ -64,7 +63,8 @@ interface Pending {
 
 export class H2Connection implements UnaryConnection {
   private readonly calls = new Map<number, Call>()
-  private readonly hpack = new HpackDecoder()
+  /** The decoder of src/api/h2 (the server's), with HTTP/2's default table and no list limit. */
+  private readonly hpack = new HpackDecoder(4096, 0x7fff_ffff)
   private readonly blocks = new Map<string, Buffer>()
   private nextStreamId = 1
   private out: Buffer[] = []
@@ -141,14 +141,7 @@ export class H2Connection implements UnaryConnection {
     }
     let block = this.blocks.get(path)
     if (block === undefined) {
-      block = encodeLiteralBlock([
-        [':method', 'POST'],
-        [':scheme', 'http'],
-        [':path', path],
-        [':authority', this.authority],
-        ['content-type', 'application/grpc'],
-        ['te', 'trailers'],
-      ])
+      block = requestBlock(path, this.authority)
       this.blocks.set(path, block)
     }
     if (this.blocked.length > 0 || body.length > this.sendWindow) {
@@ -340,7 +333,7 @@ export class H2Connection implements UnaryConnection {
 
   private onHeaders(stream: number, endStream: boolean, block: Buffer): void {
     // Decoded even when the call is gone: the dynamic table must see every block.
-    const fields = this.hpack.decode(block, 0, block.length)
+    const { fields } = this.hpack.decode(block)
     const call = this.calls.get(stream)
     if (call === undefined) return
     takeFields(call, fields)
@@ -382,8 +375,25 @@ export class H2Connection implements UnaryConnection {
   }
 }
 
-function takeFields(call: Call, fields: HeaderField[]): void {
-  for (const [name, value] of fields) {
+/** A request's header block, encoded once per method and reused for every call. */
+function requestBlock(path: string, authority: string): Buffer {
+  const headers = {
+    ':method': 'POST',
+    ':scheme': 'http',
+    ':path': path,
+    ':authority': authority,
+    'content-type': 'application/grpc',
+    te: 'trailers',
+  }
+  const buf = Buffer.allocUnsafe(encodedSizeMax(headers))
+  return buf.subarray(0, encodeHeaders(buf, 0, headers, false))
+}
+
+/** Fields flat, name then value (the decoder's DecodedHeaders.fields). */
+function takeFields(call: Call, fields: readonly string[]): void {
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    const name = fields[i] as string
+    const value = fields[i + 1] as string
     if (name === 'grpc-status') call.status = Number(value)
     else if (name === 'grpc-message') {
       try {

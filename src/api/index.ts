@@ -122,3 +122,12 @@ export {
   type StreamCall,
   type UnaryHandler,
 } from './grpc/rpc-server.js'
+
+// HPACK (RFC 7541), for HTTP/2 clients written here too (the server benchmark's load generator).
+export {
+  HpackDecoder,
+  encodeHeaders,
+  encodedSizeMax,
+  type DecodedHeaders,
+  type OutgoingHeaders,
+} from './h2/hpack.js'

@@ -119,6 +119,8 @@ export class KvStateMachine implements Machine {
 
   crashed(): void {}
 
+  background(): void {}
+
   reopen(): KvStateMachine {
     return this
   }

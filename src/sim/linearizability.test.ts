@@ -378,3 +378,26 @@ test("a simulator seed's history survives the file format and a changed read is 
   assert.equal(bad.kind, 'not-linearizable')
   if (bad.kind === 'not-linearizable') assert.equal(bad.explanation.op, read)
 })
+
+test("a server-machine seed's history (deletes, unknown writes) survives the file format and a changed read is caught", async () => {
+  // Seed 16: about a thousand operations, a hundred deletes, sixteen writes of unknown outcome.
+  const r = await runSeed(16, { machine: 'server' })
+  assert.equal(r.violation, null)
+  const jsonl = r.history.map((e) => JSON.stringify(e) + '\n').join('')
+  const ops = parseHistory(jsonl)
+  assert.ok(
+    ops.some((o) => o.f === 'delete' && o.outcome === 'ok'),
+    'the seed deletes',
+  )
+  assert.ok(
+    ops.some((o) => o.f === 'put' && o.outcome === 'info'),
+    'the seed has unknown writes',
+  )
+  assert.equal(checkOperations(ops).kind, 'linearizable')
+  const read = ops.find((o) => o.f === 'get' && o.outcome === 'ok' && o.callAt > 200)
+  assert.ok(read !== undefined, 'the seed has a read to change')
+  read.value = 123456
+  const bad = checkOperations(ops)
+  assert.equal(bad.kind, 'not-linearizable')
+  if (bad.kind === 'not-linearizable') assert.equal(bad.explanation.op, read)
+})

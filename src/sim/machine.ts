@@ -8,6 +8,7 @@ import type { Entry, Snapshot } from '../raft/index.js'
 import type { AppliedConfChange } from '../node/index.js'
 import type { ApplyResult } from '../server/index.js'
 import type { Value } from './history.js'
+import type { Prng } from './prng.js'
 
 /** Which state machine a run's members apply to. */
 export type MachineKind = 'register' | 'server'
@@ -45,7 +46,9 @@ export interface Machine {
   /** A linearizable read's local half: key `key` (0-based) as the member holds it now. */
   read(key: number): ReadResult
   /** The process died: nothing of this life may touch the state again (it survives or not). */
-  crashed(): void
+  crashed(rand: Prng): void
+  /** Once a tick while the process lives: work the machine does in the background (server). */
+  background(rand: Prng): void
   /** The machine a restarted process opens on the state that survived (when it is durable). */
   reopen(): Machine
   /** For traces: what the entry just applied was. */

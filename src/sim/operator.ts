@@ -51,7 +51,16 @@ export class Operator {
       driver.transferLeader(to)
       return
     }
-    if (c.liveness && !(isJoint(node.conf) && !node.conf.autoLeave)) return
+    if (c.liveness && isJoint(node.conf) && node.conf.autoLeave) {
+      // raft proposes the auto-leave when an apply reaches the joint configuration; dropped then
+      // (a leadership transfer in progress), it retries only on a later apply, and the liveness
+      // phase has no client writes: an empty entry gives it one (server seed 1879).
+      if (node.inc!.sm.applied < c.latestConfIndex) return
+      c.log(`operator proposes an empty entry to n${leader}, still in a joint configuration`)
+      driver.propose(new Uint8Array(0)).catch(() => {})
+      return
+    }
+    if (c.liveness && !isJoint(node.conf)) return
     const spare = this.nextSpare <= c.total ? this.nextSpare : 0
     const cc = planConfChange(p, node.conf, spare, c.options.learners)
     if (cc === null) return

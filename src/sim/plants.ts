@@ -355,6 +355,28 @@ export const PLANTS: readonly Plant[] = [
     machine: 'server',
   },
   {
+    name: 'index-after-data',
+    description:
+      "MVCC commits an entry's data and its consistent index in two backend groups (a lazy backend's crash between them replays the entry: server machine)",
+    edits: [
+      {
+        file: 'src/mvcc/store.js',
+        find:
+          '            this.currentRev++;\n' +
+          '        this.saveConsistentIndex(index);\n' +
+          '        this.backend.commit(index);\n',
+        replace:
+          '            this.currentRev++;\n' +
+          '        this.backend.commit(this.consistentIdx);\n' +
+          '        this.saveConsistentIndex(index);\n' +
+          '        this.backend.commit(index);\n',
+      },
+    ],
+    budget: 30,
+    kinds: ['state-machine-safety'],
+    machine: 'server',
+  },
+  {
     name: 'read-before-apply-server',
     description:
       'read-before-apply on the server machine: a linearizable Range served before the member applied the read index (read checks off)',

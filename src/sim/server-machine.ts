@@ -5,27 +5,36 @@
  * Crash model. A machine that does not survive crashes (`smDurable` off) loses its store with the
  * process: the restarted member opens an empty one (consistent index 0), and the driver restores
  * it from the storage snapshot and replays the log after it, as it does for any machine at 0. A
- * durable one (`smDurable` on) is a backend that commits every entry's write group as it is
- * applied (MemoryBackend: a committed group is durable at once): the MemoryBackend object
- * survives the crash, and the restarted member runs `MvccStore.open` on it (the key index
- * rebuilt, a compaction the crash interrupted resumed), so the driver skips what its consistent
- * index already holds. Crashes strike only between whole entries (the crash points around the
- * driver's calls), so each group is whole or absent, as the Backend contract promises. A lazily
- * committing backend (LMDB's) is not modelled: that needs a backend that can lose its tail.
+ * durable one (`smDurable` on) keeps its backend across the crash up to the durable mark: a
+ * MemoryBackend commits every entry's group durably as it is applied, a LazyBackend (below; two
+ * durable seeds in three) only at a flush now and then, as LMDB may, and loses the rest in the
+ * crash but for a prefix. The restarted member runs `MvccStore.open` on what survived (the key
+ * index rebuilt, an interrupted compaction resumed), so the driver skips what its consistent
+ * index holds and replays the rest. Crashes strike only between whole entries (the crash points
+ * around the driver's calls), so each group is whole or absent, as the Backend contract promises.
  *
  * The dead process's store is closed (its compaction stops) through a gate in front of the
  * surviving backend, so nothing of the old life writes into the new one's content.
  */
 import type { Entry, Snapshot } from '../raft/index.js'
 import type { AppliedConfChange } from '../node/index.js'
-import { MemoryBackend, MvccStore, type Backend, type BackendEntry } from '../mvcc/index.js'
+import {
+  MemoryBackend,
+  MvccStore,
+  type Backend,
+  type BackendEntry,
+  type Bucket,
+} from '../mvcc/index.js'
 import { Members, ServerStateMachine, applyRange } from '../server/index.js'
 import { rangeRequest } from '../api/index.js'
 import { hashBytes, mixHash } from './kv.js'
 import type { KvResult, Machine, ReadResult } from './machine.js'
+import type { Prng } from './prng.js'
 
 /** The keys the server workload uses: `k0`..`k{SERVER_KEY_COUNT-1}`. */
 export const SERVER_KEY_COUNT = 4
+/** Chance per tick that a lazy backend commits its pending groups durably (LMDB's batch commit). */
+const LAZY_FLUSH_RATE = 0.05
 /** Every this many indexes the fingerprint includes the store's full hash (every revision). */
 const FULL_HASH_EVERY = 16
 
@@ -59,8 +68,11 @@ export class ServerMachine implements Machine {
   private readonly gate: GateBackend
   private last = '(none)'
 
-  /** Opens a store on `memory` (a fresh MemoryBackend, or the one that survived a crash). */
-  constructor(private readonly memory: MemoryBackend = new MemoryBackend()) {
+  /**
+   * Opens a store on `memory`: a fresh backend, or the one that survived a crash (a MemoryBackend
+   * durable at every commit, or a LazyBackend that lost its unflushed groups in the crash).
+   */
+  constructor(private readonly memory: MemoryBackend | LazyBackend = new MemoryBackend()) {
     this.gate = new GateBackend(memory)
     this.store = MvccStore.open(this.gate)
     this.sm = new ServerStateMachine({
@@ -124,9 +136,15 @@ export class ServerMachine implements Machine {
     }
   }
 
-  crashed(): void {
+  crashed(rand: Prng): void {
     this.gate.shut()
     void this.store.close()
+    if (this.memory instanceof LazyBackend) this.memory.crash(rand)
+  }
+
+  /** The backend's background commit: a lazy one makes its pending groups durable now and then. */
+  background(rand: Prng): void {
+    if (this.memory instanceof LazyBackend && rand.chance(LAZY_FLUSH_RATE)) this.memory.flush()
   }
 
   reopen(): ServerMachine {
@@ -161,7 +179,7 @@ function fingerprint(store: MvccStore, index: number): number {
 class GateBackend implements Backend {
   private open = true
 
-  constructor(private readonly inner: MemoryBackend) {}
+  constructor(private readonly inner: MemoryBackend | LazyBackend) {}
 
   get freshReads(): boolean {
     return this.inner.freshReads
@@ -171,21 +189,21 @@ class GateBackend implements Backend {
     this.open = false
   }
 
-  private live(): MemoryBackend {
+  private live(): MemoryBackend | LazyBackend {
     if (!this.open) throw new Error('the process that opened this store has died')
     return this.inner
   }
 
-  get(bucket: 'key' | 'meta', key: Uint8Array): Uint8Array | undefined {
+  get(bucket: Bucket, key: Uint8Array): Uint8Array | undefined {
     return this.live().get(bucket, key)
   }
-  scan(bucket: 'key' | 'meta', visit: (key: Uint8Array, value: Uint8Array) => void): void {
+  scan(bucket: Bucket, visit: (key: Uint8Array, value: Uint8Array) => void): void {
     this.live().scan(bucket, visit)
   }
-  put(bucket: 'key' | 'meta', key: Uint8Array, value: Uint8Array): void {
+  put(bucket: Bucket, key: Uint8Array, value: Uint8Array): void {
     this.live().put(bucket, key, value)
   }
-  delete(bucket: 'key' | 'meta', key: Uint8Array): void {
+  delete(bucket: Bucket, key: Uint8Array): void {
     this.live().delete(bucket, key)
   }
   commit(mark: number): void {
@@ -210,4 +228,128 @@ class GateBackend implements Backend {
     this.open = false
     return Promise.resolve()
   }
+}
+
+/**
+ * A backend that commits lazily, as the server's LMDB backend may (the WAL is the durable record):
+ * each write group is applied at once (reads see it) but becomes durable only at the next flush,
+ * which the simulator runs now and then (`background`). A crash keeps the durable groups and a
+ * prefix of the pending ones, in order (an undo log rolls the rest back), so the next life opens
+ * on an older consistent index and the driver replays the log after it, or restores the storage
+ * snapshot when the log no longer reaches back (etcd's recoverSnapshotBackend). `flushed()` waits
+ * for the flush, so a raft snapshot (ServerStateMachine.snapshot) covers only durable content.
+ */
+export class LazyBackend implements Backend {
+  private readonly inner = new MemoryBackend()
+  /** The open group's undo records (first touch of each key), then the committed ones not durable. */
+  private undo: Undo[] = []
+  private touched = new Set<string>()
+  private pending: { undo: Undo[]; mark: number }[] = []
+  private durable = 0
+  private waiters: (() => void)[] = []
+
+  get freshReads(): boolean {
+    return this.inner.freshReads
+  }
+
+  get(bucket: Bucket, key: Uint8Array): Uint8Array | undefined {
+    return this.inner.get(bucket, key)
+  }
+  scan(bucket: Bucket, visit: (key: Uint8Array, value: Uint8Array) => void): void {
+    this.inner.scan(bucket, visit)
+  }
+  put(bucket: Bucket, key: Uint8Array, value: Uint8Array): void {
+    this.remember(bucket, key)
+    this.inner.put(bucket, key, value)
+  }
+  delete(bucket: Bucket, key: Uint8Array): void {
+    this.remember(bucket, key)
+    this.inner.delete(bucket, key)
+  }
+  commit(mark: number): void {
+    this.inner.commit(mark)
+    this.pending.push({ undo: this.undo, mark })
+    this.undo = []
+    this.touched.clear()
+  }
+  /** Durable when it returns (the Backend contract): everything before it is too. */
+  replaceAll(entries: readonly BackendEntry[], mark: number): void {
+    this.inner.replaceAll(entries, mark)
+    this.undo = []
+    this.touched.clear()
+    this.pending = []
+    this.durable = mark
+    this.wake()
+  }
+  flushed(): Promise<void> {
+    if (this.pending.length === 0) return Promise.resolve()
+    return new Promise((resolve) => this.waiters.push(resolve))
+  }
+  durableMark(): number {
+    return this.durable
+  }
+  sizeBytes(): number {
+    return this.inner.sizeBytes()
+  }
+  sizeInUseBytes(): number {
+    return this.inner.sizeInUseBytes()
+  }
+  close(): Promise<void> {
+    return Promise.resolve()
+  }
+
+  /** Makes every committed group durable. */
+  flush(): void {
+    const last = this.pending[this.pending.length - 1]
+    if (last !== undefined) this.durable = last.mark
+    this.pending = []
+    this.wake()
+  }
+
+  /** Power loss: the open group and the pending groups after a random prefix are rolled back. */
+  crash(rand: Prng): void {
+    const keep = rand.intn(this.pending.length + 1)
+    const lost = [...this.pending.slice(keep).map((g) => g.undo), this.undo]
+    for (let g = lost.length - 1; g >= 0; g--) {
+      const undo = lost[g]!
+      for (let i = undo.length - 1; i >= 0; i--) {
+        const u = undo[i]!
+        if (u.old === undefined) this.inner.delete(u.bucket, u.key)
+        else this.inner.put(u.bucket, u.key, u.old)
+      }
+    }
+    const kept = this.pending[keep - 1]
+    if (kept !== undefined) this.durable = kept.mark
+    this.inner.commit(this.durable)
+    this.pending = []
+    this.undo = []
+    this.touched.clear()
+    // A dead process's waiters never hear back.
+    this.waiters = []
+  }
+
+  private remember(bucket: Bucket, key: Uint8Array): void {
+    const id = `${bucket}:${latin1(key)}`
+    if (this.touched.has(id)) return
+    this.touched.add(id)
+    this.undo.push({ bucket, key: key.slice(), old: this.inner.get(bucket, key) })
+  }
+
+  private wake(): void {
+    const w = this.waiters
+    this.waiters = []
+    for (const resolve of w) resolve()
+  }
+}
+
+interface Undo {
+  bucket: Bucket
+  key: Uint8Array
+  old: Uint8Array | undefined
+}
+
+function latin1(b: Uint8Array): string {
+  let s = ''
+  for (let i = 0; i < b.length; i++) s += String.fromCharCode(b[i] as number)
+  return s
 }

@@ -14,7 +14,14 @@ import { Checker, Violation } from './checkers.js'
 import { chooseOptions } from './options.js'
 import { describeOptions, runSeed } from './run.js'
 import { Ev } from './cluster.js'
-import { ServerMachine, serverBootState, serverKey, serverValue } from './server-machine.js'
+import {
+  LazyBackend,
+  ServerMachine,
+  serverBootState,
+  serverKey,
+  serverValue,
+} from './server-machine.js'
+import { Prng } from './prng.js'
 import { checkRevisionOrder, type RevisionAt } from './server-workload.js'
 import { slow } from '../../test-support/quick.js'
 
@@ -127,7 +134,7 @@ test('server machine: equal entries give equal fingerprints; a snapshot and a re
   })
   assert.equal(c.hash, a.hash)
   // A durable backend survives the crash: the next life reopens it at the same consistent index.
-  a.crashed()
+  a.crashed(new Prng(1))
   assert.throws(() => a.read(0))
   const d = a.reopen()
   assert.equal(d.applied, 6)
@@ -145,6 +152,40 @@ test('server machine: equal entries give equal fingerprints; a snapshot and a re
     (e: unknown) => e instanceof Violation && e.kind === 'state-machine-safety',
   )
 })
+
+test('server machine on a lazy backend: a crash keeps the flushed groups and a prefix of the rest; a snapshot waits for the flush', async () => {
+  for (let seed = 1; seed <= 20; seed++) {
+    const rand = new Prng(seed)
+    const a = new ServerMachine(new LazyBackend()).restore({
+      data: serverBootState(1),
+      metadata: { index: 1, term: 1, confState: CONF },
+    })
+    const hashAt = new Map<number, number>([[1, a.hash]])
+    const flushedAt = 1 + rand.intn(6)
+    for (let i = 2; i <= 8; i++) {
+      a.applyEntry(put(i, i % 3, i))
+      hashAt.set(i, a.hash)
+      if (i === flushedAt) a.background(alwaysFlush)
+    }
+    let snapshotted = false
+    void a.snapshot().then(() => (snapshotted = true))
+    await new Promise((resolve) => setImmediate(resolve))
+    assert.equal(snapshotted, false, 'a snapshot waits for the flush')
+    a.crashed(rand)
+    const b = a.reopen()
+    assert.ok(
+      b.applied >= Math.min(flushedAt, 8) && b.applied <= 8,
+      `seed ${seed}: at ${b.applied}`,
+    )
+    assert.equal(b.hash, hashAt.get(b.applied), `seed ${seed}: content at ${b.applied}`)
+    // The next life applies the lost entries again and gets where the first one was.
+    for (let i = b.applied + 1; i <= 8; i++) b.applyEntry(put(i, i % 3, i))
+    assert.equal(b.hash, hashAt.get(8))
+  }
+})
+
+/** A Prng whose every chance comes true (a flush at once). */
+const alwaysFlush = { chance: () => true } as unknown as Prng
 
 test('revision order: a later write with a revision not above an earlier one, or a read below a write it covers, is caught', () => {
   const w = (index: number, revision: number, wrote = true): RevisionAt => ({
