@@ -254,3 +254,58 @@ test("a conf change's context is the member's JSON as etcd writes it, read back 
   )
   assert.deepEqual(decodeMemberContext(bytes), member)
 })
+
+test(
+  'a learner joins, serves only Status and serializable ranges, then is promoted',
+  slow('2 pontoon processes'),
+  async (t) => {
+    const cluster = await startCluster({ kind: 'pontoon', size: 1, t })
+    const m1 = cluster.member(0)
+    const ep = m1.clientUrl
+    assert.equal((await etcdctl(ep, ['put', 'k', 'v'])).code, 0)
+    const [clientPort, peerPort] = await freePorts(2)
+    const peerUrl = `http://127.0.0.1:${peerPort!}`
+    const clientUrl = `http://127.0.0.1:${clientPort!}`
+    const add = await etcdctl(ep, ['member', 'add', 'l2', '--learner', `--peer-urls=${peerUrl}`])
+    assert.equal(add.code, 0, add.stderr)
+    assert.match(add.stdout, /^Member [0-9a-f]+ added to cluster [0-9a-f]+/m)
+    const env = envLines(add.stdout)
+    const l2 = new Member({ name: 'l2', clientUrl, peerUrl, dataDir: `${cluster.baseDir}/l2` })
+    l2.argv = [
+      ...pontoonCommand(),
+      '--name=l2',
+      `--data-dir=${l2.dataDir}`,
+      `--listen-client-urls=${clientUrl}`,
+      `--advertise-client-urls=${clientUrl}`,
+      `--listen-peer-urls=${peerUrl}`,
+      `--initial-advertise-peer-urls=${peerUrl}`,
+      `--initial-cluster=${env.get('ETCD_INITIAL_CLUSTER')!}`,
+      '--initial-cluster-state=existing',
+      '--heartbeat-interval=25',
+      '--election-timeout=250',
+    ]
+    t.after(() => l2.kill())
+    await l2.start(20_000)
+
+    // etcd 3.4's rule: a learner answers Status and serializable ranges, nothing else.
+    const lin = await etcdctl(clientUrl, ['get', 'k'])
+    assert.equal(lin.code, 1)
+    assert.match(lin.stderr, /code = Unavailable desc = etcdserver: rpc not supported for learner/)
+    const put = await etcdctl(clientUrl, ['put', 'k', 'w'])
+    assert.match(put.stderr, /etcdserver: rpc not supported for learner/)
+    const ser = await etcdctl(clientUrl, ['get', 'k', '--consistency=s', '--print-value-only'])
+    assert.equal(ser.code, 0, ser.stderr)
+    const status = (await etcdctlJson(clientUrl, ['endpoint', 'status'])) as {
+      Status: { isLearner?: boolean }
+    }[]
+    assert.equal(status[0]!.Status.isLearner, true)
+
+    // Promoted once in sync with the leader: it then serves everything.
+    const id = (/^Member ([0-9a-f]+) added/m.exec(add.stdout) ?? [])[1]!
+    const promote = await etcdctl(ep, ['member', 'promote', id])
+    assert.equal(promote.code, 0, promote.stderr)
+    assert.match(promote.stdout, /promoted in cluster/)
+    const after = await etcdctl(clientUrl, ['get', 'k', '--print-value-only'])
+    assert.equal(after.stdout, 'v\n', after.stderr)
+  },
+)

@@ -58,6 +58,11 @@ export function registerServices(rpc: RpcServer, s: PontoonServer): void {
   ): void => {
     rpc.unary(path, req, res, async (q: Q) => {
       try {
+        // A learner serves only what etcd 3.4 lets it (v3rpc isRPCSupportedForLearner): Status
+        // and serializable ranges; it may lag and it has no vote, so nothing else is answered.
+        if (s.machine.members.get(s.id)?.isLearner === true && !learnerMay(path, q)) {
+          throw new ServerError('NOT_SUPPORTED_FOR_LEARNER')
+        }
         const r = await handler(q)
         r.header = fill(r.header)
         return r
@@ -211,6 +216,11 @@ function wireMember(m: Member): {
     clientUrls: m.clientUrls,
     isLearner: m.isLearner,
   }
+}
+
+function learnerMay(path: string, req: unknown): boolean {
+  if (path === '/etcdserverpb.Maintenance/Status') return true
+  return path === '/etcdserverpb.KV/Range' && (req as { serializable: boolean }).serializable
 }
 
 /** The headers etcd's HTTP handlers add to every answer. */
