@@ -13,9 +13,12 @@ import { slow } from '../../test-support/quick.js'
 import { Members } from './members.js'
 import { decodeMemberContext, encodeMemberContext } from './state-machine.js'
 
-/** `etcdctl member add`'s output with its hex ids replaced by X (ids are random in etcd). */
+/**
+ * `etcdctl member add`'s output with its hex ids replaced by X (ids are random in etcd). Go's
+ * `%16x` pads an id with leading zero digits to 16 with spaces, so the padding goes with the id.
+ */
 function withoutIds(text: string): string {
-  return text.replace(/\b[0-9a-f]{12,16}\b/g, 'X')
+  return text.replace(/ +[0-9a-f]{12,16}\b/g, ' X')
 }
 
 /** Waits for a member's process to exit by itself; polls an outside process (no event). */
