@@ -13,6 +13,7 @@ export {
   Writer,
   decodeMessage,
   encodeMessage,
+  varintSize,
   type MessageCodec,
 } from './proto/wire.js'
 export { ApiError, type ApiErrorCode } from './api-error.js'

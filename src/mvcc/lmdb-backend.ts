@@ -63,10 +63,13 @@ export class LmdbBackend implements Backend {
   private lastMark = 0
   private failure: Error | undefined
   private closed = false
+  /** LMDB's data file (resolved once: sizeBytes() is called per write for the quota). */
+  private readonly file: string
 
   private constructor(path: string, opts: LmdbBackendOptions) {
     this.path = path
     this.root = open({ path, maxDbs: 4, noSync: opts.noSync === true })
+    this.file = dataFile(path)
     this.dbs = {
       key: this.root.openDB<Buffer, Buffer>({
         name: 'key',
@@ -199,7 +202,7 @@ export class LmdbBackend implements Backend {
 
   sizeBytes(): number {
     this.check()
-    return statSync(dataFile(this.path)).size
+    return statSync(this.file).size
   }
 
   sizeInUseBytes(): number {

@@ -25,13 +25,8 @@ import type {
   TxnRequest,
   TxnResponse,
 } from '../api/index.js'
-import {
-  MvccError,
-  type MvccStore,
-  type RangeOptions,
-  type WriteTxn as MvccWriteTxn,
-} from '../mvcc/index.js'
-import { ServerError } from './errors.js'
+import { type MvccStore, type RangeOptions, type WriteTxn as MvccWriteTxn } from '../mvcc/index.js'
+import { fromMvccError, ServerError } from './errors.js'
 
 /** What ranges read from: the store (a read, at its current revision) or an open write txn. */
 interface KvView {
@@ -93,13 +88,6 @@ function rangeEnd(end: Uint8Array): Uint8Array | undefined {
   return end.length === 0 ? undefined : end
 }
 
-/** Maps the store's errors to the client's; anything else is a bug and propagates. */
-function mvccToServer(err: unknown): never {
-  if (MvccError.is(err, 'COMPACTED')) throw new ServerError('COMPACTED')
-  if (MvccError.is(err, 'FUTURE_REV')) throw new ServerError('FUTURE_REV')
-  throw err
-}
-
 export function applyRange(view: KvView, r: RangeRequest): RangeResponse {
   const filtered =
     r.minModRevision !== 0 ||
@@ -116,9 +104,11 @@ export function applyRange(view: KvView, r: RangeRequest): RangeResponse {
       limit,
       rev: r.revision,
       countOnly: r.countOnly,
+      // The store leaves the values out, unless a sort by value needs them first.
+      keysOnly: r.keysOnly && r.sortTarget !== TARGET_VALUE,
     })
   } catch (err) {
-    mvccToServer(err)
+    throw fromMvccError(err)
   }
   let kvs = rr.kvs
   if (filtered) {
@@ -141,7 +131,7 @@ export function applyRange(view: KvView, r: RangeRequest): RangeResponse {
     kvs = kvs.slice(0, r.limit)
     more = true
   }
-  if (r.keysOnly) kvs = kvs.map((kv) => ({ ...kv, value: EMPTY }))
+  if (r.keysOnly && r.sortTarget === TARGET_VALUE) kvs = kvs.map((kv) => ({ ...kv, value: EMPTY }))
   return { header: header(rr.rev), kvs, more, count: rr.count }
 }
 
@@ -151,14 +141,14 @@ const SORT_DESCEND = 2
 const TARGET_KEY = 0
 
 /**
- * A stable sort on the target; descending keeps equal elements in key order. etcd sorts with Go's
+ * A stable sort on the target, in place (the array is the store's fresh result or the filter's
+ * copy); descending keeps equal elements in key order. etcd sorts with Go's
  * sort.Sort, whose insertion sort on the small slices a client usually sorts (12 or fewer) is
  * stable the same way; on longer ones Go's pdqsort may order ties otherwise (docs/divergence.md).
  */
 function sortKvs(kvs: KeyValue[], target: number, descending: boolean): KeyValue[] {
   const cmp = comparator(target)
-  const sign = descending ? -1 : 1
-  return [...kvs].sort((a, b) => sign * cmp(a, b))
+  return descending ? kvs.sort((a, b) => cmp(b, a)) : kvs.sort(cmp)
 }
 
 function comparator(target: number): (a: KeyValue, b: KeyValue) => number {
@@ -327,23 +317,32 @@ function compareKv(c: Compare, kv: KeyValue): boolean {
   }
 }
 
-/** etcd checkRequestPut on the chosen path: ignore_* needs the key; a lease must exist. */
-function checkPuts(view: KvView, r: TxnRequest, path: boolean[], leases: LeaseLookup): void {
+/**
+ * Visits the ops of the branch each txn took, depth first, as etcd's checkRequests walks them
+ * (a nested txn's ops before the ops after it).
+ */
+function forChosenOps(r: TxnRequest, path: boolean[], visit: (op: RequestOp) => void): void {
   let at = 0
   const walk = (t: TxnRequest): void => {
-    const ok = path[at++]
-    for (const op of ok === true ? t.success : t.failure) {
+    for (const op of path[at++] === true ? t.success : t.failure) {
       if (op.type === 'txn') walk(op.txn)
-      if (op.type !== 'put') continue
-      const p = op.put
-      if (p.ignoreValue || p.ignoreLease) {
-        const found = view.range(p.key, undefined, { limit: 0, rev: 0, countOnly: false })
-        if (found.kvs.length === 0) throw new ServerError('KEY_NOT_FOUND')
-      }
-      if (p.lease !== 0n && !leases.exists(p.lease)) throw new ServerError('LEASE_NOT_FOUND')
+      visit(op)
     }
   }
   walk(r)
+}
+
+/** etcd checkRequestPut on the chosen path: ignore_* needs the key; a lease must exist. */
+function checkPuts(view: KvView, r: TxnRequest, path: boolean[], leases: LeaseLookup): void {
+  forChosenOps(r, path, (op) => {
+    if (op.type !== 'put') return
+    const p = op.put
+    if (p.ignoreValue || p.ignoreLease) {
+      const found = view.range(p.key, undefined, { limit: 0, rev: 0, countOnly: false })
+      if (found.kvs.length === 0) throw new ServerError('KEY_NOT_FOUND')
+    }
+    if (p.lease !== 0n && !leases.exists(p.lease)) throw new ServerError('LEASE_NOT_FOUND')
+  })
 }
 
 /** etcd checkRequestRange on the chosen path: a range's revision must still be readable. */
@@ -352,17 +351,11 @@ function checkRanges(
   path: boolean[],
   bounds: { currentRevision: number; compactedRevision: number },
 ): void {
-  let at = 0
-  const walk = (t: TxnRequest): void => {
-    const ok = path[at++]
-    for (const op of ok === true ? t.success : t.failure) {
-      if (op.type === 'txn') walk(op.txn)
-      if (op.type !== 'range' || op.range.revision === 0) continue
-      if (op.range.revision > bounds.currentRevision) throw new ServerError('FUTURE_REV')
-      if (op.range.revision < bounds.compactedRevision) throw new ServerError('COMPACTED')
-    }
-  }
-  walk(r)
+  forChosenOps(r, path, (op) => {
+    if (op.type !== 'range' || op.range.revision === 0) return
+    if (op.range.revision > bounds.currentRevision) throw new ServerError('FUTURE_REV')
+    if (op.range.revision < bounds.compactedRevision) throw new ServerError('COMPACTED')
+  })
 }
 
 function runTxn(

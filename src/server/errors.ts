@@ -9,6 +9,7 @@
  */
 
 import { GrpcStatus as Status } from '../api/index.js'
+import { MvccError } from '../mvcc/index.js'
 
 const table = {
   EMPTY_KEY: [Status.INVALID_ARGUMENT, 'etcdserver: key is not provided'],
@@ -110,4 +111,11 @@ export function fromNodeErrorCode(code: string): ServerErrorCode {
     default:
       return 'INTERNAL'
   }
+}
+
+/** The store's refusals as the client's errors; anything else is a bug and is thrown again. */
+export function fromMvccError(err: unknown): ServerError {
+  if (MvccError.is(err, 'COMPACTED')) return new ServerError('COMPACTED')
+  if (MvccError.is(err, 'FUTURE_REV')) return new ServerError('FUTURE_REV')
+  throw err
 }

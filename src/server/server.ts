@@ -12,7 +12,7 @@
  */
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
-import { RpcServer } from '../api/index.js'
+import { RpcServer, varintSize } from '../api/index.js'
 import { NodeDisk, systemClock, type Clock } from '../io/index.js'
 import { LmdbBackend, MvccStore } from '../mvcc/index.js'
 import { NodeError, RaftNode } from '../node/index.js'
@@ -55,6 +55,9 @@ export class PontoonServer {
   readonly removed = new Promise<void>((resolve) => (this.removedResolve = resolve))
   /** Writes are refused once the backend is larger (etcd's quota; its NOSPACE alarm). */
   private readonly quotaBytes: number
+  /** The backend's size as last read, and when (a file stat per write would be a syscall each). */
+  private sizeBytes = 0
+  private sizeReadAtMs = -Infinity
   private constructor(
     readonly config: ServerConfig,
     readonly id: bigint,
@@ -130,18 +133,16 @@ export class PontoonServer {
       logger: raftLogger(log),
     })
     for (const w of storage.warnings) log.warn({ 'data-dir': config.dataDir }, w)
-    const backend = LmdbBackend.open(join(memberDir, 'db'))
-    const store = MvccStore.open(backend)
+    const store = MvccStore.open(LmdbBackend.open(join(memberDir, 'db')))
     // A joiner that has not received the leader's snapshot yet asks the cluster again.
     const members =
-      ServerStateMachine.savedMembers(backend) ??
+      ServerStateMachine.savedMembers(store) ??
       initialMembers ??
       (await fetchCluster(initial, peerUrls, log)).members
     // The server is built after the node; until then the hooks reach it through this box.
     const hooks: { server?: PontoonServer } = {}
     const machine = new ServerStateMachine({
       store,
-      backend,
       members,
       onMembersChanged: (change) => hooks.server?.membersChanged(change),
     })
@@ -308,9 +309,19 @@ export class PontoonServer {
     )
   }
 
+  /** The backend's size, read again at most every 100 ms. */
+  private backendBytes(): number {
+    const now = Date.now()
+    if (now - this.sizeReadAtMs >= 100) {
+      this.sizeBytes = this.store.dbSize()
+      this.sizeReadAtMs = now
+    }
+    return this.sizeBytes
+  }
+
   /** Proposes a request and waits for its result; node errors become etcd's. */
   async propose(r: RaftRequest): Promise<ApplyResult> {
-    if (writes(r) && this.store.dbSize() > this.quotaBytes) throw new ServerError('NO_SPACE')
+    if (writes(r) && this.backendBytes() > this.quotaBytes) throw new ServerError('NO_SPACE')
     const data = encodeRequest(r)
     if (etcdRequestBytes(data.length - 1) > this.config.maxRequestBytes) {
       throw new ServerError('REQUEST_TOO_LARGE')
@@ -370,16 +381,7 @@ function writes(r: RaftRequest): boolean {
  * the byte: with 4096, the largest value a put of key "a" may carry is 4074 bytes.
  */
 function etcdRequestBytes(n: number): number {
-  return 1 + varintBytes(n) + n + 13
-}
-
-function varintBytes(n: number): number {
-  let bytes = 1
-  while (n >= 0x80) {
-    n = Math.floor(n / 0x80)
-    bytes++
-  }
-  return bytes
+  return 1 + varintSize(n) + n + 13
 }
 
 export function toServerError(err: unknown): ServerError {

@@ -46,7 +46,7 @@ export function registerServices(rpc: RpcServer, s: PontoonServer): void {
     const out = h ?? { clusterId: 0n, memberId: 0n, revision: 0, raftTerm: 0 }
     out.clusterId = s.clusterId
     out.memberId = s.id
-    out.raftTerm = s.node.status().term
+    out.raftTerm = s.node.view.term // a getter: no status object per request
     if (out.revision === 0) out.revision = s.kv.currentRevision
     return out
   }
@@ -186,7 +186,7 @@ export function registerServices(rpc: RpcServer, s: PontoonServer): void {
   }))
   rpc.http('/health', async () => {
     // etcd's /health: a leader, and a linearizable read that completes within a second.
-    let healthy = s.node.status().lead !== 0n
+    let healthy = s.node.view.lead !== 0n
     if (healthy) {
       try {
         await withTimeout(s.linearizableRead(), 1000)

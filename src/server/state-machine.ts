@@ -16,7 +16,7 @@ import type {
   PutResponse,
   TxnResponse,
 } from '../api/index.js'
-import { MvccError, type Backend, type MvccStore } from '../mvcc/index.js'
+import type { MvccStore } from '../mvcc/index.js'
 import {
   applyDeleteRange,
   applyPut,
@@ -26,7 +26,7 @@ import {
   noLeases,
   type LeaseLookup,
 } from './apply-kv.js'
-import { ServerError } from './errors.js'
+import { fromMvccError, ServerError } from './errors.js'
 import { ConfChangeType } from '../raft/index.js'
 import { Members, type Member } from './members.js'
 import { decodeRequest, type RaftRequest } from './request.js'
@@ -44,9 +44,8 @@ export type ApplyResult =
 const NONE: ApplyResult = { type: 'none' }
 
 export interface ServerStateMachineOptions {
+  /** The members are saved in its meta bucket (setMeta), beside the data. */
   store: MvccStore
-  /** The store's backend: the members are saved in its meta bucket, beside the data. */
-  backend: Backend
   members: Members
   leases?: LeaseLookup
   /** Called after a member's attributes changed (the server logs its publish). */
@@ -67,7 +66,6 @@ export type MembersChange =
 
 export class ServerStateMachine implements StateMachine<ApplyResult> {
   private store: MvccStore
-  private readonly backend: Backend
   members: Members
   private readonly leases: LeaseLookup
   private readonly onAttributes: (id: bigint) => void
@@ -75,7 +73,6 @@ export class ServerStateMachine implements StateMachine<ApplyResult> {
 
   constructor(opts: ServerStateMachineOptions) {
     this.store = opts.store
-    this.backend = opts.backend
     this.members = opts.members
     this.leases = opts.leases ?? noLeases
     this.onAttributes = opts.onAttributes ?? (() => {})
@@ -127,18 +124,17 @@ export class ServerStateMachine implements StateMachine<ApplyResult> {
         }))
       case 'compaction': {
         try {
-          const { done } = this.store.compact(r.compaction.revision)
-          this.store.markApplied(index)
+          // The schedule and the consistent index go in one write group.
+          const { done } = this.store.compact(r.compaction.revision, { index })
           return {
             type: 'compaction',
             resp: compactionResponse(this.store.currentRevision),
             done,
           }
         } catch (err) {
+          // A refused compaction recorded nothing: the entry still moves the applied index.
           this.store.markApplied(index)
-          if (MvccError.is(err, 'COMPACTED')) return failed(new ServerError('COMPACTED'))
-          if (MvccError.is(err, 'FUTURE_REV')) return failed(new ServerError('FUTURE_REV'))
-          throw err
+          return failed(fromMvccError(err))
         }
       }
       case 'attributes': {
@@ -227,24 +223,24 @@ export class ServerStateMachine implements StateMachine<ApplyResult> {
   /** Replaces the state by a snapshot's; a corrupt one is refused and changes nothing. */
   restore(snapshot: Snapshot): void {
     this.store.restore(snapshot.data)
-    this.members = ServerStateMachine.savedMembers(this.backend) ?? this.members
+    this.members = ServerStateMachine.savedMembers(this.store) ?? this.members
     this.onMembersChanged({ type: 'reset' })
   }
 
   /** Written into the backend's next commit: the one of the entry being applied. */
   private saveMembers(): void {
-    this.backend.put('meta', MEMBERS_META, this.members.encode())
+    this.store.setMeta(MEMBERS_META, this.members.encode())
   }
 
-  /** The members saved in a backend, if any (a restart). */
-  static savedMembers(backend: Backend): Members | undefined {
-    const b = backend.get('meta', MEMBERS_META)
+  /** The members saved in a store, if any (a restart). */
+  static savedMembers(store: MvccStore): Members | undefined {
+    const b = store.getMeta(MEMBERS_META)
     return b === undefined ? undefined : Members.decode(b)
   }
 }
 
-/** The backend's meta key under which the members are saved with the data. */
-export const MEMBERS_META = new TextEncoder().encode('members')
+/** The name under which the members are saved with the data (MvccStore.setMeta). */
+export const MEMBERS_META = 'members'
 
 /**
  * The member as etcd puts it in a conf change's context (its membership.Member JSON): the id in

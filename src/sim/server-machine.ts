@@ -77,7 +77,6 @@ export class ServerMachine implements Machine {
     this.store = MvccStore.open(this.gate)
     this.sm = new ServerStateMachine({
       store: this.store,
-      backend: this.gate,
       members: new Members(),
     })
     this.hash = fingerprint(this.store, this.store.consistentIndex())
