@@ -105,7 +105,7 @@ export function applyRange(view: KvView, r: RangeRequest): RangeResponse {
       rev: r.revision,
       countOnly: r.countOnly,
       // The store leaves the values out, unless a sort by value needs them first.
-      keysOnly: r.keysOnly && r.sortTarget !== TARGET_VALUE,
+      keysOnly: r.keysOnly && r.sortTarget !== SORT_BY_VALUE,
     })
   } catch (err) {
     throw fromMvccError(err)
@@ -131,7 +131,7 @@ export function applyRange(view: KvView, r: RangeRequest): RangeResponse {
     kvs = kvs.slice(0, r.limit)
     more = true
   }
-  if (r.keysOnly && r.sortTarget === TARGET_VALUE) kvs = kvs.map((kv) => ({ ...kv, value: EMPTY }))
+  if (r.keysOnly && r.sortTarget === SORT_BY_VALUE) kvs = kvs.map((kv) => ({ ...kv, value: EMPTY }))
   return { header: header(rr.rev), kvs, more, count: rr.count }
 }
 
@@ -139,6 +139,8 @@ const SORT_NONE = 0
 const SORT_ASCEND = 1
 const SORT_DESCEND = 2
 const TARGET_KEY = 0
+/** RangeRequest.SortTarget VALUE (not the compare target of the same name, 3). */
+const SORT_BY_VALUE = 4
 
 /**
  * A stable sort on the target, in place (the array is the store's fresh result or the filter's
@@ -263,13 +265,14 @@ function applyCompare(view: KvView, c: Compare): boolean {
   }
   if (kvs.length === 0) {
     // A missing key has no value to compare, not even an empty one (etcd: always false).
-    if (c.target === TARGET_VALUE) return false
+    if (c.target === COMPARE_VALUE) return false
     return compareKv(c, MISSING)
   }
   return kvs.every((kv) => compareKv(c, kv))
 }
 
-const TARGET_VALUE = 3
+/** Compare.Target VALUE (not the sort target of the same name, 4). */
+const COMPARE_VALUE = 3
 const MISSING: KeyValue = {
   key: EMPTY,
   createRevision: 0,
@@ -292,7 +295,7 @@ function compareKv(c: Compare, kv: KeyValue): boolean {
     case 2:
       result = Math.sign(kv.modRevision - (u.type === 'modRevision' ? u.modRevision : 0))
       break
-    case TARGET_VALUE:
+    case COMPARE_VALUE:
       result = Buffer.compare(kv.value, u.type === 'value' ? u.value : EMPTY)
       break
     case 4: {
