@@ -271,7 +271,8 @@ test(
     const clientUrl = `http://127.0.0.1:${clientPort!}`
     const add = await etcdctl(ep, ['member', 'add', 'l2', '--learner', `--peer-urls=${peerUrl}`])
     assert.equal(add.code, 0, add.stderr)
-    assert.match(add.stdout, /^Member [0-9a-f]+ added to cluster [0-9a-f]+/m)
+    // Go's %16x pads ids with spaces to 16 digits.
+    assert.match(add.stdout, /^Member +[0-9a-f]+ added to cluster +[0-9a-f]+/m)
     const env = envLines(add.stdout)
     const l2 = new Member({ name: 'l2', clientUrl, peerUrl, dataDir: `${cluster.baseDir}/l2` })
     l2.argv = [
@@ -304,7 +305,7 @@ test(
     assert.equal(status[0]!.Status.isLearner, true)
 
     // Promoted once in sync with the leader: it then serves everything.
-    const id = (/^Member ([0-9a-f]+) added/m.exec(add.stdout) ?? [])[1]!
+    const id = (/^Member +([0-9a-f]+) added/m.exec(add.stdout) ?? [])[1]!
     const promote = await etcdctl(ep, ['member', 'promote', id])
     assert.equal(promote.code, 0, promote.stderr)
     assert.match(promote.stdout, /promoted in cluster/)
