@@ -8,7 +8,7 @@
  * the id fields (and any integer beyond 2^53) become bigint, the others stay numbers.
  */
 
-import { execFile } from 'node:child_process'
+import { execFile, spawn, type ChildProcess } from 'node:child_process'
 
 /** The etcdctl binary; ETCDCTL_BIN overrides it. */
 export const ETCDCTL = process.env.ETCDCTL_BIN ?? '/usr/bin/etcdctl'
@@ -217,5 +217,90 @@ export async function endpointStatus(
     dbSize: (s.dbSize as number | undefined) ?? 0,
     isLearner: (s.isLearner as boolean | undefined) ?? false,
     raw: s,
+  }
+}
+
+/**
+ * A long-running etcdctl (`lock`, `elect`, `watch`, `lease keep-alive`): its stdout as lines as
+ * they come, a wait for a line that matches, signals, and its exit.
+ */
+export class EtcdctlProcess {
+  readonly lines: string[] = []
+  stderr = ''
+  /** Settles when the process exits: its code, or the signal that ended it. */
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
+  private readonly child: ChildProcess
+  private partial = ''
+  private waiters: (() => void)[] = []
+
+  constructor(endpoints: string | readonly string[], args: readonly string[]) {
+    const list = typeof endpoints === 'string' ? endpoints : endpoints.join(',')
+    this.child = spawn(ETCDCTL, [`--endpoints=${list}`, ...args], {
+      env: { ...process.env, ETCDCTL_API: '3' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    this.child.stdout!.setEncoding('utf8')
+    this.child.stdout!.on('data', (chunk: string) => {
+      const parts = (this.partial + chunk).split('\n')
+      this.partial = parts.pop()!
+      this.lines.push(...parts)
+      this.wake()
+    })
+    this.child.stderr!.setEncoding('utf8')
+    this.child.stderr!.on('data', (chunk: string) => (this.stderr += chunk))
+    this.exited = new Promise((resolve) =>
+      this.child.on('exit', (code, signal) => {
+        this.wake()
+        resolve({ code, signal })
+      }),
+    )
+  }
+
+  get running(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null
+  }
+
+  /**
+   * Resolves with the index of the first line at or after `from` that matches; rejects with what
+   * the process printed if none comes within `timeoutMs` or the process exits first.
+   */
+  waitForLine(re: RegExp, opts: { from?: number; timeoutMs?: number } = {}): Promise<number> {
+    const from = opts.from ?? 0
+    return new Promise((resolve, reject) => {
+      const check = (): boolean => {
+        const i = this.lines.findIndex((l, j) => j >= from && re.test(l))
+        if (i >= 0) {
+          clearTimeout(timer)
+          resolve(i)
+          return true
+        }
+        if (!this.running) {
+          clearTimeout(timer)
+          reject(new Error(`etcdctl exited before printing ${re}: ${this.describe()}`))
+          return true
+        }
+        return false
+      }
+      const timer = setTimeout(() => {
+        this.waiters = this.waiters.filter((w) => w !== onWake)
+        reject(new Error(`no line ${re} within ${opts.timeoutMs ?? 10_000} ms: ${this.describe()}`))
+      }, opts.timeoutMs ?? 10_000)
+      const onWake = (): void => {
+        if (check()) this.waiters = this.waiters.filter((w) => w !== onWake)
+      }
+      if (!check()) this.waiters.push(onWake)
+    })
+  }
+
+  signal(sig: NodeJS.Signals): void {
+    if (this.running) this.child.kill(sig)
+  }
+
+  describe(): string {
+    return `stdout: ${JSON.stringify(this.lines)} ${JSON.stringify(this.partial)}, stderr: ${this.stderr.trimEnd()}`
+  }
+
+  private wake(): void {
+    for (const w of [...this.waiters]) w()
   }
 }
