@@ -110,6 +110,24 @@ export {
   type MembersResponse,
 } from './proto/rpc-cluster.js'
 
+// etcdserverpb: Watch.
+export {
+  WatchCancelRequestCodec,
+  WatchCreateRequestCodec,
+  WatchFilterType,
+  WatchProgressRequestCodec,
+  WatchRequestCodec,
+  WatchResponseCodec,
+  watchCreateRequest,
+  watchEventSize,
+  watchResponse,
+  type WatchCancelRequest,
+  type WatchCreateRequest,
+  type WatchProgressRequest,
+  type WatchRequest,
+  type WatchResponse,
+} from './proto/rpc-watch.js'
+
 // gRPC.
 export { GrpcStatus, RpcError, type GrpcStatusCode } from './grpc/rpc-error.js'
 export {

@@ -32,6 +32,16 @@ export interface Backend {
   get(bucket: Bucket, key: Uint8Array): Uint8Array | undefined
   /** Every entry of `bucket` in key order, including writes not yet durable. */
   scan(bucket: Bucket, visit: (key: Uint8Array, value: Uint8Array) => void): void
+  /**
+   * The entries of `bucket` with from <= key < to, in key order, writes not yet durable included,
+   * until `visit` returns false (the watchers' catch-up reads the "key" bucket by revision).
+   */
+  scanRange(
+    bucket: Bucket,
+    from: Uint8Array,
+    to: Uint8Array,
+    visit: (key: Uint8Array, value: Uint8Array) => boolean | void,
+  ): void
   /** Keeps `value` (the store never changes it again); copies `key` (the store reuses it). */
   put(bucket: Bucket, key: Uint8Array, value: Uint8Array): void
   /** Copies `key` if it keeps it. */
@@ -105,6 +115,24 @@ export class MemoryBackend implements Backend {
     const m = this.buckets[bucket]
     const keys = [...m.keys()].sort()
     for (const k of keys) visit(fromLatin1(k), m.get(k)!)
+  }
+
+  scanRange(
+    bucket: Bucket,
+    from: Uint8Array,
+    to: Uint8Array,
+    visit: (key: Uint8Array, value: Uint8Array) => boolean | void,
+  ): void {
+    this.check()
+    const m = this.buckets[bucket]
+    const lo = latin1(from)
+    const hi = latin1(to)
+    // A pass over every key: the memory backend serves tests and the simulator, whose stores are
+    // small; LMDB seeks.
+    const keys: string[] = []
+    for (const k of m.keys()) if (k >= lo && k < hi) keys.push(k)
+    keys.sort()
+    for (const k of keys) if (visit(fromLatin1(k), m.get(k)!) === false) return
   }
 
   put(bucket: Bucket, key: Uint8Array, value: Uint8Array): void {

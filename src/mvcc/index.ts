@@ -12,10 +12,25 @@ export {
   type Compaction,
   type MvccStoreOptions,
   type RangeOptions,
+  type ChangesResult,
   type RangeResult,
+  type StoreObserver,
   type WriteTxn,
 } from './store.js'
-export type { KeyValue } from './kv.js'
+export type { KeyValue, WatchEvent } from './kv.js'
+export {
+  ERR_EMPTY_WATCHER_RANGE_TEXT,
+  ERR_WATCHER_DUPLICATE_ID_TEXT,
+  WatchError,
+  WatchStream,
+  WatchableStore,
+  type WatchErrorCode,
+  type WatchRequest,
+  type WatchResponse,
+  type WatchSink,
+  type WatchableStoreOptions,
+  type WatcherCounts,
+} from './watchable-store.js'
 export {
   MemoryBackend,
   type Backend,

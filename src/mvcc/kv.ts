@@ -26,6 +26,21 @@ export interface KeyValue {
   lease: bigint
 }
 
+/**
+ * A change to a key (etcd mvccpb.Event): a put carries the key's new state; a delete carries
+ * etcd's tombstone kv: the key and `modRevision` the deleting revision, every other field zero
+ * (etcd watchable_store_txn.go End and kvsToEvents).
+ */
+export interface WatchEvent {
+  type: 'put' | 'delete'
+  kv: KeyValue
+}
+
+/** A delete event's kv (see WatchEvent). */
+export function tombstoneKv(key: Uint8Array, modRevision: number): KeyValue {
+  return { key, createRevision: 0, modRevision, version: 0, value: EMPTY, lease: 0n }
+}
+
 const FORMAT = 1
 const HEADER_BYTES = 37
 const EMPTY = new Uint8Array(0)

@@ -146,6 +146,45 @@ export class LmdbBackend implements Backend {
     flushBelow(undefined)
   }
 
+  scanRange(
+    bucket: Bucket,
+    from: Uint8Array,
+    to: Uint8Array,
+    visit: (key: Uint8Array, value: Uint8Array) => boolean | void,
+  ): void {
+    this.check()
+    const lo = latin1(from)
+    const hi = latin1(to)
+    // The overlay's entries in the range (it holds only the writes in flight), merged in order.
+    const pending: Array<[string, Uint8Array | undefined]> = []
+    for (const [k, p] of this.overlay[bucket]) if (k >= lo && k < hi) pending.push([k, p.value])
+    pending.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
+    let i = 0
+    const flushBelow = (k: string | undefined): boolean => {
+      while (i < pending.length && (k === undefined || pending[i]![0] < k)) {
+        const [pk, pv] = pending[i++]!
+        if (pv !== undefined && visit(Buffer.from(pk, 'latin1'), copyBytes(pv)) === false) {
+          return false
+        }
+      }
+      return true
+    }
+    if (this.clearing === undefined) {
+      const range = this.dbs[bucket].getRange({ start: from as Buffer, end: to as Buffer })
+      for (const { key, value } of range) {
+        const k = latin1(key)
+        if (!flushBelow(k)) return
+        if (i < pending.length && pending[i]![0] === k) {
+          const pv = pending[i++]![1]
+          if (pv !== undefined && visit(key, copyBytes(pv)) === false) return
+          continue
+        }
+        if (visit(key, value) === false) return
+      }
+    }
+    flushBelow(undefined)
+  }
+
   put(bucket: Bucket, key: Uint8Array, value: Uint8Array): void {
     this.check()
     const promise = this.dbs[bucket].put(key as Buffer, value as Buffer)

@@ -19,7 +19,15 @@ import type { Backend, BackendEntry } from './backend.js'
 import { copyBytes, latin1 } from './bytes.js'
 import { backendCorrupt, errCompacted, errFutureRev, MvccError } from './errors.js'
 import { KeyIndex, type DroppedRevision, type KeyIndexGet } from './key-index.js'
-import { decodeKeyValue, encodeKeyValue, encodeTombstone, recordKey, type KeyValue } from './kv.js'
+import {
+  decodeKeyValue,
+  encodeKeyValue,
+  encodeTombstone,
+  recordKey,
+  tombstoneKv,
+  type KeyValue,
+  type WatchEvent,
+} from './kv.js'
 import {
   isRevisionKey,
   isTombstoneKey,
@@ -60,6 +68,24 @@ export interface WriteTxn {
   deleteRange(key: Uint8Array, end: Uint8Array | undefined): number
   /** Ends the txn: the revision moves iff it wrote; the consistent index moves to its entry. */
   end(): void
+}
+
+/**
+ * Who hears of the store's changes as they are made (the WatchableStore): one observer at most.
+ * Called synchronously, after the backend has the write group.
+ */
+export interface StoreObserver {
+  /** A write txn ended having written: its changes at revision `rev`, in sub-revision order. */
+  committed(rev: number, events: WatchEvent[]): void
+  /** restore() replaced the whole content (and the revisions). */
+  restored(): void
+}
+
+/** Changes read back from the backend by revision (a watcher's catch-up). */
+export interface ChangesResult {
+  events: WatchEvent[]
+  /** The last revision read whole: events of revisions after it were not read (yet). */
+  untilRev: number
 }
 
 export interface MvccStoreOptions {
@@ -106,6 +132,9 @@ export class MvccStore {
   /** Scratch revision keys: the backend copies keys (Backend.put). */
   private readonly revKey = new Uint8Array(17)
   private readonly tombKey = new Uint8Array(18)
+  private observer: StoreObserver | undefined
+  /** The open txn's changes, collected only while an observer listens. */
+  private txnEvents: WatchEvent[] | undefined
 
   private constructor(backend: Backend, state: State, opts: MvccStoreOptions) {
     this.backend = backend
@@ -175,7 +204,52 @@ export class MvccStore {
     assert(!this.txnOpen, 'a write txn is already open')
     this.checkIndex(index)
     this.txnOpen = true
+    if (this.observer !== undefined) this.txnEvents = []
     return new StoreWriteTxn(this, index, this.currentRev)
+  }
+
+  /** Sets the one observer of changes (the WatchableStore); undefined removes it. */
+  observe(observer: StoreObserver | undefined): void {
+    assert(observer === undefined || this.observer === undefined, 'the store has an observer')
+    this.observer = observer
+  }
+
+  /**
+   * The changes of revisions fromRev..current as events, read from the backend in revision order
+   * (etcd's watcher catch-up: a range of the key bucket, kvsToEvents). Whole revisions only: it
+   * stops before the first revision that starts once `recordsMax` records were read. The caller
+   * checks fromRev against the compacted revision first (records below it may be gone).
+   */
+  changes(fromRev: number, recordsMax: number): ChangesResult {
+    this.checkOpen()
+    assert(Number.isSafeInteger(fromRev) && fromRev >= 1, `changes from ${fromRev}`)
+    assert(recordsMax > 0)
+    const events: WatchEvent[] = []
+    if (fromRev > this.currentRev) return { events, untilRev: this.currentRev }
+    let untilRev = this.currentRev
+    let lastMain = fromRev - 1
+    const copy = true // getRange's buffers are not promised to be fresh
+    this.backend.scanRange(
+      'key',
+      revisionKey(fromRev, 0),
+      revisionKey(this.currentRev + 1, 0),
+      (rk, rec) => {
+        if (!isRevisionKey(rk)) throw backendCorrupt(`a key of ${rk.length} bytes in bucket "key"`)
+        const main = revisionMain(rk)
+        if (main !== lastMain && events.length >= recordsMax) {
+          untilRev = lastMain
+          return false
+        }
+        lastMain = main
+        if (isTombstoneKey(rk)) {
+          events.push({ type: 'delete', kv: tombstoneKv(copyBytes(recordKey(rec)), main) })
+        } else {
+          events.push({ type: 'put', kv: decodeKeyValue(rec, copy) })
+        }
+        return true
+      },
+    )
+    return { events, untilRev }
   }
 
   /** Raft entry `index` wrote nothing (a failed txn, a conf change...): the index still moves. */
@@ -326,6 +400,7 @@ export class MvccStore {
     this.compactMainRev = state.compactMainRev
     this.consistentIdx = state.consistentIndex
     this.resume(state)
+    this.observer?.restored()
   }
 
   /**
@@ -412,7 +487,10 @@ export class MvccStore {
     }
     const rk = this.revKey
     putRevision(rk, main, sub, false)
-    this.backend.put('key', rk, encodeKeyValue(key, value, created, main, ver + 1, lease))
+    const rec = encodeKeyValue(key, value, created, main, ver + 1, lease)
+    this.backend.put('key', rk, rec)
+    // Views into the record, which the backend keeps as it is (Backend.put).
+    this.txnEvents?.push({ type: 'put', kv: decodeKeyValue(rec, false) })
     if (ki === undefined) {
       ki = new KeyIndex(copyBytes(key))
       this.tree.set(k, ki)
@@ -442,6 +520,7 @@ export class MvccStore {
     this.backend.put('key', rk, encodeTombstone(ki.key))
     const ok = ki.tombstone(main, sub)
     assert(ok, `tombstone of a key that is not live at ${main}.${sub}`)
+    this.txnEvents?.push({ type: 'delete', kv: tombstoneKv(ki.key, main) })
   }
 
   /** @internal */
@@ -452,6 +531,9 @@ export class MvccStore {
     if (wrote) this.currentRev++
     this.saveConsistentIndex(index)
     this.backend.commit(index)
+    const events = this.txnEvents
+    this.txnEvents = undefined
+    if (wrote && events !== undefined) this.observer?.committed(this.currentRev, events)
   }
 
   private readRecord(main: number, sub: number, keysOnly: boolean): KeyValue {

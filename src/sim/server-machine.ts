@@ -199,6 +199,14 @@ class GateBackend implements Backend {
   scan(bucket: Bucket, visit: (key: Uint8Array, value: Uint8Array) => void): void {
     this.live().scan(bucket, visit)
   }
+  scanRange(
+    bucket: Bucket,
+    from: Uint8Array,
+    to: Uint8Array,
+    visit: (key: Uint8Array, value: Uint8Array) => boolean | void,
+  ): void {
+    this.live().scanRange(bucket, from, to, visit)
+  }
   put(bucket: Bucket, key: Uint8Array, value: Uint8Array): void {
     this.live().put(bucket, key, value)
   }
@@ -256,6 +264,14 @@ export class LazyBackend implements Backend {
   }
   scan(bucket: Bucket, visit: (key: Uint8Array, value: Uint8Array) => void): void {
     this.inner.scan(bucket, visit)
+  }
+  scanRange(
+    bucket: Bucket,
+    from: Uint8Array,
+    to: Uint8Array,
+    visit: (key: Uint8Array, value: Uint8Array) => boolean | void,
+  ): void {
+    this.inner.scanRange(bucket, from, to, visit)
   }
   put(bucket: Bucket, key: Uint8Array, value: Uint8Array): void {
     this.remember(bucket, key)

@@ -51,6 +51,14 @@ import {
   type TxnResponse,
 } from './rpc-kv.js'
 import { StatusRequestCodec, StatusResponseCodec } from './rpc-maintenance.js'
+import {
+  WatchCancelRequestCodec,
+  WatchCreateRequestCodec,
+  WatchProgressRequestCodec,
+  WatchRequestCodec,
+  WatchResponseCodec,
+  type WatchRequest,
+} from './rpc-watch.js'
 import { MAX_DEPTH, decodeMessage, encodeMessage, type MessageCodec } from './wire.js'
 
 // ---------------------------------------------------------------------------------------------
@@ -234,6 +242,40 @@ const memberArb: fc.Arbitrary<Member> = fc.record({
   isLearner: fc.boolean(),
 })
 const members = fc.array(memberArb, { maxLength: 3 })
+const watchCreate = fc.record({
+  key: bytes,
+  rangeEnd: bytes,
+  startRevision: int64,
+  progressNotify: fc.boolean(),
+  filters: fc.array(enumValue, { maxLength: 3 }),
+  prevKv: fc.boolean(),
+  watchId: int64,
+  fragment: fc.boolean(),
+})
+const watchRequest: fc.Arbitrary<WatchRequest> = fc.oneof(
+  fc.constant({ type: 'none' as const }),
+  fc.record({ type: fc.constant('createRequest' as const), createRequest: watchCreate }),
+  fc.record({
+    type: fc.constant('cancelRequest' as const),
+    cancelRequest: fc.record({ watchId: int64 }),
+  }),
+  fc.constant({ type: 'progressRequest' as const, progressRequest: {} }),
+)
+const event = fc.record({
+  type: enumValue,
+  kv: fc.option(kv, { nil: null }),
+  prevKv: fc.option(kv, { nil: null }),
+})
+const watchResponseArb = fc.record({
+  header: maybeHeader,
+  watchId: int64,
+  created: fc.boolean(),
+  canceled: fc.boolean(),
+  compactRevision: int64,
+  cancelReason: str,
+  fragment: fc.boolean(),
+  events: fc.array(event, { maxLength: 3 }),
+})
 const membersResponse = fc.record({ header: maybeHeader, members })
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -251,6 +293,11 @@ const cases: AnyCase[] = [
     }),
   ],
   [RangeRequestCodec, 'etcdserverpb.RangeRequest', rangeRequest],
+  [WatchCreateRequestCodec, 'etcdserverpb.WatchCreateRequest', watchCreate],
+  [WatchCancelRequestCodec, 'etcdserverpb.WatchCancelRequest', fc.record({ watchId: int64 })],
+  [WatchProgressRequestCodec, 'etcdserverpb.WatchProgressRequest', fc.constant({})],
+  [WatchRequestCodec, 'etcdserverpb.WatchRequest', watchRequest],
+  [WatchResponseCodec, 'etcdserverpb.WatchResponse', watchResponseArb],
   [RangeResponseCodec, 'etcdserverpb.RangeResponse', rangeResponse],
   [PutRequestCodec, 'etcdserverpb.PutRequest', putRequest],
   [PutResponseCodec, 'etcdserverpb.PutResponse', putResponse],
@@ -476,3 +523,11 @@ function plain(v: unknown): unknown {
   for (const [k, x] of Object.entries(v)) out[k] = plain(x)
   return out
 }
+
+test('WatchCreateRequest: filters one per tag (unpacked) read as packed ones', () => {
+  // gogoproto reads a repeated enum in both forms; etcd's clients write it packed.
+  const unpacked = new Uint8Array([0x0a, 0x01, 0x61, 0x28, 0x00, 0x28, 0x01])
+  const q = decode(WatchCreateRequestCodec, unpacked)
+  assert.deepEqual(q.filters, [0, 1])
+  assert.deepEqual(q.key, new Uint8Array([0x61]))
+})
