@@ -48,6 +48,8 @@ export type ViolationKind =
   | 'response'
   /** Server machine: revisions that do not follow the log (server-workload.ts). */
   | 'revision'
+  /** Server machine: a watcher that missed, repeated or reordered an event (watchers.ts). */
+  | 'watch'
 
 export class Violation extends Error {
   override readonly name = 'Violation'

@@ -35,6 +35,7 @@ import { HistoryRecorder } from './history.js'
 import { KvStateMachine, mixHash } from './kv.js'
 import type { Machine } from './machine.js'
 import { LazyBackend, ServerMachine, serverBootState } from './server-machine.js'
+import { SimWatchers } from './watchers.js'
 import { MemoryBackend } from '../mvcc/index.js'
 import { MembershipChecker, confKey, isJoint, isVoter } from './membership.js'
 import { SimNet } from './net.js'
@@ -79,7 +80,7 @@ const enum Report {
 }
 
 /** Resolves once every promise settled: SimDisk does no real I/O, so nothing else runs meanwhile. */
-function drain(): Promise<void> {
+export function drain(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve))
 }
 
@@ -119,6 +120,8 @@ export class Cluster implements NodeHost {
   deliveries = 0
   /** What the cluster reports to the checkers as it watches the nodes (observer.ts). */
   readonly observer: Observer
+  /** Server machine: the members' watchers and their checker (watchers.ts). */
+  readonly watchers: SimWatchers | null
 
   constructor(
     readonly options: SimOptions,
@@ -170,6 +173,8 @@ export class Cluster implements NodeHost {
     }
     this.observer = new Observer(this)
     this.operator = options.membership ? new Operator(this, root.fork()) : null
+    // Drawn after every other stream, so adding watchers changed no fault or workload draw.
+    this.watchers = options.machine === 'server' ? new SimWatchers(root.fork(), (l) => this.log(l)) : null
     this.injector = new Faults(this)
   }
 
@@ -395,7 +400,8 @@ export class Cluster implements NodeHost {
       return
     }
     node.restartAtOnce = false
-    const sm = this.options.smDurable && node.sm !== null ? node.sm.reopen() : this.newMachine()
+    const sm =
+      this.options.smDurable && node.sm !== null ? node.sm.reopen() : this.newMachine(node.id)
     node.sm = sm
     const inc = new Incarnation(node, sm, this)
     node.inc = inc
@@ -467,12 +473,13 @@ export class Cluster implements NodeHost {
   }
 
   /** An empty state machine of the run's kind (applied 0: the driver restores its snapshot). */
-  private newMachine(): Machine {
+  private newMachine(id: number): Machine {
     if (this.options.machine !== 'server') return new KvStateMachine(0, 0)
     // Two durable seeds in three run a lazily committing backend (LMDB's batches); the others
     // commit each entry durably as it is applied. Not a draw: the register runs stay as they were.
     const lazy = this.options.smDurable && this.options.seed % 3 !== 0
-    return new ServerMachine(lazy ? new LazyBackend() : new MemoryBackend())
+    const hub = { watchers: this.watchers!, name: `n${id}` }
+    return new ServerMachine(lazy ? new LazyBackend() : new MemoryBackend(), hub)
   }
 
   crash(node: SimNode, where: string): void {

@@ -5,7 +5,7 @@
  * measures time around it.
  */
 import { Violation } from './checkers.js'
-import { Cluster, Ev } from './cluster.js'
+import { Cluster, Ev, drain } from './cluster.js'
 import { toOperations, type HistoryEvent } from './history.js'
 import { checkOperations, describeResult } from './linearizability.js'
 import { chooseOptions, type SimOptions } from './options.js'
@@ -57,6 +57,7 @@ export async function runSeed(
     livenessTicks = await awaitConvergence(cluster, step)
     checkHistory(cluster)
     cluster.workload.server?.checkRevisions()
+    await cluster.watchers?.finish(drain)
   } catch (e) {
     violation =
       e instanceof Violation

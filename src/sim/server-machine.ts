@@ -30,6 +30,7 @@ import { rangeRequest } from '../api/index.js'
 import { hashBytes, mixHash } from './kv.js'
 import type { KvResult, Machine, ReadResult } from './machine.js'
 import type { Prng } from './prng.js'
+import type { MemberWatchers, SimWatchers } from './watchers.js'
 
 /** The keys the server workload uses: `k0`..`k{SERVER_KEY_COUNT-1}`. */
 export const SERVER_KEY_COUNT = 4
@@ -72,9 +73,16 @@ export class ServerMachine implements Machine {
    * Opens a store on `memory`: a fresh backend, or the one that survived a crash (a MemoryBackend
    * durable at every commit, or a LazyBackend that lost its unflushed groups in the crash).
    */
-  constructor(private readonly memory: MemoryBackend | LazyBackend = new MemoryBackend()) {
+  /** This life's watchers (the simulator's cluster runs; unit tests pass no hub). */
+  private readonly watchers: MemberWatchers | undefined
+
+  constructor(
+    private readonly memory: MemoryBackend | LazyBackend = new MemoryBackend(),
+    private readonly hub?: { watchers: SimWatchers; name: string },
+  ) {
     this.gate = new GateBackend(memory)
     this.store = MvccStore.open(this.gate)
+    this.watchers = hub?.watchers.attach(hub.name, this.store)
     this.sm = new ServerStateMachine({
       store: this.store,
       members: new Members(),
@@ -136,6 +144,7 @@ export class ServerMachine implements Machine {
   }
 
   crashed(rand: Prng): void {
+    this.watchers?.died()
     this.gate.shut()
     void this.store.close()
     if (this.memory instanceof LazyBackend) this.memory.crash(rand)
@@ -144,10 +153,11 @@ export class ServerMachine implements Machine {
   /** The backend's background commit: a lazy one makes its pending groups durable now and then. */
   background(rand: Prng): void {
     if (this.memory instanceof LazyBackend && rand.chance(LAZY_FLUSH_RATE)) this.memory.flush()
+    if (this.hub !== undefined) this.watchers?.tick(this.hub.watchers.prng)
   }
 
   reopen(): ServerMachine {
-    return new ServerMachine(this.memory)
+    return new ServerMachine(this.memory, this.hub)
   }
 
   describeLast(): string {
