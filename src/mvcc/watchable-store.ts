@@ -365,7 +365,8 @@ export class WatchableStore implements StoreObserver {
     for (const w of chosenList) {
       const evs = batches.get(w)
       if (evs !== undefined && !this.deliver(w, evs, untilRev)) continue // stays where it was
-      w.nextRev = untilRev + 1
+      // A watcher that starts after what this round read keeps its start.
+      if (w.nextRev <= untilRev) w.nextRev = untilRev + 1
       if (untilRev >= cur) {
         this.unsynced.delete(w)
         w.state = 'synced'
