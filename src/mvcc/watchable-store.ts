@@ -351,7 +351,7 @@ export class WatchableStore implements StoreObserver {
       if (w.nextRev < minRev) minRev = w.nextRev
     }
     if (chosenList.length === 0) return
-    const { events, untilRev } = this.store.changes(minRev, this.recordsPerSync)
+    const { events, untilRev } = this.store.changes(Math.max(1, minRev), this.recordsPerSync)
     const batches = new Map<Watcher, WatchEvent[]>()
     for (const ev of events) {
       chosen.match(latin1(ev.kv.key), (w) => {
@@ -365,7 +365,8 @@ export class WatchableStore implements StoreObserver {
     for (const w of chosenList) {
       const evs = batches.get(w)
       if (evs !== undefined && !this.deliver(w, evs, untilRev)) continue // stays where it was
-      w.nextRev = untilRev + 1
+      // A watcher that starts after what this round read keeps its start.
+      if (w.nextRev <= untilRev) w.nextRev = untilRev + 1
       if (untilRev >= cur) {
         this.unsynced.delete(w)
         w.state = 'synced'
@@ -455,7 +456,8 @@ export class WatchStream {
       throw new WatchError('WATCHER_DUPLICATE_ID', ERR_WATCHER_DUPLICATE_ID_TEXT)
     }
     const startRevision = req.startRevision ?? 0
-    assert(Number.isSafeInteger(startRevision) && startRevision >= 0, `start ${startRevision}`)
+    // A negative start is a client's (etcd takes it as a past one, compacted or from the start).
+    assert(Number.isSafeInteger(startRevision), `start ${startRevision}`)
     const w = new Watcher(id, this, start, endStr, 0, req.noPut === true, req.noDelete === true)
     this.watchers.set(id, w)
     this.ws.addWatcher(w, startRevision)

@@ -36,6 +36,11 @@ export interface ServerConfig {
   quotaBackendBytes: number
   maxRequestBytes: number
   maxTxnOps: number
+  /**
+   * Between progress notifications to watchers that asked for them (etcd 3.5's
+   * --experimental-watch-progress-notify-interval; etcd 3.4's fixed 10 minutes by default).
+   */
+  watchProgressNotifyIntervalMs: number
   maxSnapshots: number
   maxWals: number
   strictReconfigCheck: boolean
@@ -50,7 +55,7 @@ export class ConfigError extends Error {
   override readonly name = 'ConfigError'
 }
 
-type Kind = 'string' | 'uint' | 'bool' | 'urls' | 'cluster' | 'state' | 'level'
+type Kind = 'string' | 'uint' | 'bool' | 'urls' | 'cluster' | 'state' | 'level' | 'duration'
 
 interface Flag {
   readonly kind: Kind
@@ -116,6 +121,11 @@ export const FLAGS: Readonly<Record<string, Flag>> = {
     kind: 'uint',
     dflt: '128',
     help: 'Maximum number of operations permitted in a transaction.',
+  },
+  'experimental-watch-progress-notify-interval': {
+    kind: 'duration',
+    dflt: '10m0s',
+    help: 'Duration of periodic watch progress notifications.',
   },
   'max-request-bytes': {
     kind: 'uint',
@@ -291,6 +301,10 @@ function build(values: ReadonlyMap<string, string>): ServerConfig {
     quotaBackendBytes: uint('quota-backend-bytes'),
     maxRequestBytes: uint('max-request-bytes'),
     maxTxnOps: uint('max-txn-ops'),
+    watchProgressNotifyIntervalMs: parseDuration(
+      'experimental-watch-progress-notify-interval',
+      get('experimental-watch-progress-notify-interval'),
+    ),
     maxSnapshots: uint('max-snapshots'),
     maxWals: uint('max-wals'),
     strictReconfigCheck: bool('strict-reconfig-check'),
@@ -315,6 +329,9 @@ function check(c: ServerConfig): void {
     )
   }
   if (c.maxTxnOps === 0) invalid('max-txn-ops', '0', 'must be positive')
+  if (c.watchProgressNotifyIntervalMs <= 0) {
+    invalid('experimental-watch-progress-notify-interval', '0', 'must be positive')
+  }
   if (c.maxRequestBytes === 0) invalid('max-request-bytes', '0', 'must be positive')
   const own = c.initialCluster.get(c.name)
   if (c.initialClusterState === 'new' && own === undefined) {
@@ -341,6 +358,33 @@ function parseUint(flag: string, value: string): number {
   const n = Number(value)
   if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n)) invalid(flag, value, 'parse error')
   return n
+}
+
+/** A Go duration ("10m0s", "100ms", "1.5s") in milliseconds, as Go's time.ParseDuration reads it. */
+function parseDuration(flag: string, value: string): number {
+  const units: Record<string, number> = {
+    ns: 1e-6,
+    us: 1e-3,
+    µs: 1e-3,
+    ms: 1,
+    s: 1000,
+    m: 60_000,
+    h: 3_600_000,
+  }
+  const v = value.trim()
+  if (v === '0') return 0
+  const re = /(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)/y
+  let ms = 0
+  let at = 0
+  while (at < v.length) {
+    re.lastIndex = at
+    const m = re.exec(v)
+    if (m === null) invalid(flag, value, 'parse error')
+    ms += Number(m[1]) * units[m[2]!]!
+    at = re.lastIndex
+  }
+  if (at === 0) invalid(flag, value, 'parse error')
+  return ms
 }
 
 function parseBool(flag: string, value: string): boolean {

@@ -14,7 +14,7 @@ import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { RpcServer, varintSize } from '../api/index.js'
 import { NodeDisk, systemClock, type Clock } from '../io/index.js'
-import { LmdbBackend, MvccStore } from '../mvcc/index.js'
+import { LmdbBackend, MvccStore, WatchableStore } from '../mvcc/index.js'
 import { NodeError, RaftNode } from '../node/index.js'
 import type { NodeId } from '../raft/index.js'
 import { TcpTransport } from '../transport/index.js'
@@ -27,6 +27,7 @@ import { Members } from './members.js'
 import { txnWrites } from './apply-kv.js'
 import { encodeRequest, type RaftRequest } from './request.js'
 import { registerServices } from './services.js'
+import { registerWatchService } from './watch-service.js'
 import { ServerStateMachine, type ApplyResult, type MembersChange } from './state-machine.js'
 import { fetchCluster, readIdentity, writeIdentity } from './join.js'
 
@@ -58,6 +59,8 @@ export class PontoonServer {
   /** The backend's size as last read, and when (a file stat per write would be a syscall each). */
   private sizeBytes = 0
   private sizeReadAtMs = -Infinity
+  /** The store's watchers (the Watch service), fed by every write this member applies. */
+  watchable!: WatchableStore
   private constructor(
     readonly config: ServerConfig,
     readonly id: bigint,
@@ -134,6 +137,7 @@ export class PontoonServer {
     })
     for (const w of storage.warnings) log.warn({ 'data-dir': config.dataDir }, w)
     const store = MvccStore.open(LmdbBackend.open(join(memberDir, 'db')))
+    const watchable = new WatchableStore(store)
     // A joiner that has not received the leader's snapshot yet asks the cluster again.
     const members =
       ServerStateMachine.savedMembers(store) ??
@@ -204,8 +208,10 @@ export class PontoonServer {
       [],
     )
     hooks.server = server
+    server.watchable = watchable
     for (const p of peers.keys()) server.peerIds.add(p)
     registerServices(rpc, server)
+    registerWatchService(rpc, server)
 
     await node.leader()
     log.info({ 'cluster-version': '3.4' }, MILESTONES.capabilities)
@@ -359,6 +365,7 @@ export class PontoonServer {
       await step('raft node', () => this.node.stop())
       await step('peer transport', () => this.transport.stop())
       await step('backend', async () => {
+        this.watchable.close()
         await this.store.flushed()
         await this.store.close()
       })
