@@ -101,6 +101,7 @@ export class ServerMachine implements Machine {
       throw new Error(`store at consistent index ${this.applied} after applying entry ${e.index}`)
     }
     if (r.type === 'compaction') {
+      this.hub?.watchers.compacted(this.store.compactMainRevision)
       // The server awaits `done` only for physical compactions; a failure would surface there.
       void r.done.catch((err: unknown) => {
         this.last = `compaction failed: ${String(err)}`

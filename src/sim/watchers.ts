@@ -155,7 +155,7 @@ export class MemberWatchers {
     const entry = { stream: null as unknown as WatchStream, slow, refused: false }
     entry.stream = this.ws.newWatchStream((r) => {
       if (!this.dead) this.hub.received(w, r)
-      if (slow && !entry.refused && this.hub.prng.chance(0.5)) entry.refused = true
+      if (entry.slow && !entry.refused && this.hub.prng.chance(0.5)) entry.refused = true
       return !entry.refused
     })
     const end =
@@ -187,6 +187,8 @@ export class MemberWatchers {
     let work = false
     for (const s of this.streams) {
       if (s.slow) {
+        // From now on it keeps up.
+        s.slow = false
         s.refused = false
         s.stream.resume()
       }
@@ -246,6 +248,8 @@ export class SimWatchers {
   >()
   readonly watchers: SimWatcher[] = []
   private readonly lives: MemberWatchers[] = []
+  /** Every revision some member compacted at. */
+  private readonly compactions = new Set<number>()
   count = 0
 
   constructor(
@@ -253,6 +257,10 @@ export class SimWatchers {
     /** The trace (cluster.log): watchers opened, responses. */
     readonly log: (line: string) => void = () => {},
   ) {}
+
+  compacted(rev: number): void {
+    if (rev > 0) this.compactions.add(rev)
+  }
 
   attach(name: string, store: MvccStore): MemberWatchers {
     const m = new MemberWatchers(this, name, store)
@@ -384,10 +392,21 @@ export class SimWatchers {
         for (const e of evs) if (w.wants(e.key, e.type)) want.push(e.text)
       }
       const got = w.got.filter((g) => g.rev < rev).map((g) => g.text)
+      // etcd's quirk, kept: a compaction at C drops a tombstone at C, so a watch from exactly C
+      // (replayed from the backend) misses that delete (etcd 3.4 does; watch --rev=C shows it).
+      if (this.compactions.has(w.start)) {
+        const at = `@${w.start}`
+        for (let i = want.length - 1; i >= 0; i--) {
+          const t = want[i]!
+          if (t.startsWith('delete ') && t.endsWith(at) && !got.includes(t)) want.splice(i, 1)
+        }
+      }
       if (got.join('|') !== want.join('|')) {
+        let i = 0
+        while (i < got.length && got[i] === want[i]) i++
         throw new Violation(
           'watch',
-          `${w.label}: received [${got.join(', ')}], the history from ${w.start} to ${rev - 1} is [${want.join(', ')}]`,
+          `${w.label}: received [${got.slice(i, i + 3).join(', ')}] where the history from ${w.start} to ${rev - 1} has [${want.slice(i, i + 3).join(', ')}] (after ${i} equal events)`,
         )
       }
       if (
