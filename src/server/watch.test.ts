@@ -8,13 +8,23 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { connect } from 'node:net'
 import { Etcd3 } from 'etcd3'
-import { normalizeCtl, limitFlags } from '../../test-support/differential.js'
+import {
+  encodeHeaders,
+  encodeMessage,
+  encodedSizeMax,
+  watchCreateRequest,
+  WatchRequestCodec,
+} from '../api/index.js'
+import { grpcTarget, normalizeCtl, limitFlags } from '../../test-support/differential.js'
 import { ETCDCTL, etcdctl, type EtcdctlResult } from '../../test-support/etcdctl.js'
 import { KvClient, type Message } from '../../test-support/kv-client.js'
 import { startCluster } from '../../test-support/procs.js'
 import { slow } from '../../test-support/quick.js'
 import { WatchClient, flatten } from '../../test-support/watch-client.js'
+import { runWatchDifferential } from '../../test-support/watch-differential.js'
 
 /** Runs `etcdctl watch ...` until its stdout satisfies `done` (then kills it) or it exits. */
 function etcdctlWatch(
@@ -276,5 +286,122 @@ test(
     )
     await watcher.cancel()
     await w2.cancel()
+  },
+)
+
+test(
+  'watch streams equal etcd 3.4 event by event: random writes, watchers at random revisions',
+  slow('an etcd and a pontoon process, 25 random sequences'),
+  async (t) => {
+    const limits = { maxTxnOps: 8, maxRequestBytes: 4096 }
+    const [etcd, pontoon] = await Promise.all([
+      startCluster({ kind: 'etcd', extraArgs: limitFlags(limits), t }),
+      startCluster({ kind: 'pontoon', extraArgs: limitFlags(limits), t }),
+    ])
+    const a = grpcTarget('etcd', etcd.member(0).clientUrl)
+    const b = grpcTarget('pontoon', pontoon.member(0).clientUrl)
+    t.after(() => {
+      a.close()
+      b.close()
+    })
+    const stats = await runWatchDifferential(t, {
+      a: { target: a, endpoint: etcd.member(0).clientUrl },
+      b: { target: b, endpoint: pontoon.member(0).clientUrl },
+      limits,
+      numRuns: 25,
+      opsMax: 25,
+    })
+    t.diagnostic(JSON.stringify(stats))
+    assert.ok(stats.events > 100 && stats.watchers > 25, JSON.stringify(stats))
+  },
+)
+
+/** HTTP/2 frame: 9-byte header and payload. */
+function frame(type: number, flags: number, stream: number, payload: Uint8Array): Buffer {
+  const h = Buffer.alloc(9)
+  h.writeUIntBE(payload.length, 0, 3)
+  h[3] = type
+  h[4] = flags
+  h.writeUInt32BE(stream, 5)
+  return Buffer.concat([h, payload])
+}
+
+test(
+  'a client that opens watches and never reads: writes go on, the member stays healthy, memory bounded',
+  slow('a pontoon process, 3000 writes'),
+  async (t) => {
+    const c = await startCluster({ kind: 'pontoon', t })
+    const m = c.member(0)
+    const url = new URL(m.clientUrl)
+    // A raw HTTP/2 client that sends one Watch call with 200 creates, then never reads a byte
+    // (no WINDOW_UPDATE, no SETTINGS ack after the first): the server may send 64 KiB, no more.
+    const socket = connect(Number(url.port), url.hostname)
+    t.after(() => socket.destroy())
+    await new Promise<void>((resolve) => socket.once('connect', resolve))
+    const headers = {
+      ':method': 'POST',
+      ':scheme': 'http',
+      ':path': '/etcdserverpb.Watch/Watch',
+      ':authority': url.host,
+      'content-type': 'application/grpc',
+      te: 'trailers',
+    }
+    const hb = Buffer.alloc(encodedSizeMax(headers))
+    const block = hb.subarray(0, encodeHeaders(hb, 0, headers, false))
+    const msgs: Buffer[] = []
+    for (let i = 0; i < 200; i++) {
+      const body = encodeMessage(WatchRequestCodec, {
+        type: 'createRequest',
+        createRequest: watchCreateRequest({ key: Buffer.from('s/'), rangeEnd: Buffer.from('s0') }),
+      })
+      const g = Buffer.alloc(5)
+      g.writeUInt32BE(body.length, 1)
+      msgs.push(g, Buffer.from(body))
+    }
+    socket.write(
+      Buffer.concat([
+        Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'),
+        frame(4, 0, 0, new Uint8Array(0)),
+        frame(1, 0x4, 1, block),
+        frame(0, 0, 1, Buffer.concat(msgs)),
+      ]),
+    )
+    socket.pause()
+    const rssKb = (): number => {
+      const s = readFileSync(`/proc/${m.pid}/status`, 'utf8')
+      return Number(/VmRSS:\s+(\d+)/.exec(s)![1])
+    }
+    const kv = new KvClient(m.clientUrl)
+    t.after(() => kv.close())
+    // Warm up (JIT, pools), then measure: 3000 puts of 1 KiB that 200 watchers would each get,
+    // 600 MB if they were kept for the client.
+    for (let i = 0; i < 200; i++) {
+      assert.ok(
+        (await kv.call('put', { key: Buffer.from(`s/${i % 50}`), value: Buffer.alloc(1024, 'v') }))
+          .ok,
+      )
+    }
+    const before = rssKb()
+    const started = Date.now()
+    for (let i = 0; i < 3000; i++) {
+      const r = await kv.call('put', {
+        key: Buffer.from(`s/${i % 50}`),
+        value: Buffer.alloc(1024, 'w'),
+      })
+      assert.ok(r.ok, JSON.stringify(r))
+    }
+    const ms = Date.now() - started
+    const grownMb = (rssKb() - before) / 1024
+    t.diagnostic(
+      `3000 puts in ${ms} ms with a stuck watch client; RSS grew ${grownMb.toFixed(1)} MB`,
+    )
+    assert.ok(grownMb < 150, `RSS grew ${grownMb} MB`)
+    const health = await fetch(`${m.clientUrl}/health`)
+    assert.deepEqual(await health.json(), { health: 'true' })
+    // Another client's watch still works at once.
+    const w = new WatchClient(m.clientUrl)
+    t.after(() => w.close())
+    w.create({ key: Buffer.from('s/1'), start_revision: 2 })
+    await w.until(() => flatten(w.responses).length > 10, 10_000, 'events for a fresh watcher')
   },
 )
