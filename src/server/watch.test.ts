@@ -405,3 +405,32 @@ test(
     await w.until(() => flatten(w.responses).length > 10, 10_000, 'events for a fresh watcher')
   },
 )
+
+test(
+  'progress_notify on a timer (--experimental-watch-progress-notify-interval) as etcd 3.4',
+  slow('an etcd and a pontoon process'),
+  async (t) => {
+    const flags = ['--experimental-watch-progress-notify-interval=300ms']
+    const [etcd, pontoon] = await Promise.all([
+      startCluster({ kind: 'etcd', extraArgs: flags, t }),
+      startCluster({ kind: 'pontoon', extraArgs: flags, t }),
+    ])
+    const got: unknown[] = []
+    for (const c of [etcd, pontoon]) {
+      const kv = new KvClient(c.member(0).clientUrl)
+      const w = new WatchClient(c.member(0).clientUrl)
+      t.after(() => {
+        kv.close()
+        w.close()
+      })
+      assert.ok((await kv.call('put', { key: Buffer.from('p'), value: Buffer.from('1') })).ok)
+      w.create({ key: Buffer.from('p'), progress_notify: true })
+      w.create({ key: Buffer.from('q') }) // no progress for this one
+      const progress = (): Message[] =>
+        w.responses.filter((r) => r.created !== true && (r.events as unknown[]).length === 0)
+      await w.until(() => progress().length >= 2, 10_000, 'two progress notifications')
+      got.push(progress().slice(0, 2).map(plainResponse))
+    }
+    assert.deepEqual(got[1], got[0])
+  },
+)
