@@ -226,6 +226,10 @@ export class WatchableStore implements StoreObserver {
 
   // --- StoreObserver ---
 
+  get listening(): boolean {
+    return this.synced.size > 0
+  }
+
   /** etcd notify: a write txn's changes to the synced watchers that cover them. */
   committed(rev: number, events: WatchEvent[]): void {
     assert(rev === this.rev + 1, `change at revision ${rev} after ${this.rev}`)
