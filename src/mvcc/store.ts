@@ -75,7 +75,15 @@ export interface WriteTxn {
  * Called synchronously, after the backend has the write group.
  */
 export interface StoreObserver {
-  /** A write txn ended having written: its changes at revision `rev`, in sub-revision order. */
+  /**
+   * True while it wants each txn's changes (it has synced watchers); otherwise committed() gets
+   * none, and a write pays nothing for watching.
+   */
+  readonly listening: boolean
+  /**
+   * A write txn ended having written: its changes at revision `rev`, in sub-revision order
+   * (empty if the observer was not listening when the txn began).
+   */
   committed(rev: number, events: WatchEvent[]): void
   /** restore() replaced the whole content (and the revisions). */
   restored(): void
@@ -204,7 +212,7 @@ export class MvccStore {
     assert(!this.txnOpen, 'a write txn is already open')
     this.checkIndex(index)
     this.txnOpen = true
-    if (this.observer !== undefined) this.txnEvents = []
+    if (this.observer?.listening === true) this.txnEvents = []
     return new StoreWriteTxn(this, index, this.currentRev)
   }
 
@@ -533,7 +541,7 @@ export class MvccStore {
     this.backend.commit(index)
     const events = this.txnEvents
     this.txnEvents = undefined
-    if (wrote && events !== undefined) this.observer?.committed(this.currentRev, events)
+    if (wrote) this.observer?.committed(this.currentRev, events ?? [])
   }
 
   private readRecord(main: number, sub: number, keysOnly: boolean): KeyValue {

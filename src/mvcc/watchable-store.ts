@@ -37,7 +37,10 @@ export interface WatchResponse {
   watchId: number
   /** In revision order; empty for a progress notification or a compaction cancel. */
   events: WatchEvent[]
-  /** The store's revision this response is as of (etcd puts it in the header). */
+  /**
+   * The store's revision this response is as of (etcd puts it in the header); 0 in a compaction
+   * cancel, as etcd's.
+   */
   revision: number
   /**
    * Non-zero: the revisions the watcher still needed were compacted at this revision; the
@@ -223,6 +226,10 @@ export class WatchableStore implements StoreObserver {
 
   // --- StoreObserver ---
 
+  get listening(): boolean {
+    return this.synced.size > 0
+  }
+
   /** etcd notify: a write txn's changes to the synced watchers that cover them. */
   committed(rev: number, events: WatchEvent[]): void {
     assert(rev === this.rev + 1, `change at revision ${rev} after ${this.rev}`)
@@ -342,7 +349,8 @@ export class WatchableStore implements StoreObserver {
         continue
       }
       if (w.nextRev < compactRev) {
-        const r = { watchId: w.id, events: [], revision: cur, compactRevision: compactRev }
+        // etcd leaves the revision unset (0) here, and its header says 0.
+        const r = { watchId: w.id, events: [], revision: 0, compactRevision: compactRev }
         if (w.stream.enqueue(w, r, true)) w.stream.cancelled(w)
         continue
       }

@@ -124,8 +124,8 @@ export const FLAGS: Readonly<Record<string, Flag>> = {
   },
   'experimental-watch-progress-notify-interval': {
     kind: 'duration',
-    dflt: '10m0s',
-    help: 'Duration of periodic watch progress notifications.',
+    dflt: '10m',
+    help: 'Duration of periodical watch progress notification.',
   },
   'max-request-bytes': {
     kind: 'uint',

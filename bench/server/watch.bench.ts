@@ -1,0 +1,250 @@
+/**
+ * `npm run bench -- watch [--quick]`: watch fan-out, etcd 3.4 and pontoon in the same run, on
+ * fresh single-member clusters (real processes, data dirs on os.tmpdir(), etcd's default timings
+ * on both: --heartbeat-interval=100 --election-timeout=1000).
+ *
+ * Per system and case: N watchers (1,000 or 10,000) spread over 4 Watch streams (4 HTTP/2
+ * connections), all on one key or each on its own key; then one writer puts sequentially, each
+ * put awaiting its acknowledgement, until the watchers have received every event. Reported:
+ * events delivered per second (from the first put to the last event), and the p99 delay from
+ * a write's acknowledgement to each of its events (0 for an event that arrived before the ack),
+ * and the server's RSS growth for 10,000 idle watchers on distinct keys.
+ *
+ * The watch client is node:http2 with our own protobuf decoding (src/api's WatchResponseCodec),
+ * counting events without copying them: on this 2-core machine the client shares the cores with
+ * the server, so its cost is kept small and equal for both systems.
+ */
+import http2 from 'node:http2'
+import { readFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import {
+  WatchRequestCodec,
+  WatchResponseCodec,
+  decodeMessage,
+  encodeMessage,
+  watchCreateRequest,
+} from '../../src/api/index.js'
+import { KvClient } from '../../test-support/kv-client.js'
+import { startCluster, type MemberKind } from '../../test-support/procs.js'
+import { Histogram } from './histogram.js'
+
+const STREAMS = 4
+
+interface CaseSpec {
+  watchers: number
+  /** One key for all, or a key each. */
+  shared: boolean
+  writes: number
+}
+
+interface CaseResult {
+  spec: CaseSpec
+  eventsPerSec: number
+  p99Ms: number
+  events: number
+}
+
+/** One Watch call over its own HTTP/2 session, counting events per revision as they come. */
+class WatchStreamClient {
+  private readonly session: http2.ClientHttp2Session
+  private readonly req: http2.ClientHttp2Stream
+  private buf: Buffer = Buffer.alloc(0)
+  created = 0
+  events = 0
+  lastEventAt = 0
+  constructor(
+    url: string,
+    private readonly onEvents: (rev: number, n: number) => void,
+  ) {
+    this.session = http2.connect(url)
+    this.session.on('error', () => {})
+    this.req = this.session.request({
+      ':method': 'POST',
+      ':path': '/etcdserverpb.Watch/Watch',
+      'content-type': 'application/grpc',
+      te: 'trailers',
+    })
+    this.req.on('error', () => {})
+    this.req.on('data', (chunk: Buffer) => this.onData(chunk))
+  }
+
+  create(key: string): void {
+    const body = encodeMessage(WatchRequestCodec, {
+      type: 'createRequest',
+      createRequest: watchCreateRequest({ key: Buffer.from(key) }),
+    })
+    const head = Buffer.alloc(5)
+    head.writeUInt32BE(body.length, 1)
+    this.req.write(Buffer.concat([head, body]))
+  }
+
+  private onData(chunk: Buffer): void {
+    this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk])
+    let at = 0
+    while (this.buf.length - at >= 5) {
+      const n = this.buf.readUInt32BE(at + 1)
+      if (this.buf.length - at - 5 < n) break
+      const r = decodeMessage(WatchResponseCodec, this.buf.subarray(at + 5, at + 5 + n))
+      at += 5 + n
+      if (r.created) this.created++
+      if (r.events.length > 0) {
+        this.events += r.events.length
+        this.lastEventAt = performance.now()
+        // A response holds one revision when its watcher is synced (every case here).
+        this.onEvents(r.events[0]!.kv!.modRevision, r.events.length)
+      }
+    }
+    this.buf = at === this.buf.length ? Buffer.alloc(0) : this.buf.subarray(at)
+  }
+
+  close(): void {
+    this.req.close()
+    this.session.destroy()
+  }
+}
+
+function rssKiB(pid: number | undefined): number {
+  if (pid === undefined) return 0
+  const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
+  return m === null ? 0 : Number(m[1])
+}
+
+async function until(pred: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = performance.now() + timeoutMs
+  // Polling the client's counters: the events arrive on sockets, no single event to await.
+  while (!pred()) {
+    if (performance.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`)
+    await new Promise((r) => setTimeout(r, 5))
+  }
+}
+
+async function runCase(url: string, spec: CaseSpec, tag: string): Promise<CaseResult> {
+  const acks = new Map<number, number>()
+  const early = new Map<number, number[]>()
+  const delays = new Histogram()
+  const onEvents = (rev: number, n: number): void => {
+    const now = performance.now()
+    const ack = acks.get(rev)
+    if (ack === undefined) {
+      let list = early.get(rev)
+      if (list === undefined) early.set(rev, (list = []))
+      for (let i = 0; i < n; i++) list.push(now)
+      return
+    }
+    for (let i = 0; i < n; i++) delays.record((now - ack) * 1000)
+  }
+  const streams = Array.from({ length: STREAMS }, () => new WatchStreamClient(url, onEvents))
+  const kv = new KvClient(url)
+  try {
+    for (let i = 0; i < spec.watchers; i++) {
+      streams[i % STREAMS]!.create(spec.shared ? `${tag}/k` : `${tag}/k${i}`)
+    }
+    await until(
+      () => streams.reduce((n, s) => n + s.created, 0) >= spec.watchers,
+      60_000,
+      'created',
+    )
+    const expected = spec.shared ? spec.writes * spec.watchers : spec.writes
+    const started = performance.now()
+    const value = Buffer.alloc(16, 'v')
+    for (let i = 0; i < spec.writes; i++) {
+      const key = spec.shared ? `${tag}/k` : `${tag}/k${i % spec.watchers}`
+      const r = await kv.call('put', { key: Buffer.from(key), value })
+      if (!r.ok) throw new Error(`put: ${r.details}`)
+      const rev = Number((r.response.header as { revision: string }).revision)
+      const now = performance.now()
+      acks.set(rev, now)
+      const list = early.get(rev)
+      if (list !== undefined) {
+        for (const _ of list) delays.record(0)
+        early.delete(rev)
+      }
+    }
+    const total = (): number => streams.reduce((n, s) => n + s.events, 0)
+    await until(() => total() >= expected, 120_000, `${expected} events`)
+    const last = Math.max(...streams.map((s) => s.lastEventAt))
+    return {
+      spec,
+      events: total(),
+      eventsPerSec: total() / ((last - started) / 1000),
+      p99Ms: delays.percentile(99) / 1000,
+    }
+  } finally {
+    for (const s of streams) s.close()
+    kv.close()
+  }
+}
+
+interface SystemResult {
+  kind: MemberKind
+  cases: CaseResult[]
+  idleKiBPer10k: number
+}
+
+async function runSystem(kind: MemberKind, specs: CaseSpec[], log: (s: string) => void) {
+  const cluster = await startCluster({
+    kind,
+    heartbeatIntervalMs: 100,
+    electionTimeoutMs: 1000,
+    baseDir: tmpdir(),
+    readyTimeoutMs: 30_000,
+  })
+  try {
+    const m = cluster.member(0)
+    const url = m.clientUrl
+    // Memory of 10,000 idle watchers on distinct keys (after a warm-up call).
+    const warm = new KvClient(url)
+    await warm.call('put', { key: Buffer.from('warm'), value: Buffer.from('x') })
+    warm.close()
+    const before = rssKiB(m.pid)
+    const idle = Array.from({ length: STREAMS }, () => new WatchStreamClient(url, () => {}))
+    for (let i = 0; i < 10_000; i++) idle[i % STREAMS]!.create(`idle/k${i}`)
+    await until(() => idle.reduce((n, s) => n + s.created, 0) >= 10_000, 60_000, 'idle created')
+    const idleKiBPer10k = rssKiB(m.pid) - before
+    for (const s of idle) s.close()
+    const cases: CaseResult[] = []
+    for (const [i, spec] of specs.entries()) {
+      const r = await runCase(url, spec, `c${i}`)
+      log(
+        `${kind} ${spec.watchers} watchers ${spec.shared ? 'one key' : 'distinct keys'}: ` +
+          `${Math.round(r.eventsPerSec)} events/s, p99 ${r.p99Ms.toFixed(1)} ms`,
+      )
+      cases.push(r)
+    }
+    return { kind, cases, idleKiBPer10k }
+  } finally {
+    await cluster.close()
+  }
+}
+
+export async function runWatchBench(args: string[]): Promise<string> {
+  const quick = args.includes('--quick')
+  const specs: CaseSpec[] = [
+    { watchers: 1_000, shared: true, writes: quick ? 50 : 300 },
+    { watchers: 1_000, shared: false, writes: quick ? 300 : 2_000 },
+    { watchers: 10_000, shared: true, writes: quick ? 10 : 60 },
+    { watchers: 10_000, shared: false, writes: quick ? 300 : 2_000 },
+  ]
+  const log = (s: string): void => void process.stderr.write(`${s}\n`)
+  const results: SystemResult[] = []
+  for (const kind of ['etcd', 'pontoon'] as const) results.push(await runSystem(kind, specs, log))
+  const [e, p] = results as [SystemResult, SystemResult]
+  const lines = [
+    '| case | etcd 3.4 events/s | pontoon events/s | ratio | etcd p99 (ms) | pontoon p99 (ms) |',
+    '| --- | ---: | ---: | ---: | ---: | ---: |',
+  ]
+  for (let i = 0; i < specs.length; i++) {
+    const a = e.cases[i]!
+    const b = p.cases[i]!
+    const s = specs[i]!
+    lines.push(
+      `| ${s.watchers.toLocaleString('en')} watchers, ${s.shared ? 'one key' : 'distinct keys'} (${s.writes} puts) ` +
+        `| ${Math.round(a.eventsPerSec).toLocaleString('en')} | ${Math.round(b.eventsPerSec).toLocaleString('en')} ` +
+        `| ${(b.eventsPerSec / a.eventsPerSec).toFixed(2)} | ${a.p99Ms.toFixed(1)} | ${b.p99Ms.toFixed(1)} |`,
+    )
+  }
+  lines.push(
+    `| RSS of 10,000 idle watchers (MiB) | ${(e.idleKiBPer10k / 1024).toFixed(1)} | ${(p.idleKiBPer10k / 1024).toFixed(1)} | | | |`,
+  )
+  return lines.join('\n') + '\n'
+}
