@@ -125,8 +125,11 @@ export class Lessor {
       const l = decodeLease(value)
       this.leases.set(l.id, newLease(l.id, l.ttlSeconds, l.remainingTtlSeconds))
     })
-    for (const kv of store.kvs()) {
-      if (kv.lease !== 0n) this.keyPut(kv.key, kv.lease)
+    if (this.leases.size > 0) {
+      const all = new Uint8Array([0])
+      for (const kv of store.range(all, all, { keysOnly: true }).kvs) {
+        if (kv.lease !== 0n) this.keyPut(kv.key, kv.lease)
+      }
     }
     if (this.primary) {
       this.primary = false

@@ -16,7 +16,7 @@ import { RpcServer, varintSize } from '../api/index.js'
 import { NodeDisk, systemClock, type Clock } from '../io/index.js'
 import { LmdbBackend, MvccStore } from '../mvcc/index.js'
 import { NodeError, RaftNode } from '../node/index.js'
-import type { NodeId } from '../raft/index.js'
+import { StateType, type NodeId } from '../raft/index.js'
 import { TcpTransport } from '../transport/index.js'
 import { WalStorage } from '../wal/index.js'
 import { formatUrl, type ServerConfig } from './config.js'
@@ -29,6 +29,8 @@ import { encodeRequest, type RaftRequest } from './request.js'
 import { registerServices } from './services.js'
 import { ServerStateMachine, type ApplyResult, type MembersChange } from './state-machine.js'
 import { fetchCluster, readIdentity, writeIdentity } from './join.js'
+import { Lessor, minLeaseTtlSeconds } from './lessor.js'
+import { Leases, registerLeaseService } from './lease-service.js'
 
 /** etcd's version this server speaks, as Status and /version report it (docs/divergence.md). */
 export const ETCD_VERSION = '3.4.0'
@@ -58,6 +60,8 @@ export class PontoonServer {
   /** The backend's size as last read, and when (a file stat per write would be a syscall each). */
   private sizeBytes = 0
   private sizeReadAtMs = -Infinity
+  /** The Lease service's operations (set once the server is built). */
+  leases!: Leases
   private constructor(
     readonly config: ServerConfig,
     readonly id: bigint,
@@ -141,9 +145,28 @@ export class PontoonServer {
       (await fetchCluster(initial, peerUrls, log)).members
     // The server is built after the node; until then the hooks reach it through this box.
     const hooks: { server?: PontoonServer } = {}
+    const electionTicks = Math.max(
+      2,
+      Math.round(config.electionTimeoutMs / config.heartbeatIntervalMs),
+    )
+    // Lease time is the leader's real time (monotonic); the simulator gives its own clock.
+    const lessor = new Lessor({
+      now: () => performance.now(),
+      clock,
+      minTtlSeconds: minLeaseTtlSeconds(electionTicks, config.heartbeatIntervalMs),
+      checkpointIntervalMs: config.leaseCheckpoint ? config.leaseCheckpointIntervalMs : 0,
+      onExpired: (ids) => hooks.server?.leases.revokeExpired(ids),
+      onCheckpoint: (cps) => hooks.server?.leases.checkpoint(cps),
+    })
     const machine = new ServerStateMachine({
       store,
       members,
+      lessor,
+      isLeaderOf: (term) =>
+        hooks.server !== undefined &&
+        hooks.server.node.view.state === StateType.StateLeader &&
+        hooks.server.node.view.term === term,
+      promoteExtendMs: config.electionTimeoutMs,
       onMembersChanged: (change) => hooks.server?.membersChanged(change),
     })
 
@@ -168,6 +191,7 @@ export class PontoonServer {
               body: machine.members.peerJson(),
             }
           : undefined,
+      httpPost: (path, body) => hooks.server?.leases.httpPost(path, body),
     })
     const peerAddrs = await transport.listen()
     log.info({ 'listen-peer-urls': peerAddrs }, 'listening for peers')
@@ -181,13 +205,19 @@ export class PontoonServer {
       transport,
       clock,
       tickMs: config.heartbeatIntervalMs,
-      electionTicks: Math.max(2, Math.round(config.electionTimeoutMs / config.heartbeatIntervalMs)),
+      electionTicks,
       heartbeatTicks: 1,
       snapshotCount: config.snapshotCount,
       snapshotCatchUpEntries: config.snapshotCatchupEntries,
       preVote: config.preVote,
       checkQuorum: true,
       logger: raftLogger(log),
+      // A member that is not leader keeps no lease time (etcd's Demote on losing leadership).
+      observer: {
+        ready: (_rd, view) => {
+          if (view.state !== StateType.StateLeader) lessor.demote()
+        },
+      },
     })
 
     const rpc = new RpcServer({ maxRecvBytes: config.maxRequestBytes + GRPC_OVERHEAD_BYTES })
@@ -203,9 +233,12 @@ export class PontoonServer {
       log,
       [],
     )
+    server.leases = new Leases(server)
     hooks.server = server
     for (const p of peers.keys()) server.peerIds.add(p)
     registerServices(rpc, server)
+    registerLeaseService(rpc, server, server.leases)
+    lessor.start()
 
     await node.leader()
     log.info({ 'cluster-version': '3.4' }, MILESTONES.capabilities)
@@ -349,12 +382,18 @@ export class PontoonServer {
     return this.store
   }
 
+  get logger(): ServerLogger {
+    return this.log
+  }
+
   async stop(): Promise<void> {
     this.stopping ??= (async () => {
       const step = async (what: string, f: () => Promise<void>): Promise<void> => {
         this.log.debug({}, `stopping: ${what}`)
         await f()
       }
+      this.machine.lessor.stop()
+      this.leases.close()
       await step('client API', () => this.rpc.close())
       await step('raft node', () => this.node.stop())
       await step('peer transport', () => this.transport.stop())
