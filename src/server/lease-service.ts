@@ -317,6 +317,11 @@ export function registerLeaseService(rpc: RpcServer, s: PontoonServer, leases: L
     LeaseKeepAliveRequestCodec,
     LeaseKeepAliveResponseCodec,
     (call) => {
+      if (s.machine.members.get(s.id)?.isLearner === true) {
+        const e = new ServerError('NOT_SUPPORTED_FOR_LEARNER')
+        call.finish(new RpcError(e.status, e.message))
+        return
+      }
       let chain = Promise.resolve()
       let ended = false
       let drained: (() => void) | null = null
