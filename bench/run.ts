@@ -12,6 +12,7 @@ import { runMvccBench } from './mvcc/mvcc.bench.js'
 import { runTransportBench } from './transport/transport.bench.js'
 import { runApiBench } from './api/grpc.bench.js'
 import { runServerBench } from './server/server.bench.js'
+import { runLeaseBench } from './server/lease.bench.js'
 
 const suites: Record<string, (size: number, args: string[]) => string | Promise<string>> = {
   raft: (size) => runRaftBench(size) + runQuorumBench(size) + runNodeIdBench(size),
@@ -31,6 +32,8 @@ const suites: Record<string, (size: number, args: string[]) => string | Promise<
   api: runApiBench,
   // etcd 3.4 and pontoon under the same load, side by side (options: --help, bench/README.md).
   server: (_size, args) => runServerBench(args),
+  // etcd 3.4 and pontoon: lease grant and keepalive throughput, memory per lease.
+  'server-lease': (_size, args) => runLeaseBench(args),
 }
 
 const args = process.argv.slice(2)

@@ -80,8 +80,8 @@ interface Lease {
   readonly ttlSeconds: number
   /** The last checkpointed remaining TTL in seconds; 0: none (the full TTL counts). */
   remainingTtlSeconds: number
-  /** Attached keys, as latin1 strings of their bytes. */
-  readonly keys: Set<string>
+  /** Attached keys, as latin1 strings of their bytes; null until the first (most have none). */
+  keys: Set<string> | null
   /** Leader only: when it expires (ms on `now`); Infinity when not leader. */
   expiryMs: number
   /** Leader only: when the expiry loop looks at it next (its expiry, or a revoke retry). */
@@ -172,7 +172,7 @@ export class Lessor {
   revoke(id: bigint, txn: KeyDeleter): void {
     const l = this.leases.get(id)
     if (l === undefined) throw new ServerError('LEASE_NOT_FOUND')
-    const keys = [...l.keys].sort()
+    const keys = l.keys === null ? [] : [...l.keys].sort()
     for (const k of keys) txn.deleteRange(Buffer.from(k, 'latin1'), undefined)
     for (const k of keys) this.itemMap.delete(k)
     this.leases.delete(id)
@@ -198,14 +198,14 @@ export class Lessor {
     const prev = this.itemMap.get(k)
     if (prev === lease) return
     if (prev !== undefined) {
-      this.leases.get(prev)?.keys.delete(k)
+      this.leases.get(prev)?.keys?.delete(k)
       this.itemMap.delete(k)
     }
     if (lease === 0n) return
     const l = this.leases.get(lease)
     // The apply checked the lease first; a key of a lease gone (a restore) is left alone.
     if (l === undefined) return
-    l.keys.add(k)
+    ;(l.keys ??= new Set()).add(k)
     this.itemMap.set(k, lease)
   }
 
@@ -215,7 +215,7 @@ export class Lessor {
     const k = Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('latin1')
     const prev = this.itemMap.get(k)
     if (prev === undefined) return
-    this.leases.get(prev)?.keys.delete(k)
+    this.leases.get(prev)?.keys?.delete(k)
     this.itemMap.delete(k)
   }
 
@@ -225,7 +225,8 @@ export class Lessor {
   lookup(id: bigint, withKeys: boolean): LeaseInfo | undefined {
     const l = this.leases.get(id)
     if (l === undefined) return undefined
-    const keys = withKeys ? [...l.keys].sort().map((k) => Buffer.from(k, 'latin1')) : []
+    const keys =
+      withKeys && l.keys !== null ? [...l.keys].sort().map((k) => Buffer.from(k, 'latin1')) : []
     return { id, ttlSeconds: l.ttlSeconds, remainingMs: l.expiryMs - this.o.now(), keys }
   }
 
@@ -465,7 +466,7 @@ function newLease(id: bigint, ttlSeconds: number, remainingTtlSeconds: number): 
     id,
     ttlSeconds,
     remainingTtlSeconds,
-    keys: new Set(),
+    keys: null,
     expiryMs: Infinity,
     dueMs: Infinity,
     heapAt: -1,
