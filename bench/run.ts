@@ -13,6 +13,7 @@ import { runTransportBench } from './transport/transport.bench.js'
 import { runApiBench } from './api/grpc.bench.js'
 import { runServerBench } from './server/server.bench.js'
 import { runWatchBench } from './server/watch.bench.js'
+import { runLeaseBench } from './server/lease.bench.js'
 
 const suites: Record<string, (size: number, args: string[]) => string | Promise<string>> = {
   raft: (size) => runRaftBench(size) + runQuorumBench(size) + runNodeIdBench(size),
@@ -34,6 +35,8 @@ const suites: Record<string, (size: number, args: string[]) => string | Promise<
   server: (_size, args) => runServerBench(args),
   // Watch fan-out, etcd 3.4 and pontoon side by side (--quick: fewer puts; bench/README.md).
   watch: (_size, args) => runWatchBench(args),
+  // etcd 3.4 and pontoon: lease grant and keepalive throughput, memory per lease.
+  'server-lease': (_size, args) => runLeaseBench(args),
 }
 
 const args = process.argv.slice(2)

@@ -127,6 +127,42 @@ export {
   type WatchRequest,
   type WatchResponse,
 } from './proto/rpc-watch.js'
+// etcdserverpb: Lease (and leasepb's internal messages for the peer port).
+export {
+  LeaseCheckpointCodec,
+  LeaseCheckpointRequestCodec,
+  LeaseCheckpointResponseCodec,
+  LeaseGrantRequestCodec,
+  LeaseGrantResponseCodec,
+  LeaseInternalRequestCodec,
+  LeaseInternalResponseCodec,
+  LeaseKeepAliveRequestCodec,
+  LeaseKeepAliveResponseCodec,
+  LeaseLeasesRequestCodec,
+  LeaseLeasesResponseCodec,
+  LeaseRevokeRequestCodec,
+  LeaseRevokeResponseCodec,
+  LeaseStatusCodec,
+  LeaseTimeToLiveRequestCodec,
+  LeaseTimeToLiveResponseCodec,
+  type LeaseCheckpoint,
+  type LeaseCheckpointRequest,
+  type LeaseCheckpointResponse,
+  type LeaseGrantRequest,
+  type LeaseGrantResponse,
+  type LeaseIdRequest,
+  type LeaseInternalRequest,
+  type LeaseInternalResponse,
+  type LeaseKeepAliveRequest,
+  type LeaseKeepAliveResponse,
+  type LeaseLeasesRequest,
+  type LeaseLeasesResponse,
+  type LeaseRevokeRequest,
+  type LeaseRevokeResponse,
+  type LeaseStatus,
+  type LeaseTimeToLiveRequest,
+  type LeaseTimeToLiveResponse,
+} from './proto/rpc-lease.js'
 
 // gRPC.
 export { GrpcStatus, RpcError, type GrpcStatusCode } from './grpc/rpc-error.js'

@@ -282,6 +282,19 @@ export class MvccStore {
     else this.backend.put('meta', key, copyBytes(value))
   }
 
+  /**
+   * Visits the server metadata whose name starts with `prefix` (a copy of each value), in name
+   * order: a scan of the meta bucket, for open and restore (the server's leases).
+   */
+  scanMeta(prefix: string, visit: (name: string, value: Uint8Array) => void): void {
+    this.checkOpen()
+    const p = Buffer.from(`app/${prefix}`, 'utf8')
+    this.backend.scan('meta', (key, value) => {
+      if (key.length < p.length || Buffer.compare(key.subarray(0, p.length), p) !== 0) return
+      visit(Buffer.from(key.subarray(4)).toString('utf8'), copyBytes(value))
+    })
+  }
+
   /** Server metadata set with setMeta (a copy), or undefined. */
   getMeta(name: string): Uint8Array | undefined {
     this.checkOpen()

@@ -49,7 +49,11 @@ export class WriteTxn {
   private readonly beginRev: number
   private readonly txn: MvccWriteTxn
 
-  constructor(store: MvccStore, index: number) {
+  constructor(
+    store: MvccStore,
+    index: number,
+    private readonly leases: LeaseAttachments = noLeases,
+  ) {
     this.beginRev = store.currentRevision
     this.txn = store.write(index)
   }
@@ -60,13 +64,23 @@ export class WriteTxn {
 
   put(key: Uint8Array, value: Uint8Array, lease: bigint): number {
     this.txn.put(key, value, lease)
+    this.leases.keyPut(key, lease)
     this.wrote = true
     return this.beginRev + 1
   }
 
   deleteRange(key: Uint8Array, end: Uint8Array | undefined): number {
+    // The deleted keys leave their leases; a range's keys are read only if any key has a lease.
+    let keys: KeyValue[] | undefined
+    if (end !== undefined && this.leases.attachedCount > 0) {
+      keys = this.txn.range(key, end, { keysOnly: true }).kvs
+    }
     const n = this.txn.deleteRange(key, end)
-    if (n > 0) this.wrote = true
+    if (n > 0) {
+      this.wrote = true
+      if (keys !== undefined) for (const kv of keys) this.leases.keyDeleted(kv.key)
+      else if (end === undefined) this.leases.keyDeleted(key)
+    }
     return n
   }
 
@@ -168,15 +182,30 @@ function comparator(target: number): (a: KeyValue, b: KeyValue) => number {
   }
 }
 
-/**
- * Leases do not exist yet (the lease issue adds them): every lease id is unknown, so a put naming
- * one is refused as etcd refuses an unknown lease.
- */
+/** Whether a lease exists (a put naming an unknown one is refused, as etcd refuses it). */
 export interface LeaseLookup {
   exists(id: bigint): boolean
 }
 
-export const noLeases: LeaseLookup = { exists: () => false }
+/**
+ * The lessor as the KV apply sees it (lessor.ts): a put attaches its key to its lease (and
+ * detaches it from its previous one), a delete detaches it, as etcd's mvcc write txn tells its
+ * lessor.
+ */
+export interface LeaseAttachments extends LeaseLookup {
+  /** Keys attached to any lease: a range delete looks up its keys only when some are. */
+  readonly attachedCount: number
+  keyPut(key: Uint8Array, lease: bigint): void
+  keyDeleted(key: Uint8Array): void
+}
+
+/** No lessor (unit tests of the KV apply): every lease id is unknown. */
+export const noLeases: LeaseAttachments = {
+  exists: () => false,
+  attachedCount: 0,
+  keyPut: () => {},
+  keyDeleted: () => {},
+}
 
 export function applyPut(txn: WriteTxn, p: PutRequest): PutResponse {
   let value = p.value

@@ -46,6 +46,10 @@ export interface ServerConfig {
   strictReconfigCheck: boolean
   preVote: boolean
   logLevel: LogLevel
+  /** Leaders checkpoint remaining lease TTLs through raft (on by default here: divergence.md). */
+  leaseCheckpoint: boolean
+  /** How often (--experimental-lease-checkpoint-interval). */
+  leaseCheckpointIntervalMs: number
 }
 
 export type ParsedArgs =
@@ -171,6 +175,16 @@ export const FLAGS: Readonly<Record<string, Flag>> = {
     kind: 'level',
     dflt: 'info',
     help: 'Configures log level. Only supports debug, info, warn, error, panic, or fatal.',
+  },
+  'experimental-enable-lease-checkpoint': {
+    kind: 'bool',
+    dflt: 'true',
+    help: 'Enable to persist lease remaining TTL to prevent indefinite auto-renewal of long lived leases (on by default here).',
+  },
+  'experimental-lease-checkpoint-interval': {
+    kind: 'duration',
+    dflt: '2s',
+    help: 'Duration of time between two consecutive lease checkpoints (etcd: 5m0s).',
   },
 }
 
@@ -310,6 +324,11 @@ function build(values: ReadonlyMap<string, string>): ServerConfig {
     strictReconfigCheck: bool('strict-reconfig-check'),
     preVote: bool('pre-vote'),
     logLevel: level as LogLevel,
+    leaseCheckpoint: bool('experimental-enable-lease-checkpoint'),
+    leaseCheckpointIntervalMs: parseDuration(
+      'experimental-lease-checkpoint-interval',
+      get('experimental-lease-checkpoint-interval'),
+    ),
   }
   check(config)
   return config
@@ -360,31 +379,29 @@ function parseUint(flag: string, value: string): number {
   return n
 }
 
-/** A Go duration ("10m0s", "100ms", "1.5s") in milliseconds, as Go's time.ParseDuration reads it. */
-function parseDuration(flag: string, value: string): number {
-  const units: Record<string, number> = {
-    ns: 1e-6,
-    us: 1e-3,
-    µs: 1e-3,
-    ms: 1,
-    s: 1000,
-    m: 60_000,
-    h: 3_600_000,
-  }
+const DURATION_UNIT_MS: Record<string, number> = {
+  ns: 1e-6,
+  us: 1e-3,
+  µs: 1e-3,
+  ms: 1,
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+}
+
+/** A Go duration ("2s", "500ms", "5m0s", "1h2m"), in milliseconds (Go's flag: "parse error"). */
+export function parseDuration(flag: string, value: string): number {
   const v = value.trim()
   if (v === '0') return 0
-  const re = /(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)/y
+  const re = /(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)/gy
   let ms = 0
   let at = 0
-  while (at < v.length) {
-    re.lastIndex = at
-    const m = re.exec(v)
-    if (m === null) invalid(flag, value, 'parse error')
-    ms += Number(m[1]) * units[m[2]!]!
+  for (let m = re.exec(v); m !== null; m = re.exec(v)) {
+    ms += Number(m[1]) * (DURATION_UNIT_MS[m[2] as string] as number)
     at = re.lastIndex
   }
-  if (at === 0) invalid(flag, value, 'parse error')
-  return ms
+  if (v.length === 0 || at !== v.length) invalid(flag, value, 'parse error')
+  return Math.round(ms)
 }
 
 function parseBool(flag: string, value: string): boolean {

@@ -23,6 +23,8 @@ const table = {
   FUTURE_REV: [Status.OUT_OF_RANGE, 'etcdserver: mvcc: required revision is a future revision'],
   NO_SPACE: [Status.RESOURCE_EXHAUSTED, 'etcdserver: mvcc: database space exceeded'],
   LEASE_NOT_FOUND: [Status.NOT_FOUND, 'etcdserver: requested lease not found'],
+  LEASE_EXIST: [Status.FAILED_PRECONDITION, 'etcdserver: lease already exists'],
+  LEASE_TTL_TOO_LARGE: [Status.OUT_OF_RANGE, 'etcdserver: too large lease TTL'],
   MEMBER_NOT_FOUND: [Status.NOT_FOUND, 'etcdserver: member not found'],
   MEMBER_EXIST: [Status.FAILED_PRECONDITION, 'etcdserver: member ID already exist'],
   PEER_URL_EXIST: [Status.FAILED_PRECONDITION, 'etcdserver: Peer URLs already exists'],

@@ -24,6 +24,26 @@ export function clusterId(memberIds: readonly bigint[]): bigint {
   return first8(createHash('sha1').update(buf).digest())
 }
 
+/**
+ * etcd's request id generator (pkg/idutil), which also names leases granted without an id: the
+ * member id's low 16 bits, then 40 bits of the start time in milliseconds and an 8-bit counter,
+ * the low 48 bits incremented per id.
+ */
+export class IdGenerator {
+  private readonly prefix: bigint
+  private suffix: bigint
+
+  constructor(memberId: bigint, nowMs: number) {
+    this.prefix = (memberId & 0xffffn) << 48n
+    this.suffix = (BigInt(Math.floor(nowMs)) & 0xff_ffff_ffffn) << 8n
+  }
+
+  next(): bigint {
+    this.suffix = (this.suffix + 1n) & 0xffff_ffff_ffffn
+    return this.prefix | this.suffix
+  }
+}
+
 /** An id as etcd prints it: lower-case hex, no leading zeros. */
 export function hexId(id: bigint): string {
   return id.toString(16)

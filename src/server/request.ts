@@ -7,12 +7,18 @@
 import {
   CompactionRequestCodec,
   DeleteRangeRequestCodec,
+  LeaseCheckpointRequestCodec,
+  LeaseGrantRequestCodec,
+  LeaseRevokeRequestCodec,
   PutRequestCodec,
   TxnRequestCodec,
   decodeMessage,
   encodeMessage,
   type CompactionRequest,
   type DeleteRangeRequest,
+  type LeaseCheckpointRequest,
+  type LeaseGrantRequest,
+  type LeaseRevokeRequest,
   type PutRequest,
   type TxnRequest,
 } from '../api/index.js'
@@ -30,8 +36,21 @@ export type RaftRequest =
   | { type: 'txn'; txn: TxnRequest }
   | { type: 'compaction'; compaction: CompactionRequest }
   | { type: 'attributes'; attributes: MemberAttributes }
+  /** A grant's id is never 0 here: the member that proposes it chooses one (etcd reqIDGen). */
+  | { type: 'leaseGrant'; leaseGrant: LeaseGrantRequest }
+  | { type: 'leaseRevoke'; leaseRevoke: LeaseRevokeRequest }
+  | { type: 'leaseCheckpoint'; leaseCheckpoint: LeaseCheckpointRequest }
 
-const KIND = { put: 1, deleteRange: 2, txn: 3, compaction: 4, attributes: 5 } as const
+const KIND = {
+  put: 1,
+  deleteRange: 2,
+  txn: 3,
+  compaction: 4,
+  attributes: 5,
+  leaseGrant: 6,
+  leaseRevoke: 7,
+  leaseCheckpoint: 8,
+} as const
 
 export function encodeRequest(r: RaftRequest): Uint8Array {
   switch (r.type) {
@@ -51,6 +70,15 @@ export function encodeRequest(r: RaftRequest): Uint8Array {
       out.set(body, 1)
       return withKind(KIND.attributes, out)
     }
+    case 'leaseGrant':
+      return withKind(KIND.leaseGrant, encodeMessage(LeaseGrantRequestCodec, r.leaseGrant, 1))
+    case 'leaseRevoke':
+      return withKind(KIND.leaseRevoke, encodeMessage(LeaseRevokeRequestCodec, r.leaseRevoke, 1))
+    case 'leaseCheckpoint':
+      return withKind(
+        KIND.leaseCheckpoint,
+        encodeMessage(LeaseCheckpointRequestCodec, r.leaseCheckpoint, 1),
+      )
   }
 }
 
@@ -83,6 +111,15 @@ export function decodeRequest(data: Uint8Array): RaftRequest {
         attributes: { id: BigInt(`0x${j.id}`), name: j.name, clientUrls: j.clientUrls },
       }
     }
+    case KIND.leaseGrant:
+      return { type: 'leaseGrant', leaseGrant: decodeMessage(LeaseGrantRequestCodec, body) }
+    case KIND.leaseRevoke:
+      return { type: 'leaseRevoke', leaseRevoke: decodeMessage(LeaseRevokeRequestCodec, body) }
+    case KIND.leaseCheckpoint:
+      return {
+        type: 'leaseCheckpoint',
+        leaseCheckpoint: decodeMessage(LeaseCheckpointRequestCodec, body),
+      }
     default:
       throw new Error(`server: an entry of unknown kind ${data[0]}`)
   }

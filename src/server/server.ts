@@ -16,7 +16,7 @@ import { RpcServer, varintSize } from '../api/index.js'
 import { NodeDisk, systemClock, type Clock } from '../io/index.js'
 import { LmdbBackend, MvccStore, WatchableStore } from '../mvcc/index.js'
 import { NodeError, RaftNode } from '../node/index.js'
-import type { NodeId } from '../raft/index.js'
+import { StateType, type NodeId } from '../raft/index.js'
 import { TcpTransport } from '../transport/index.js'
 import { WalStorage } from '../wal/index.js'
 import { formatUrl, type ServerConfig } from './config.js'
@@ -30,6 +30,8 @@ import { registerServices } from './services.js'
 import { registerWatchService } from './watch-service.js'
 import { ServerStateMachine, type ApplyResult, type MembersChange } from './state-machine.js'
 import { fetchCluster, readIdentity, writeIdentity } from './join.js'
+import { Lessor, minLeaseTtlSeconds } from './lessor.js'
+import { Leases, registerLeaseService } from './lease-service.js'
 
 /** etcd's version this server speaks, as Status and /version report it (docs/divergence.md). */
 export const ETCD_VERSION = '3.4.0'
@@ -61,6 +63,8 @@ export class PontoonServer {
   private sizeReadAtMs = -Infinity
   /** The store's watchers (the Watch service), fed by every write this member applies. */
   watchable!: WatchableStore
+  /** The Lease service's operations (set once the server is built). */
+  leases!: Leases
   private constructor(
     readonly config: ServerConfig,
     readonly id: bigint,
@@ -145,9 +149,28 @@ export class PontoonServer {
       (await fetchCluster(initial, peerUrls, log)).members
     // The server is built after the node; until then the hooks reach it through this box.
     const hooks: { server?: PontoonServer } = {}
+    const electionTicks = Math.max(
+      2,
+      Math.round(config.electionTimeoutMs / config.heartbeatIntervalMs),
+    )
+    // Lease time is the leader's real time (monotonic); the simulator gives its own clock.
+    const lessor = new Lessor({
+      now: () => performance.now(),
+      clock,
+      minTtlSeconds: minLeaseTtlSeconds(electionTicks, config.heartbeatIntervalMs),
+      checkpointIntervalMs: config.leaseCheckpoint ? config.leaseCheckpointIntervalMs : 0,
+      onExpired: (ids) => hooks.server?.leases.revokeExpired(ids),
+      onCheckpoint: (cps) => hooks.server?.leases.checkpoint(cps),
+    })
     const machine = new ServerStateMachine({
       store,
       members,
+      lessor,
+      isLeaderOf: (term) =>
+        hooks.server !== undefined &&
+        hooks.server.node.view.state === StateType.StateLeader &&
+        hooks.server.node.view.term === term,
+      promoteExtendMs: config.electionTimeoutMs,
       onMembersChanged: (change) => hooks.server?.membersChanged(change),
     })
 
@@ -172,6 +195,7 @@ export class PontoonServer {
               body: machine.members.peerJson(),
             }
           : undefined,
+      httpPost: (path, body) => hooks.server?.leases.httpPost(path, body),
     })
     const peerAddrs = await transport.listen()
     log.info({ 'listen-peer-urls': peerAddrs }, 'listening for peers')
@@ -185,13 +209,19 @@ export class PontoonServer {
       transport,
       clock,
       tickMs: config.heartbeatIntervalMs,
-      electionTicks: Math.max(2, Math.round(config.electionTimeoutMs / config.heartbeatIntervalMs)),
+      electionTicks,
       heartbeatTicks: 1,
       snapshotCount: config.snapshotCount,
       snapshotCatchUpEntries: config.snapshotCatchupEntries,
       preVote: config.preVote,
       checkQuorum: true,
       logger: raftLogger(log),
+      // A member that is not leader keeps no lease time (etcd's Demote on losing leadership).
+      observer: {
+        ready: (_rd, view) => {
+          if (view.state !== StateType.StateLeader) lessor.demote()
+        },
+      },
     })
 
     const rpc = new RpcServer({ maxRecvBytes: config.maxRequestBytes + GRPC_OVERHEAD_BYTES })
@@ -207,11 +237,14 @@ export class PontoonServer {
       log,
       [],
     )
+    server.leases = new Leases(server)
     hooks.server = server
     server.watchable = watchable
     for (const p of peers.keys()) server.peerIds.add(p)
     registerServices(rpc, server)
     registerWatchService(rpc, server)
+    registerLeaseService(rpc, server, server.leases)
+    lessor.start()
 
     await node.leader()
     log.info({ 'cluster-version': '3.4' }, MILESTONES.capabilities)
@@ -355,12 +388,18 @@ export class PontoonServer {
     return this.store
   }
 
+  get logger(): ServerLogger {
+    return this.log
+  }
+
   async stop(): Promise<void> {
     this.stopping ??= (async () => {
       const step = async (what: string, f: () => Promise<void>): Promise<void> => {
         this.log.debug({}, `stopping: ${what}`)
         await f()
       }
+      this.machine.lessor.stop()
+      this.leases.close()
       await step('client API', () => this.rpc.close())
       await step('raft node', () => this.node.stop())
       await step('peer transport', () => this.transport.stop())

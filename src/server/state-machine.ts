@@ -13,6 +13,8 @@ import type { Entry, Snapshot } from '../raft/index.js'
 import type {
   CompactionResponse,
   DeleteRangeResponse,
+  LeaseGrantResponse,
+  LeaseRevokeResponse,
   PutResponse,
   TxnResponse,
 } from '../api/index.js'
@@ -22,10 +24,10 @@ import {
   applyPut,
   applyTxn,
   compactionResponse,
+  header,
   WriteTxn,
-  noLeases,
-  type LeaseLookup,
 } from './apply-kv.js'
+import { Lessor } from './lessor.js'
 import { fromMvccError, ServerError } from './errors.js'
 import { ConfChangeType } from '../raft/index.js'
 import { Members, type Member } from './members.js'
@@ -37,6 +39,10 @@ export type ApplyResult =
   | { type: 'txn'; resp: TxnResponse }
   /** `done` settles when the compaction has physically removed what it compacts. */
   | { type: 'compaction'; resp: CompactionResponse; done: Promise<void> }
+  /** The id and the TTL granted (raised to the minimum TTL). */
+  | { type: 'leaseGrant'; resp: LeaseGrantResponse }
+  /** The revoke's keys were deleted in one revision, the header's. */
+  | { type: 'leaseRevoke'; resp: LeaseRevokeResponse }
   | { type: 'error'; error: ServerError }
   /** An empty entry, a conf change or member attributes: nothing to answer. */
   | { type: 'none' }
@@ -47,7 +53,18 @@ export interface ServerStateMachineOptions {
   /** The members are saved in its meta bucket (setMeta), beside the data. */
   store: MvccStore
   members: Members
-  leases?: LeaseLookup
+  /**
+   * The leases (replicated state; the server's also keeps time on the leader). Absent: a lessor
+   * that never expires anything (tests, and the simulator until it drives lease time).
+   */
+  lessor?: Lessor
+  /**
+   * Whether this member is the leader of `term` (etcd promotes its lessor when it applies the
+   * empty entry of its own term: every entry of earlier terms is applied by then).
+   */
+  isLeaderOf?: (term: number) => boolean
+  /** What promote extends every lease by: the election timeout (etcd's Promote(extend)). */
+  promoteExtendMs?: number
   /** Called after a member's attributes changed (the server logs its publish). */
   onAttributes?: (id: bigint) => void
   /**
@@ -67,14 +84,19 @@ export type MembersChange =
 export class ServerStateMachine implements StateMachine<ApplyResult> {
   private store: MvccStore
   members: Members
-  private readonly leases: LeaseLookup
+  readonly lessor: Lessor
+  private readonly isLeaderOf: (term: number) => boolean
+  private readonly promoteExtendMs: number
   private readonly onAttributes: (id: bigint) => void
   private readonly onMembersChanged: (change: MembersChange) => void
 
   constructor(opts: ServerStateMachineOptions) {
     this.store = opts.store
     this.members = opts.members
-    this.leases = opts.leases ?? noLeases
+    this.lessor = opts.lessor ?? inertLessor()
+    this.lessor.load(this.store)
+    this.isLeaderOf = opts.isLeaderOf ?? (() => false)
+    this.promoteExtendMs = opts.promoteExtendMs ?? 0
     this.onAttributes = opts.onAttributes ?? (() => {})
     this.onMembersChanged = opts.onMembersChanged ?? (() => {})
   }
@@ -92,6 +114,7 @@ export class ServerStateMachine implements StateMachine<ApplyResult> {
     for (const e of entries) {
       if (e.data.length === 0) {
         this.store.markApplied(e.index)
+        if (this.isLeaderOf(e.term)) this.lessor.promote(this.promoteExtendMs)
         out.push(NONE)
         continue
       }
@@ -103,7 +126,7 @@ export class ServerStateMachine implements StateMachine<ApplyResult> {
   private applyRequest(index: number, r: RaftRequest): ApplyResult {
     switch (r.type) {
       case 'put': {
-        if (r.put.lease !== 0n && !this.leases.exists(r.put.lease)) {
+        if (r.put.lease !== 0n && !this.lessor.exists(r.put.lease)) {
           this.store.markApplied(index)
           return failed(new ServerError('LEASE_NOT_FOUND'))
         }
@@ -117,7 +140,7 @@ export class ServerStateMachine implements StateMachine<ApplyResult> {
       case 'txn':
         return this.inWriteTxn(index, (txn) => ({
           type: 'txn',
-          resp: applyTxn(txn, txn, r.txn, this.leases, {
+          resp: applyTxn(txn, txn, r.txn, this.lessor, {
             currentRevision: this.store.currentRevision,
             compactedRevision: this.store.compactMainRevision,
           }),
@@ -137,6 +160,30 @@ export class ServerStateMachine implements StateMachine<ApplyResult> {
           return failed(fromMvccError(err))
         }
       }
+      case 'leaseGrant': {
+        const { id, ttl } = r.leaseGrant
+        try {
+          const granted = this.lessor.grant(id, ttl)
+          this.store.markApplied(index)
+          return {
+            type: 'leaseGrant',
+            resp: { header: header(this.store.currentRevision), id, ttl: granted, error: '' },
+          }
+        } catch (err) {
+          this.store.markApplied(index)
+          if (err instanceof ServerError) return failed(err)
+          throw err
+        }
+      }
+      case 'leaseRevoke':
+        return this.inWriteTxn(index, (txn) => {
+          this.lessor.revoke(r.leaseRevoke.id, txn)
+          return { type: 'leaseRevoke', resp: { header: header(txn.revision()) } }
+        })
+      case 'leaseCheckpoint':
+        this.lessor.checkpoint(r.leaseCheckpoint.checkpoints)
+        this.store.markApplied(index)
+        return NONE
       case 'attributes': {
         const a = r.attributes
         this.members.setAttributes(a.id, a.name, a.clientUrls)
@@ -153,7 +200,7 @@ export class ServerStateMachine implements StateMachine<ApplyResult> {
    * anything (every check precedes the writes), so the txn ends having changed nothing.
    */
   private inWriteTxn(index: number, body: (txn: WriteTxn) => ApplyResult): ApplyResult {
-    const txn = new WriteTxn(this.store, index)
+    const txn = new WriteTxn(this.store, index, this.lessor)
     try {
       return body(txn)
     } catch (err) {
@@ -223,6 +270,7 @@ export class ServerStateMachine implements StateMachine<ApplyResult> {
   /** Replaces the state by a snapshot's; a corrupt one is refused and changes nothing. */
   restore(snapshot: Snapshot): void {
     this.store.restore(snapshot.data)
+    this.lessor.load(this.store)
     this.members = ServerStateMachine.savedMembers(this.store) ?? this.members
     this.onMembersChanged({ type: 'reset' })
   }
@@ -283,6 +331,18 @@ function memberContextOrNull(bytes: Uint8Array): Member | null {
   } catch {
     return null
   }
+}
+
+/** A lessor that keeps no time: leases live until revoked. */
+function inertLessor(): Lessor {
+  return new Lessor({
+    now: () => 0,
+    clock: { every: () => () => {} },
+    minTtlSeconds: 1,
+    checkpointIntervalMs: 0,
+    onExpired: () => {},
+    onCheckpoint: () => {},
+  })
 }
 
 function failed(error: ServerError): ApplyResult {

@@ -27,13 +27,19 @@ export interface TransportContext {
   readonly onRemoved: () => void
   /** Answers an HTTP/1.1 GET on the peer port (etcd's /members), or undefined: not found. */
   readonly httpGet: (path: string) => HttpAnswer | undefined
+  /** Answers an HTTP/1.1 POST on the peer port (etcd's /leases), or undefined: not found. */
+  readonly httpPost: (path: string, body: Uint8Array) => Promise<HttpAnswer> | undefined
 }
 
 export interface HttpAnswer {
   status: number
   headers: Record<string, string>
-  body: string
+  /** Text (sent as UTF-8) or bytes (a protobuf body of etcd's leasehttp). */
+  body: string | Uint8Array
 }
+
+/** The largest POST body the peer port reads (etcd's leasehttp bodies are a few bytes). */
+export const HTTP_POST_BODY_BYTES_MAX = 64 * 1024
 
 /** etcd's text (rafthttp's errMemberRemoved), sent to and recognised from a removed member. */
 export const MEMBER_REMOVED_TEXT = 'the member has been permanently removed from the cluster'

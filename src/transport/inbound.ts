@@ -22,10 +22,26 @@ import {
   StreamKind,
   type Hello,
 } from './frame.js'
-import { fields, hex, logRefusal, MEMBER_REMOVED_TEXT, type TransportContext } from './context.js'
+import {
+  fields,
+  hex,
+  HTTP_POST_BODY_BYTES_MAX,
+  logRefusal,
+  MEMBER_REMOVED_TEXT,
+  type HttpAnswer,
+  type TransportContext,
+} from './context.js'
 
 /** The largest HTTP request head read on the peer port. */
 const HTTP_HEAD_BYTES_MAX = 8192
+
+const HTTP_STATUS_TEXT: Record<number, string> = {
+  200: 'OK',
+  400: 'Bad Request',
+  404: 'Not Found',
+  408: 'Request Timeout',
+  500: 'Internal Server Error',
+}
 
 export function acceptConnection(
   ctx: TransportContext,
@@ -259,33 +275,63 @@ export function acceptConnection(
       if (http.length > HTTP_HEAD_BYTES_MAX) refuse('HTTP request head too large')
       return
     }
-    cancelHandshake()
-    closedWhy = 'http'
-    const line = http.subarray(0, http.indexOf('\r\n')).toString('latin1')
-    const path = line.split(' ')[1] ?? '/'
-    const a = ctx.httpGet(path.split('?')[0] ?? path) ?? {
-      status: 404,
-      headers: { 'content-type': 'text/plain; charset=utf-8' },
-      body: '404 page not found\n',
+    const headText = http.subarray(0, end).toString('latin1')
+    const lines = headText.split('\r\n')
+    const [method = '', target = '/'] = (lines[0] ?? '').split(' ')
+    const path = target.split('?')[0] ?? target
+    let answer: HttpAnswer | Promise<HttpAnswer> | undefined
+    if (method === 'POST') {
+      // A POST (etcd's leasehttp) carries a body of Content-Length bytes, read whole first.
+      const lengthLine = lines.find((l) => l.toLowerCase().startsWith('content-length:'))
+      const length = Number((lengthLine ?? '').slice('content-length:'.length).trim())
+      if (!Number.isSafeInteger(length) || length < 0 || length > HTTP_POST_BODY_BYTES_MAX) {
+        refuse('HTTP POST without a valid Content-Length')
+        return
+      }
+      if (http.length < end + 4 + length) return
+      cancelHandshake()
+      closedWhy = 'http'
+      answer = ctx.httpPost(path, new Uint8Array(http.subarray(end + 4, end + 4 + length)))
+    } else {
+      cancelHandshake()
+      closedWhy = 'http'
+      answer = ctx.httpGet(path)
     }
-    const body = Buffer.from(a.body, 'utf8')
-    const head = [
-      `HTTP/1.1 ${a.status} ${a.status === 200 ? 'OK' : 'Not Found'}`,
-      ...Object.entries(a.headers).map(([k, v]) => `${k}: ${v}`),
-      `Content-Length: ${body.length}`,
-      'Connection: close',
-      '',
-      '',
-    ].join('\r\n')
-    socket.end(Buffer.concat([Buffer.from(head, 'latin1'), body]))
+    const respond = (a: HttpAnswer | undefined): void => {
+      a ??= {
+        status: 404,
+        headers: { 'content-type': 'text/plain; charset=utf-8' },
+        body: '404 page not found\n',
+      }
+      const body = typeof a.body === 'string' ? Buffer.from(a.body, 'utf8') : Buffer.from(a.body)
+      const head = [
+        `HTTP/1.1 ${a.status} ${HTTP_STATUS_TEXT[a.status] ?? 'Error'}`,
+        ...Object.entries(a.headers).map(([k, v]) => `${k}: ${v}`),
+        `Content-Length: ${body.length}`,
+        'Connection: close',
+        '',
+        '',
+      ].join('\r\n')
+      socket.end(Buffer.concat([Buffer.from(head, 'latin1'), body]))
+    }
+    if (answer instanceof Promise) {
+      answer.then(respond, (err: unknown) =>
+        respond({
+          status: 500,
+          headers: { 'content-type': 'text/plain; charset=utf-8' },
+          body: `${(err as Error).message ?? String(err)}\n`,
+        }),
+      )
+    } else respond(answer)
   }
 
   socket.on('data', (chunk: Uint8Array) => {
     if (!sniffed) {
-      // An HTTP GET (etcd's peer handler answers GET /members on the peer port) is told apart
+      // An HTTP GET or POST (etcd's peer handler answers GET /members and POST /leases on the peer port) is told apart
       // from our handshake by its first bytes: a frame starts with a length and the HELLO type.
       sniffed = true
-      if (Buffer.from(chunk.subarray(0, 4)).toString('latin1') === 'GET ') http = Buffer.alloc(0)
+      const first = Buffer.from(chunk.subarray(0, 5)).toString('latin1')
+      if (first.startsWith('GET ') || first === 'POST ') http = Buffer.alloc(0)
     }
     if (http !== null) {
       if (closedWhy === null) onHttp(chunk)

@@ -68,6 +68,12 @@ export interface TcpTransportOptions {
    * 404.
    */
   readonly httpGet?: (path: string) => HttpAnswer | undefined
+  /**
+   * Answers an HTTP/1.1 POST on the peer port (etcd's leasehttp: POST /leases and
+   * /leases/internal, a follower forwarding a keepalive or a TimeToLive to the leader), its body
+   * read whole first (at most 64 KiB). Undefined: 404.
+   */
+  readonly httpPost?: (path: string, body: Uint8Array) => Promise<HttpAnswer> | undefined
 }
 
 export class TcpTransport implements Transport {
@@ -99,6 +105,7 @@ export class TcpTransport implements Transport {
       isRemoved: opts.isRemoved ?? (() => false),
       onRemoved: opts.onRemoved ?? (() => {}),
       httpGet: opts.httpGet ?? (() => undefined),
+      httpPost: opts.httpPost ?? (() => undefined),
     }
     this.listenUrls = parsePeerUrls(opts.listenUrls, { listen: true })
     for (const [id, urls] of opts.peers) {

@@ -701,6 +701,34 @@ test('an HTTP GET on the peer port gets the httpGet answer (etcd GET /members), 
   }
 })
 
+test('an HTTP POST on the peer port gets the httpPost answer for its body (etcd POST /leases)', async () => {
+  const events = new Events()
+  const b = await member(events, {
+    id: 2n,
+    httpPost: (path, body) =>
+      path === '/leases'
+        ? Promise.resolve({
+            status: 200,
+            headers: { 'Content-Type': 'application/protobuf' },
+            body: Uint8Array.from([...body].reverse()),
+          })
+        : undefined,
+  })
+  try {
+    const leases = await fetch(`${b.url}/leases`, {
+      method: 'POST',
+      body: Uint8Array.from([1, 2, 3]),
+    })
+    assert.equal(leases.status, 200)
+    assert.deepEqual(new Uint8Array(await leases.arrayBuffer()), Uint8Array.from([3, 2, 1]))
+    const other = await fetch(`${b.url}/other`, { method: 'POST', body: 'x' })
+    assert.equal(other.status, 404)
+    await other.text()
+  } finally {
+    await b.t.stop()
+  }
+})
+
 test("a member removed from the cluster is refused with etcd's text and told so", async () => {
   const events = new Events()
   let told = 0
@@ -735,8 +763,8 @@ test('garbage, bad handshakes and truncated or undecodable frames close only the
     b.probe.logged('closed peer connection').map((l) => String(l.fields.reason))
   const cases: [string, Uint8Array, RegExp][] = [
     [
-      'an HTTP request other than a GET',
-      new TextEncoder().encode('POST / HTTP/1.1\r\nHost: x\r\n\r\n'),
+      'an HTTP request other than a GET or POST',
+      new TextEncoder().encode('PUT / HTTP/1.1\r\nHost: x\r\n\r\n'),
       /bad handshake: frame of \d+ bytes exceeds/,
     ],
     [
