@@ -13,3 +13,4 @@ export { encodeRequest, decodeRequest, type MemberAttributes, type RaftRequest }
 export { applyRange } from './apply-kv.js'
 export { Members, type Member } from './members.js'
 export { ServerError } from './errors.js'
+export { Lessor, minLeaseTtlSeconds, type LeaseInfo, type LessorOptions } from './lessor.js'

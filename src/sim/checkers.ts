@@ -50,6 +50,8 @@ export type ViolationKind =
   | 'revision'
   /** Server machine: a watcher that missed, repeated or reordered an event (watchers.ts). */
   | 'watch'
+  /** Server machine: lease keys that differ from the lease model, or a lease expired early (leases.ts). */
+  | 'lease'
 
 export class Violation extends Error {
   override readonly name = 'Violation'

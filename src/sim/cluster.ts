@@ -36,6 +36,8 @@ import { KvStateMachine, mixHash } from './kv.js'
 import type { Machine } from './machine.js'
 import { LazyBackend, ServerMachine, serverBootState } from './server-machine.js'
 import { SimWatchers } from './watchers.js'
+import { SimLeases } from './leases.js'
+import { encodeRequest } from '../server/index.js'
 import { MemoryBackend } from '../mvcc/index.js'
 import { MembershipChecker, confKey, isJoint, isVoter } from './membership.js'
 import { SimNet } from './net.js'
@@ -122,6 +124,8 @@ export class Cluster implements NodeHost {
   readonly observer: Observer
   /** Server machine: the members' watchers and their checker (watchers.ts). */
   readonly watchers: SimWatchers | null
+  /** Server machine: the members' lessors, a lease client and the lease checks (leases.ts). */
+  readonly leases: SimLeases | null
 
   constructor(
     readonly options: SimOptions,
@@ -174,7 +178,10 @@ export class Cluster implements NodeHost {
     this.observer = new Observer(this)
     this.operator = options.membership ? new Operator(this, root.fork()) : null
     // Drawn after every other stream, so adding watchers changed no fault or workload draw.
-    this.watchers = options.machine === 'server' ? new SimWatchers(root.fork(), (l) => this.log(l)) : null
+    this.watchers =
+      options.machine === 'server' ? new SimWatchers(root.fork(), (l) => this.log(l)) : null
+    this.leases =
+      options.machine === 'server' ? new SimLeases(root.fork(), options.electionTick) : null
     this.injector = new Faults(this)
   }
 
@@ -190,6 +197,23 @@ export class Cluster implements NodeHost {
     })
   }
 
+  /** The lease client: proposals to a random running member, keepalives on the leader. */
+  private leaseClientTick(): void {
+    // Clients stop with the safety phase (the leases then expire, and the cluster goes quiet).
+    if (this.liveness) return
+    const running = this.nodes.filter((n) => n?.inc?.driver != null && n.inc.alive)
+    const p = this.leases!.prng
+    const via = running.length === 0 ? null : p.pick(running).inc!
+    const leader = running.find((n) => n.inc!.driver!.view.state === StateType.StateLeader)
+    const leaderSm = leader?.inc?.sm
+    this.leases!.tick(
+      via === null
+        ? null
+        : (r) => void via.driver!.propose(encodeRequest(r)).catch(() => undefined),
+      leaderSm instanceof ServerMachine ? (leaderSm.leases ?? null) : null,
+    )
+  }
+
   /** Starts the initial nodes (their WAL bootstrap, if any, made durable first). */
   async begin(): Promise<void> {
     await settleDisks(this.nodes)
@@ -203,6 +227,7 @@ export class Cluster implements NodeHost {
     this.workload.run()
     this.operator?.run()
     if (this.options.machine === 'server') {
+      this.leaseClientTick()
       for (let id = 1; id < this.nodes.length; id++) {
         const inc = (this.nodes[id] as SimNode).inc
         if (inc !== null) inc.sm.background(this.faults)
@@ -405,6 +430,16 @@ export class Cluster implements NodeHost {
     node.sm = sm
     const inc = new Incarnation(node, sm, this)
     node.inc = inc
+    if (sm instanceof ServerMachine) {
+      sm.leases?.started({
+        clock: inc.clock,
+        leaderTerm: () => {
+          const v = inc.driver?.view
+          return v !== undefined && v.state === StateType.StateLeader ? v.term : 0
+        },
+        propose: (r) => void inc.driver?.propose(encodeRequest(r)).catch(() => undefined),
+      })
+    }
     node.tickAccPermille = 0
     // The checkers learn of the restart before the driver applies anything.
     const snapIndex = node.storage.snapshot().metadata.index
@@ -444,7 +479,14 @@ export class Cluster implements NodeHost {
       snapshotCatchUpEntries: 1,
       logger: this.logger,
       rand: node.prng.fork(),
-      observer: { ready: (rd, view) => this.observer.readyTaken(inc, rd, view) },
+      observer: {
+        ready: (rd, view) => {
+          this.observer.readyTaken(inc, rd, view)
+          // The server demotes its lessor when a Ready shows it is not leader.
+          if (view.state !== StateType.StateLeader && inc.sm instanceof ServerMachine)
+            inc.sm.leases?.notLeader()
+        },
+      },
     }).then(
       (driver) => {
         if (!inc.alive) return
@@ -478,7 +520,7 @@ export class Cluster implements NodeHost {
     // Two durable seeds in three run a lazily committing backend (LMDB's batches); the others
     // commit each entry durably as it is applied. Not a draw: the register runs stay as they were.
     const lazy = this.options.smDurable && this.options.seed % 3 !== 0
-    const hub = { watchers: this.watchers!, name: `n${id}` }
+    const hub = { watchers: this.watchers!, leases: this.leases!, name: `n${id}` }
     return new ServerMachine(lazy ? new LazyBackend() : new MemoryBackend(), hub)
   }
 

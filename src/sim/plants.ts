@@ -392,6 +392,65 @@ export const PLANTS: readonly Plant[] = [
     checksOff: ['reads'],
     machine: 'server',
   },
+  {
+    name: 'lease-renew-half-ttl',
+    description:
+      "a keepalive moves a lease's expiry by half its TTL: the leader expires it early (server machine)",
+    edits: [
+      {
+        file: 'src/server/lessor.js',
+        find: 'l.expiryMs = now + l.ttlSeconds * 1000;',
+        replace: 'l.expiryMs = now + l.ttlSeconds * 500;',
+      },
+    ],
+    budget: 30,
+    kinds: ['lease'],
+    machine: 'server',
+  },
+  {
+    name: 'lease-promote-no-extension',
+    description:
+      'a new leader gives leases no election timeout of grace: it may expire them at once (server machine)',
+    edits: [
+      {
+        file: 'src/server/lessor.js',
+        find: 'l.expiryMs = now + extendMs + seconds * 1000;',
+        replace: 'l.expiryMs = now + seconds * 1000;',
+      },
+    ],
+    budget: 30,
+    kinds: ['lease'],
+    machine: 'server',
+  },
+  {
+    name: 'lease-revoke-keeps-a-key',
+    description: "a revoke deletes all of its lease's keys but the first (server machine)",
+    edits: [
+      {
+        file: 'src/server/lessor.js',
+        find: 'for (const k of keys)\n            txn.deleteRange(',
+        replace: 'for (const k of keys.slice(1))\n            txn.deleteRange(',
+      },
+    ],
+    budget: 30,
+    kinds: ['lease'],
+    machine: 'server',
+  },
+  {
+    name: 'watch-fallback-skips-revision',
+    description:
+      'a synced watcher whose consumer is full falls back to catching up from the revision after the one it missed (server machine)',
+    edits: [
+      {
+        file: 'src/mvcc/watchable-store.js',
+        find: '            w.nextRev = rev;',
+        replace: '            w.nextRev = rev + 1;',
+      },
+    ],
+    budget: 30,
+    kinds: ['watch'],
+    machine: 'server',
+  },
 ]
 
 export class PlantError extends Error {

@@ -25,12 +25,13 @@ import {
   type BackendEntry,
   type Bucket,
 } from '../mvcc/index.js'
-import { Members, ServerStateMachine, applyRange } from '../server/index.js'
+import { Members, ServerStateMachine, applyRange, decodeRequest } from '../server/index.js'
 import { rangeRequest } from '../api/index.js'
 import { hashBytes, mixHash } from './kv.js'
 import type { KvResult, Machine, ReadResult } from './machine.js'
 import type { Prng } from './prng.js'
 import type { MemberWatchers, SimWatchers } from './watchers.js'
+import type { MemberLeases, SimLeases } from './leases.js'
 
 /** The keys the server workload uses: `k0`..`k{SERVER_KEY_COUNT-1}`. */
 export const SERVER_KEY_COUNT = 4
@@ -75,19 +76,27 @@ export class ServerMachine implements Machine {
    */
   /** This life's watchers (the simulator's cluster runs; unit tests pass no hub). */
   private readonly watchers: MemberWatchers | undefined
+  /** This life's lessor wiring and lease model (the cluster's runs). */
+  readonly leases: MemberLeases | undefined
 
   constructor(
     private readonly memory: MemoryBackend | LazyBackend = new MemoryBackend(),
-    private readonly hub?: { watchers: SimWatchers; name: string },
+    private readonly hub?: { watchers: SimWatchers; leases: SimLeases; name: string },
   ) {
     this.gate = new GateBackend(memory)
     this.store = MvccStore.open(this.gate)
     this.watchers = hub?.watchers.attach(hub.name, this.store)
+    this.leases = hub?.leases.member(hub.name)
+    const leases = this.leases
     this.sm = new ServerStateMachine({
       store: this.store,
       members: new Members(),
+      lessor: leases?.lessor,
+      isLeaderOf: (term) => leases?.isLeaderOf(term) ?? false,
+      promoteExtendMs: hub?.leases.electionTimeoutMs ?? 0,
     })
     this.hash = fingerprint(this.store, this.store.consistentIndex())
+    this.leases?.opened(this.store)
   }
 
   get applied(): number {
@@ -97,6 +106,10 @@ export class ServerMachine implements Machine {
   applyEntry(e: Entry): KvResult {
     const [r] = this.sm.apply([e])
     if (r === undefined) throw new Error(`the apply path returned nothing for entry ${e.index}`)
+    if (this.leases !== undefined) {
+      const req = e.data.length === 0 ? null : decodeRequest(e.data)
+      this.leases.applied(req, r.type !== 'error', this.sm, e.index)
+    }
     if (this.applied !== e.index) {
       throw new Error(`store at consistent index ${this.applied} after applying entry ${e.index}`)
     }
@@ -124,6 +137,7 @@ export class ServerMachine implements Machine {
 
   restore(snap: Snapshot): ServerMachine {
     this.sm.restore(snap)
+    this.leases?.opened(this.store)
     if (this.applied !== snap.metadata.index) {
       throw new Error(
         `snapshot at index ${snap.metadata.index} holds consistent index ${this.applied}`,
@@ -146,6 +160,7 @@ export class ServerMachine implements Machine {
 
   crashed(rand: Prng): void {
     this.watchers?.died()
+    this.leases?.stop()
     this.gate.shut()
     void this.store.close()
     if (this.memory instanceof LazyBackend) this.memory.crash(rand)
