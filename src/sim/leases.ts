@@ -143,14 +143,11 @@ export class MemberLeases {
     private readonly hub: SimLeases,
     readonly name: string,
   ) {
-    const box = this
+    // The clock comes with the process (started()); until then time stands still.
     this.lessor = new Lessor({
-      now: () => box.clock?.now ?? 0,
+      now: () => this.clock?.now ?? 0,
       clock: {
-        every: (ms, fn) => {
-          if (box.clock === null) return () => {}
-          return box.clock.every(ms, fn)
-        },
+        every: (ms, fn) => (this.clock === null ? () => {} : this.clock.every(ms, fn)),
       },
       minTtlSeconds: minLeaseTtlSeconds(hub.electionTicks, LEASE_TIME_SCALE),
       checkpointIntervalMs: CHECKPOINT_INTERVAL_MS,
