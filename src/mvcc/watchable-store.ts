@@ -81,7 +81,10 @@ export interface WatchableStoreOptions {
   watchersPerSyncMax?: number
   /** Records read from the backend per round, rounded up to whole revisions (default 1000). */
   recordsPerSyncMax?: number
-  /** Runs `fn` later (default setImmediate): catch-up rounds. The simulator passes its own. */
+  /**
+   * Runs `fn` later (default setImmediate): deliveries to consumers and catch-up rounds. The
+   * simulator and tests pass their own.
+   */
   schedule?: (fn: () => void) => void
 }
 
@@ -315,6 +318,11 @@ export class WatchableStore implements StoreObserver {
     return this.rev
   }
 
+  /** @internal Runs `fn` on the store's scheduler (deliveries, catch-up rounds). */
+  later(fn: () => void): void {
+    this.schedule(fn)
+  }
+
   /** @internal A catch-up round soon, if there is work for one. */
   scheduleSync(): void {
     if (this.syncScheduled || this.closed || this.unsynced.size === 0) return
@@ -538,7 +546,9 @@ export class WatchStream {
     this.queuedBytes += bytes
     if (this.ready && !this.flushScheduled) {
       this.flushScheduled = true
-      queueMicrotask(() => {
+      // Later, not in this turn: the write that produced these events is acknowledged first,
+      // and the writer's next request overlaps with the delivery.
+      this.ws.later(() => {
         this.flushScheduled = false
         this.flush()
       })
