@@ -35,7 +35,10 @@ import type { MvccStore, StoreObserver } from './store.js'
 /** What a watcher receives (etcd mvcc.WatchResponse). */
 export interface WatchResponse {
   watchId: number
-  /** In revision order; empty for a progress notification or a compaction cancel. */
+  /**
+   * In revision order; empty for a progress notification or a compaction cancel. Read-only:
+   * watchers reached by the same change may share one array.
+   */
   events: WatchEvent[]
   /**
    * The store's revision this response is as of (etcd puts it in the header); 0 in a compaction
@@ -81,7 +84,10 @@ export interface WatchableStoreOptions {
   watchersPerSyncMax?: number
   /** Records read from the backend per round, rounded up to whole revisions (default 1000). */
   recordsPerSyncMax?: number
-  /** Runs `fn` later (default setImmediate): catch-up rounds. The simulator passes its own. */
+  /**
+   * Runs `fn` later (default setImmediate): deliveries to consumers and catch-up rounds. The
+   * simulator and tests pass their own.
+   */
   schedule?: (fn: () => void) => void
 }
 
@@ -234,7 +240,19 @@ export class WatchableStore implements StoreObserver {
   committed(rev: number, events: WatchEvent[]): void {
     assert(rev === this.rev + 1, `change at revision ${rev} after ${this.rev}`)
     this.rev = rev
-    if (this.synced.size === 0) return
+    if (this.synced.size === 0 || events.length === 0) return
+    if (events.length === 1) {
+      // The common case, a single change: every watcher it reaches gets the same array (events
+      // arrays are read-only), with no batch per watcher.
+      const behind: Watcher[] = []
+      this.synced.match(latin1(events[0]!.kv.key), (w) => {
+        if (rev < w.nextRev) return
+        if (this.deliver(w, events, rev)) w.nextRev = rev + 1
+        else behind.push(w) // moved after the walk: the group must not change during it
+      })
+      for (const w of behind) this.fallBehind(w, rev)
+      return
+    }
     const batches = new Map<Watcher, WatchEvent[]>()
     for (const ev of events) {
       this.synced.match(latin1(ev.kv.key), (w) => {
@@ -250,12 +268,16 @@ export class WatchableStore implements StoreObserver {
         w.nextRev = rev + 1
         continue
       }
-      // Its consumer is behind: it re-reads this revision from the backend once it drains.
-      this.synced.delete(w)
-      w.state = 'unsynced'
-      w.nextRev = rev
-      this.unsynced.add(w)
+      this.fallBehind(w, rev)
     }
+  }
+
+  /** A synced watcher whose consumer is behind: it re-reads `rev` on from the backend later. */
+  private fallBehind(w: Watcher, rev: number): void {
+    this.synced.delete(w)
+    w.state = 'unsynced'
+    w.nextRev = rev
+    this.unsynced.add(w)
   }
 
   /**
@@ -313,6 +335,11 @@ export class WatchableStore implements StoreObserver {
   /** @internal */
   get revision(): number {
     return this.rev
+  }
+
+  /** @internal Runs `fn` on the store's scheduler (deliveries, catch-up rounds). */
+  later(fn: () => void): void {
+    this.schedule(fn)
   }
 
   /** @internal A catch-up round soon, if there is work for one. */
@@ -538,7 +565,9 @@ export class WatchStream {
     this.queuedBytes += bytes
     if (this.ready && !this.flushScheduled) {
       this.flushScheduled = true
-      queueMicrotask(() => {
+      // Later, not in this turn: the write that produced these events is acknowledged first,
+      // and the writer's next request overlaps with the delivery.
+      this.ws.later(() => {
         this.flushScheduled = false
         this.flush()
       })

@@ -9,6 +9,7 @@ import assert from 'node:assert/strict'
 import { Etcd3 } from 'etcd3'
 import { etcdctl, etcdctlJson } from '../../test-support/etcdctl.js'
 import { freePorts, Member, pontoonCommand, startCluster } from '../../test-support/procs.js'
+import { WatchClient } from '../../test-support/watch-client.js'
 import { slow } from '../../test-support/quick.js'
 import { Members } from './members.js'
 import { decodeMemberContext, encodeMemberContext } from './state-machine.js'
@@ -303,6 +304,12 @@ test(
       Status: { isLearner?: boolean }
     }[]
     assert.equal(status[0]!.Status.isLearner, true)
+    // A watch too is refused at the stream's start (etcd 3.4's stream interceptor).
+    const w = new WatchClient(clientUrl)
+    t.after(() => w.close())
+    w.create({ key: Buffer.from('k') })
+    await w.until(() => w.ended !== undefined, 10_000, 'the watch call to end')
+    assert.deepEqual(w.ended, { code: 14, details: 'etcdserver: rpc not supported for learner' })
 
     // Promoted once in sync with the leader: it then serves everything.
     const id = (/^Member +([0-9a-f]+) added/m.exec(add.stdout) ?? [])[1]!

@@ -71,6 +71,9 @@ class ServerWatchStream {
   private readonly timer: NodeJS.Timeout
   private readonly maxBytes: number
   private closed = false
+  /** The last events converted without prev_kv, and what they became (shared, read-only). */
+  private lastIn: readonly WatchEvent[] | undefined
+  private lastOut: Event[] = []
 
   constructor(
     private readonly call: StreamCall<WatchRequest, WatchResponse>,
@@ -163,7 +166,17 @@ class ServerWatchStream {
     if (this.closed) return false
     const id = r.watchId
     const withPrev = this.prevKv.has(id)
-    const events: Event[] = r.events.map((e) => this.event(e, withPrev))
+    let events: Event[]
+    if (!withPrev && r.events === this.lastIn) {
+      // Watchers reached by one change share its events (mvcc hands them the same array).
+      events = this.lastOut
+    } else {
+      events = r.events.map((e) => this.event(e, withPrev))
+      if (!withPrev) {
+        this.lastIn = r.events
+        this.lastOut = events
+      }
+    }
     const canceled = r.compactRevision !== 0
     const wr = this.response(
       { watchId: id, events, compactRevision: r.compactRevision, canceled },
