@@ -242,6 +242,14 @@ export class H2Connection {
   private outStart = 0
   private outAt = 0
   private outChunks: Buffer[] = []
+  /**
+   * Where in `out` the last frame starts if it is a DATA frame without flags that more DATA of
+   * its stream may join (-1: none): a stream's messages written in one turn leave as one frame
+   * (a watch stream sends many small ones), so the peer handles one frame, not one per message.
+   * Only while the frame is still in the part of `out` not yet handed to the socket.
+   */
+  private openDataAt = -1
+  private openDataId = 0
   private flushScheduled = false
   private readonly flushBound = (): void => this.flush()
   private pausedForOutput = false
@@ -765,6 +773,7 @@ export class H2Connection {
 
   private reserve(n: number): Buffer {
     if (this.out.length - this.outAt < n) {
+      this.openDataAt = -1
       if (this.outAt > this.outStart)
         this.outChunks.push(this.out.subarray(this.outStart, this.outAt))
       this.out = Buffer.allocUnsafe(Math.max(OUT_CHUNK_BYTES, n))
@@ -777,11 +786,31 @@ export class H2Connection {
   private writeFrame(type: number, flags: number, id: number, payload: Buffer): void {
     if (this.dead) return
     const n = payload.length
+    const plainData = type === FrameType.DATA && flags === 0
+    if (plainData && this.openDataAt >= 0 && this.openDataId === id) {
+      const at = this.openDataAt
+      const length = (this.out[at]! << 16) | (this.out[at + 1]! << 8) | this.out[at + 2]!
+      if (length + n <= this.peerMaxFrameSize && this.out.length - this.outAt >= n) {
+        payload.copy(this.out, this.outAt)
+        this.outAt += n
+        this.out[at] = ((length + n) >>> 16) & 0xff
+        this.out[at + 1] = ((length + n) >>> 8) & 0xff
+        this.out[at + 2] = (length + n) & 0xff
+        this.scheduleFlush()
+        return
+      }
+    }
+    this.openDataAt = -1
     if (n < COPY_BELOW_BYTES) {
       const buf = this.reserve(FRAME_HEADER_BYTES + n)
+      const start = this.outAt
       const at = putFrameHeader(buf, this.outAt, n, type, flags, id)
       payload.copy(buf, at)
       this.outAt = at + n
+      if (plainData) {
+        this.openDataAt = start
+        this.openDataId = id
+      }
     } else {
       const buf = this.reserve(FRAME_HEADER_BYTES)
       this.outAt = putFrameHeader(buf, this.outAt, n, type, flags, id)
@@ -794,6 +823,7 @@ export class H2Connection {
 
   private writeHeaders(id: number, headers: OutgoingHeaders, endStream: boolean): void {
     if (this.dead) return
+    this.openDataAt = -1
     const max = encodedSizeMax(headers)
     const buf = this.reserve(FRAME_HEADER_BYTES + max)
     const start = this.outAt + FRAME_HEADER_BYTES
@@ -851,6 +881,7 @@ export class H2Connection {
 
   private flush(): void {
     this.flushScheduled = false
+    this.openDataAt = -1
     if (this.outAt > this.outStart) {
       this.outChunks.push(this.out.subarray(this.outStart, this.outAt))
       this.outStart = this.outAt

@@ -61,11 +61,36 @@ export function int64Size(v: number): number {
 /** A uint64 or int64 held as a bigint. */
 export function bigSize(v: bigint): number {
   if (v >= 0n && v <= MAX_SAFE_BIG) return varintSize(Number(v))
-  // Above 2^53 the high half is not zero: its bit length decides (member and cluster ids, in
-  // every response header, are such numbers).
-  const hi = Number(BigInt.asUintN(64, v) >> 32n)
-  return Math.ceil((64 - Math.clz32(hi)) / 7)
+  return bigVarint(v).length
 }
+
+/**
+ * The varint bytes of a bigint above 2^53 or negative, from a two-entry cache: such values are
+ * almost always the member and cluster ids of a response header, written for every response
+ * (a watch stream writes one per watcher per change).
+ */
+function bigVarint(v: bigint): Uint8Array {
+  if (v === bigCacheA.v) return bigCacheA.bytes
+  if (v === bigCacheB.v) return bigCacheB.bytes
+  // Two 32-bit halves, shifted together seven bits at a time.
+  const u = BigInt.asUintN(64, v)
+  let hi = Number(u >> 32n)
+  let lo = Number(u & 0xffff_ffffn)
+  const out: number[] = []
+  while (hi > 0 || lo > 0x7f) {
+    out.push((lo & 0x7f) | 0x80)
+    lo = ((lo >>> 7) | (hi << 25)) >>> 0
+    hi >>>= 7
+  }
+  out.push(lo)
+  const entry = { v, bytes: Uint8Array.from(out) }
+  bigCacheB = bigCacheA
+  bigCacheA = entry
+  return entry.bytes
+}
+
+let bigCacheA: { v: bigint; bytes: Uint8Array } = { v: 0n, bytes: new Uint8Array([0]) }
+let bigCacheB: { v: bigint; bytes: Uint8Array } = bigCacheA
 
 const MAX_SAFE_BIG = BigInt(Number.MAX_SAFE_INTEGER)
 
@@ -113,20 +138,9 @@ export class Writer {
 
   big(v: bigint): void {
     if (v >= 0n && v <= MAX_SAFE_BIG) return this.varint(Number(v))
-    // Two 32-bit halves, shifted together seven bits at a time: two BigInt operations per
-    // value instead of two per byte.
-    const u = BigInt.asUintN(64, v)
-    let hi = Number(u >> 32n)
-    let lo = Number(u & 0xffff_ffffn)
-    const buf = this.buf
-    let pos = this.pos
-    while (hi > 0 || lo > 0x7f) {
-      buf[pos++] = (lo & 0x7f) | 0x80
-      lo = ((lo >>> 7) | (hi << 25)) >>> 0
-      hi >>>= 7
-    }
-    buf[pos++] = lo
-    this.pos = pos
+    const bytes = bigVarint(v)
+    this.buf.set(bytes, this.pos)
+    this.pos += bytes.length
   }
 
   int64Value(v: number): void {
