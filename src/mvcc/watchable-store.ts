@@ -114,6 +114,11 @@ type WatcherState = 'synced' | 'unsynced' | 'canceled'
 
 class Watcher {
   state: WatcherState = 'unsynced'
+  /**
+   * Created to replay history from a past revision and not caught up yet: its next revision is
+   * still the one it asked for (see syncRound's compaction check).
+   */
+  replaying = false
   constructor(
     readonly id: number,
     readonly stream: WatchStream,
@@ -247,8 +252,10 @@ export class WatchableStore implements StoreObserver {
       const behind: Watcher[] = []
       this.synced.match(latin1(events[0]!.kv.key), (w) => {
         if (rev < w.nextRev) return
-        if (this.deliver(w, events, rev)) w.nextRev = rev + 1
-        else behind.push(w) // moved after the walk: the group must not change during it
+        if (this.deliver(w, events, rev)) {
+          w.nextRev = rev + 1
+          w.replaying = false
+        } else behind.push(w) // moved after the walk: the group must not change during it
       })
       for (const w of behind) this.fallBehind(w, rev)
       return
@@ -266,6 +273,7 @@ export class WatchableStore implements StoreObserver {
     for (const [w, evs] of batches) {
       if (this.deliver(w, evs, rev)) {
         w.nextRev = rev + 1
+        w.replaying = false
         continue
       }
       this.fallBehind(w, rev)
@@ -277,6 +285,7 @@ export class WatchableStore implements StoreObserver {
     this.synced.delete(w)
     w.state = 'unsynced'
     w.nextRev = rev
+    w.replaying = false
     this.unsynced.add(w)
   }
 
@@ -313,6 +322,7 @@ export class WatchableStore implements StoreObserver {
       return
     }
     w.nextRev = startRevision
+    w.replaying = true
     w.state = 'unsynced'
     this.unsynced.add(w)
     this.scheduleSync()
@@ -375,7 +385,12 @@ export class WatchableStore implements StoreObserver {
         this.synced.add(w)
         continue
       }
-      if (w.nextRev < compactRev) {
+      // etcd cancels a watcher whose next revision is below the compacted one. One at exactly the
+      // compacted revision is served, though a compaction at C also removes a tombstone at C:
+      // etcd's watch created from C misses that delete, and ours does too (a client asked for C
+      // and etcd answers so). A watcher that fell behind later (a slow consumer, a snapshot
+      // restore) has been promised every event: it is cancelled then, rather than skip a delete.
+      if (w.nextRev < compactRev || (w.nextRev === compactRev && !w.replaying)) {
         // etcd leaves the revision unset (0) here, and its header says 0.
         const r = { watchId: w.id, events: [], revision: 0, compactRevision: compactRev }
         if (w.stream.enqueue(w, r, true)) w.stream.cancelled(w)
@@ -402,6 +417,7 @@ export class WatchableStore implements StoreObserver {
       if (evs !== undefined && !this.deliver(w, evs, untilRev)) continue // stays where it was
       // A watcher that starts after what this round read keeps its start.
       if (w.nextRev <= untilRev) w.nextRev = untilRev + 1
+      w.replaying = false
       if (untilRev >= cur) {
         this.unsynced.delete(w)
         w.state = 'synced'

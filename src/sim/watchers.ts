@@ -200,6 +200,16 @@ export class MemberWatchers {
     return work
   }
 
+  private describeStream(w: SimWatcher): string {
+    const i = [...this.byId.values()].indexOf(w)
+    const s = this.streams[i]
+    if (s === undefined) return 'no stream'
+    const inner = (
+      s.stream as unknown as { watchers: Map<number, { state: string; nextRev: number }> }
+    ).watchers.get(0)
+    return `stream queued ${s.stream.queued}, refused ${s.refused}, watcher ${inner?.state} next ${inner?.nextRev}, store watchers ${JSON.stringify(this.ws.counts())}, rounds ${this.rounds.length}`
+  }
+
   requestProgress(): void {
     if (this.dead) return
     for (const s of this.streams) s.stream.requestProgress(0)
@@ -212,7 +222,10 @@ export class MemberWatchers {
     for (const w of this.byId.values()) {
       if (w.compactRevision !== 0) continue
       if (w.asOf < rev && w.start <= rev) {
-        throw new Violation('watch', `${w.label}: as of ${w.asOf} at the end, the store at ${rev}`)
+        throw new Violation(
+          'watch',
+          `${w.label}: as of ${w.asOf} at the end, the store at ${rev} (${this.describeStream(w)})`,
+        )
       }
     }
   }
@@ -268,22 +281,27 @@ export class SimWatchers {
     return m
   }
 
+  /** Runs every member's scheduled work (catch-up rounds, deliveries) until none is left. */
+  private async settle(drain: () => Promise<void>): Promise<void> {
+    for (let i = 0; ; i++) {
+      let work = false
+      for (const m of this.lives) if (m.settle()) work = true
+      await drain()
+      if (!work) return
+      if (i > 100_000) throw new Violation('watch', 'catch-up rounds never end')
+    }
+  }
+
   /**
    * The end of the run: every consumer resumed and every catch-up round run, with the event loop
    * drained between (responses reach consumers in microtasks), until no round is left; then every
    * live watcher must have caught up, and all must have seen the history.
    */
   async finish(drain: () => Promise<void>): Promise<void> {
-    for (let i = 0; ; i++) {
-      let work = false
-      for (const m of this.lives) if (m.settle()) work = true
-      await drain()
-      if (!work) break
-      if (i > 100_000) throw new Violation('watch', 'catch-up rounds never end')
-    }
+    await this.settle(drain)
     // Filtered revisions send nothing: a progress request tells each watcher where it stands.
     for (const m of this.lives) m.requestProgress()
-    await drain()
+    await this.settle(drain)
     this.throwFailure()
     this.check()
     for (const m of this.lives) m.caughtUp()
@@ -412,7 +430,7 @@ export class SimWatchers {
       if (
         complete &&
         w.compactRevision !== 0 &&
-        !(Math.max(w.start, w.asOf + 1) < w.compactRevision)
+        !(Math.max(w.start, w.asOf + 1) <= w.compactRevision)
       ) {
         throw new Violation(
           'watch',
