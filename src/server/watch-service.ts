@@ -185,11 +185,18 @@ class ServerWatchStream {
       }
     }
     const canceled = r.compactRevision !== 0
-    const wr = this.response(
-      { watchId: id, events, compactRevision: r.compactRevision, canceled },
-      r.revision,
-    )
-    if (encodedEvents !== undefined) wr.encodedEvents = encodedEvents
+    // A literal of one shape (no spread): this runs once per watcher per change.
+    const wr: WatchResponse = {
+      header: this.header(r.revision),
+      watchId: id,
+      created: false,
+      canceled,
+      compactRevision: r.compactRevision,
+      cancelReason: '',
+      fragment: false,
+      events,
+      encodedEvents,
+    }
     if (canceled) this.forget(id)
     if (events.length > 0 && this.progress.get(id) === true) {
       // An event went out: the next progress notification is not needed (etcd elides it).
