@@ -17,6 +17,7 @@ import { runFsyncModesBench } from './wal/fsync-modes.bench.js'
 import { runMvccBench } from './mvcc/mvcc.bench.js'
 import { runTransportBench } from './transport/transport.bench.js'
 import { parseOptions, serverBench } from './server/server.bench.js'
+import { runWatchBench } from './server/watch.bench.js'
 
 test('raft benchmark runs', slow('benchmark'), () => {
   const out = runRaftBench(0.01)
@@ -117,3 +118,9 @@ test(
     }
   },
 )
+
+test('watch benchmark runs', slow('an etcd and a pontoon process'), async () => {
+  const out = await runWatchBench(['--tiny'])
+  assert.match(out, /^\| 20 watchers, one key \(3 puts\) \| [\d,]+ \| [\d,]+ \|/m)
+  assert.match(out, /^\| RSS of 10,000 idle watchers \(MiB\) \|/m)
+})

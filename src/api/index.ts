@@ -118,6 +118,7 @@ export {
   WatchProgressRequestCodec,
   WatchRequestCodec,
   WatchResponseCodec,
+  encodeWatchEvents,
   watchCreateRequest,
   watchEventSize,
   watchResponse,

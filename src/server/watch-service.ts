@@ -28,6 +28,7 @@ import {
   WatchFilterType,
   WatchRequestCodec,
   WatchResponseCodec,
+  encodeWatchEvents,
   watchEventSize,
   type Event,
   type KeyValue,
@@ -74,6 +75,7 @@ class ServerWatchStream {
   /** The last events converted without prev_kv, and what they became (shared, read-only). */
   private lastIn: readonly WatchEvent[] | undefined
   private lastOut: Event[] = []
+  private lastEncoded: Uint8Array | undefined
 
   constructor(
     private readonly call: StreamCall<WatchRequest, WatchResponse>,
@@ -166,23 +168,35 @@ class ServerWatchStream {
     if (this.closed) return false
     const id = r.watchId
     const withPrev = this.prevKv.has(id)
+    const fragment = this.fragment.has(id)
     let events: Event[]
+    let encodedEvents: Uint8Array | undefined
     if (!withPrev && r.events === this.lastIn) {
-      // Watchers reached by one change share its events (mvcc hands them the same array).
+      // Watchers reached by one change share its events (mvcc hands them the same array):
+      // converted and encoded once per stream.
       events = this.lastOut
+      encodedEvents = fragment ? undefined : (this.lastEncoded ??= encodeWatchEvents(events))
     } else {
       events = r.events.map((e) => this.event(e, withPrev))
       if (!withPrev) {
         this.lastIn = r.events
         this.lastOut = events
+        this.lastEncoded = undefined
       }
     }
     const canceled = r.compactRevision !== 0
-    const wr = this.response(
-      { watchId: id, events, compactRevision: r.compactRevision, canceled },
-      r.revision,
-    )
-    const fragment = this.fragment.has(id)
+    // A literal of one shape (no spread): this runs once per watcher per change.
+    const wr: WatchResponse = {
+      header: this.header(r.revision),
+      watchId: id,
+      created: false,
+      canceled,
+      compactRevision: r.compactRevision,
+      cancelReason: '',
+      fragment: false,
+      events,
+      encodedEvents,
+    }
     if (canceled) this.forget(id)
     if (events.length > 0 && this.progress.get(id) === true) {
       // An event went out: the next progress notification is not needed (etcd elides it).

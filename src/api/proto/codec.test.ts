@@ -57,6 +57,7 @@ import {
   WatchProgressRequestCodec,
   WatchRequestCodec,
   WatchResponseCodec,
+  encodeWatchEvents,
   type WatchRequest,
 } from './rpc-watch.js'
 import { MAX_DEPTH, decodeMessage, encodeMessage, type MessageCodec } from './wire.js'
@@ -530,4 +531,14 @@ test('WatchCreateRequest: filters one per tag (unpacked) read as packed ones', (
   const q = decode(WatchCreateRequestCodec, unpacked)
   assert.deepEqual(q.filters, [0, 1])
   assert.deepEqual(q.key, new Uint8Array([0x61]))
+})
+
+test('WatchResponse: events encoded once (encodedEvents) give the same bytes as events', (t) => {
+  fc.assert(
+    fc.property(watchResponseArb, (v) => {
+      const pre = { ...v, events: [], encodedEvents: encodeWatchEvents(v.events) }
+      assert.deepEqual(encodeMessage(WatchResponseCodec, pre), encodeMessage(WatchResponseCodec, v))
+    }),
+    fcParams(t, { numRuns: 150 }),
+  )
 })

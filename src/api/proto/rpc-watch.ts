@@ -22,9 +22,9 @@ import {
   tagSize,
   varintSize,
   writeNested,
+  Writer,
   type MessageCodec,
   type Reader,
-  type Writer,
 } from './wire.js'
 
 /** WatchCreateRequest.FilterType. */
@@ -77,6 +77,22 @@ export interface WatchResponse {
   cancelReason: string
   fragment: boolean
   events: Event[]
+  /**
+   * The events already encoded (field 11, repeated), written instead of `events` when set: one
+   * change sent to many watchers of a stream is encoded once (encodeWatchEvents). Never set by
+   * the decoder.
+   */
+  encodedEvents?: Uint8Array
+}
+
+/** `events` as WatchResponse's field 11 entries, for WatchResponse.encodedEvents. */
+export function encodeWatchEvents(events: readonly Event[]): Uint8Array {
+  let n = 0
+  for (const e of events) n += nestedSize(11, EventCodec, e)
+  const buf = Buffer.allocUnsafe(n)
+  const w = new Writer(buf)
+  for (const e of events) writeNested(w, 11, EventCodec, e)
+  return buf
 }
 
 export function watchResponse(init: Partial<WatchResponse> = {}): WatchResponse {
@@ -289,6 +305,7 @@ export const WatchResponseCodec: MessageCodec<WatchResponse> = {
     if (s.compactRevision !== 0) n += 1 + int64Size(s.compactRevision)
     if (s.cancelReason.length > 0) n += delimitedSize(6, stringByteLength(s.cancelReason))
     if (s.fragment) n += 2
+    if (s.encodedEvents !== undefined) return n + s.encodedEvents.length
     for (let i = 0; i < s.events.length; i++) n += nestedSize(11, EventCodec, s.events[i]!)
     return n
   },
@@ -302,6 +319,11 @@ export const WatchResponseCodec: MessageCodec<WatchResponse> = {
       w.string(6, s.cancelReason, stringByteLength(s.cancelReason))
     }
     if (s.fragment) w.bool(7, true)
+    if (s.encodedEvents !== undefined) {
+      w.buf.set(s.encodedEvents, w.pos)
+      w.pos += s.encodedEvents.length
+      return
+    }
     for (let i = 0; i < s.events.length; i++) writeNested(w, 11, EventCodec, s.events[i]!)
   },
   read(r) {
