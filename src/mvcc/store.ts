@@ -124,6 +124,7 @@ interface State {
 }
 
 export class MvccStore {
+  private tombstoneDroppedAtCompact = true
   private readonly backend: Backend
   private readonly batchLimit: number
   private tree: TreeIndex
@@ -310,6 +311,15 @@ export class MvccStore {
    * marks the entry applied with markApplied(index). `index`: the raft entry of the compaction,
    * recorded with the schedule in one write group.
    */
+  /**
+   * Whether the compaction at compactMainRevision removed a tombstone at exactly that revision (a
+   * key deleted there): its delete event can no longer be read back. True when unknown (after an
+   * open or a restore), so a caller that relies on it errs on the safe side.
+   */
+  get tombstoneAtCompactRevision(): boolean {
+    return this.tombstoneDroppedAtCompact
+  }
+
   compact(rev: number, opts: { index?: number } = {}): Compaction {
     this.checkOpen()
     assert(!this.txnOpen, 'compact inside a write txn')
@@ -325,6 +335,7 @@ export class MvccStore {
     this.backend.commit(this.consistentIdx)
     const dropped: DroppedRevision[] = []
     compactIndex(this.tree, rev, dropped)
+    this.tombstoneDroppedAtCompact = dropped.some((d) => d.tombstone && d.main === rev)
     return { done: this.deleteDropped(rev, dropped) }
   }
 
@@ -391,6 +402,7 @@ export class MvccStore {
     this.checkOpen()
     assert(!this.txnOpen, 'restore inside a write txn')
     const entries = decodeSnapshot(bytes)
+    this.tombstoneDroppedAtCompact = true // unknown for the snapshot's compaction
     let state: State
     try {
       state = rebuild(

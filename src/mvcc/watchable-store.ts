@@ -389,8 +389,10 @@ export class WatchableStore implements StoreObserver {
       // compacted revision is served, though a compaction at C also removes a tombstone at C:
       // etcd's watch created from C misses that delete, and ours does too (a client asked for C
       // and etcd answers so). A watcher that fell behind later (a slow consumer, a snapshot
-      // restore) has been promised every event: it is cancelled then, rather than skip a delete.
-      if (w.nextRev < compactRev || (w.nextRev === compactRev && !w.replaying)) {
+      // restore) has been promised every event: if the compaction removed a delete at C, it is
+      // cancelled then, rather than skip it.
+      const lost = w.nextRev === compactRev && this.store.tombstoneAtCompactRevision
+      if (w.nextRev < compactRev || (lost && !w.replaying)) {
         // etcd leaves the revision unset (0) here, and its header says 0.
         const r = { watchId: w.id, events: [], revision: 0, compactRevision: compactRev }
         if (w.stream.enqueue(w, r, true)) w.stream.cancelled(w)
