@@ -34,7 +34,7 @@ import {
   type RangeEnd,
   type Target,
 } from './differential.js'
-import type { Message } from './kv-client.js'
+import { KvClient, type Message } from './kv-client.js'
 import { fcParams, type Label } from './seed.js'
 import { WatchClient, flatten } from './watch-client.js'
 
@@ -124,6 +124,7 @@ export async function runWatchDifferential(
   )
   let runs = 0
   let lastCompact = 0
+  const readers = [new KvClient(opts.a.endpoint), new KvClient(opts.b.endpoint)]
   const property = fc.asyncProperty(sequence, async (ops) => {
     const prefix = `w${String(++runs).padStart(5, '0')}/`
     const [ra, rb] = await Promise.all([opts.a, opts.b].map((s) => revisionOf(s.target)))
@@ -149,6 +150,14 @@ export async function runWatchDifferential(
                 : o.end.type === 'fromKey'
                   ? Buffer.from([0])
                   : Buffer.from(prefix + o.end.key)
+          // The watch endpoint may be a follower: a linearizable read there first, so it has
+          // applied every acknowledged write (a start of 0 means its next revision).
+          await Promise.all(
+            readers.map(async (r) => {
+              const res = await r.call('range', { key: Buffer.from('_pad/k') })
+              assert.ok(res.ok, 'a linearizable read on the watch endpoint')
+            }),
+          )
           const filters = [...(o.noPut ? [0] : []), ...(o.noDelete ? [1] : [])]
           const req: Message = { key, start_revision: start, prev_kv: o.prevKv, filters }
           if (end !== undefined) req.range_end = end
@@ -266,10 +275,11 @@ export async function runWatchDifferential(
       for (const c of clients) c.close()
     }
   })
-  const details = await fc.check(
-    property,
-    fcParams(label, { numRuns: opts.numRuns ?? 20, endOnFailure: true }),
-  )
+  const details = await fc
+    .check(property, fcParams(label, { numRuns: opts.numRuns ?? 20, endOnFailure: true }))
+    .finally(() => {
+      for (const r of readers) r.close()
+    })
   if (details.failed) {
     const why = details.errorInstance instanceof Error ? details.errorInstance.message : ''
     throw new Error(`watch streams differ (seed ${details.seed}, ${details.numRuns} runs)\n${why}`)
