@@ -243,6 +243,10 @@ export async function runWatchDifferential(
         if (id < 0) return true
         const rs = c.of(id)
         if (rs.some((r) => r.canceled === true)) return true
+        // A compaction at 0 "cancels" a watcher starting below it with compact_revision 0,
+        // which etcd 3.4 sends as not canceled (canceled is compact_revision != 0): an answer
+        // without events; the watcher is gone. (No run asks for progress notifications.)
+        if (rs.some((r) => r.created !== true && (r.events as unknown[]).length === 0)) return true
         if (w.op.noPut && w.op.noDelete) return true
         // The last terminator in its range it gets (a later watcher's may be in its range too).
         let last = 0
