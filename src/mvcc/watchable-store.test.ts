@@ -516,6 +516,14 @@ for (const kind of backendKinds) {
           streams[i]!.resume()
         }
         await h.settle()
+        // Every consumer reads again: no watcher is left behind, and the counts add up.
+        let compactCancelled = 0
+        for (const w of watchers) {
+          const rs = consumers[w.stream]!.got.filter((r) => r.watchId === w.id)
+          if (!w.cancelled && rs.some((r) => r.compactRevision !== 0)) compactCancelled++
+        }
+        const live = watchers.filter((w) => !w.cancelled).length - compactCancelled
+        assert.deepEqual(h.ws.counts(), { synced: live, unsynced: 0 })
         for (const w of watchers) {
           if (w.cancelled) continue
           const inRange = (k: string): boolean =>

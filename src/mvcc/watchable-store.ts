@@ -194,8 +194,13 @@ interface Queued {
 export class WatchableStore implements StoreObserver {
   readonly store: MvccStore
   private readonly synced = new WatcherGroup()
-  /** Unsynced watchers, oldest first (a Set keeps insertion order: rounds are fair). */
-  private readonly unsynced = new Set<Watcher>()
+  /**
+   * Streams with unsynced watchers (each keeps its own, oldest first), in the order rounds serve
+   * them: a stream served goes to the back. A round skips a stream without room at the cost of
+   * one check, not one per watcher (a stuck consumer may hold thousands).
+   */
+  private readonly behind = new Set<WatchStream>()
+  private unsyncedCount = 0
   /** The revision every synced watcher has seen (the store's, as of the last change heard). */
   private rev: number
   private syncScheduled = false
@@ -225,7 +230,7 @@ export class WatchableStore implements StoreObserver {
   }
 
   counts(): WatcherCounts {
-    return { synced: this.synced.size, unsynced: this.unsynced.size }
+    return { synced: this.synced.size, unsynced: this.unsyncedCount }
   }
 
   /** Stops listening to the store; every stream stops delivering. */
@@ -283,10 +288,22 @@ export class WatchableStore implements StoreObserver {
   /** A synced watcher whose consumer is behind: it re-reads `rev` on from the backend later. */
   private fallBehind(w: Watcher, rev: number): void {
     this.synced.delete(w)
-    w.state = 'unsynced'
     w.nextRev = rev
     w.replaying = false
-    this.unsynced.add(w)
+    this.addUnsynced(w)
+  }
+
+  private addUnsynced(w: Watcher): void {
+    w.state = 'unsynced'
+    w.stream.unsynced.add(w)
+    this.unsyncedCount++
+    this.behind.add(w.stream)
+  }
+
+  private removeUnsynced(w: Watcher): void {
+    assert(w.stream.unsynced.delete(w), 'an unsynced watcher not in its stream')
+    this.unsyncedCount--
+    if (w.stream.unsynced.size === 0) this.behind.delete(w.stream)
   }
 
   /**
@@ -301,9 +318,8 @@ export class WatchableStore implements StoreObserver {
     this.forEachSynced((w) => all.push(w))
     for (const w of all) {
       this.synced.delete(w)
-      w.state = 'unsynced'
       if (w.nextRev <= before) w.nextRev = before + 1
-      this.unsynced.add(w)
+      this.addUnsynced(w)
     }
     this.scheduleSync()
   }
@@ -323,15 +339,14 @@ export class WatchableStore implements StoreObserver {
     }
     w.nextRev = startRevision
     w.replaying = true
-    w.state = 'unsynced'
-    this.unsynced.add(w)
+    this.addUnsynced(w)
     this.scheduleSync()
   }
 
   /** @internal */
   removeWatcher(w: Watcher): void {
     if (w.state === 'synced') this.synced.delete(w)
-    else if (w.state === 'unsynced') this.unsynced.delete(w)
+    else if (w.state === 'unsynced') this.removeUnsynced(w)
     w.state = 'canceled'
   }
 
@@ -354,7 +369,7 @@ export class WatchableStore implements StoreObserver {
 
   /** @internal A catch-up round soon, if there is work for one. */
   scheduleSync(): void {
-    if (this.syncScheduled || this.closed || this.unsynced.size === 0) return
+    if (this.syncScheduled || this.closed || this.unsyncedCount === 0) return
     this.syncScheduled = true
     this.schedule(() => {
       this.syncScheduled = false
@@ -375,32 +390,37 @@ export class WatchableStore implements StoreObserver {
     const chosen = new WatcherGroup()
     const chosenList: Watcher[] = []
     let minRev = Infinity
-    for (const w of this.unsynced) {
+    for (const s of [...this.behind]) {
       if (chosenList.length >= this.watchersPerSync) break
-      if (!w.stream.hasRoom()) continue
-      if (w.nextRev > cur) {
-        // Restored while it waited for a future revision: it waits synced again.
-        this.unsynced.delete(w)
-        w.state = 'synced'
-        this.synced.add(w)
-        continue
+      if (!s.hasRoom()) continue
+      this.behind.delete(s)
+      this.behind.add(s) // served: to the back (removeUnsynced drops it once it has none)
+      for (const w of s.unsynced) {
+        if (chosenList.length >= this.watchersPerSync || !s.hasRoom()) break
+        if (w.nextRev > cur) {
+          // Restored while it waited for a future revision: it waits synced again.
+          this.removeUnsynced(w)
+          w.state = 'synced'
+          this.synced.add(w)
+          continue
+        }
+        // etcd cancels a watcher whose next revision is below the compacted one. One at exactly
+        // the compacted revision is served, though a compaction at C also removes a tombstone at
+        // C: etcd's watch created from C misses that delete, and ours does too (a client asked
+        // for C and etcd answers so). A watcher that fell behind later (a slow consumer, a
+        // snapshot restore) has been promised every event: if the compaction removed a delete
+        // at C, it is cancelled then, rather than skip it.
+        const lost = w.nextRev === compactRev && this.store.tombstoneAtCompactRevision
+        if (w.nextRev < compactRev || (lost && !w.replaying)) {
+          // etcd leaves the revision unset (0) here, and its header says 0.
+          const r = { watchId: w.id, events: [], revision: 0, compactRevision: compactRev }
+          if (s.enqueue(w, r, true)) s.cancelled(w)
+          continue
+        }
+        chosen.add(w)
+        chosenList.push(w)
+        if (w.nextRev < minRev) minRev = w.nextRev
       }
-      // etcd cancels a watcher whose next revision is below the compacted one. One at exactly the
-      // compacted revision is served, though a compaction at C also removes a tombstone at C:
-      // etcd's watch created from C misses that delete, and ours does too (a client asked for C
-      // and etcd answers so). A watcher that fell behind later (a slow consumer, a snapshot
-      // restore) has been promised every event: if the compaction removed a delete at C, it is
-      // cancelled then, rather than skip it.
-      const lost = w.nextRev === compactRev && this.store.tombstoneAtCompactRevision
-      if (w.nextRev < compactRev || (lost && !w.replaying)) {
-        // etcd leaves the revision unset (0) here, and its header says 0.
-        const r = { watchId: w.id, events: [], revision: 0, compactRevision: compactRev }
-        if (w.stream.enqueue(w, r, true)) w.stream.cancelled(w)
-        continue
-      }
-      chosen.add(w)
-      chosenList.push(w)
-      if (w.nextRev < minRev) minRev = w.nextRev
     }
     if (chosenList.length === 0) return
     const { events, untilRev } = this.store.changes(Math.max(1, minRev), this.recordsPerSync)
@@ -421,19 +441,19 @@ export class WatchableStore implements StoreObserver {
       if (w.nextRev <= untilRev) w.nextRev = untilRev + 1
       w.replaying = false
       if (untilRev >= cur) {
-        this.unsynced.delete(w)
+        this.removeUnsynced(w)
         w.state = 'synced'
         this.synced.add(w)
       } else {
         behind = true
       }
     }
-    if (behind || this.unsynced.size > 0) this.scheduleSyncIfRoom()
+    if (behind || this.unsyncedCount > 0) this.scheduleSyncIfRoom()
   }
 
   private scheduleSyncIfRoom(): void {
-    for (const w of this.unsynced) {
-      if (w.stream.hasRoom()) {
+    for (const s of this.behind) {
+      if (s.hasRoom()) {
         this.scheduleSync()
         return
       }
@@ -465,6 +485,8 @@ export class WatchableStore implements StoreObserver {
 export class WatchStream {
   /** @internal */
   readonly watchers = new Map<number, Watcher>()
+  /** @internal Its unsynced watchers, oldest first (the store's catch-up rounds take them). */
+  readonly unsynced = new Set<Watcher>()
   private nextId = 0
   private readonly queue: Queued[] = []
   private head = 0
