@@ -26,6 +26,7 @@ import {
   decodeMessage,
   encodeMessage,
 } from '../../src/api/index.js'
+import { Lessor } from '../../src/server/index.js'
 import { startCluster } from '../../test-support/procs.js'
 import type { MemberKind } from '../../test-support/procs.js'
 import { median } from '../harness.js'
@@ -154,6 +155,15 @@ export async function leaseBench(o: LeaseBenchOptions): Promise<string> {
     row('keepalive p99', (r) => r.keepalive.p99Ms * 1000, 'µs', false),
     row(`memory per idle lease (${o.leases})`, (r) => r.bytesPerLease, 'B', false),
   )
+  const heap = lessorHeapPerLease(o.leases)
+  if (heap !== null) {
+    out.push(
+      '',
+      `pontoon's Lessor alone, in this process after a GC: ${Math.round(heap)} B per lease ` +
+        `(${o.leases} leases, leader state and checkpoint schedule included; the server's RSS ` +
+        `above also counts the backend's records and garbage not yet collected)`,
+    )
+  }
   return out.join('\n') + '\n'
 }
 
@@ -293,4 +303,28 @@ function fmt(r: Rates): string {
 function rssKiB(pid: number): number {
   const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
   return m === null ? 0 : Number(m[1])
+}
+
+/** The heap a Lessor holds per lease, as leader (expiry heap, checkpoints scheduled). */
+function lessorHeapPerLease(n: number): number | null {
+  const gc = (globalThis as { gc?: () => void }).gc
+  if (gc === undefined) return null
+  let now = 0
+  const lessor = new Lessor({
+    now: () => now,
+    clock: { every: () => () => {} },
+    minTtlSeconds: 2,
+    checkpointIntervalMs: 2000,
+    onExpired: () => {},
+    onCheckpoint: () => {},
+  })
+  lessor.promote(0)
+  gc()
+  const before = process.memoryUsage().heapUsed
+  for (let i = 1; i <= n; i++) lessor.grant(0x694d_0000_0000_0000n + BigInt(i), 3600)
+  now = 1
+  gc()
+  const after = process.memoryUsage().heapUsed
+  if (lessor.size !== n) throw new Error('lessor lost leases')
+  return (after - before) / n
 }

@@ -13,4 +13,10 @@ export { encodeRequest, decodeRequest, type MemberAttributes, type RaftRequest }
 export { applyRange } from './apply-kv.js'
 export { Members, type Member } from './members.js'
 export { ServerError } from './errors.js'
-export { Lessor, minLeaseTtlSeconds, type LeaseInfo, type LessorOptions } from './lessor.js'
+export {
+  Lessor,
+  minLeaseTtlSeconds,
+  type KeyDeleter,
+  type LeaseInfo,
+  type LessorOptions,
+} from './lessor.js'
