@@ -11,44 +11,10 @@
  * dependency), so the harness needs no package of its own.
  */
 
-import { createRequire } from 'node:module'
 import * as grpc from '@grpc/grpc-js'
+import { etcdService, type ServiceCtor } from './etcd-services.js'
 
-const fromEtcd3 = createRequire(createRequire(import.meta.url).resolve('etcd3'))
-const protoLoader = fromEtcd3('@grpc/proto-loader') as {
-  loadSync(path: string, opts: Record<string, unknown>): unknown
-}
-const protoPath = fromEtcd3.resolve('../proto/rpc.proto')
-
-/** The proto-loader options: snake_case, int64 as strings, defaults filled (see module comment). */
-const LOADER_OPTIONS = {
-  keepCase: true,
-  longs: String,
-  enums: Number,
-  bytes: Buffer,
-  defaults: true,
-  oneofs: true,
-}
-
-type ServiceCtor = new (
-  address: string,
-  creds: grpc.ChannelCredentials,
-  opts?: grpc.ClientOptions,
-) => grpc.Client
-
-let kvCtor: ServiceCtor | undefined
-function kvService(): ServiceCtor {
-  if (kvCtor === undefined) {
-    const def = protoLoader.loadSync(protoPath, LOADER_OPTIONS) as unknown as Parameters<
-      typeof grpc.loadPackageDefinition
-    >[0]
-    const pkg = grpc.loadPackageDefinition(def) as unknown as {
-      etcdserverpb: { KV: ServiceCtor }
-    }
-    kvCtor = pkg.etcdserverpb.KV
-  }
-  return kvCtor
-}
+const kvService = (): ServiceCtor => etcdService('KV')
 
 export type KvMethod = 'range' | 'put' | 'deleteRange' | 'txn' | 'compact'
 

@@ -6,40 +6,11 @@
  * LeaseKeepAlive stream and collects one answer per request.
  */
 
-import { createRequire } from 'node:module'
 import * as grpc from '@grpc/grpc-js'
+import { etcdService, type ServiceCtor } from './etcd-services.js'
 import type { CallResult, Message } from './kv-client.js'
 
-const fromEtcd3 = createRequire(createRequire(import.meta.url).resolve('etcd3'))
-const protoLoader = fromEtcd3('@grpc/proto-loader') as {
-  loadSync(path: string, opts: Record<string, unknown>): unknown
-}
-const protoPath = fromEtcd3.resolve('../proto/rpc.proto')
-
-type ServiceCtor = new (
-  address: string,
-  creds: grpc.ChannelCredentials,
-  opts?: grpc.ClientOptions,
-) => grpc.Client
-
-let leaseCtor: ServiceCtor | undefined
-function leaseService(): ServiceCtor {
-  if (leaseCtor === undefined) {
-    const def = protoLoader.loadSync(protoPath, {
-      keepCase: true,
-      longs: String,
-      enums: Number,
-      bytes: Buffer,
-      defaults: true,
-      oneofs: true,
-    }) as unknown as Parameters<typeof grpc.loadPackageDefinition>[0]
-    const pkg = grpc.loadPackageDefinition(def) as unknown as {
-      etcdserverpb: { Lease: ServiceCtor }
-    }
-    leaseCtor = pkg.etcdserverpb.Lease
-  }
-  return leaseCtor
-}
+const leaseService = (): ServiceCtor => etcdService('Lease')
 
 export type LeaseMethod = 'LeaseGrant' | 'LeaseRevoke' | 'LeaseTimeToLive' | 'LeaseLeases'
 

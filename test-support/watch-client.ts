@@ -10,40 +10,11 @@
  * events and the created / canceled / compact answers are not.
  */
 
-import { createRequire } from 'node:module'
 import * as grpc from '@grpc/grpc-js'
+import { etcdService, type ServiceCtor } from './etcd-services.js'
 import type { Message } from './kv-client.js'
 
-const fromEtcd3 = createRequire(createRequire(import.meta.url).resolve('etcd3'))
-const protoLoader = fromEtcd3('@grpc/proto-loader') as {
-  loadSync(path: string, opts: Record<string, unknown>): unknown
-}
-const protoPath = fromEtcd3.resolve('../proto/rpc.proto')
-
-type ServiceCtor = new (
-  address: string,
-  creds: grpc.ChannelCredentials,
-  opts?: grpc.ClientOptions,
-) => grpc.Client
-
-let watchCtor: ServiceCtor | undefined
-function watchService(): ServiceCtor {
-  if (watchCtor === undefined) {
-    const def = protoLoader.loadSync(protoPath, {
-      keepCase: true,
-      longs: String,
-      enums: Number,
-      bytes: Buffer,
-      defaults: true,
-      oneofs: true,
-    }) as unknown as Parameters<typeof grpc.loadPackageDefinition>[0]
-    const pkg = grpc.loadPackageDefinition(def) as unknown as {
-      etcdserverpb: { Watch: ServiceCtor }
-    }
-    watchCtor = pkg.etcdserverpb.Watch
-  }
-  return watchCtor
-}
+const watchService = (): ServiceCtor => etcdService('Watch')
 
 /** One Watch call to one endpoint ("http://127.0.0.1:2379" or "127.0.0.1:2379"). */
 export class WatchClient {
