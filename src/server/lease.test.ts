@@ -10,7 +10,7 @@ import { Etcd3 } from 'etcd3'
 import { etcdctl, etcdctlJson } from '../../test-support/etcdctl.js'
 import { KvClient, type CallResult, type Message } from '../../test-support/kv-client.js'
 import { LeaseClient } from '../../test-support/lease-client.js'
-import { startCluster } from '../../test-support/procs.js'
+import { startCluster, type TestHooks } from '../../test-support/procs.js'
 import { slow } from '../../test-support/quick.js'
 
 const b = (s: string): Buffer => Buffer.from(s)
@@ -268,5 +268,40 @@ test(
       ka.map((x) => (x.ok ? x.response.TTL : x.details)),
       [String(TTL)],
     )
+  },
+)
+
+/** What etcdctl says for a keepalive on a member that has lost its leader (both others killed). */
+async function keepAliveWithoutLeader(kind: 'etcd' | 'pontoon', t: TestHooks): Promise<string[]> {
+  const c = await startCluster({ kind, size: 3, t })
+  const { leader } = await c.waitForLeader(15_000)
+  const grant = await etcdctl(leader.clientUrl, ['lease', 'grant', '60'])
+  const id = /^lease ([0-9a-f]{16}) granted/.exec(grant.stdout)?.[1]
+  assert.ok(id !== undefined, grant.stdout + grant.stderr)
+  const survivor = c.members.find((m) => m !== leader)!
+  await Promise.all(c.members.filter((m) => m !== survivor).map((m) => m.kill()))
+  await waitUntil('the survivor to lose its leader', 15_000, async () => {
+    const s = await survivor.status()
+    return s !== null && s.leader === 0n
+  })
+  const out: string[] = []
+  for (const args of [['lease', 'keep-alive', '--once', id]]) {
+    const r = await etcdctl(survivor.clientUrl, args, { commandTimeout: '3s', timeoutMs: 15_000 })
+    // etcdctl's retry warnings carry times and random target names: the error line only.
+    out.push(
+      `${args[1]}: exit ${r.code} ${r.stdout.trim()} ${/^Error: .*$/m.exec(r.stderr)?.[0] ?? ''}`,
+    )
+  }
+  return out
+}
+
+test(
+  "a keepalive on a member without a leader gets etcd 3.4's answer",
+  slow('two clusters of 3 processes, leaders killed'),
+  async (t) => {
+    const want = await keepAliveWithoutLeader('etcd', t)
+    const got = await keepAliveWithoutLeader('pontoon', t)
+    t.diagnostic(`etcd 3.4: ${JSON.stringify(want)}`)
+    assert.deepEqual(got, want)
   },
 )
