@@ -391,7 +391,8 @@ function parseBool(flag: string, value: string): boolean {
   const v = value.toLowerCase()
   if (['1', 't', 'true'].includes(v)) return true
   if (['0', 'f', 'false'].includes(v)) return false
-  return invalid(flag, value, 'parse error')
+  // Go's flag package words a bad boolean its own way (etcd 3.4.23 prints exactly this).
+  throw new ConfigError(`invalid boolean value "${value}" for -${flag}: parse error`)
 }
 
 /** A comma-separated list of URLs, checked as etcd's types.NewURLs checks them. */
