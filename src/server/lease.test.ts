@@ -243,10 +243,10 @@ test(
     // Wait until the lease is well into its TTL: several checkpoints (every 2 s) happened.
     let before = TTL
     let measuredAt = 0
-    await waitUntil('10 s of the lease to pass', 30_000, async () => {
+    await waitUntil('12 s of the lease to pass', 40_000, async () => {
       before = Number(ok(await viaLeader.call('LeaseTimeToLive', { ID: id })).TTL)
       measuredAt = Date.now()
-      return before <= TTL - 10
+      return before <= TTL - 12
     })
     await first.leader.kill()
     const second = await c.waitForLeader(15_000)
@@ -256,8 +256,9 @@ test(
     const after = Number(r.TTL)
     const elapsed = (Date.now() - measuredAt) / 1000
     // Not reset to the full TTL: at most the last checkpoint's staleness (2 s, plus a loop turn
-    // and the commit) and the new leader's extension (an election timeout) above `before`.
-    assert.ok(after <= before + 5, `remaining ${after} s after the failover, ${before} s before`)
+    // and the commit, a few seconds on a loaded machine) and the new leader's extension (an
+    // election timeout) above `before`.
+    assert.ok(after <= before + 7, `remaining ${after} s after the failover, ${before} s before`)
     assert.ok(after < TTL - 4, `remaining ${after} s: reset to the full TTL`)
     // Not expired early: what was left, less the time that passed, at the least.
     assert.ok(after >= before - elapsed - 1, `remaining ${after} s, ${before} s ${elapsed} s ago`)
