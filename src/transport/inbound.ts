@@ -327,8 +327,9 @@ export function acceptConnection(
 
   socket.on('data', (chunk: Uint8Array) => {
     if (!sniffed) {
-      // An HTTP GET or POST (etcd's peer handler answers GET /members and POST /leases on the peer port) is told apart
-      // from our handshake by its first bytes: a frame starts with a length and the HELLO type.
+      // An HTTP GET or POST (etcd's peer handler answers GET /members and POST /leases on the
+      // peer port) is told apart from our handshake by its first bytes: a frame starts with a
+      // length and the HELLO type. One request per connection (Connection: close).
       sniffed = true
       const first = Buffer.from(chunk.subarray(0, 5)).toString('latin1')
       if (first.startsWith('GET ') || first === 'POST ') http = Buffer.alloc(0)
