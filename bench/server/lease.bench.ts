@@ -9,6 +9,8 @@
  *   write path with fsync.
  * - keepalive: `--clients` LeaseKeepAlive bidi streams (node:http2), each renewing its own lease
  *   in a closed loop (one request, wait for its answer, the next); the leader's lessor answers.
+ * - keepalive via a follower: the same streams sent to a follower of a 3-member cluster, which
+ *   forwards each request to the leader (etcd: HTTP POST /leases on the peer port; pontoon too).
  * - memory of 10,000 leases: the server's RSS after `--leases` grants less its RSS before them,
  *   per lease (the leases stay idle; pontoon checkpoints them every 2 s, its default).
  *
@@ -98,6 +100,8 @@ interface LeaseRun {
   kind: MemberKind
   grant: Rates
   keepalive: Rates
+  /** Keepalives sent to a follower of 3 members, which forwards them to the leader. */
+  followerKeepalive: Rates
   bytesPerLease: number
   rssMiB: number
 }
@@ -128,6 +132,7 @@ export async function leaseBench(o: LeaseBenchOptions): Promise<string> {
       runs.push(r)
       const line =
         `${kind.padEnd(7)} #${rep}  grant ${fmt(r.grant)}  keepalive ${fmt(r.keepalive)}  ` +
+        `via a follower ${fmt(r.followerKeepalive)}  ` +
         `${Math.round(r.bytesPerLease)} B/lease (rss ${r.rssMiB.toFixed(0)} MiB)`
       out.push(line)
       if (!o.quiet) process.stderr.write(line + '\n')
@@ -153,6 +158,13 @@ export async function leaseBench(o: LeaseBenchOptions): Promise<string> {
     row('lease grant p99', (r) => r.grant.p99Ms * 1000, 'µs', false),
     row('keepalive (streams, closed loop)', (r) => r.keepalive.opsPerSecond, '/s', true),
     row('keepalive p99', (r) => r.keepalive.p99Ms * 1000, 'µs', false),
+    row(
+      'keepalive via a follower (3 members)',
+      (r) => r.followerKeepalive.opsPerSecond,
+      '/s',
+      true,
+    ),
+    row('keepalive via a follower p99', (r) => r.followerKeepalive.p99Ms * 1000, 'µs', false),
     row(`memory per idle lease (${o.leases})`, (r) => r.bytesPerLease, 'B', false),
   )
   const heap = lessorHeapPerLease(o.leases)
@@ -194,9 +206,35 @@ async function leaseRun(o: LeaseBenchOptions, kind: MemberKind): Promise<LeaseRu
         kind,
         grant: grant.rates,
         keepalive,
+        followerKeepalive: await followerKeepalives(o, kind),
         bytesPerLease: ((after - before) * 1024) / o.leases,
         rssMiB: after / 1024,
       }
+    } finally {
+      await Promise.all(conns.map((c) => c.close()))
+    }
+  } finally {
+    await cluster.close()
+  }
+}
+
+/** Keepalives through a follower of a fresh 3-member cluster (etcd and pontoon forward them). */
+async function followerKeepalives(o: LeaseBenchOptions, kind: MemberKind): Promise<Rates> {
+  const cluster = await startCluster({
+    kind,
+    size: 3,
+    heartbeatIntervalMs: 100,
+    electionTimeoutMs: 1000,
+    baseDir: tmpdir(),
+    readyTimeoutMs: 30_000,
+  })
+  try {
+    const { leader } = await cluster.waitForLeader(20_000)
+    const follower = cluster.members.find((m) => m !== leader)!
+    const conns = [await H2Connection.connect(leader.clientUrl)]
+    try {
+      const ids = (await grants(conns, o.clients, o.clients)).ids
+      return await keepalives(follower.clientUrl, ids, o.keepaliveMs)
     } finally {
       await Promise.all(conns.map((c) => c.close()))
     }

@@ -113,3 +113,28 @@ test('--version and --help stop parsing', () => {
   assert.equal(parseArgs(['--version'], {}).kind, 'version')
   assert.equal(parseArgs(['--help'], {}).kind, 'help')
 })
+
+test("lease checkpoints: on by default every 2 s; etcd 3.5's interval flag takes Go durations", () => {
+  const c = run([])
+  assert.equal(c.leaseCheckpoint, true)
+  assert.equal(c.leaseCheckpointIntervalMs, 2000)
+  const d = run([
+    '--experimental-enable-lease-checkpoint=false',
+    '--experimental-lease-checkpoint-interval=1m30.5s',
+  ])
+  assert.equal(d.leaseCheckpoint, false)
+  assert.equal(d.leaseCheckpointIntervalMs, 90_500)
+  assert.equal(
+    run(['--experimental-lease-checkpoint-interval=250ms']).leaseCheckpointIntervalMs,
+    250,
+  )
+  refused(
+    ['--experimental-lease-checkpoint-interval=abc'],
+    'invalid value "abc" for flag -experimental-lease-checkpoint-interval: parse error',
+  )
+  // etcd 3.4.23's words for a bad boolean.
+  refused(
+    ['--experimental-enable-lease-checkpoint=maybe'],
+    'invalid boolean value "maybe" for -experimental-enable-lease-checkpoint: parse error',
+  )
+})

@@ -379,36 +379,39 @@ function parseUint(flag: string, value: string): number {
   return n
 }
 
-const DURATION_UNIT_MS: Record<string, number> = {
-  ns: 1e-6,
-  us: 1e-3,
-  µs: 1e-3,
-  ms: 1,
-  s: 1000,
-  m: 60_000,
-  h: 3_600_000,
-}
-
-/** A Go duration ("2s", "500ms", "5m0s", "1h2m"), in milliseconds (Go's flag: "parse error"). */
-export function parseDuration(flag: string, value: string): number {
+/** A Go duration ("10m0s", "100ms", "1.5s") in milliseconds, as Go's time.ParseDuration reads it. */
+function parseDuration(flag: string, value: string): number {
+  const units: Record<string, number> = {
+    ns: 1e-6,
+    us: 1e-3,
+    µs: 1e-3,
+    ms: 1,
+    s: 1000,
+    m: 60_000,
+    h: 3_600_000,
+  }
   const v = value.trim()
   if (v === '0') return 0
-  const re = /(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)/gy
+  const re = /(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)/y
   let ms = 0
   let at = 0
-  for (let m = re.exec(v); m !== null; m = re.exec(v)) {
-    ms += Number(m[1]) * (DURATION_UNIT_MS[m[2] as string] as number)
+  while (at < v.length) {
+    re.lastIndex = at
+    const m = re.exec(v)
+    if (m === null) invalid(flag, value, 'parse error')
+    ms += Number(m[1]) * units[m[2]!]!
     at = re.lastIndex
   }
-  if (v.length === 0 || at !== v.length) invalid(flag, value, 'parse error')
-  return Math.round(ms)
+  if (at === 0) invalid(flag, value, 'parse error')
+  return ms
 }
 
 function parseBool(flag: string, value: string): boolean {
   const v = value.toLowerCase()
   if (['1', 't', 'true'].includes(v)) return true
   if (['0', 'f', 'false'].includes(v)) return false
-  return invalid(flag, value, 'parse error')
+  // Go's flag package words a bad boolean its own way (etcd 3.4.23 prints exactly this).
+  throw new ConfigError(`invalid boolean value "${value}" for -${flag}: parse error`)
 }
 
 /** A comma-separated list of URLs, checked as etcd's types.NewURLs checks them. */

@@ -322,6 +322,13 @@ export function registerLeaseService(rpc: RpcServer, s: PontoonServer, leases: L
         call.finish(new RpcError(e.status, e.message))
         return
       }
+      // etcd's stream interceptor: a client that requires a leader (clientv3's lessor sets
+      // "hasleader") is refused while this member knows none.
+      if (call.metadata.hasleader === 'true' && s.node.view.lead === 0n) {
+        const e = new ServerError('NO_LEADER')
+        call.finish(new RpcError(e.status, e.message))
+        return
+      }
       let chain = Promise.resolve()
       let ended = false
       let drained: (() => void) | null = null
@@ -329,6 +336,11 @@ export function registerLeaseService(rpc: RpcServer, s: PontoonServer, leases: L
         drained?.()
         drained = null
       }
+      call.signal.addEventListener('abort', () => {
+        ended = true
+        drained?.()
+        drained = null
+      })
       const answer = async (id: bigint): Promise<void> => {
         if (ended) return
         const header = fill(null)

@@ -10,7 +10,7 @@ import { Etcd3 } from 'etcd3'
 import { etcdctl, etcdctlJson } from '../../test-support/etcdctl.js'
 import { KvClient, type CallResult, type Message } from '../../test-support/kv-client.js'
 import { LeaseClient } from '../../test-support/lease-client.js'
-import { startCluster } from '../../test-support/procs.js'
+import { startCluster, type TestHooks } from '../../test-support/procs.js'
 import { slow } from '../../test-support/quick.js'
 
 const b = (s: string): Buffer => Buffer.from(s)
@@ -243,10 +243,10 @@ test(
     // Wait until the lease is well into its TTL: several checkpoints (every 2 s) happened.
     let before = TTL
     let measuredAt = 0
-    await waitUntil('10 s of the lease to pass', 30_000, async () => {
+    await waitUntil('12 s of the lease to pass', 40_000, async () => {
       before = Number(ok(await viaLeader.call('LeaseTimeToLive', { ID: id })).TTL)
       measuredAt = Date.now()
-      return before <= TTL - 10
+      return before <= TTL - 12
     })
     await first.leader.kill()
     const second = await c.waitForLeader(15_000)
@@ -256,8 +256,9 @@ test(
     const after = Number(r.TTL)
     const elapsed = (Date.now() - measuredAt) / 1000
     // Not reset to the full TTL: at most the last checkpoint's staleness (2 s, plus a loop turn
-    // and the commit) and the new leader's extension (an election timeout) above `before`.
-    assert.ok(after <= before + 5, `remaining ${after} s after the failover, ${before} s before`)
+    // and the commit, a few seconds on a loaded machine) and the new leader's extension (an
+    // election timeout) above `before`.
+    assert.ok(after <= before + 7, `remaining ${after} s after the failover, ${before} s before`)
     assert.ok(after < TTL - 4, `remaining ${after} s: reset to the full TTL`)
     // Not expired early: what was left, less the time that passed, at the least.
     assert.ok(after >= before - elapsed - 1, `remaining ${after} s, ${before} s ${elapsed} s ago`)
@@ -268,5 +269,40 @@ test(
       ka.map((x) => (x.ok ? x.response.TTL : x.details)),
       [String(TTL)],
     )
+  },
+)
+
+/** What etcdctl says for a keepalive on a member that has lost its leader (both others killed). */
+async function keepAliveWithoutLeader(kind: 'etcd' | 'pontoon', t: TestHooks): Promise<string[]> {
+  const c = await startCluster({ kind, size: 3, t })
+  const { leader } = await c.waitForLeader(15_000)
+  const grant = await etcdctl(leader.clientUrl, ['lease', 'grant', '60'])
+  const id = /^lease ([0-9a-f]{16}) granted/.exec(grant.stdout)?.[1]
+  assert.ok(id !== undefined, grant.stdout + grant.stderr)
+  const survivor = c.members.find((m) => m !== leader)!
+  await Promise.all(c.members.filter((m) => m !== survivor).map((m) => m.kill()))
+  await waitUntil('the survivor to lose its leader', 15_000, async () => {
+    const s = await survivor.status()
+    return s !== null && s.leader === 0n
+  })
+  const out: string[] = []
+  for (const args of [['lease', 'keep-alive', '--once', id]]) {
+    const r = await etcdctl(survivor.clientUrl, args, { commandTimeout: '3s', timeoutMs: 15_000 })
+    // etcdctl's retry warnings carry times and random target names: the error line only.
+    out.push(
+      `${args[1]}: exit ${r.code} ${r.stdout.trim()} ${/^Error: .*$/m.exec(r.stderr)?.[0] ?? ''}`,
+    )
+  }
+  return out
+}
+
+test(
+  "a keepalive on a member without a leader gets etcd 3.4's answer",
+  slow('two clusters of 3 processes, leaders killed'),
+  async (t) => {
+    const want = await keepAliveWithoutLeader('etcd', t)
+    const got = await keepAliveWithoutLeader('pontoon', t)
+    t.diagnostic(`etcd 3.4: ${JSON.stringify(want)}`)
+    assert.deepEqual(got, want)
   },
 )

@@ -268,8 +268,14 @@ export function acceptConnection(
   /** Bytes of an HTTP request being read (null: not HTTP, or decided). */
   let http: Buffer | null = null
   let sniffed = false
-  const onHttp = (chunk: Uint8Array): void => {
-    http = http === null ? Buffer.from(chunk) : Buffer.concat([http, chunk])
+  /** A POST is being answered: later requests on the connection wait in `http`. */
+  let httpBusy = false
+  let cancelIdle: (() => void) | null = null
+  const onHttp = (chunk: Uint8Array | null): void => {
+    if (chunk !== null) {
+      http = http === null || http.length === 0 ? Buffer.from(chunk) : Buffer.concat([http, chunk])
+    }
+    if (httpBusy || http === null || http.length === 0) return
     const end = http.indexOf('\r\n\r\n')
     if (end < 0) {
       if (http.length > HTTP_HEAD_BYTES_MAX) refuse('HTTP request head too large')
@@ -280,6 +286,9 @@ export function acceptConnection(
     const [method = '', target = '/'] = (lines[0] ?? '').split(' ')
     const path = target.split('?')[0] ?? target
     let answer: HttpAnswer | Promise<HttpAnswer> | undefined
+    // A POST keeps its connection for the next one (a follower forwards every keepalive of its
+    // clients), unless it asks to close; a GET is answered and closed.
+    let keepAlive = false
     if (method === 'POST') {
       // A POST (etcd's leasehttp) carries a body of Content-Length bytes, read whole first.
       const lengthLine = lines.find((l) => l.toLowerCase().startsWith('content-length:'))
@@ -290,8 +299,14 @@ export function acceptConnection(
       }
       if (http.length < end + 4 + length) return
       cancelHandshake()
-      closedWhy = 'http'
-      answer = ctx.httpPost(path, new Uint8Array(http.subarray(end + 4, end + 4 + length)))
+      cancelIdle?.()
+      cancelIdle = null
+      keepAlive = !lines.some((l) => /^connection:\s*close\s*$/i.test(l))
+      const body = new Uint8Array(http.subarray(end + 4, end + 4 + length))
+      http = http.subarray(end + 4 + length)
+      httpBusy = true
+      if (!keepAlive) closedWhy = 'http'
+      answer = ctx.httpPost(path, body)
     } else {
       cancelHandshake()
       closedWhy = 'http'
@@ -308,11 +323,25 @@ export function acceptConnection(
         `HTTP/1.1 ${a.status} ${HTTP_STATUS_TEXT[a.status] ?? 'Error'}`,
         ...Object.entries(a.headers).map(([k, v]) => `${k}: ${v}`),
         `Content-Length: ${body.length}`,
-        'Connection: close',
+        `Connection: ${keepAlive ? 'keep-alive' : 'close'}`,
         '',
         '',
       ].join('\r\n')
-      socket.end(Buffer.concat([Buffer.from(head, 'latin1'), body]))
+      const out = Buffer.concat([Buffer.from(head, 'latin1'), body])
+      if (!keepAlive || closedWhy !== null || socket.destroyed) {
+        if (!socket.destroyed) socket.end(out)
+        return
+      }
+      socket.write(out)
+      httpBusy = false
+      // An idle kept-alive connection closes after the handshake timeout.
+      cancelIdle = ctx.net.after(ctx.limits.handshakeTimeoutMs, () => {
+        if (!httpBusy && closedWhy === null) {
+          closedWhy = 'http idle'
+          socket.end()
+        }
+      })
+      onHttp(null)
     }
     if (answer instanceof Promise) {
       answer.then(respond, (err: unknown) =>
@@ -327,8 +356,9 @@ export function acceptConnection(
 
   socket.on('data', (chunk: Uint8Array) => {
     if (!sniffed) {
-      // An HTTP GET or POST (etcd's peer handler answers GET /members and POST /leases on the peer port) is told apart
-      // from our handshake by its first bytes: a frame starts with a length and the HELLO type.
+      // An HTTP GET or POST (etcd's peer handler answers GET /members and POST /leases on the
+      // peer port) is told apart from our handshake by its first bytes: a frame starts with a
+      // length and the HELLO type.
       sniffed = true
       const first = Buffer.from(chunk.subarray(0, 5)).toString('latin1')
       if (first.startsWith('GET ') || first === 'POST ') http = Buffer.alloc(0)
@@ -358,6 +388,7 @@ export function acceptConnection(
   })
   socket.on('close', () => {
     cancelHandshake()
+    cancelIdle?.()
     release()
     sockets.delete(socket)
   })

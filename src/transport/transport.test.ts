@@ -724,6 +724,18 @@ test('an HTTP POST on the peer port gets the httpPost answer for its body (etcd 
     const other = await fetch(`${b.url}/other`, { method: 'POST', body: 'x' })
     assert.equal(other.status, 404)
     await other.text()
+    // Keep-alive: two POSTs written at once on one connection, answered in order; the second
+    // asks to close, and the connection closes after its answer.
+    const { s, closed } = await rawConnect(b.url)
+    const post = (body: string, close: boolean): string =>
+      `POST /leases HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n` +
+      `${close ? 'Connection: close\r\n' : ''}\r\n${body}`
+    s.write(post('ab', false) + post('xyz', true))
+    const text = (await closed).toString('latin1')
+    const answers = text.split('HTTP/1.1 200 OK').slice(1)
+    assert.equal(answers.length, 2, text)
+    assert.match(answers[0]!, /Connection: keep-alive\r\n\r\nba$/)
+    assert.match(answers[1]!, /Connection: close\r\n\r\nzyx$/)
   } finally {
     await b.t.stop()
   }
