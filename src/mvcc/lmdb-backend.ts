@@ -15,7 +15,7 @@
  */
 import { closeSync, openSync, readSync, statSync } from 'node:fs'
 import assert from 'node:assert/strict'
-import { open, type Database, type RootDatabase } from 'lmdb'
+import { open, type Database, type RootDatabase, type RootDatabaseOptionsWithPath } from 'lmdb'
 import type { Backend, BackendEntry, Bucket } from './backend.js'
 import { copyBytes, latin1 } from './bytes.js'
 import { backendCorrupt, errClosed, MvccError } from './errors.js'
@@ -68,7 +68,16 @@ export class LmdbBackend implements Backend {
 
   private constructor(path: string, opts: LmdbBackendOptions) {
     this.path = path
-    this.root = open({ path, maxDbs: 4, noSync: opts.noSync === true })
+    // lmdb-js starts a new transaction after batchStartThreshold writes (default 1,000) in one
+    // event turn; a write group (a delete of thousands of keys, a lease revoke) must stay in one.
+    // (An option lmdb-js reads but does not declare.)
+    const options: RootDatabaseOptionsWithPath & { batchStartThreshold: number } = {
+      path,
+      maxDbs: 4,
+      noSync: opts.noSync === true,
+      batchStartThreshold: Number.MAX_SAFE_INTEGER,
+    }
+    this.root = open(options)
     this.file = dataFile(path)
     this.dbs = {
       key: this.root.openDB<Buffer, Buffer>({

@@ -478,6 +478,22 @@ for (const kind of backendKinds) {
   })
 }
 
+it('LmdbBackend keeps a write group of 5,000 writes whole (a delete of 5,000 keys) and durable', async () => {
+  const p = freshLmdbPath()
+  const s = MvccStore.open(LmdbBackend.open(p))
+  const kvs: Array<[string, string]> = []
+  for (let i = 0; i < 5000; i++) kvs.push([`k/${String(i).padStart(5, '0')}`, 'v'])
+  put(s, 1, ...kvs)
+  assert.equal(del(s, 2, 'k/', 'k0'), 5000)
+  await s.flushed()
+  await s.close()
+  const again = MvccStore.open(LmdbBackend.open(p))
+  assert.deepEqual(rangeAll(again), [])
+  assert.equal(again.consistentIndex(), 2)
+  assert.equal(again.currentRevision, 3)
+  await again.close()
+})
+
 it('LmdbBackend refuses a file that is not LMDB, and leaves it as it is', () => {
   const p = freshLmdbPath()
   const junk = Buffer.alloc(20000, 0x5a)
