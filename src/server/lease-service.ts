@@ -40,6 +40,7 @@ import { ServerError } from './errors.js'
 import { IdGenerator } from './ids.js'
 import type { PontoonServer } from './server.js'
 import { toServerError } from './server.js'
+import { fillHeader, unaryRegistrar } from './services.js'
 
 /** etcd's leasehttp paths on the peer port. */
 export const LEASE_PATH = '/leases'
@@ -256,34 +257,8 @@ function unexpected(type: string): ServerError {
 
 /** Registers '/etcdserverpb.Lease/*' on the client port. */
 export function registerLeaseService(rpc: RpcServer, s: PontoonServer, leases: Leases): void {
-  const fill = (h: ResponseHeader | null): ResponseHeader => {
-    const out = h ?? { clusterId: 0n, memberId: 0n, revision: 0, raftTerm: 0 }
-    out.clusterId = s.clusterId
-    out.memberId = s.id
-    out.raftTerm = s.node.view.term
-    if (out.revision === 0) out.revision = s.kv.currentRevision
-    return out
-  }
-  const unary = <Q, R extends { header: ResponseHeader | null }>(
-    path: string,
-    req: MessageCodec<Q>,
-    res: MessageCodec<R>,
-    handler: (q: Q) => Promise<R> | R,
-  ): void => {
-    rpc.unary(path, req, res, async (q: Q) => {
-      try {
-        if (s.machine.members.get(s.id)?.isLearner === true) {
-          throw new ServerError('NOT_SUPPORTED_FOR_LEARNER')
-        }
-        const r = await handler(q)
-        r.header = fill(r.header)
-        return r
-      } catch (err) {
-        const e = toServerError(err)
-        throw new RpcError(e.status, e.message)
-      }
-    })
-  }
+  const unary = unaryRegistrar(rpc, s)
+  const fill = (h: ResponseHeader | null): ResponseHeader => fillHeader(s, h)
 
   unary('/etcdserverpb.Lease/LeaseGrant', LeaseGrantRequestCodec, LeaseGrantResponseCodec, (r) =>
     leases.grant(r.ttl, r.id),

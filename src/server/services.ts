@@ -41,22 +41,27 @@ import { memberOps } from './member-service.js'
 import type { PontoonServer } from './server.js'
 import { CLUSTER_VERSION, ETCD_VERSION, PONTOON_VERSION, toServerError } from './server.js'
 
-export function registerServices(rpc: RpcServer, s: PontoonServer): void {
-  const fill = (h: ResponseHeader | null): ResponseHeader => {
-    const out = h ?? { clusterId: 0n, memberId: 0n, revision: 0, raftTerm: 0 }
-    out.clusterId = s.clusterId
-    out.memberId = s.id
-    out.raftTerm = s.node.view.term // a getter: no status object per request
-    if (out.revision === 0) out.revision = s.kv.currentRevision
-    return out
-  }
-  const unary = <Q, R extends { header: ResponseHeader | null }>(
-    path: string,
-    req: MessageCodec<Q>,
-    res: MessageCodec<R>,
-    handler: (q: Q) => Promise<R> | R,
-  ): void => {
-    rpc.unary(path, req, res, async (q: Q) => {
+/** A response header as etcd fills it: this member, the cluster, the raft term, the revision. */
+export function fillHeader(s: PontoonServer, h: ResponseHeader | null): ResponseHeader {
+  const out = h ?? { clusterId: 0n, memberId: 0n, revision: 0, raftTerm: 0 }
+  out.clusterId = s.clusterId
+  out.memberId = s.id
+  out.raftTerm = s.node.view.term // a getter: no status object per request
+  if (out.revision === 0) out.revision = s.kv.currentRevision
+  return out
+}
+
+/** A registrar of unary methods on `rpc`: etcd's learner rule, headers, errors to gRPC status. */
+export type UnaryRegistrar = <Q, R extends { header: ResponseHeader | null }>(
+  path: string,
+  req: MessageCodec<Q>,
+  res: MessageCodec<R>,
+  handler: (q: Q) => Promise<R> | R,
+) => void
+
+export function unaryRegistrar(rpc: RpcServer, s: PontoonServer): UnaryRegistrar {
+  return (path, req, res, handler) => {
+    rpc.unary(path, req, res, async (q) => {
       try {
         // A learner serves only what etcd 3.4 lets it (v3rpc isRPCSupportedForLearner): Status
         // and serializable ranges; it may lag and it has no vote, so nothing else is answered.
@@ -64,7 +69,7 @@ export function registerServices(rpc: RpcServer, s: PontoonServer): void {
           throw new ServerError('NOT_SUPPORTED_FOR_LEARNER')
         }
         const r = await handler(q)
-        r.header = fill(r.header)
+        r.header = fillHeader(s, r.header)
         return r
       } catch (err) {
         const e = toServerError(err)
@@ -72,6 +77,10 @@ export function registerServices(rpc: RpcServer, s: PontoonServer): void {
       }
     })
   }
+}
+
+export function registerServices(rpc: RpcServer, s: PontoonServer): void {
+  const unary = unaryRegistrar(rpc, s)
 
   const maxTxnOps = s.config.maxTxnOps
   const bounds = () => ({
