@@ -293,6 +293,21 @@ export const PLANTS: readonly Plant[] = [
     kinds: ['leader-completeness', 'state-machine-safety', 'commit-quorum'],
   },
   {
+    name: 'read-before-commit-in-term',
+    description:
+      'the driver asks ReadIndex on a leader without a commit in its term (a single voter restarted from an older, unsynced commit index answers from it)',
+    edits: [
+      {
+        file: NODE,
+        find: '            if (this.leaderWithoutCommitInTerm())\n                return false;\n',
+        replace: '',
+      },
+    ],
+    from: 220,
+    budget: 20,
+    kinds: ['stale-read'],
+  },
+  {
     name: 'dropped-though-applied',
     description:
       'the driver fails a leader proposal with PROPOSAL_DROPPED ("certainly not applied") when its own entry is applied',
