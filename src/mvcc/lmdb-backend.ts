@@ -298,9 +298,11 @@ export class LmdbBackend implements Backend {
   }
 
   /**
-   * Hands the open batch to lmdb-js, in one synchronous loop: lmdb-js puts the writes of one
-   * event turn into one transaction. Called between write groups only (a group is written
-   * within one synchronous call: a timer or an awaited flushed() cannot cut into it).
+   * Hands the open batch to lmdb-js as one `batch()`: its writes go into one transaction, whole
+   * or not at all. (Writes merely made in one event turn may be split: lmdb-js starts a new
+   * transaction when its write buffer fills, which a batch of thousands of writes did.) Called
+   * between write groups only (a group is written within one synchronous call: a timer or an
+   * awaited flushed() cannot cut into it).
    */
   private handOver(): void {
     if (this.timer !== undefined) {
@@ -311,21 +313,18 @@ export class LmdbBackend implements Backend {
     if (batch === undefined) return
     assert(!this.groupOpen, 'a write group handed to LMDB before its commit')
     this.open = undefined
-    let promise: Promise<unknown> | undefined
-    for (const op of batch.ops) {
-      const db = this.dbs[op.bucket]
-      const p =
-        op.key === undefined
-          ? db.clearAsync()
-          : op.value === undefined
-            ? db.remove(Buffer.from(op.key, 'latin1'))
-            : db.put(Buffer.from(op.key, 'latin1'), op.value as Buffer)
-      assert(promise === undefined || p === promise, 'lmdb-js split a batch across transactions')
-      promise = p
-    }
+    const ops = batch.ops
     // (A later write of a key batched here goes to a new batch: `op` is not looked at again.)
     batch.ops = []
-    if (promise === undefined) return
+    if (ops.length === 0) return
+    const promise = this.root.batch(() => {
+      for (const op of ops) {
+        const db = this.dbs[op.bucket]
+        if (op.key === undefined) void db.clearAsync()
+        else if (op.value === undefined) void db.remove(Buffer.from(op.key, 'latin1'))
+        else void db.put(Buffer.from(op.key, 'latin1'), op.value as Buffer)
+      }
+    })
     batch.promise = promise
     this.inflight.push(batch)
     promise.then(
