@@ -159,6 +159,8 @@ export class RaftNode<R = unknown> {
   /** The newest snapshot index taken or asked for locally. */
   private snapTaken: number
   private snapQueued = false
+  /** The last MsgStorageAppendResp with entries stepped: (index, logTerm, term). */
+  private readonly lastAppendResp = { index: 0, logTerm: 0, term: 0 }
 
   private constructor(o: ValidNodeOptions<R>, rn: RawNode, state: StartState) {
     this.o = o
@@ -605,6 +607,17 @@ export class RaftNode<R = unknown> {
       if (r.to !== this.id) {
         ;(out ??= []).push(r)
         continue
+      }
+      if (r.type === MessageType.MsgStorageAppendResp && r.index !== 0 && r.snapshot === null) {
+        // A write with no entries of its own (a commit index) names the log's last entry, which
+        // the write before it made stable already: raft would only log that it is missing from
+        // the unstable log, once per such write. Skipped when it repeats the last one stepped
+        // exactly; a later response stabilizes everything up to its own entry anyway.
+        const last = this.lastAppendResp
+        if (r.index === last.index && r.logTerm === last.logTerm && r.term === last.term) continue
+        last.index = r.index
+        last.logTerm = r.logTerm
+        last.term = r.term
       }
       try {
         this.rn.step(r)
