@@ -90,12 +90,9 @@ export class PeerLink {
     this.queue.push(encoded)
     this.queueBytes += encoded.length
     if (this.state === 'active' && !this.flushScheduled) {
-      // Everything handed to us in this turn of the event loop goes out in one write: after the
-      // turn's I/O callbacks (setImmediate), not after the current one's microtasks, so that the
-      // messages of every peer's answers and storage completions of the turn share the write
-      // (a microtask flush made several writes per turn under load; issue 13).
+      // Everything handed to us in this turn of the event loop goes out in one write.
       this.flushScheduled = true
-      setImmediate(() => {
+      queueMicrotask(() => {
         this.flushScheduled = false
         this.flush()
       })
