@@ -80,7 +80,8 @@ test(
     // About 2.5 s of load: the two no-op ceilings and the three 1-member cases, 0.5 s each after 0.2 s
     // of warm-up, on fresh pontoon members (data on /dev/shm here: the speed is not checked).
     const args = ['--only=pontoon', '--members=1', '--duration=0.5', '--warmup=0.2', '--repeat=1']
-    args.push('--clients=8', '--conns=2', '--quiet')
+    // Ranges of 5 keys: the responses are checked to carry all five (--range-keys).
+    args.push('--clients=8', '--conns=2', '--range-keys=5', '--quiet')
     if (existsSync('/dev/shm')) args.push('--data-dir=/dev/shm')
     const { text, runs } = await serverBench(parseOptions(args))
     assert.deepEqual(

@@ -42,8 +42,10 @@ export interface LoadSpec {
   warmupMs: number
   keySize: number
   valSize: number
-  /** Puts: keys 0..keySpace-1. Ranges read key 0, written first by `prepare`. */
+  /** Puts: keys 0..keySpace-1. Ranges read keys 0..rangeKeys-1, written first by `prepare`. */
   keySpace: number
+  /** Keys each range reads (default 1; issue 13's range cases read 100). */
+  rangeKeys?: number
   sequentialKeys: boolean
   /** Skip the response checks (the no-op server answers every call with an empty message). */
   noCheck?: boolean
@@ -70,7 +72,7 @@ export interface LoadResult {
   clientCpuPercent: number
 }
 
-/** Writes key 0 (the key the range loads read) and waits until a put succeeds. */
+/** Writes keys 0..rangeKeys-1 (the keys the range loads read), waiting until a put succeeds. */
 export async function prepare(spec: LoadSpec, timeoutMs = 15_000): Promise<void> {
   const conn = await connect(spec.client, spec.endpoints[0]!)
   try {
@@ -78,12 +80,17 @@ export async function prepare(spec: LoadSpec, timeoutMs = 15_000): Promise<void>
     const deadline = Date.now() + timeoutMs
     for (;;) {
       const r = await conn.call(PUT, frames.frame(0))
-      if (r.status === GRPC_OK) return
+      if (r.status === GRPC_OK) break
       if (Date.now() > deadline) {
         throw new Error(`the first put still fails after ${timeoutMs} ms: ${r.status} ${r.message}`)
       }
       // Waiting for an outside process to accept writes (a leader, a published member).
       await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+    // Bounded by rangeKeys; each put either succeeds or fails the run.
+    for (let k = 1; k < (spec.rangeKeys ?? 1); k++) {
+      const r = await conn.call(PUT, frames.frame(k))
+      if (r.status !== GRPC_OK) throw new Error(`put of key ${k} failed: ${r.status} ${r.message}`)
     }
   } finally {
     await conn.close()
@@ -107,9 +114,14 @@ function drive(spec: LoadSpec, conns: UnaryConnection[]): Promise<LoadResult> {
   const isPut = spec.op === 'put'
   const headers = isPut ? PUT : RANGE
   const puts = new PutFrames(spec.keySize, spec.valSize)
+  const rangeKeys = spec.rangeKeys ?? 1
   const range = isPut
     ? null
-    : rangeFrame(keyBytes(0, spec.keySize), spec.op === 'range-serializable')
+    : rangeFrame(
+        keyBytes(0, spec.keySize),
+        spec.op === 'range-serializable',
+        rangeKeys > 1 ? keyBytes(rangeKeys, spec.keySize) : undefined,
+      )
   let rand = (spec.seed ?? 1) >>> 0 || 1
   let nextSeq = 0
   const nextFrame = (): Buffer => {
@@ -173,7 +185,7 @@ function drive(spec: LoadSpec, conns: UnaryConnection[]): Promise<LoadResult> {
       } else {
         const r = decodeRange(body)
         const kv = r.kvs[0]
-        if (r.kvs.length !== 1 || kv === undefined || kv.value.length !== spec.valSize) {
+        if (r.kvs.length !== rangeKeys || kv === undefined || kv.value.length !== spec.valSize) {
           throw new Error(`range answered ${r.kvs.length} kvs (count ${r.count})`)
         }
       }

@@ -77,9 +77,14 @@ export class PutFrames {
   }
 }
 
-/** A Range of one key, linearizable (etcd's default) or serializable. */
-export function rangeFrame(key: Uint8Array, serializable: boolean): Buffer {
-  return grpcFrame(encodeMessage(RangeRequestCodec, rangeRequest({ key, serializable })))
+/**
+ * A Range of one key, or of [key, rangeEnd) when rangeEnd is given; linearizable (etcd's
+ * default) or serializable.
+ */
+export function rangeFrame(key: Uint8Array, serializable: boolean, rangeEnd?: Uint8Array): Buffer {
+  const q = rangeRequest({ key, serializable })
+  if (rangeEnd !== undefined) q.rangeEnd = rangeEnd
+  return grpcFrame(encodeMessage(RangeRequestCodec, q))
 }
 
 export function decodePut(body: Buffer): PutResponse {

@@ -41,6 +41,8 @@ export interface ServerBenchOptions {
   valSize: number
   keySpace: number
   sequentialKeys: boolean
+  /** Keys each range reads (1; issue 13's range cases: 100). */
+  rangeKeys: number
   /** Which systems run: both by default. */
   kinds: MemberKind[]
   cases: BenchCase[]
@@ -89,6 +91,7 @@ export const USAGE = `npm run bench -- server [options]
   --only=etcd|pontoon  one system only
   --key-size=N         bytes per key, ASCII digits (8); --val-size=N bytes per value (256)
   --key-space=N        puts write keys 0..N-1 (100000), random or --sequential-keys
+  --range-keys=N       keys each range reads (1): keys 0..N-1, written before the load
   --target=leader|all  clients talk to the leader (default) or to every member round-robin
   --data-dir=PATH      parent of the clusters' data dirs (os.tmpdir(): a real disk, not tmpfs)
   --no-ceiling         skip the generator's ceiling against the no-op server
@@ -109,6 +112,7 @@ const KNOWN_OPTIONS = [
   'val-size',
   'key-space',
   'sequential-keys',
+  'range-keys',
   'target',
   'data-dir',
   'no-ceiling',
@@ -186,6 +190,10 @@ export function parseOptions(args: readonly string[]): ServerBenchOptions {
   if (keySpace > keySpaceMax(keySize)) {
     throw new Error(`--key-space=${keySpace} needs keys longer than --key-size=${keySize} digits`)
   }
+  const rangeKeys = num('range-keys', 1, 1)
+  if (rangeKeys > keySpaceMax(keySize)) {
+    throw new Error(`--range-keys=${rangeKeys} needs keys longer than --key-size=${keySize} digits`)
+  }
   const totalArg = raw.get('total')
   return {
     clients: num('clients', 64, 1),
@@ -198,6 +206,7 @@ export function parseOptions(args: readonly string[]): ServerBenchOptions {
     valSize: num('val-size', 256, 0),
     keySpace,
     sequentialKeys: raw.has('sequential-keys'),
+    rangeKeys,
     kinds: only === undefined ? ['etcd', 'pontoon'] : [only],
     cases,
     target,
@@ -328,7 +337,9 @@ function describeSetup(o: ServerBenchOptions, at: Date): string[] {
       o.target === 'leader' ? 'the leader' : 'every member'
     }; keys ${o.keySize} B (${o.sequentialKeys ? 'sequential' : 'random'} over ${fmtInt(
       o.keySpace,
-    )}), values ${o.valSize} B; ranges read one key; ${o.warmupMs / 1000} s warm-up, then ${window}; ` +
+    )}), values ${o.valSize} B; ranges read ${
+      o.rangeKeys === 1 ? 'one key' : `${fmtInt(o.rangeKeys)} keys`
+    }; ${o.warmupMs / 1000} s warm-up, then ${window}; ` +
       `${o.repeat} run${o.repeat === 1 ? '' : 's'} per case and system, medians`,
     `servers: fresh cluster and data dirs per run, --heartbeat-interval=100 --election-timeout=1000, ` +
       `other flags default; one system at a time`,
@@ -421,6 +432,7 @@ function loadSpec(
     valSize: o.valSize,
     keySpace: o.keySpace,
     sequentialKeys: o.sequentialKeys,
+    rangeKeys: o.rangeKeys,
     progress: quiet
       ? undefined
       : (line) => {

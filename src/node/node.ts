@@ -22,7 +22,9 @@
  *   rests on is durable (docs/divergence.md);
  * - the apply lane skips entries that a snapshot handed to storage already covers, conf changes
  *   included (raft switched to the snapshot's configuration already; seed 417);
- * - a proposal's result goes out only once its commit index is durable (proposals.ts);
+ * - a leader asks no ReadIndex before it has committed an entry of its own term, a single
+ *   voter included (raft answers a single voter at once): the commit index a restart begins
+ *   from need not be durable, so it may be behind writes already acknowledged (proposals.ts);
  * - a snapshot sent to a follower is built from the state machine as applied now, with the
  *   configuration in force (etcd's createMergedSnapshotMessage), not the older storage snapshot;
  * - a restart raises a durable commit index below the snapshot to it (raft refuses to start
@@ -157,8 +159,8 @@ export class RaftNode<R = unknown> {
   /** The newest snapshot index taken or asked for locally. */
   private snapTaken: number
   private snapQueued = false
-  /** The commit index of the durable HardState (or of a durable snapshot, when higher). */
-  private durableCommit: number
+  /** The last MsgStorageAppendResp with entries stepped: (index, logTerm, term). */
+  private readonly lastAppendResp = { index: 0, logTerm: 0, term: 0 }
 
   private constructor(o: ValidNodeOptions<R>, rn: RawNode, state: StartState) {
     this.o = o
@@ -171,9 +173,13 @@ export class RaftNode<R = unknown> {
     this.snapCovered = state.snapIndex
     this.raftApplied = state.snapIndex
     this.snapTaken = state.snapIndex
-    this.durableCommit = state.durableCommit
     this.envelopes = new EnvelopeWriter(o.id, state.incarnation)
-    this.reads = new Reads((ctx) => this.rn.readIndex(ctx), o.readRetryTicks, this.envelopes.prefix)
+    const requestRead = (ctx: Uint8Array): boolean => {
+      if (this.leaderWithoutCommitInTerm()) return false
+      this.rn.readIndex(ctx)
+      return true
+    }
+    this.reads = new Reads(requestRead, o.readRetryTicks, this.envelopes.prefix)
     this.done = new Promise<void>((resolve, reject) => {
       this.resolveDone = resolve
       this.rejectDone = reject
@@ -236,7 +242,6 @@ export class RaftNode<R = unknown> {
       applied,
       confState: snap.metadata.confState,
       snapIndex,
-      durableCommit: Math.max(hs.commit, snapIndex),
       incarnation,
     })
     node.begin()
@@ -585,18 +590,11 @@ export class RaftNode<R = unknown> {
     )
   }
 
-  /** Writes through storage; the durable commit index moves once the write is durable. */
+  /** Writes through storage. */
   private persist(w: StorageWrite): Promise<void> {
     this.writesInFlight++
     const p = this.storage.save(w).then(() => {
       this.writesInFlight--
-      let commit = this.durableCommit
-      if (w.hardState !== undefined) commit = Math.max(commit, w.hardState.commit)
-      if (w.snapshot !== undefined) commit = Math.max(commit, w.snapshot.metadata.index)
-      if (commit > this.durableCommit) {
-        this.durableCommit = commit
-        this.proposals.durable(commit)
-      }
     })
     this.lastWrite = p
     return p
@@ -609,6 +607,17 @@ export class RaftNode<R = unknown> {
       if (r.to !== this.id) {
         ;(out ??= []).push(r)
         continue
+      }
+      if (r.type === MessageType.MsgStorageAppendResp && r.index !== 0 && r.snapshot === null) {
+        // A write with no entries of its own (a commit index) names the log's last entry, which
+        // the write before it made stable already: raft would only log that it is missing from
+        // the unstable log, once per such write. Skipped when it repeats the last one stepped
+        // exactly; a later response stabilizes everything up to its own entry anyway.
+        const last = this.lastAppendResp
+        if (r.index === last.index && r.logTerm === last.logTerm && r.term === last.term) continue
+        last.index = r.index
+        last.logTerm = r.logTerm
+        last.term = r.term
       }
       try {
         this.rn.step(r)
@@ -729,7 +738,7 @@ export class RaftNode<R = unknown> {
       const e = run[k]!
       this.applied = e.index
       const seq = e.data.length === 0 ? 0 : this.envelopes.own(e.data)
-      this.proposals.applied(e.index, seq, results[k], this.durableCommit)
+      this.proposals.applied(e.index, seq, results[k])
     }
   }
 
@@ -750,7 +759,7 @@ export class RaftNode<R = unknown> {
     const done = (): void => {
       if (this.phase !== Phase.Running) return
       this.applied = e.index
-      this.proposals.applied(e.index, seq, cs, this.durableCommit)
+      this.proposals.applied(e.index, seq, cs)
     }
     const change2: AppliedConfChange = { index: e.index, term: e.term, change, confState: cs }
     const pending = this.sm.applyConfChange(change2)
@@ -904,6 +913,19 @@ export class RaftNode<R = unknown> {
     return this.rn.view.state === StateType.StateLeader
   }
 
+  /**
+   * A leader that has not committed an entry of its term yet: its commit index may be behind
+   * entries committed, applied and acknowledged before (after a restart it is the one the
+   * storage kept, and a HardState whose only change is the commit index is not synced: see
+   * WalStorage.save). Raft holds a ReadIndex in that state itself, except on a single voter,
+   * which it answers at once from that commit index; the driver holds its rounds for every
+   * leader (reads.ts), until the leader's empty entry is committed.
+   */
+  private leaderWithoutCommitInTerm(): boolean {
+    const v = this.rn.view
+    return v.state === StateType.StateLeader && v.termAt(v.committed) !== v.term
+  }
+
   private lead(): NodeId {
     return this.rn.view.lead
   }
@@ -921,7 +943,6 @@ interface StartState {
   applied: number
   confState: ConfState
   snapIndex: number
-  durableCommit: number
   incarnation: number
 }
 

@@ -2,10 +2,15 @@
  * Proposals waiting for their outcome. A proposal is matched to its entry by the sequence
  * number in its envelope when the entry is applied; a proposal made on the leader also knows its
  * index, so when another entry is applied there the proposal was certainly lost (a new leader
- * overwrote it, or raft turned a refused conf change into an empty entry). Results go out only
- * once the commit index covering the entry is durable: with AsyncStorageWrites the apply lane can
- * run ahead of the HardState write, and a single voter restarted from an older commit index
- * would answer a read without the acknowledged write (docs/simulation.md, Findings).
+ * overwrote it, or raft turned a refused conf change into an empty entry). A result goes out as
+ * soon as its entry is applied: the entry is committed, so durable on a quorum of logs (raft
+ * counts an acknowledgement, the leader's own included, only once the append is durable), and
+ * every later leader holds it. The local commit index need not be durable (a HardState whose only
+ * change is the commit index is not synced, as etcd's MustSync). What a restart from an older
+ * commit index could get wrong is a read, not a write: a single voter answers ReadIndex from its
+ * commit index at once, which could be behind acknowledged writes; the driver starts no read
+ * round on a leader before it has committed an entry of its term (node.ts), which commits every
+ * entry before it.
  */
 import type { NodeId } from '../raft/index.js'
 import { errLeaderLost, errProposalDropped, errTimeout } from './errors.js'
@@ -27,12 +32,9 @@ export class Proposals {
   private readonly waiters = new Map<number, Waiter>()
   /** Leader proposals: index -> sequence number. */
   private readonly byIndex = new Map<number, number>()
-  /** Applied, waiting for a durable commit index: waiter, index, result, in index order. */
-  private readonly acks: { waiter: Waiter; index: number; value: unknown }[] = []
-
-  /** Proposals not yet answered, those waiting for a durable commit included. */
+  /** Proposals not yet answered. */
   get size(): number {
-    return this.waiters.size + this.acks.length
+    return this.waiters.size
   }
 
   add<T>(seq: number, deadline: number, lead: NodeId, term: number): Promise<T> {
@@ -62,7 +64,7 @@ export class Proposals {
    * The entry at `index` was applied with result `value`; `seq` is the sequence number of its
    * envelope if this incarnation proposed it, else 0.
    */
-  applied(index: number, seq: number, value: unknown, durableCommit: number): void {
+  applied(index: number, seq: number, value: unknown): void {
     if (this.byIndex.size > 0) {
       const placed = this.byIndex.get(index)
       if (placed !== undefined) {
@@ -76,20 +78,7 @@ export class Proposals {
     if (w === undefined) return
     this.waiters.delete(seq)
     if (w.index !== 0 && w.index !== index) this.byIndex.delete(w.index)
-    if (index <= durableCommit) w.resolve(value)
-    else this.acks.push({ waiter: w, index, value })
-  }
-
-  /** The commit index is durable up to `commit`: answer what was waiting for it. */
-  durable(commit: number): void {
-    const acks = this.acks
-    let k = 0
-    // Bounded by the acks waiting; they are in index order.
-    while (k < acks.length && (acks[k] as { index: number }).index <= commit) {
-      const a = acks[k++]!
-      a.waiter.resolve(a.value)
-    }
-    if (k > 0) acks.splice(0, k)
+    w.resolve(value)
   }
 
   /**
@@ -115,10 +104,9 @@ export class Proposals {
   }
 
   rejectAll(err: unknown): void {
-    const ws = [...this.waiters.values(), ...this.acks.map((a) => a.waiter)]
+    const ws = [...this.waiters.values()]
     this.waiters.clear()
     this.byIndex.clear()
-    this.acks.length = 0
     for (const w of ws) w.reject(err)
   }
 }

@@ -7,7 +7,8 @@
  *
  * A round whose answer does not come is asked again after readRetryTicks (raft drops a ReadIndex
  * on a follower that knows no leader); a leader change fails the round's reads with
- * LEADER_CHANGED (etcd 3.5); a read past its deadline fails with TIMEOUT.
+ * LEADER_CHANGED (etcd 3.5); a read past its deadline fails with TIMEOUT. A round the driver
+ * cannot ask for yet (a leader without a commit in its term) is held, and asked at the next flush.
  */
 import type { NodeId, ReadState } from '../raft/index.js'
 import { errLeaderChanged, errTimeout } from './errors.js'
@@ -23,10 +24,15 @@ interface Round {
   readers: Reader[]
   lead: NodeId
   sentAt: number
+  /** Not asked: the request was refused for now. */
+  held: boolean
 }
 
-/** The raft calls the reads need: a ReadIndex request with a context. */
-export type RequestReadIndex = (ctx: Uint8Array) => void
+/**
+ * The raft calls the reads need: a ReadIndex request with a context; false when it may not be
+ * asked now (the round is held and asked again at the next flush).
+ */
+export type RequestReadIndex = (ctx: Uint8Array) => boolean
 
 export class Reads {
   private next: Reader[] = []
@@ -55,15 +61,26 @@ export class Reads {
     })
   }
 
-  /** Starts a round for the reads waiting, unless one is in flight. */
+  /** Starts a round for the reads waiting, unless one is in flight; asks for a held round. */
   flush(now: number, lead: NodeId): void {
-    if (this.round !== null || this.next.length === 0) return
+    const held = this.round
+    if (held !== null) {
+      if (held.held) this.ask(held, now)
+      return
+    }
+    if (this.next.length === 0) return
     const ctx = new Uint8Array(this.prefix.length + 8)
     ctx.set(this.prefix, 0)
     new DataView(ctx.buffer).setFloat64(this.prefix.length, ++this.counter, true)
-    this.round = { ctx, readers: this.next, lead, sentAt: now }
+    const round = { ctx, readers: this.next, lead, sentAt: now, held: false }
+    this.round = round
     this.next = []
-    this.request(ctx)
+    this.ask(round, now)
+  }
+
+  private ask(round: Round, now: number): void {
+    round.sentAt = now
+    round.held = !this.request(round.ctx)
   }
 
   /** ReadStates from a Ready; true when a round completed (another may start). */
@@ -102,8 +119,7 @@ export class Reads {
     if (round.lead === 0n) {
       // Raft dropped the request for want of a leader; ask the one now known.
       round.lead = lead
-      round.sentAt = now
-      this.request(round.ctx)
+      this.ask(round, now)
       return
     }
     this.round = null
@@ -113,10 +129,7 @@ export class Reads {
   /** A tick: ask again for an unanswered round, time out reads past their deadline. */
   tick(now: number): void {
     const round = this.round
-    if (round !== null && now - round.sentAt >= this.retryTicks) {
-      round.sentAt = now
-      this.request(round.ctx)
-    }
+    if (round !== null && now - round.sentAt >= this.retryTicks) this.ask(round, now)
     this.next = this.expire(this.next, now)
     if (round !== null) round.readers = this.expire(round.readers, now)
     for (const w of this.waiting) w.readers = this.expire(w.readers, now)

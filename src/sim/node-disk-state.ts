@@ -343,7 +343,18 @@ export class WalDiskState implements NodeDiskState {
       steps.push({ kind: 'entry', index: e.index, term: e.term, hash: hashBytes(e.data) })
     }
     const hs = w.hardState
-    if (hs !== undefined && !(hs.term === 0 && hs.vote === 0n && hs.commit === 0)) {
+    // WalStorage does not sync a HardState that changes only the commit index (MustSync): its
+    // save resolves once the writes before it are durable, and the next synced write carries it.
+    // Its steps become durable with that write, not with its own acknowledgement.
+    const last = this.store!.initialState().hardState
+    const synced = !(
+      steps.length === 0 &&
+      hs !== undefined &&
+      !isEmptyHs(last) &&
+      hs.term === last.term &&
+      hs.vote === last.vote
+    )
+    if (hs !== undefined && !isEmptyHs(hs)) {
       steps.push({ kind: 'hs', hs: { ...hs } })
     }
     const seq = ++this.issued
@@ -351,7 +362,7 @@ export class WalDiskState implements NodeDiskState {
     this.writesInFlight++
     return this.gated(this.store!.save(w), () => {
       this.writesInFlight--
-      this.durableUpTo(seq)
+      if (synced) this.durableUpTo(seq)
     })
   }
 
@@ -509,6 +520,7 @@ export class WalDiskState implements NodeDiskState {
     })
   }
 
+  /** Everything issued up to write `seq`, a synced one, is durable. */
   private durableUpTo(seq: number): void {
     while (this.pending.length > 0 && this.pending[0]!.seq <= seq) {
       for (const s of this.pending.shift()!.steps) this.durable.apply(s)
@@ -562,4 +574,8 @@ export class WalDiskState implements NodeDiskState {
     this.durable.hs = { ...r.hs }
     this.pending = []
   }
+}
+
+function isEmptyHs(hs: HardState): boolean {
+  return hs.term === 0 && hs.vote === 0n && hs.commit === 0
 }

@@ -61,6 +61,17 @@ const readIndexBeforeCommit: PlantEdit = {
     '                if (false) {\n                    this.pendingReadIndexMessages.push(m);',
 }
 
+/**
+ * The driver's own hold of read rounds on a leader without a commit in its term (issue 13: the
+ * commit index is not synced on its own). With it in place, raft's check above is reached only
+ * by reads forwarded from followers, so the plants of that rule remove both.
+ */
+const driverReadHold: PlantEdit = {
+  file: NODE,
+  find: '            if (this.leaderWithoutCommitInTerm())\n                return false;\n',
+  replace: '',
+}
+
 const walAckBeforeSync: PlantEdit = {
   file: 'src/wal/wal.js',
   find: 'syncing = this.file.sync().then(() => true);',
@@ -132,7 +143,7 @@ export const PLANTS: readonly Plant[] = [
   {
     name: 'read-index-before-commit',
     description: 'a new leader answers ReadIndex before it has committed an entry of its term',
-    edits: [readIndexBeforeCommit],
+    edits: [readIndexBeforeCommit, driverReadHold],
     budget: 120,
     kinds: ['stale-read'],
   },
@@ -153,7 +164,10 @@ export const PLANTS: readonly Plant[] = [
     name: 'wal-ack-before-sync',
     description: 'the WAL acknowledges a group commit before its fdatasync returns',
     edits: [walAckBeforeSync],
-    budget: 60,
+    // Since a HardState changing only the commit index is not synced (issue 13), fewer writes
+    // wait for an fdatasync: first caught at seed 64 (13 before), 5 seeds in 1..300 as before.
+    from: 60,
+    budget: 20,
     kinds: ['durability'],
   },
   {
@@ -175,8 +189,9 @@ export const PLANTS: readonly Plant[] = [
   {
     name: 'read-index-before-commit-lin',
     description: 'read-index-before-commit, with the read checks off: the history checker',
-    edits: [readIndexBeforeCommit],
-    from: 230,
+    edits: [readIndexBeforeCommit, driverReadHold],
+    // With the driver's hold removed too (issue 13): first caught at seed 64 (236 before).
+    from: 60,
     budget: 20,
     kinds: ['linearizability'],
     checksOff: ['reads'],
@@ -291,6 +306,15 @@ export const PLANTS: readonly Plant[] = [
     ],
     budget: 60,
     kinds: ['leader-completeness', 'state-machine-safety', 'commit-quorum'],
+  },
+  {
+    name: 'read-before-commit-in-term',
+    description:
+      'the driver asks ReadIndex on a leader without a commit in its term (a single voter restarted from an older, unsynced commit index answers from it)',
+    edits: [driverReadHold],
+    from: 220,
+    budget: 20,
+    kinds: ['stale-read'],
   },
   {
     name: 'dropped-though-applied',

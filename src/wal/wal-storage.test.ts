@@ -126,6 +126,45 @@ describe('WalStorage', () => {
     }
   })
 
+  it('a HardState that changes only the commit index is not synced; it resolves in call order', async () => {
+    // raft's MustSync: the commit index alone need not be durable. The save resolves once the
+    // saves before it are durable, is written with the next batch, and by close().
+    const disk = new SimDisk()
+    const opts: WalStorageOptions = { ...base, disk }
+    const s = await WalStorage.open(opts)
+    await s.save({ entries: ents(1, 5, 1), hardState: { term: 1, vote: 1n, commit: 3 } })
+    const commits = s.walStats().commits
+    const acks: string[] = []
+    const done = [
+      s.save({ entries: ents(6, 1, 1) }).then(() => acks.push('entry 6')),
+      s.save({ hardState: { term: 1, vote: 1n, commit: 6 } }).then(() => acks.push('commit 6')),
+    ]
+    await Promise.all(done)
+    assert.deepEqual(acks, ['entry 6', 'commit 6'])
+    assert.equal(s.walStats().commits, commits + 1, 'one fdatasync, for the entry')
+    assert.deepEqual(s.initialState().hardState, { term: 1, vote: 1n, commit: 6 })
+    disk.crash()
+    let r = await WalStorage.open(opts)
+    assert.deepEqual(r.initialState().hardState, { term: 1, vote: 1n, commit: 3 }, 'not synced')
+    assert.equal(r.lastIndex(), 6)
+    // The next batch carries it; a term change is synced at once.
+    await r.save({ hardState: { term: 1, vote: 1n, commit: 6 } })
+    await r.save({ entries: ents(7, 1, 1) })
+    await r.save({ hardState: { term: 2, vote: 0n, commit: 6 } })
+    disk.crash()
+    r = await WalStorage.open(opts)
+    assert.deepEqual(r.initialState().hardState, { term: 2, vote: 0n, commit: 6 })
+    await r.save({ hardState: { term: 2, vote: 0n, commit: 7 } })
+    await r.close()
+    r = await WalStorage.open(opts)
+    assert.deepEqual(
+      r.initialState().hardState,
+      { term: 2, vote: 0n, commit: 7 },
+      'close writes it',
+    )
+    await r.close()
+  })
+
   it('reopens to the same log after random appends, overwrites, snapshots and compactions', async (t) => {
     for (let seed = 1; seed <= 20; seed++) {
       const rand = mulberry32(seedFor(`${t.name} ${seed}`))

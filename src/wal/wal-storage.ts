@@ -89,6 +89,13 @@ export class WalStorage implements Storage {
    * unresolved: later saves resolve after it, so saves resolve in call order.
    */
   private ackTail: Promise<void> | undefined
+  /** The promise the newest save() returned: a save that needs no fdatasync resolves after it. */
+  private lastSave: Promise<void> = Promise.resolve()
+  /**
+   * A HardState saved without a sync (only its commit index changed) and not yet written: the
+   * next batch carries it unless it has a newer one.
+   */
+  private lazyHardState: HardState | undefined
   private readonly logger: Logger
   private readonly cacheEntriesMax: number
   private readonly cacheBytesMax: number
@@ -201,9 +208,44 @@ export class WalStorage implements Storage {
 
   // --- Writes: in memory now, durable when the promise resolves ---------------------------------
 
-  /** Persists one Ready's snapshot, entries and hard state as one WAL batch (one fdatasync). */
+  /**
+   * Persists one Ready's snapshot, entries and hard state as one WAL batch (one fdatasync), and
+   * resolves once it is durable, after every earlier save.
+   *
+   * Except a write of a HardState alone whose term and vote are those already saved (raft's
+   * MustSync, which etcd's WAL.Save follows): it is not synced, nor written by itself; the next
+   * batch carries it (or a newer one), and close() writes it. It resolves once every earlier save
+   * is durable, so what its responses acknowledge (entries and votes of earlier writes) is. Why a
+   * commit index need not be durable: an entry is committed only once it is durable on a quorum
+   * of logs (the leader's own acknowledgement included), and a restart from an older commit index
+   * learns it again from the log (raft commits it again before it serves a ReadIndex, see the
+   * node driver; a durable state machine ahead of it skips what it applied).
+   */
   save(w: StorageWrite): Promise<void> {
+    const p = this.saveInOrder(w, true)
+    this.lastSave = p
+    return p
+  }
+
+  private saveInOrder(w: StorageWrite, mayDefer: boolean): Promise<void> {
     if (this.failure !== undefined) return Promise.reject(this.failure)
+    const hs = w.hardState
+    if (
+      mayDefer &&
+      w.snapshot === undefined &&
+      (w.entries === undefined || w.entries.length === 0) &&
+      hs !== undefined &&
+      hs.term === this.hardState.term &&
+      hs.vote === this.hardState.vote &&
+      !isEmptyHardState(this.hardState)
+    ) {
+      this.hardState = { ...hs }
+      this.lazyHardState = this.hardState
+      return this.inCallOrder(
+        this.lastSave.then(() => {}),
+        true,
+      )
+    }
     const batch: WalBatch = {}
     if (w.snapshot !== undefined) {
       const current = this.snap.metadata.index
@@ -218,7 +260,10 @@ export class WalStorage implements Storage {
     if (w.hardState !== undefined && !isEmptyHardState(w.hardState)) {
       this.hardState = { ...w.hardState }
       batch.hardState = w.hardState
+    } else if (this.lazyHardState !== undefined) {
+      batch.hardState = this.lazyHardState
     }
+    this.lazyHardState = undefined
     const snapshot = w.snapshot
     if (snapshot === undefined) {
       const late = this.order !== undefined
@@ -278,7 +323,12 @@ export class WalStorage implements Storage {
     this.snap = { data, metadata: { confState, index: i, term: this.term(i) } }
     const snap = cloneSnapshot(this.snap)
     const marker = { index: i, term: snap.metadata.term, confState }
-    return this.withSnapshotFile(snap, { snapshot: marker })
+    // A HardState saved without a sync goes with the marker: raft refuses to start with a
+    // commit index below the snapshot, and the state it names was applied, so committed.
+    const batch: WalBatch = { snapshot: marker }
+    if (this.lazyHardState !== undefined) batch.hardState = this.lazyHardState
+    this.lazyHardState = undefined
+    return this.withSnapshotFile(snap, batch)
       .then(() => this.release(i))
       .then(() => cloneSnapshot(snap))
   }
@@ -299,8 +349,13 @@ export class WalStorage implements Storage {
     return this.release(Math.min(compactIndex, this.durableSnapIndex))
   }
 
-  /** Waits for pending writes and closes the files. */
+  /** Waits for pending writes, writes a HardState saved without a sync, and closes the files. */
   async close(): Promise<void> {
+    const hs = this.lazyHardState
+    if (hs !== undefined && this.failure === undefined) {
+      this.lastSave = this.saveInOrder({ hardState: hs }, false)
+      await this.lastSave.catch(() => {})
+    }
     await this.order?.catch(() => {})
     await this.wal.close()
   }
