@@ -59,7 +59,7 @@ export class Leases {
   private readonly ids: IdGenerator
   private readonly expiredQueue: bigint[] = []
   private revokesInFlight = 0
-  private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 16 })
+  private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 64 })
 
   constructor(private readonly s: PontoonServer) {
     this.ids = new IdGenerator(s.id, Date.now())
