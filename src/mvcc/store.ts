@@ -285,13 +285,12 @@ export class MvccStore {
 
   /**
    * Visits the server metadata whose name starts with `prefix` (a copy of each value), in name
-   * order: a scan of the meta bucket, for open and restore (the server's leases).
+   * order: a range of the meta bucket, for open and restore (the server's leases).
    */
   scanMeta(prefix: string, visit: (name: string, value: Uint8Array) => void): void {
     this.checkOpen()
-    const p = Buffer.from(`app/${prefix}`, 'utf8')
-    this.backend.scan('meta', (key, value) => {
-      if (key.length < p.length || Buffer.compare(key.subarray(0, p.length), p) !== 0) return
+    const from = metaName(prefix)
+    this.backend.scanRange('meta', from, prefixEnd(from), (key, value) => {
       visit(Buffer.from(key.subarray(4)).toString('utf8'), copyBytes(value))
     })
   }
@@ -752,6 +751,16 @@ function rebuild(
     consistentIndex,
     orphans,
   }
+}
+
+/** The first key after every key that starts with `prefix` ("app/" ends it: never all 0xff). */
+function prefixEnd(prefix: Uint8Array): Uint8Array {
+  let n = prefix.length
+  while (n > 0 && prefix[n - 1] === 0xff) n--
+  assert(n > 0, 'a prefix of 0xff bytes has no end')
+  const end = Uint8Array.from(prefix.subarray(0, n)) // a copy (a Buffer's slice is a view)
+  end[n - 1]!++
+  return end
 }
 
 function metaName(name: string): Uint8Array {

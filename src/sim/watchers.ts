@@ -95,8 +95,13 @@ class SimWatcher {
 export class MemberWatchers {
   private readonly ws: WatchableStore
   private readonly rounds: (() => void)[] = []
-  private readonly streams: { stream: WatchStream; slow: boolean; refused: boolean }[] = []
-  private readonly byId = new Map<string, SimWatcher>()
+  /** One stream per watcher the simulator opened (its id on the stream is 0). */
+  private readonly streams: {
+    w: SimWatcher
+    stream: WatchStream
+    slow: boolean
+    refused: boolean
+  }[] = []
   private dead = false
 
   constructor(
@@ -129,7 +134,7 @@ export class MemberWatchers {
         s.stream.resume()
       }
     }
-    if (this.byId.size < WATCHERS_MAX && p.chance(OPEN_RATE)) this.open(p)
+    if (this.streams.length < WATCHERS_MAX && p.chance(OPEN_RATE)) this.open(p)
     // A progress request: a synced watcher is told the revision it has seen everything up to.
     if (this.streams.length > 0 && p.chance(0.05)) p.pick(this.streams).stream.requestProgress(0)
   }
@@ -152,7 +157,7 @@ export class MemberWatchers {
       noDelete,
     )
     const slow = p.chance(SLOW_RATE)
-    const entry = { stream: null as unknown as WatchStream, slow, refused: false }
+    const entry = { w, stream: null as unknown as WatchStream, slow, refused: false }
     entry.stream = this.ws.newWatchStream((r) => {
       if (!this.dead) this.hub.received(w, r)
       if (entry.slow && !entry.refused && this.hub.prng.chance(0.5)) entry.refused = true
@@ -167,20 +172,19 @@ export class MemberWatchers {
     entry.stream.watch({ key: enc.encode(range.start), end, startRevision, noPut, noDelete })
     this.hub.log(`watch ${label}: opened at revision ${cur}`)
     this.streams.push(entry)
-    this.byId.set(label, w)
     this.hub.watchers.push(w)
   }
 
   /** The process died: its watchers end where they are. */
   died(): void {
     this.dead = true
-    for (const w of this.byId.values()) w.dead = true
+    for (const s of this.streams) s.w.dead = true
     this.ws.close()
   }
 
   /**
-   * The end of the run (every member caught up with the cluster): every consumer resumed and
-   * every catch-up round run, until none is left; the caller then lets microtasks deliver.
+   * At the end of the run: every consumer resumed for good and the work the store scheduled
+   * (catch-up rounds, deliveries) run; true if there was any (the caller repeats until none).
    */
   settle(): boolean {
     if (this.dead) return false
@@ -200,16 +204,6 @@ export class MemberWatchers {
     return work
   }
 
-  private describeStream(w: SimWatcher): string {
-    const i = [...this.byId.values()].indexOf(w)
-    const s = this.streams[i]
-    if (s === undefined) return 'no stream'
-    const inner = (
-      s.stream as unknown as { watchers: Map<number, { state: string; nextRev: number }> }
-    ).watchers.get(0)
-    return `stream queued ${s.stream.queued}, refused ${s.refused}, watcher ${inner?.state} next ${inner?.nextRev}, store watchers ${JSON.stringify(this.ws.counts())}, rounds ${this.rounds.length}`
-  }
-
   requestProgress(): void {
     if (this.dead) return
     for (const s of this.streams) s.stream.requestProgress(0)
@@ -219,12 +213,12 @@ export class MemberWatchers {
   caughtUp(): void {
     if (this.dead) return
     const rev = this.ws.store.currentRevision
-    for (const w of this.byId.values()) {
+    for (const { w, stream } of this.streams) {
       if (w.compactRevision !== 0) continue
       if (w.asOf < rev && w.start <= rev) {
         throw new Violation(
           'watch',
-          `${w.label}: as of ${w.asOf} at the end, the store at ${rev} (${this.describeStream(w)})`,
+          `${w.label}: as of ${w.asOf} at the end, the store at ${rev} (${stream.queued} responses queued, ${this.rounds.length} rounds left)`,
         )
       }
     }
@@ -251,14 +245,16 @@ function pickRange(p: Prng): Range {
   }
 }
 
+interface HistoryEvent {
+  key: string
+  type: 'put' | 'delete'
+  text: string
+}
+
 /** The cluster's watchers and the committed history they are judged against. */
 export class SimWatchers {
-  /** Per revision, its events as described, in order. */
-  private readonly history = new Map<number, string[]>()
-  private readonly keysAt = new Map<
-    number,
-    { key: string; type: 'put' | 'delete'; text: string }[]
-  >()
+  /** Per revision, its events in order: the key, the type and the event as described. */
+  private readonly history = new Map<number, HistoryEvent[]>()
   readonly watchers: SimWatcher[] = []
   private readonly lives: MemberWatchers[] = []
   /** Every revision some member compacted at. */
@@ -293,9 +289,9 @@ export class SimWatchers {
   }
 
   /**
-   * The end of the run: every consumer resumed and every catch-up round run, with the event loop
-   * drained between (responses reach consumers in microtasks), until no round is left; then every
-   * live watcher must have caught up, and all must have seen the history.
+   * The end of the run: the members' scheduled work run out (twice: around a progress request to
+   * every watcher); then every live watcher must have caught up, and all must have seen the
+   * history.
    */
   async finish(drain: () => Promise<void>): Promise<void> {
     await this.settle(drain)
@@ -313,20 +309,22 @@ export class SimWatchers {
     let i = 0
     while (i < r.events.length) {
       const rev = r.events[i]!.kv.modRevision
-      const evs: { key: string; type: 'put' | 'delete'; text: string }[] = []
+      const evs: HistoryEvent[] = []
       while (i < r.events.length && r.events[i]!.kv.modRevision === rev) {
         const e = r.events[i++]!
         evs.push({ key: Buffer.from(e.kv.key).toString('latin1'), type: e.type, text: describe(e) })
       }
-      const texts = evs.map((e) => e.text)
       const known = this.history.get(rev)
       if (known === undefined) {
-        this.history.set(rev, texts)
-        this.keysAt.set(rev, evs)
-      } else if (known.join('|') !== texts.join('|')) {
+        this.history.set(rev, evs)
+        continue
+      }
+      const texts = evs.map((e) => e.text).join(', ')
+      const theirs = known.map((e) => e.text).join(', ')
+      if (texts !== theirs) {
         throw new Violation(
           'watch',
-          `revision ${rev}: ${member} heard [${texts.join(', ')}], another member [${known.join(', ')}]`,
+          `revision ${rev}: ${member} heard [${texts}], another member [${theirs}]`,
         )
       }
     }
@@ -402,7 +400,7 @@ export class SimWatchers {
       let rev = w.start
       let complete = true
       for (; rev <= w.asOf; rev++) {
-        const evs = this.keysAt.get(rev)
+        const evs = this.history.get(rev)
         if (evs === undefined) {
           complete = false
           break
