@@ -41,7 +41,7 @@ const enc = new TextEncoder()
 const VALUE = enc.encode('v')
 const dec = new TextDecoder()
 
-export function leaseKey(i: number): Uint8Array {
+function leaseKey(i: number): Uint8Array {
   return enc.encode(`l${i}`)
 }
 
@@ -169,6 +169,10 @@ export class MemberLeases {
     this.lessor.start()
   }
 
+  /**
+   * The state machine's question on applying an empty entry of `term` (it promotes the lessor
+   * when yes); the first yes of a term is when this life became leader for the expiry check.
+   */
   isLeaderOf(term: number): boolean {
     const t = this.life?.leaderTerm() ?? 0
     if (t !== 0 && t === term && this.term !== term) {
@@ -231,7 +235,6 @@ export class MemberLeases {
           `${this.name} expires lease ${id} at ${now} ms, leader since ${this.leaderSinceMs} ms (election timeout ${this.hub.electionTimeoutMs} ms)`,
         )
       }
-      this.hub.revokes++
       life.propose({ type: 'leaseRevoke', leaseRevoke: { id } })
     }
   }
@@ -246,7 +249,6 @@ export class MemberLeases {
 export class SimLeases {
   private failure: Violation | null = null
   private nextId = 1n
-  revokes = 0
 
   constructor(
     readonly prng: Prng,
