@@ -43,6 +43,10 @@ export interface ServerBenchOptions {
   sequentialKeys: boolean
   /** Keys each range reads (1; issue 13's range cases: 100). */
   rangeKeys: number
+  /** Keys written before a delete run and deleted in order (deleteKeysFor). */
+  deleteKeys: number
+  /** Calls per second over all clients; 0: no limit (closed loop). */
+  ratePerSecond: number
   /** Which systems run: both by default. */
   kinds: MemberKind[]
   cases: BenchCase[]
@@ -63,7 +67,7 @@ export interface BenchCase {
   members: number
 }
 
-/** The issue's cases: put at 1 and 3 members, both kinds of range at 1. */
+/** The issue's cases: put at 1 and 3 members, both kinds of range at 1 (txn-put, delete: --op). */
 export const DEFAULT_CASES: readonly BenchCase[] = [
   { op: 'put', members: 1 },
   { op: 'range-linearizable', members: 1 },
@@ -73,6 +77,11 @@ export const DEFAULT_CASES: readonly BenchCase[] = [
 
 const OPS: Record<string, Op> = {
   put: 'put',
+  'txn-put': 'txn-put',
+  txn: 'txn-put',
+  delete: 'delete',
+  'delete-range': 'delete',
+  del: 'delete',
   'range-linearizable': 'range-linearizable',
   'range-l': 'range-linearizable',
   range: 'range-linearizable',
@@ -87,10 +96,15 @@ export const USAGE = `npm run bench -- server [options]
   --total=N            instead of --duration: N requests per run
   --repeat=N           runs per case and system; the table shows medians (3)
   --members=1|3        run every op (or --op) at this cluster size only
-  --op=LIST            put, range-linearizable (range-l), range-serializable (range-s)
+  --op=LIST            put, txn-put (txn), delete (del), range-linearizable (range-l),
+                       range-serializable (range-s); txn-put and delete run only when named
+  --rate=N             calls per second over all clients, latency from each call's due time
+                       (0: no limit, a closed loop)
   --only=etcd|pontoon  one system only
   --key-size=N         bytes per key, ASCII digits (8); --val-size=N bytes per value (256)
-  --key-space=N        puts write keys 0..N-1 (100000), random or --sequential-keys
+  --key-space=N        puts write keys 0..N-1 (100000), random or --sequential-keys; deletes
+                       delete keys 0..N-1 in order, written before the run (default: sized
+                       from --rate or 50,000/s, and --duration or --total)
   --range-keys=N       keys each range reads (1): keys 0..N-1, written before the load
   --target=leader|all  clients talk to the leader (default) or to every member round-robin
   --data-dir=PATH      parent of the clusters' data dirs (os.tmpdir(): a real disk, not tmpfs)
@@ -113,6 +127,7 @@ const KNOWN_OPTIONS = [
   'key-space',
   'sequential-keys',
   'range-keys',
+  'rate',
   'target',
   'data-dir',
   'no-ceiling',
@@ -176,12 +191,16 @@ export function parseOptions(args: readonly string[]): ServerBenchOptions {
   let cases: BenchCase[]
   if (membersArg !== undefined) {
     const members = Number(membersArg)
-    cases = (ops ?? ['put', 'range-linearizable', 'range-serializable']).map((op) => ({
+    const defaultOps: Op[] = ['put', 'range-linearizable', 'range-serializable']
+    cases = (ops ?? defaultOps).map((op) => ({
       op,
       members,
     }))
   } else if (ops !== undefined) {
-    cases = DEFAULT_CASES.filter((c) => ops.includes(c.op))
+    // The default cases of the ops named; an op with none (txn-put, delete) runs at 1 member.
+    const named = DEFAULT_CASES.filter((c) => ops.includes(c.op))
+    const others = ops.filter((op) => !named.some((c) => c.op === op))
+    cases = [...named, ...others.map((op) => ({ op, members: 1 }))]
   } else {
     cases = [...DEFAULT_CASES]
   }
@@ -195,18 +214,31 @@ export function parseOptions(args: readonly string[]): ServerBenchOptions {
     throw new Error(`--range-keys=${rangeKeys} needs keys longer than --key-size=${keySize} digits`)
   }
   const totalArg = raw.get('total')
+  const total = totalArg === undefined ? undefined : num('total', 0, 1)
+  const durationMs = num('duration', 4, 0.1, false) * 1000
+  const warmupMs = num('warmup', 1, 0, false) * 1000
+  const ratePerSecond = num('rate', 0, 0, false)
+  const clients = num('clients', 64, 1)
+  const deleteKeys = raw.has('key-space')
+    ? keySpace
+    : Math.min(
+        keySpaceMax(keySize),
+        deleteKeysFor({ ratePerSecond, warmupMs, durationMs, total, clients }),
+      )
   return {
-    clients: num('clients', 64, 1),
+    clients,
     conns: num('conns', 8, 1),
-    durationMs: num('duration', 4, 0.1, false) * 1000,
-    total: totalArg === undefined ? undefined : num('total', 0, 1),
-    warmupMs: num('warmup', 1, 0, false) * 1000,
+    durationMs,
+    total,
+    warmupMs,
     repeat: num('repeat', 3, 1),
     keySize,
     valSize: num('val-size', 256, 0),
     keySpace,
     sequentialKeys: raw.has('sequential-keys'),
     rangeKeys,
+    deleteKeys,
+    ratePerSecond,
     kinds: only === undefined ? ['etcd', 'pontoon'] : [only],
     cases,
     target,
@@ -215,6 +247,31 @@ export function parseOptions(args: readonly string[]): ServerBenchOptions {
     quiet: raw.has('quiet'),
     client,
   }
+}
+
+/**
+ * An upper bound on the deletes of one run (warm-up and window), above what either server
+ * deletes per second on this 2-core machine with no --rate: a 1-member etcd puts about 33k/s at
+ * 256 clients (issue 13). A run that deletes more than it prepared says so in its line.
+ */
+const DELETES_PER_SECOND_MAX = 50_000
+
+/**
+ * Keys a delete run prepares when --key-space is not given: its calls at --rate (or at
+ * DELETES_PER_SECOND_MAX) over the warm-up and the window, or the warm-up's and --total, with
+ * one call per client and 10% to spare.
+ */
+export function deleteKeysFor(o: {
+  ratePerSecond: number
+  warmupMs: number
+  durationMs: number
+  total: number | undefined
+  clients: number
+}): number {
+  const perSecond = o.ratePerSecond > 0 ? o.ratePerSecond : DELETES_PER_SECOND_MAX
+  const warmup = (perSecond * o.warmupMs) / 1000
+  const window = o.total ?? (perSecond * o.durationMs) / 1000
+  return Math.ceil((warmup + window + o.clients) * 1.1)
 }
 
 /** One measured run of one system. */
@@ -232,6 +289,11 @@ export interface RunRecord {
   errors: number
   errorSamples: string[]
   checkFailures: string[]
+  /** The rate asked (--rate), calls per second; 0: none. */
+  ratePerSecond: number
+  /** Deletes past the keys prepared (they deleted nothing); 0 for other ops. */
+  deletesUnprepared: number
+  deleteKeys: number
   clientCpuPercent: number
   /** Server CPU over the window, all members summed, percent of one core. */
   serverCpuPercent: number
@@ -312,15 +374,18 @@ export async function serverBench(o: ServerBenchOptions): Promise<ServerBenchRep
   return { text: out.join('\n') + '\n', runs }
 }
 
-function caseLabel(c: BenchCase, clients: number): string {
-  const op =
-    c.op === 'put'
-      ? 'put'
-      : c.op === 'range-linearizable'
-        ? 'range linearizable'
-        : 'range serializable'
+const OP_LABELS: Record<Op, string> = {
+  put: 'put',
+  'txn-put': 'txn-put',
+  delete: 'delete',
+  'range-linearizable': 'range linearizable',
+  'range-serializable': 'range serializable',
+}
+
+function caseLabel(c: BenchCase, o: ServerBenchOptions): string {
   const plural = (n: number, what: string): string => `${n} ${what}${n === 1 ? '' : 's'}`
-  return `${op}, ${plural(c.members, 'member')}, ${plural(clients, 'client')}`
+  const rate = o.ratePerSecond > 0 ? `, ${fmtInt(o.ratePerSecond)}/s` : ''
+  return `${OP_LABELS[c.op]}, ${plural(c.members, 'member')}, ${plural(o.clients, 'client')}${rate}`
 }
 
 function describeSetup(o: ServerBenchOptions, at: Date): string[] {
@@ -339,6 +404,14 @@ function describeSetup(o: ServerBenchOptions, at: Date): string[] {
       o.keySpace,
     )}), values ${o.valSize} B; ranges read ${
       o.rangeKeys === 1 ? 'one key' : `${fmtInt(o.rangeKeys)} keys`
+    }${
+      o.cases.some((c) => c.op === 'delete')
+        ? `; deletes delete keys 0..${fmtInt(o.deleteKeys - 1)} in order, written before each run`
+        : ''
+    }${
+      o.ratePerSecond > 0
+        ? `; at most ${fmtInt(o.ratePerSecond)} calls/s in all, latency from each call's due time`
+        : '; closed loop'
     }; ${o.warmupMs / 1000} s warm-up, then ${window}; ` +
       `${o.repeat} run${o.repeat === 1 ? '' : 's'} per case and system, medians`,
     `servers: fresh cluster and data dirs per run, --heartbeat-interval=100 --election-timeout=1000, ` +
@@ -364,6 +437,8 @@ async function ceilingRun(o: ServerBenchOptions, server: 'node' | 'api'): Promis
     })
     const spec = loadSpec(o, 'put', [`http://127.0.0.1:${port}`], `no-op ${server}`, o.quiet)
     spec.noCheck = true
+    // The ceiling is the most the generator pushes: never rate-limited.
+    spec.ratePerSecond = 0
     return await measured(spec, [proc.pid!], 'no-op', `generator ceiling, ${server}`, 1)
   } finally {
     proc.kill('SIGTERM')
@@ -377,7 +452,7 @@ async function serverRun(
   rep: number,
   log: (line: string) => void,
 ): Promise<RunRecord> {
-  const label = caseLabel(c, o.clients)
+  const label = caseLabel(c, o)
   let cluster: Cluster | undefined
   try {
     cluster = await startCluster({
@@ -433,6 +508,8 @@ function loadSpec(
     keySpace: o.keySpace,
     sequentialKeys: o.sequentialKeys,
     rangeKeys: o.rangeKeys,
+    deleteKeys: o.deleteKeys,
+    ratePerSecond: o.ratePerSecond,
     progress: quiet
       ? undefined
       : (line) => {
@@ -481,6 +558,9 @@ async function measured(
     errors: r.errorCount,
     errorSamples: [...r.errors].map(([k, n]) => `${n} x ${k}`).slice(0, 5),
     checkFailures: r.checkFailures,
+    ratePerSecond: spec.ratePerSecond ?? 0,
+    deletesUnprepared: r.deletesUnprepared,
+    deleteKeys: spec.deleteKeys ?? 0,
     clientCpuPercent: r.clientCpuPercent,
     serverCpuPercent: t1 > t0 ? ((ticks / CLOCK_TICKS) * 100) / ((t1 - t0) / 1000) : 0,
     rssKiB,
@@ -524,9 +604,19 @@ function runLine(r: RunRecord): string {
     r.errors === 0 && r.checkFailures.length === 0
       ? 'errors 0'
       : `errors ${r.errors} [${[...r.errorSamples, ...r.checkFailures].join('; ')}]`
+  // 2% below the rate asked: more than the calls in flight at the window's end explain.
+  const short =
+    r.ratePerSecond > 0 && r.opsPerSecond < r.ratePerSecond * 0.98
+      ? `  BELOW --rate=${r.ratePerSecond} (${((r.opsPerSecond / r.ratePerSecond) * 100).toFixed(0)}%)`
+      : ''
+  const unprepared =
+    r.deletesUnprepared > 0
+      ? `  ${fmtInt(r.deletesUnprepared)} DELETES PAST THE ${fmtInt(r.deleteKeys)} KEYS ` +
+        `PREPARED (they deleted nothing: raise --key-space)`
+      : ''
   return (
-    `${head} ${fmtInt(r.opsPerSecond).padStart(8)} ops/s  p50 ${ms(r.p50)} p90 ${ms(r.p90)} ` +
-    `p99 ${ms(r.p99)} p99.9 ${ms(r.p999)} max ${ms(r.max)}  n=${r.ops}  ${errs}  ` +
+    `${head} ${fmtInt(r.opsPerSecond).padStart(8)} ops/s${short}  p50 ${ms(r.p50)} ` +
+    `p90 ${ms(r.p90)} p99 ${ms(r.p99)} p99.9 ${ms(r.p999)} max ${ms(r.max)}  n=${r.ops}  ${errs}${unprepared}  ` +
     `gen cpu ${r.clientCpuPercent.toFixed(0)}% (${usPerCall(r)} µs/call)  server cpu ` +
     `${r.serverCpuPercent.toFixed(0)}%  rss ${r.rssKiB.map((k) => (k / 1024).toFixed(0)).join('/')} MiB`
   )
@@ -545,7 +635,7 @@ function table(o: ServerBenchOptions, runs: readonly RunRecord[]): string[] {
       errors: rs.reduce((s, r) => s + r.errors + r.checkFailures.length, 0),
     }
   }
-  const W = 42
+  const W = Math.max(42, ...o.cases.map((c) => caseLabel(c, o).length))
   const cell = (s: Summary | null): string =>
     s === null
       ? '—'.padStart(8) + ' '.repeat(31)
@@ -569,7 +659,7 @@ function table(o: ServerBenchOptions, runs: readonly RunRecord[]): string[] {
   ]
   lines.push('-'.repeat(lines[2]!.length))
   for (const c of o.cases) {
-    const label = caseLabel(c, o.clients)
+    const label = caseLabel(c, o)
     const e = o.kinds.includes('etcd') ? cols('etcd', label) : null
     const p = o.kinds.includes('pontoon') ? cols('pontoon', label) : null
     const ratio = e !== null && p !== null ? (p.opsPerSecond / e.opsPerSecond).toFixed(2) : '—'
