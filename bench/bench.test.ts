@@ -120,6 +120,46 @@ test(
   },
 )
 
+test(
+  'server benchmark runs txn-put and delete at a rate against one pontoon member',
+  slow('benchmark, real processes'),
+  async () => {
+    // Under 1 s of load: each op 0.3 s after 0.1 s of warm-up, 1,000 calls/s (the schedule and
+    // its due-time latencies; the rate reached is not checked). The deletes' keys are written
+    // first and each delete's response says it deleted one (checked per client).
+    const args = ['--only=pontoon', '--op=txn-put,delete', '--duration=0.3', '--warmup=0.1']
+    args.push('--repeat=1', '--clients=8', '--conns=2', '--rate=1000', '--no-ceiling', '--quiet')
+    if (existsSync('/dev/shm')) args.push('--data-dir=/dev/shm')
+    const { text, runs } = await serverBench(parseOptions(args))
+    assert.deepEqual(
+      runs.map((r) => `${r.kind} ${r.caseLabel}`),
+      [
+        'pontoon txn-put, 1 member, 8 clients, 1,000/s',
+        'pontoon delete, 1 member, 8 clients, 1,000/s',
+      ],
+    )
+    for (const r of runs) {
+      assert.equal(r.errors, 0, `${r.kind} ${r.caseLabel}: ${r.errorSamples.join('; ')}`)
+      assert.deepEqual(r.checkFailures, [], `${r.kind} ${r.caseLabel}`)
+      assert.ok(r.ops > 0, `${r.kind} ${r.caseLabel}: no call completed`)
+      assert.equal(r.deletesUnprepared, 0, `${r.kind} ${r.caseLabel}: deletes past the keys`)
+    }
+    for (const c of ['txn-put', 'delete']) {
+      assert.match(
+        text,
+        new RegExp(
+          `^pontoon ${c}, 1 member, 8 clients, 1,000/s +#1 +[\\d,]+ ops/s .* errors 0`,
+          'm',
+        ),
+      )
+      assert.match(
+        text,
+        new RegExp(`^${c}, 1 member, 8 clients, 1,000/s +\\| +— +\\| +[\\d,]+ +[\\d.]+ `, 'm'),
+      )
+    }
+  },
+)
+
 test('watch benchmark runs', slow('an etcd and a pontoon process'), async () => {
   const out = await runWatchBench(['--tiny'])
   assert.match(out, /^\| 20 watchers, one key \(3 puts\) \| [\d,]+ \| [\d,]+ \|/m)
