@@ -79,7 +79,9 @@ test(
   async () => {
     // About 2.5 s of load: the two no-op ceilings and the three 1-member cases, 0.5 s each after 0.2 s
     // of warm-up, on fresh pontoon members (data on /dev/shm here: the speed is not checked).
+    // The server warm-up runs too, briefly (0.2 s of 64-client puts before each run).
     const args = ['--only=pontoon', '--members=1', '--duration=0.5', '--warmup=0.2', '--repeat=1']
+    args.push('--server-warmup=0.2')
     // Ranges of 5 keys: the responses are checked to carry all five (--range-keys).
     args.push('--clients=8', '--conns=2', '--range-keys=5', '--quiet')
     if (existsSync('/dev/shm')) args.push('--data-dir=/dev/shm')
@@ -128,6 +130,7 @@ test(
     // its due-time latencies; the rate reached is not checked). The deletes' keys are written
     // first and each delete's response says it deleted one (checked per client).
     const args = ['--only=pontoon', '--op=txn-put,delete', '--duration=0.3', '--warmup=0.1']
+    args.push('--server-warmup=0')
     args.push('--repeat=1', '--clients=8', '--conns=2', '--rate=1000', '--no-ceiling', '--quiet')
     if (existsSync('/dev/shm')) args.push('--data-dir=/dev/shm')
     const { text, runs } = await serverBench(parseOptions(args))

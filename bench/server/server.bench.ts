@@ -36,6 +36,13 @@ export interface ServerBenchOptions {
   durationMs: number
   total?: number
   warmupMs: number
+  /**
+   * Before each run (and its own warm-up), this long a put load from 64 clients on the fresh
+   * cluster: pontoon is JavaScript, and V8 optimizes its hot path only after some thousands of
+   * requests, which a 1-client case would spend its whole window on (etcd, compiled ahead of
+   * time, needs none; it gets the same load). 0 skips it.
+   */
+  serverWarmupMs: number
   repeat: number
   keySize: number
   valSize: number
@@ -93,6 +100,9 @@ export const USAGE = `npm run bench -- server [options]
   --clients=N          concurrent closed-loop clients (64)
   --conns=N            HTTP/2 connections they share (8)
   --duration=S         measured seconds per run (4), after --warmup=S (1)
+  --server-warmup=S    before each run, S seconds of puts from 64 clients (2), so that V8 has
+                       optimized pontoon's hot path (a fresh member runs its first thousands of
+                       requests unoptimized); etcd gets the same; 0 skips it
   --total=N            instead of --duration: N requests per run
   --repeat=N           runs per case and system; the table shows medians (3)
   --members=1|3        run every op (or --op) at this cluster size only
@@ -118,6 +128,7 @@ const KNOWN_OPTIONS = [
   'duration',
   'total',
   'warmup',
+  'server-warmup',
   'repeat',
   'members',
   'op',
@@ -231,6 +242,7 @@ export function parseOptions(args: readonly string[]): ServerBenchOptions {
     durationMs,
     total,
     warmupMs,
+    serverWarmupMs: num('server-warmup', 2, 0, false) * 1000,
     repeat: num('repeat', 3, 1),
     keySize,
     valSize: num('val-size', 256, 0),
@@ -412,7 +424,11 @@ function describeSetup(o: ServerBenchOptions, at: Date): string[] {
       o.ratePerSecond > 0
         ? `; at most ${fmtInt(o.ratePerSecond)} calls/s in all, latency from each call's due time`
         : '; closed loop'
-    }; ${o.warmupMs / 1000} s warm-up, then ${window}; ` +
+    }; ${
+      o.serverWarmupMs > 0
+        ? `servers warmed by ${o.serverWarmupMs / 1000} s of puts from 64 clients, then `
+        : ''
+    }${o.warmupMs / 1000} s warm-up, then ${window}; ` +
       `${o.repeat} run${o.repeat === 1 ? '' : 's'} per case and system, medians`,
     `servers: fresh cluster and data dirs per run, --heartbeat-interval=100 --election-timeout=1000, ` +
       `other flags default; one system at a time`,
@@ -469,6 +485,7 @@ async function serverRun(
       (a, b) => Number(b.clientUrl === leader) - Number(a.clientUrl === leader),
     )
     const endpoints = o.target === 'leader' ? [leader] : cluster.clientUrls
+    if (o.serverWarmupMs > 0) await serverWarmup(o, endpoints)
     const spec = loadSpec(o, c.op, endpoints, `${kind} ${label} #${rep}`, o.quiet)
     await prepare(spec)
     const pids = members.map((m) => m.pid!)
@@ -482,6 +499,21 @@ async function serverRun(
     throw err
   } finally {
     await cluster?.close()
+  }
+}
+
+/** The --server-warmup load: puts from 64 clients, unmeasured; any error fails the run. */
+async function serverWarmup(o: ServerBenchOptions, endpoints: string[]): Promise<void> {
+  const spec = loadSpec(o, 'put', endpoints, 'server warm-up', true)
+  spec.clients = 64
+  spec.conns = 8
+  spec.durationMs = o.serverWarmupMs
+  spec.total = undefined
+  spec.warmupMs = 0
+  spec.ratePerSecond = 0
+  const r = await runLoad(spec)
+  if (r.errorCount > 0) {
+    throw new Error(`the server warm-up failed ${r.errorCount} calls: ${[...r.errors.keys()][0]}`)
   }
 }
 
