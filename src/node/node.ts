@@ -43,6 +43,7 @@ import {
   MessageType,
   RaftError,
   RawNode,
+  SnapshotStatus,
   StateType,
   asV2,
   isEmptyHardState,
@@ -816,6 +817,7 @@ export class RaftNode<R = unknown> {
     this.snapTaken = index
     const confState = this.conf
     const save = (data: Uint8Array): void => {
+      if (this.phase !== Phase.Running) return
       const storage = this.storage
       this.lastSnapshotWrite = storage
         .createSnapshot(index, confState, data)
@@ -834,6 +836,14 @@ export class RaftNode<R = unknown> {
           },
         )
     }
+    if (this.sm.compactionSnapshot !== undefined) {
+      // Resolves once the machine is durable up to `index` (a backend batch away, up to 100 ms
+      // with LMDB): the lane goes on applying meanwhile, and the snapshot is saved then.
+      const data = this.sm.compactionSnapshot()
+      if (!isPromise(data)) save(data)
+      else data.then(save, (err: unknown) => this.fail(err))
+      return undefined
+    }
     const data = this.sm.snapshot()
     if (isPromise(data)) return data.then(save)
     save(data)
@@ -850,12 +860,23 @@ export class RaftNode<R = unknown> {
     const index = this.applied
     let term = 0
     try {
-      if (index > named && index === this.raftApplied) term = this.storage.term(index)
+      if (index === this.raftApplied) {
+        if (index > named) term = this.storage.term(index)
+        // A storage snapshot that may hold no state is rebuilt even at its own index.
+        else if (index === named && this.sm.compactionSnapshot !== undefined)
+          term = m.snapshot?.metadata.term ?? 0
+      }
     } catch (err) {
       if (!(err instanceof RaftError)) throw err
     }
     if (term === 0) {
-      this.o.transport.send([m])
+      if (this.sm.compactionSnapshot === undefined) {
+        this.o.transport.send([m])
+        return undefined
+      }
+      // The storage snapshot raft named may hold no state (compactionSnapshot): it never leaves
+      // this node. Raft sends another once told this one failed (the follower probes again).
+      this.report(() => this.rn.reportSnapshot(m.to, SnapshotStatus.SnapshotFailure))
       return undefined
     }
     const confState = this.conf

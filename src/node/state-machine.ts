@@ -33,6 +33,15 @@ export interface StateMachine<R = unknown> {
   applyConfChange(change: AppliedConfChange): void | Promise<void>
   /** The state as of the last entry applied, serialized; it travels in snapshots. */
   snapshot(): Uint8Array | Promise<Uint8Array>
+  /**
+   * Optional, for a machine durable on its own (the server's MVCC store, as etcd's v3 backend):
+   * the data of the snapshots the driver takes every `snapshotCount` entries to compact the log,
+   * in place of snapshot(). Resolving promises that the machine's state up to now is durable, so
+   * that at the next start its appliedIndex() covers the snapshot, which is then never restored:
+   * the data need not hold the state (a few bytes, where snapshot() copies all of it, on the
+   * apply lane, every snapshotCount entries). Followers still get snapshot()'s data.
+   */
+  compactionSnapshot?(): Uint8Array | Promise<Uint8Array>
   /** Replaces the whole state by a snapshot's (from the leader, or from storage at start). */
   restore(snapshot: Snapshot): void | Promise<void>
 }

@@ -521,7 +521,8 @@ export class Cluster implements NodeHost {
     // commit each entry durably as it is applied. Not a draw: the register runs stay as they were.
     const lazy = this.options.smDurable && this.options.seed % 3 !== 0
     const hub = { watchers: this.watchers!, leases: this.leases!, name: `n${id}` }
-    return new ServerMachine(lazy ? new LazyBackend() : new MemoryBackend(), hub)
+    const backend = lazy ? new LazyBackend() : new MemoryBackend()
+    return new ServerMachine(backend, hub, this.options.smDurable)
   }
 
   crash(node: SimNode, where: string): void {

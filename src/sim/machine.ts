@@ -41,6 +41,11 @@ export interface Machine {
   /** A conf change: the index advances, the state does not change. */
   applyConfChange(c: AppliedConfChange): void
   snapshot(): Uint8Array | Promise<Uint8Array>
+  /**
+   * StateMachine.compactionSnapshot: a durable server machine's local snapshots, which hold no
+   * state (the real ServerStateMachine's); absent where the state must come from the snapshot.
+   */
+  compactionSnapshot?(): Uint8Array | Promise<Uint8Array>
   /** Takes a snapshot's state; returns the machine to use from now on (this one, or a new one). */
   restore(snap: Snapshot): Machine
   /** A linearizable read's local half: key `key` (0-based) as the member holds it now. */

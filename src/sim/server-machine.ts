@@ -82,6 +82,12 @@ export class ServerMachine implements Machine {
   constructor(
     private readonly memory: MemoryBackend | LazyBackend = new MemoryBackend(),
     private readonly hub?: { watchers: SimWatchers; leases: SimLeases; name: string },
+    /**
+     * The store survives crashes (`smDurable`): its local snapshots are then the server's own,
+     * holding no state (ServerStateMachine.compactionSnapshot); otherwise they copy the state,
+     * which a restarted member restores.
+     */
+    private readonly durable = false,
   ) {
     this.gate = new GateBackend(memory)
     this.store = MvccStore.open(this.gate)
@@ -97,7 +103,11 @@ export class ServerMachine implements Machine {
     })
     this.hash = fingerprint(this.store, this.store.consistentIndex())
     this.leases?.opened(this.store)
+    if (durable) this.compactionSnapshot = () => this.sm.compactionSnapshot()
   }
+
+  /** Only on a durable machine (see `durable`). */
+  readonly compactionSnapshot?: () => Promise<Uint8Array>
 
   get applied(): number {
     return this.sm.appliedIndex()
@@ -173,7 +183,7 @@ export class ServerMachine implements Machine {
   }
 
   reopen(): ServerMachine {
-    return new ServerMachine(this.memory, this.hub)
+    return new ServerMachine(this.memory, this.hub, this.durable)
   }
 
   describeLast(): string {

@@ -292,7 +292,19 @@ function write(inc: Incarnation, w: StorageWrite, resolve: () => void): void {
 
 /** StateMachine: the run's machine (registers or the server's apply path), through the crash points. */
 class SimMachine implements StateMachine<KvResult> {
-  constructor(private readonly inc: Incarnation) {}
+  /** The machine's own compaction snapshot, where it has one (a durable server machine). */
+  readonly compactionSnapshot?: () => Uint8Array | Promise<Uint8Array>
+
+  constructor(private readonly inc: Incarnation) {
+    if (inc.sm.compactionSnapshot === undefined) return
+    this.compactionSnapshot = () => {
+      if (!inc.alive) return NEVER
+      const take = (): Uint8Array | Promise<Uint8Array> =>
+        inc.sm.compactionSnapshot?.() ?? inc.sm.snapshot()
+      if (inc.host.options.slowMachine) return inc.later(take) as Promise<Uint8Array>
+      return take()
+    }
+  }
 
   appliedIndex(): number {
     return this.inc.sm.applied
