@@ -417,6 +417,22 @@ export const PLANTS: readonly Plant[] = [
     machine: 'server',
   },
   {
+    name: 'compaction-snapshot-before-durable',
+    description:
+      'a compaction snapshot (no state) is saved before the store is durable up to it (server machine)',
+    edits: [
+      {
+        file: 'src/server/state-machine.js',
+        find: 'await this.store.flushed();\n        return encodeStatelessSnapshot(',
+        replace: 'return encodeStatelessSnapshot(',
+      },
+    ],
+    // First caught at seed 20: the restarted member refuses its store (BACKEND_CORRUPT).
+    budget: 25,
+    kinds: ['raft-panic', 'durability', 'state-machine-safety', 'linearizability'],
+    machine: 'server',
+  },
+  {
     name: 'lease-renew-half-ttl',
     description:
       "a keepalive moves a lease's expiry by half its TTL: the leader expires it early (server machine)",
