@@ -16,8 +16,15 @@ import { runWalBench } from './wal/wal.bench.js'
 import { runFsyncModesBench } from './wal/fsync-modes.bench.js'
 import { runMvccBench } from './mvcc/mvcc.bench.js'
 import { runTransportBench } from './transport/transport.bench.js'
-import { parseOptions, serverBench } from './server/server.bench.js'
+import { parseOptions, serverBench, type RunRecord } from './server/server.bench.js'
 import { runWatchBench } from './server/watch.bench.js'
+
+/** A server-benchmark run that completed calls, none failed, every checked answer right. */
+function assertRunClean(r: RunRecord): void {
+  assert.equal(r.errors, 0, `${r.kind} ${r.caseLabel}: ${r.errorSamples.join('; ')}`)
+  assert.deepEqual(r.checkFailures, [], `${r.kind} ${r.caseLabel}`)
+  assert.ok(r.ops > 0, `${r.kind} ${r.caseLabel}: no call completed`)
+}
 
 test('raft benchmark runs', slow('benchmark'), () => {
   const out = runRaftBench(0.01)
@@ -96,11 +103,7 @@ test(
         'pontoon range serializable, 1 member, 8 clients',
       ],
     )
-    for (const r of runs) {
-      assert.equal(r.errors, 0, `${r.kind} ${r.caseLabel}: ${r.errorSamples.join('; ')}`)
-      assert.deepEqual(r.checkFailures, [], `${r.kind} ${r.caseLabel}`)
-      assert.ok(r.ops > 0, `${r.kind} ${r.caseLabel}: no call completed`)
-    }
+    for (const r of runs) assertRunClean(r)
     for (const server of ['node:http2', "pontoon's RpcServer"]) {
       const head = `generator ceiling, no-op ${server} server: `
       assert.ok(
@@ -142,9 +145,7 @@ test(
       ],
     )
     for (const r of runs) {
-      assert.equal(r.errors, 0, `${r.kind} ${r.caseLabel}: ${r.errorSamples.join('; ')}`)
-      assert.deepEqual(r.checkFailures, [], `${r.kind} ${r.caseLabel}`)
-      assert.ok(r.ops > 0, `${r.kind} ${r.caseLabel}: no call completed`)
+      assertRunClean(r)
       assert.equal(r.deletesUnprepared, 0, `${r.kind} ${r.caseLabel}: deletes past the keys`)
     }
     for (const c of ['txn-put', 'delete']) {

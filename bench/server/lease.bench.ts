@@ -30,7 +30,7 @@ import {
 } from '../../src/api/index.js'
 import { Lessor } from '../../src/server/index.js'
 import { startCluster } from '../../test-support/procs.js'
-import type { MemberKind } from '../../test-support/procs.js'
+import type { Cluster, MemberKind } from '../../test-support/procs.js'
 import { median } from '../harness.js'
 import { GRPC_OK, grpcFrame, grpcMethod, unframe } from './grpc-client.js'
 import type { UnaryConnection } from './grpc-client.js'
@@ -179,15 +179,20 @@ export async function leaseBench(o: LeaseBenchOptions): Promise<string> {
   return out.join('\n') + '\n'
 }
 
-async function leaseRun(o: LeaseBenchOptions, kind: MemberKind): Promise<LeaseRun> {
-  const cluster = await startCluster({
+/** A fresh cluster of `size` with etcd's default timings, data under os.tmpdir(). */
+function benchCluster(kind: MemberKind, size: number): Promise<Cluster> {
+  return startCluster({
     kind,
-    size: 1,
+    size,
     heartbeatIntervalMs: 100,
     electionTimeoutMs: 1000,
     baseDir: tmpdir(),
     readyTimeoutMs: 30_000,
   })
+}
+
+async function leaseRun(o: LeaseBenchOptions, kind: MemberKind): Promise<LeaseRun> {
+  const cluster = await benchCluster(kind, 1)
   try {
     const url = cluster.member(0).clientUrl
     const pid = cluster.member(0).pid!
@@ -220,14 +225,7 @@ async function leaseRun(o: LeaseBenchOptions, kind: MemberKind): Promise<LeaseRu
 
 /** Keepalives through a follower of a fresh 3-member cluster (etcd and pontoon forward them). */
 async function followerKeepalives(o: LeaseBenchOptions, kind: MemberKind): Promise<Rates> {
-  const cluster = await startCluster({
-    kind,
-    size: 3,
-    heartbeatIntervalMs: 100,
-    electionTimeoutMs: 1000,
-    baseDir: tmpdir(),
-    readyTimeoutMs: 30_000,
-  })
+  const cluster = await benchCluster(kind, 3)
   try {
     const { leader } = await cluster.waitForLeader(20_000)
     const follower = cluster.members.find((m) => m !== leader)!

@@ -196,6 +196,34 @@ async function prepareDeletes(conn: UnaryConnection, spec: LoadSpec): Promise<vo
   await Promise.all(Array.from({ length: PREPARE_TXNS_IN_FLIGHT }, worker))
 }
 
+/**
+ * Unmeasured puts from 64 clients for `durationMs`, so that a fresh pontoon member has run its
+ * hot path through V8's optimizing compiler before a measured run (the server and watch
+ * benchmarks give etcd the same). Any failed call throws.
+ */
+export async function warmUpServer(
+  endpoints: readonly string[],
+  durationMs: number,
+  client: ClientKind = 'raw',
+): Promise<void> {
+  const r = await runLoad({
+    op: 'put',
+    client,
+    endpoints,
+    clients: 64,
+    conns: 8,
+    durationMs,
+    warmupMs: 0,
+    keySize: 8,
+    valSize: 256,
+    keySpace: 100_000,
+    sequentialKeys: false,
+  })
+  if (r.errorCount > 0) {
+    throw new Error(`the server warm-up failed ${r.errorCount} calls: ${[...r.errors.keys()][0]}`)
+  }
+}
+
 export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
   const conns = await Promise.all(
     Array.from({ length: spec.conns }, (_, i) =>

@@ -26,7 +26,7 @@ import type { Cluster, MemberKind } from '../../test-support/procs.js'
 import { median } from '../harness.js'
 import { GRPC_OK } from './grpc-client.js'
 import type { Histogram } from './histogram.js'
-import { connect, fmtInt, prepare, runLoad } from './load.js'
+import { connect, fmtInt, prepare, runLoad, warmUpServer } from './load.js'
 import type { ClientKind, LoadResult, LoadSpec, Op } from './load.js'
 import { EMPTY_FRAME, STATUS, decodeStatus, keySpaceMax } from './requests.js'
 
@@ -485,7 +485,7 @@ async function serverRun(
       (a, b) => Number(b.clientUrl === leader) - Number(a.clientUrl === leader),
     )
     const endpoints = o.target === 'leader' ? [leader] : cluster.clientUrls
-    if (o.serverWarmupMs > 0) await serverWarmup(o, endpoints)
+    if (o.serverWarmupMs > 0) await warmUpServer(endpoints, o.serverWarmupMs, o.client)
     const spec = loadSpec(o, c.op, endpoints, `${kind} ${label} #${rep}`, o.quiet)
     await prepare(spec)
     const pids = members.map((m) => m.pid!)
@@ -499,21 +499,6 @@ async function serverRun(
     throw err
   } finally {
     await cluster?.close()
-  }
-}
-
-/** The --server-warmup load: puts from 64 clients, unmeasured; any error fails the run. */
-async function serverWarmup(o: ServerBenchOptions, endpoints: string[]): Promise<void> {
-  const spec = loadSpec(o, 'put', endpoints, 'server warm-up', true)
-  spec.clients = 64
-  spec.conns = 8
-  spec.durationMs = o.serverWarmupMs
-  spec.total = undefined
-  spec.warmupMs = 0
-  spec.ratePerSecond = 0
-  const r = await runLoad(spec)
-  if (r.errorCount > 0) {
-    throw new Error(`the server warm-up failed ${r.errorCount} calls: ${[...r.errors.keys()][0]}`)
   }
 }
 

@@ -27,7 +27,7 @@ import {
 } from '../../src/api/index.js'
 import { KvClient } from '../../test-support/kv-client.js'
 import { startCluster, type MemberKind } from '../../test-support/procs.js'
-import { runLoad } from './load.js'
+import { warmUpServer } from './load.js'
 import { Histogram } from './histogram.js'
 
 const STREAMS = 4
@@ -201,23 +201,6 @@ interface SystemResult {
   idleKiBPer10k: number
 }
 
-async function serverWarmup(url: string): Promise<void> {
-  const r = await runLoad({
-    op: 'put',
-    client: 'raw',
-    endpoints: [url],
-    clients: 64,
-    conns: 8,
-    durationMs: 2000,
-    warmupMs: 0,
-    keySize: 8,
-    valSize: 256,
-    keySpace: 100_000,
-    sequentialKeys: false,
-  })
-  if (r.errorCount > 0) throw new Error(`the server warm-up failed ${r.errorCount} calls`)
-}
-
 async function runSystem(
   kind: MemberKind,
   specs: CaseSpec[],
@@ -236,7 +219,7 @@ async function runSystem(
     const url = m.clientUrl
     // As the server benchmark's --server-warmup: 2 s of puts from 64 clients first, so that the
     // cases' single writer meets pontoon's optimized path, not V8's first thousands of calls.
-    await serverWarmup(url)
+    await warmUpServer([url], 2000)
     // Memory of 10,000 idle watchers on distinct keys (after a warm-up call).
     const warm = new KvClient(url)
     await warm.call('put', { key: Buffer.from('warm'), value: Buffer.from('x') })
