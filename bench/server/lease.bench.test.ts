@@ -13,6 +13,7 @@ test('lease benchmark runs', slow('benchmark: an etcd and a pontoon process'), a
     '--grants=50',
     '--leases=100',
     '--keepalive=0.3',
+    '--warmup=0.2',
     '--quiet',
   ])
   const out = await leaseBench(o)

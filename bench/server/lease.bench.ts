@@ -10,7 +10,8 @@
  * - keepalive: `--clients` LeaseKeepAlive bidi streams (node:http2), each renewing its own lease
  *   in a closed loop (one request, wait for its answer, the next); the leader's lessor answers.
  * - keepalive via a follower: the same streams sent to a follower of a 3-member cluster, which
- *   forwards each request to the leader (etcd: HTTP POST /leases on the peer port; pontoon too).
+ *   forwards them to the leader's peer port (etcd: one HTTP POST /leases per keepalive; pontoon:
+ *   one POST /pontoon/leases/renew per turn's batch), after 1 s of the same as a warm-up.
  * - memory of 10,000 leases: the server's RSS after `--leases` grants less its RSS before them,
  *   per lease (the leases stay idle; pontoon checkpoints them every 2 s, its default).
  *
@@ -35,6 +36,7 @@ import { median } from '../harness.js'
 import { GRPC_OK, grpcFrame, grpcMethod, unframe } from './grpc-client.js'
 import type { UnaryConnection } from './grpc-client.js'
 import { H2Connection } from './h2-client.js'
+import { warmUpServer } from './load.js'
 
 const GRANT = grpcMethod('/etcdserverpb.Lease/LeaseGrant')
 
@@ -44,6 +46,8 @@ export interface LeaseBenchOptions {
   keepaliveMs: number
   leases: number
   repeat: number
+  /** Seconds of 64-client puts before a run; grants and follower keepalives warm up with it. */
+  warmupMs: number
   kinds: MemberKind[]
   quiet: boolean
 }
@@ -54,6 +58,8 @@ export const LEASE_USAGE = `npm run bench -- server-lease [options]
   --keepalive=S   seconds of keepalives per run (3)
   --leases=N      leases granted for the memory row (10000)
   --repeat=N      runs per system; the table shows medians (3)
+  --warmup=S      seconds of 64-client puts before each run (2); then, not measured either,
+                  min(2000, 1000*S) grants and min(1, S/2) s of keepalives via the follower
   --only=etcd|pontoon
   --quiet`
 
@@ -66,7 +72,9 @@ export function parseLeaseOptions(args: readonly string[]): LeaseBenchOptions {
     raw.set(m[1]!, m[2] ?? 'true')
   }
   for (const k of raw.keys()) {
-    if (!['clients', 'grants', 'keepalive', 'leases', 'repeat', 'only', 'quiet'].includes(k)) {
+    if (
+      !['clients', 'grants', 'keepalive', 'leases', 'repeat', 'warmup', 'only', 'quiet'].includes(k)
+    ) {
       throw new Error(`unknown option --${k}\n${LEASE_USAGE}`)
     }
   }
@@ -85,6 +93,7 @@ export function parseLeaseOptions(args: readonly string[]): LeaseBenchOptions {
     keepaliveMs: num('keepalive', 3) * 1000,
     leases: num('leases', 10_000),
     repeat: num('repeat', 3),
+    warmupMs: num('warmup', 2) * 1000,
     kinds: only === undefined ? ['etcd', 'pontoon'] : [only],
     quiet: raw.has('quiet'),
   }
@@ -122,7 +131,8 @@ export async function leaseBench(o: LeaseBenchOptions): Promise<string> {
     `lease benchmark, ${new Date().toISOString()}, Node ${process.version}`,
     `1 member, --heartbeat-interval=100 --election-timeout=1000, data dirs under ${tmpdir()}; ` +
       `${o.clients} clients; ${o.grants} grants, ${o.keepaliveMs / 1000} s of keepalives, ` +
-      `${o.leases} idle leases per run; ${o.repeat} runs per system, medians`,
+      `${o.leases} idle leases per run; ${o.repeat} runs per system, medians; ` +
+      `${o.warmupMs / 1000} s of puts to warm up`,
     '',
   ]
   const runs: LeaseRun[] = []
@@ -198,7 +208,10 @@ async function leaseRun(o: LeaseBenchOptions, kind: MemberKind): Promise<LeaseRu
     const pid = cluster.member(0).pid!
     const conns = await Promise.all(Array.from({ length: 8 }, () => H2Connection.connect(url)))
     try {
-      await grants(conns, o.clients, 200) // warm-up
+      // The warm-up, as the server benchmark's --server-warmup: 2 s of 64-client puts, then
+      // grants, so that both run their steady state, not V8's first thousands of calls.
+      await warmUpServer([url], o.warmupMs)
+      await grants(conns, o.clients, Math.min(2000, Math.ceil(o.warmupMs)))
       const grant = await grants(conns, o.clients, o.grants)
       const ids = (await grants(conns, o.clients, o.clients)).ids
       const keepalive = await keepalives(url, ids, o.keepaliveMs)
@@ -232,6 +245,7 @@ async function followerKeepalives(o: LeaseBenchOptions, kind: MemberKind): Promi
     const conns = [await H2Connection.connect(leader.clientUrl)]
     try {
       const ids = (await grants(conns, o.clients, o.clients)).ids
+      await keepalives(follower.clientUrl, ids, Math.min(1000, o.warmupMs / 2)) // warm-up
       return await keepalives(follower.clientUrl, ids, o.keepaliveMs)
     } finally {
       await Promise.all(conns.map((c) => c.close()))

@@ -3,8 +3,10 @@
  * lease half of its peer port (lease/leasehttp): LeaseGrant and LeaseRevoke go through raft;
  * LeaseKeepAlive (a bidi stream, one answer per request) and LeaseTimeToLive are answered by the
  * leader's lessor, which alone keeps lease time: a follower forwards them to the leader over the
- * peer port (POST /leases and /leases/internal with protobuf bodies, as etcd does); LeaseLeases
- * lists the local lessor's leases.
+ * peer port (LeaseTimeToLive as etcd does, POST /leases/internal with a protobuf body; keepalives
+ * in batches, every keepalive its streams asked for in one event-loop turn in one POST of
+ * /pontoon/leases/renew, where etcd POSTs /leases once per keepalive; the leader answers both);
+ * LeaseLeases lists the local lessor's leases.
  *
  * `Leases` also runs what the leader's lessor asks for: a LeaseRevoke proposal per expired lease
  * (at most 16 in flight, etcd's maxPendingRevokes) and LeaseCheckpoint proposals.
@@ -45,6 +47,16 @@ import { fillHeader, unaryRegistrar } from './services.js'
 /** etcd's leasehttp paths on the peer port. */
 export const LEASE_PATH = '/leases'
 export const LEASE_INTERNAL_PATH = '/leases/internal'
+/**
+ * Pontoon's batched keepalives on the peer port: the body is the leases' ids, 8 bytes each
+ * (big-endian); the answer 200 with one 8-byte TTL per id, in order (0: unknown or expired), or
+ * 400 with a text (not the leader: the follower tries again).
+ */
+export const LEASE_RENEW_PATH = '/pontoon/leases/renew'
+/** Ids in one forwarded batch: 32 KiB, within the peer port's 64 KiB POST limit. */
+const RENEW_BATCH_MAX = 4096
+/** Batches a follower has in flight to the leader at once. */
+const RENEW_BATCHES_IN_FLIGHT_MAX = 2
 
 /** etcd's maxPendingRevokes: revoke proposals of expired leases in flight at once. */
 const PENDING_REVOKES_MAX = 16
@@ -52,6 +64,14 @@ const PENDING_REVOKES_MAX = 16
 const FORWARD_RETRY_MS = 50
 
 const PROTOBUF = { 'Content-Type': 'application/protobuf' }
+const OCTETS = { 'Content-Type': 'application/octet-stream' }
+
+/** A keepalive waiting for its batch to the leader. */
+interface PendingRenew {
+  readonly id: bigint
+  readonly resolve: (ttl: number) => void
+  readonly reject: (err: unknown) => void
+}
 const TEXT = { 'Content-Type': 'text/plain; charset=utf-8' }
 
 /** The server's lease operations, local or forwarded to the leader. */
@@ -59,6 +79,9 @@ export class Leases {
   private readonly ids: IdGenerator
   private readonly expiredQueue: bigint[] = []
   private revokesInFlight = 0
+  private renews: PendingRenew[] = []
+  private renewFlushScheduled = false
+  private renewBatchesInFlight = 0
   private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 64 })
 
   constructor(private readonly s: PontoonServer) {
@@ -80,16 +103,64 @@ export class Leases {
   }
 
   /**
-   * A keepalive (etcd's LeaseRenew): on the leader its lessor renews; elsewhere the request goes
-   * to the leader's peer port, tried again until etcd's request timeout. LEASE_NOT_FOUND for an
-   * unknown or expired lease; NO_LEADER when none is known in time.
+   * A keepalive (etcd's LeaseRenew): on the leader its lessor renews; elsewhere it waits for the
+   * end of the turn and goes to the leader's peer port with the other keepalives asked for
+   * meanwhile (one POST per batch, at most two batches in flight), tried again until etcd's
+   * request timeout. LEASE_NOT_FOUND for an unknown or expired lease; NO_LEADER when none is
+   * known in time.
    */
   async renew(id: bigint): Promise<number> {
     const lessor = this.s.machine.lessor
     if (lessor.isPrimary) return lessor.renew(id)
-    const body = encodeMessage(LeaseKeepAliveRequestCodec, { id })
-    const answer = await this.forward(LEASE_PATH, body)
-    return decodeMessage(LeaseKeepAliveResponseCodec, answer).ttl
+    return new Promise((resolve, reject) => {
+      this.renews.push({ id, resolve, reject })
+      this.scheduleRenewFlush()
+    })
+  }
+
+  /** After this turn: the keepalives asked for meanwhile go to the leader together. */
+  private scheduleRenewFlush(): void {
+    if (this.renewFlushScheduled || this.renewBatchesInFlight >= RENEW_BATCHES_IN_FLIGHT_MAX) return
+    this.renewFlushScheduled = true
+    setImmediate(() => {
+      this.renewFlushScheduled = false
+      while (this.renews.length > 0 && this.renewBatchesInFlight < RENEW_BATCHES_IN_FLIGHT_MAX) {
+        const batch =
+          this.renews.length <= RENEW_BATCH_MAX
+            ? this.renews
+            : this.renews.slice(0, RENEW_BATCH_MAX)
+        this.renews = batch === this.renews ? [] : this.renews.slice(RENEW_BATCH_MAX)
+        this.renewBatchesInFlight++
+        this.forwardRenews(batch).finally(() => {
+          this.renewBatchesInFlight--
+          if (this.renews.length > 0) this.scheduleRenewFlush()
+        })
+      }
+    })
+  }
+
+  private async forwardRenews(batch: PendingRenew[]): Promise<void> {
+    const body = Buffer.allocUnsafe(8 * batch.length)
+    for (let i = 0; i < batch.length; i++) body.writeBigUInt64BE(batch[i]!.id, 8 * i)
+    let answer: Uint8Array
+    try {
+      answer = await this.forward(LEASE_RENEW_PATH, body)
+      if (answer.length !== body.length) {
+        throw new ServerError(
+          'INTERNAL',
+          `etcdserver: ${answer.length} bytes of TTLs for ${batch.length} leases`,
+        )
+      }
+    } catch (err) {
+      for (const r of batch) r.reject(err)
+      return
+    }
+    const ttls = Buffer.from(answer.buffer, answer.byteOffset, answer.length)
+    for (let i = 0; i < batch.length; i++) {
+      const ttl = Number(ttls.readBigInt64BE(8 * i))
+      if (ttl > 0) batch[i]!.resolve(ttl)
+      else batch[i]!.reject(new ServerError('LEASE_NOT_FOUND'))
+    }
   }
 
   /** LeaseTimeToLive: the leader's view (remaining TTL); -1 for an unknown lease, as etcd. */
@@ -159,8 +230,32 @@ export class Leases {
 
   /** The peer port's POST /leases and /leases/internal (etcd's leasehttp handler). */
   httpPost(path: string, body: Uint8Array): Promise<HttpAnswer> | undefined {
+    if (path === LEASE_RENEW_PATH) return Promise.resolve().then(() => this.answerRenews(body))
     if (path !== LEASE_PATH && path !== LEASE_INTERNAL_PATH) return undefined
     return Promise.resolve().then(() => this.answerHttp(path, body))
+  }
+
+  /** The leader renews a follower's batch of keepalives (LEASE_RENEW_PATH). */
+  private answerRenews(body: Uint8Array): HttpAnswer {
+    const lessor = this.s.machine.lessor
+    if (body.length % 8 !== 0) {
+      return { status: 400, headers: TEXT, body: 'error unmarshalling request\n' }
+    }
+    if (!lessor.isPrimary) {
+      return { status: 400, headers: TEXT, body: `${new ServerError('NOT_LEADER').message}\n` }
+    }
+    const ids = Buffer.from(body.buffer, body.byteOffset, body.length)
+    const ttls = Buffer.allocUnsafe(body.length)
+    for (let at = 0; at < body.length; at += 8) {
+      let ttl = 0
+      try {
+        ttl = lessor.renew(ids.readBigUInt64BE(at))
+      } catch (err) {
+        if (!ServerError.is(err, 'LEASE_NOT_FOUND')) throw err
+      }
+      ttls.writeBigInt64BE(BigInt(ttl), at)
+    }
+    return { status: 200, headers: OCTETS, body: ttls }
   }
 
   private answerHttp(path: string, body: Uint8Array): HttpAnswer {
@@ -188,8 +283,9 @@ export class Leases {
 
   /**
    * POSTs `body` to the leader's peer port until it answers 200 (its bytes) or 404
-   * (LEASE_NOT_FOUND), within etcd's request timeout (5 s and two election timeouts): NO_LEADER
-   * while no leader is known, TIMEOUT otherwise.
+   * (LEASE_NOT_FOUND; on LEASE_RENEW_PATH, which answers not-found per lease, a 404 is a leader
+   * without that path, tried again), within etcd's request timeout (5 s and two election
+   * timeouts): NO_LEADER while no leader is known, TIMEOUT otherwise.
    */
   private async forward(path: string, body: Uint8Array): Promise<Uint8Array> {
     const cfg = this.s.config
@@ -206,7 +302,9 @@ export class Leases {
           )
           if (res === undefined) continue
           if (res.status === 200) return res.body
-          if (res.status === 404) throw new ServerError('LEASE_NOT_FOUND')
+          if (res.status === 404 && path !== LEASE_RENEW_PATH) {
+            throw new ServerError('LEASE_NOT_FOUND')
+          }
         }
       }
       await new Promise((resolve) => setTimeout(resolve, FORWARD_RETRY_MS))

@@ -218,6 +218,51 @@ test(
     const ttl = ok(await viaFollower.call('LeaseTimeToLive', { ID: id, keys: true }))
     assert.ok(Number(ttl.TTL) >= 0 && Number(ttl.TTL) <= 2, String(ttl.TTL))
     assert.deepEqual((ttl.keys as Buffer[]).map(String), ['service/a'])
+    // Keepalives of many streams reach the leader in batches (POST /pontoon/leases/renew): each
+    // request still gets its own answer, in order; an unknown lease TTL 0, as etcd.
+    const other = ok(await viaFollower.call('LeaseGrant', { TTL: 30 })).ID as string
+    const streams = Array.from({ length: 8 }, () => new LeaseClient(follower.clientUrl))
+    t.after(() => streams.forEach((x) => x.close()))
+    const answers = await Promise.all(
+      streams.map((x, i) => x.keepAlive(i % 2 === 0 ? [id, '12345', other] : [other, id])),
+    )
+    for (const [i, a] of answers.entries()) {
+      const want =
+        i % 2 === 0
+          ? [
+              [id, '2'],
+              ['12345', '0'],
+              [other, '30'],
+            ]
+          : [
+              [other, '30'],
+              [id, '2'],
+            ]
+      assert.deepEqual(
+        a.map((x) => (x.ok ? [x.response.ID, x.response.TTL] : x.details)),
+        want,
+        `stream ${i}`,
+      )
+    }
+    // The peer endpoint itself: the leader renews (TTLs as 8-byte integers, 0 for an unknown
+    // lease); a follower is not the leader; a body that is not whole ids is refused.
+    const ids = Buffer.alloc(16)
+    ids.writeBigUInt64BE(BigInt(other), 0)
+    ids.writeBigUInt64BE(12345n, 8)
+    const renew = async (url: string, body: Buffer) => {
+      const res = await fetch(`${url}/pontoon/leases/renew`, { method: 'POST', body })
+      return { status: res.status, body: Buffer.from(await res.arrayBuffer()) }
+    }
+    const byLeader = await renew(leader.peerUrl, ids)
+    assert.equal(byLeader.status, 200)
+    assert.deepEqual([byLeader.body.readBigInt64BE(0), byLeader.body.readBigInt64BE(8)], [30n, 0n])
+    const byFollower = await renew(follower.peerUrl, ids)
+    assert.deepEqual(
+      [byFollower.status, String(byFollower.body)],
+      [400, 'etcdserver: not leader\n'],
+    )
+    const torn = await renew(leader.peerUrl, ids.subarray(0, 12))
+    assert.deepEqual([torn.status, String(torn.body)], [400, 'error unmarshalling request\n'])
     await lease.revoke()
     assert.equal(await reader.get('service/a').string(), null)
     const after = ok(await viaFollower.call('LeaseTimeToLive', { ID: id }))
