@@ -19,4 +19,6 @@ test('lease benchmark runs', slow('benchmark: an etcd and a pontoon process'), a
   const out = await leaseBench(o)
   assert.match(out, /^\| lease grant +\| +[\d,]+ \/s \| +[\d,]+ \/s \|/m)
   assert.match(out, /^\| keepalive \(streams, closed loop\) +\|/m)
+  // Both servers answered the live-heap question (etcd's pprof, pontoon's heap snapshot).
+  assert.match(out, /^\| live heap per idle lease \(100\) +\| +-?[\d,]+ B \| +-?[\d,]+ B \|/m)
 })

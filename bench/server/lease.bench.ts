@@ -12,15 +12,17 @@
  * - keepalive via a follower: the same streams sent to a follower of a 3-member cluster, which
  *   forwards them to the leader's peer port (etcd: one HTTP POST /leases per keepalive; pontoon:
  *   one POST /pontoon/leases/renew per turn's batch), after 1 s of the same as a warm-up.
- * - memory of 10,000 leases: the server's RSS after `--leases` grants less its RSS before them,
- *   per lease (the leases stay idle; pontoon checkpoints them every 2 s, its default).
+ * - memory of 10,000 leases: the growth of the server's live heap after a full GC (liveHeapBytes)
+ *   over `--leases` grants, per lease, and of its RSS (rough: garbage not yet collected, heap
+ *   headroom); the leases stay idle (pontoon checkpoints them every 2 s, its default).
  *
  * On a 2-core machine the generator and the server share the cores: compare the two systems in
  * one run, not with other machines.
  */
 import http2 from 'node:http2'
-import { readFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import {
   LeaseGrantRequestCodec,
   LeaseGrantResponseCodec,
@@ -31,7 +33,7 @@ import {
 } from '../../src/api/index.js'
 import { Lessor } from '../../src/server/index.js'
 import { startCluster } from '../../test-support/procs.js'
-import type { Cluster, MemberKind } from '../../test-support/procs.js'
+import type { Cluster, Member, MemberKind } from '../../test-support/procs.js'
 import { median } from '../harness.js'
 import { GRPC_OK, grpcFrame, grpcMethod, unframe } from './grpc-client.js'
 import type { UnaryConnection } from './grpc-client.js'
@@ -112,6 +114,8 @@ interface LeaseRun {
   /** Keepalives sent to a follower of 3 members, which forwards them to the leader. */
   followerKeepalive: Rates
   bytesPerLease: number
+  /** Live heap after a full GC, growth per lease (liveHeapBytes). */
+  heapBytesPerLease: number
   rssMiB: number
 }
 
@@ -143,7 +147,8 @@ export async function leaseBench(o: LeaseBenchOptions): Promise<string> {
       const line =
         `${kind.padEnd(7)} #${rep}  grant ${fmt(r.grant)}  keepalive ${fmt(r.keepalive)}  ` +
         `via a follower ${fmt(r.followerKeepalive)}  ` +
-        `${Math.round(r.bytesPerLease)} B/lease (rss ${r.rssMiB.toFixed(0)} MiB)`
+        `${Math.round(r.bytesPerLease)} B/lease (rss ${r.rssMiB.toFixed(0)} MiB), ` +
+        `live heap ${Math.round(r.heapBytesPerLease)} B/lease`
       out.push(line)
       if (!o.quiet) process.stderr.write(line + '\n')
     }
@@ -175,7 +180,8 @@ export async function leaseBench(o: LeaseBenchOptions): Promise<string> {
       true,
     ),
     row('keepalive via a follower p99', (r) => r.followerKeepalive.p99Ms * 1000, 'µs', false),
-    row(`memory per idle lease (${o.leases})`, (r) => r.bytesPerLease, 'B', false),
+    row(`live heap per idle lease (${o.leases})`, (r) => r.heapBytesPerLease, 'B', false),
+    row(`RSS growth per idle lease (${o.leases})`, (r) => r.bytesPerLease, 'B', false),
   )
   const heap = lessorHeapPerLease(o.leases)
   if (heap !== null) {
@@ -190,7 +196,7 @@ export async function leaseBench(o: LeaseBenchOptions): Promise<string> {
 }
 
 /** A fresh cluster of `size` with etcd's default timings, data under os.tmpdir(). */
-function benchCluster(kind: MemberKind, size: number): Promise<Cluster> {
+function benchCluster(kind: MemberKind, size: number, heapDir?: string): Promise<Cluster> {
   return startCluster({
     kind,
     size,
@@ -198,11 +204,61 @@ function benchCluster(kind: MemberKind, size: number): Promise<Cluster> {
     electionTimeoutMs: 1000,
     baseDir: tmpdir(),
     readyTimeoutMs: 30_000,
+    // What liveHeapBytes asks each system with.
+    ...(heapDir === undefined
+      ? {}
+      : kind === 'etcd'
+        ? { extraArgs: ['--enable-pprof'] }
+        : { env: { NODE_OPTIONS: `--heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${heapDir}` } }),
   })
 }
 
+/**
+ * The server's live heap after a full garbage collection, in bytes: etcd's Go heap (HeapAlloc
+ * of /debug/pprof/heap?gc=1, with --enable-pprof), pontoon's V8 heap (the objects' self sizes
+ * in a heap snapshot, which V8 takes after a full GC; SIGUSR2 with --heapsnapshot-signal).
+ * Mapped files (bbolt's, LMDB's) are in neither.
+ */
+async function liveHeapBytes(kind: MemberKind, m: Member, heapDir: string): Promise<number> {
+  if (kind === 'etcd') {
+    const res = await fetch(`${m.clientUrl}/debug/pprof/heap?debug=1&gc=1`)
+    const text = await res.text()
+    const alloc = /^# HeapAlloc = (\d+)$/m.exec(text)
+    if (alloc === null) throw new Error(`no HeapAlloc in etcd's /debug/pprof/heap (${res.status})`)
+    return Number(alloc[1])
+  }
+  const seen = new Set(readdirSync(heapDir))
+  process.kill(m.pid!, 'SIGUSR2')
+  const deadline = performance.now() + 120_000
+  // The server writes the snapshot while its loop waits; polled until a new file parses whole.
+  for (;;) {
+    if (performance.now() > deadline) throw new Error('no heap snapshot from pontoon in 120 s')
+    await new Promise((r) => setTimeout(r, 200))
+    const file = readdirSync(heapDir).find((f) => !seen.has(f) && f.endsWith('.heapsnapshot'))
+    if (file === undefined) continue
+    let snap: HeapSnapshot
+    try {
+      snap = JSON.parse(readFileSync(join(heapDir, file), 'utf8')) as HeapSnapshot
+    } catch {
+      continue
+    }
+    rmSync(join(heapDir, file))
+    const fields = snap.snapshot.meta.node_fields
+    const size = fields.indexOf('self_size')
+    let total = 0
+    for (let i = size; i < snap.nodes.length; i += fields.length) total += snap.nodes[i]!
+    return total
+  }
+}
+
+interface HeapSnapshot {
+  snapshot: { meta: { node_fields: string[] } }
+  nodes: number[]
+}
+
 async function leaseRun(o: LeaseBenchOptions, kind: MemberKind): Promise<LeaseRun> {
-  const cluster = await benchCluster(kind, 1)
+  const heapDir = mkdtempSync(join(tmpdir(), 'pontoon-lease-heap-'))
+  const cluster = await benchCluster(kind, 1, heapDir)
   try {
     const url = cluster.member(0).clientUrl
     const pid = cluster.member(0).pid!
@@ -220,12 +276,19 @@ async function leaseRun(o: LeaseBenchOptions, kind: MemberKind): Promise<LeaseRu
       // Let a checkpoint round (every 2 s on pontoon) and the allocator settle.
       await new Promise((r) => setTimeout(r, 3000))
       const after = rssKiB(pid)
+      // The live heap over as many leases again, measured after the RSS: pontoon's heap
+      // snapshot grows its RSS by hundreds of MiB for a while.
+      const heapBefore = await liveHeapBytes(kind, cluster.member(0), heapDir)
+      await grants(conns, o.clients, o.leases)
+      await new Promise((r) => setTimeout(r, 3000))
+      const heapAfter = await liveHeapBytes(kind, cluster.member(0), heapDir)
       return {
         kind,
         grant: grant.rates,
         keepalive,
         followerKeepalive: await followerKeepalives(o, kind),
         bytesPerLease: ((after - before) * 1024) / o.leases,
+        heapBytesPerLease: (heapAfter - heapBefore) / o.leases,
         rssMiB: after / 1024,
       }
     } finally {
@@ -233,6 +296,7 @@ async function leaseRun(o: LeaseBenchOptions, kind: MemberKind): Promise<LeaseRu
     }
   } finally {
     await cluster.close()
+    rmSync(heapDir, { recursive: true, force: true })
   }
 }
 
