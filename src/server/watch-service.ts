@@ -72,6 +72,12 @@ class ServerWatchStream {
   private readonly timer: NodeJS.Timeout
   private readonly maxBytes: number
   private closed = false
+  /** A flush of the call's connection is queued for the end of this callback (send). */
+  private flushQueued = false
+  private readonly flushBound = (): void => {
+    this.flushQueued = false
+    this.call.flush()
+  }
   /** The last events converted without prev_kv, and what they became (shared, read-only). */
   private lastIn: readonly WatchEvent[] | undefined
   private lastOut: Event[] = []
@@ -268,8 +274,17 @@ class ServerWatchStream {
   }
 
   private send(wr: WatchResponse): boolean {
-    return this.call.send(wr)
+    const ok = this.call.send(wr)
+    if (!this.flushQueued) {
+      // Deliveries run in an immediate of their own; the connection's flush, scheduled from
+      // there, would wait for the next round of the loop, after whatever I/O it polls (the
+      // writer's next request): out at the end of this callback instead.
+      this.flushQueued = true
+      queueMicrotask(this.flushBound)
+    }
+    return ok
   }
+
 
   private forget(id: number): void {
     this.progress.delete(id)

@@ -111,6 +111,11 @@ export interface StreamCall<Q, R> extends CallInfo {
   onDrain: (() => void) | null
   /** Sends one message; false when the stream's buffer is full (wait for onDrain) or it ended. */
   send(res: R): boolean
+  /**
+   * Writes what was sent now, not at the end of the turn: for sends outside a request's turn
+   * (watch deliveries run in their own), which would otherwise wait for the loop's next round.
+   */
+  flush(): void
   /** Ends the call: OK with no argument or null, or the error's status. */
   finish(err?: RpcError | null): void
 }
@@ -553,6 +558,11 @@ export class ServerCall implements CallInfo {
     return this.stream.write(frame)
   }
 
+  /** See StreamCall.flush (node:http2's streams have no such thing: a no-op there). */
+  flush(): void {
+    if (!this.done) this.stream.flush?.()
+  }
+
   /** Sends the one message of a unary response, then the OK status. */
   sendLast<R>(codec: MessageCodec<R>, value: R): void {
     if (this.done) return
@@ -634,6 +644,10 @@ class StreamCallImpl<Q, R> implements StreamCall<Q, R> {
   }
   get peer(): string {
     return this.call.peer
+  }
+
+  flush(): void {
+    this.call.flush()
   }
 
   send(res: R): boolean {

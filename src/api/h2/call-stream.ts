@@ -18,6 +18,11 @@ export interface CallStream {
   /** False once the send buffer is over its mark: wait for 'drain' (streaming calls do). */
   write(chunk: Buffer): boolean
   end(chunk?: Buffer): unknown
+  /**
+   * Ours only: writes what the connection has queued now instead of at the end of the turn (a
+   * sender outside a request's turn, such as watch deliveries, saves a turn of the loop).
+   */
+  flush?(): void
   sendTrailers(headers: OutgoingHeaders): void
   /** RST_STREAM with `code`. */
   close(code?: number): void

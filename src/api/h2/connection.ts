@@ -179,6 +179,11 @@ export class H2Stream extends EventEmitter {
     this.conn.sendQueued(this)
   }
 
+  /** Writes what the connection has queued now (CallStream.flush). */
+  flush(): void {
+    this.conn.flushNow()
+  }
+
   sendTrailers(headers: OutgoingHeaders): void {
     if (this.isClosed || this.localEnded) return
     this.conn.sendHeaders(this, headers, true)
@@ -871,6 +876,14 @@ export class H2Connection {
     payload.writeUInt32BE(code, 4)
     text.copy(payload, 8)
     this.writeFrame(FrameType.GOAWAY, 0, 0, payload)
+  }
+
+  /**
+   * @internal H2Stream.flush: the queued frames go out now; the turn's scheduled flush then
+   * finds nothing (or what was queued after).
+   */
+  flushNow(): void {
+    if (this.flushScheduled && !this.dead) this.flush()
   }
 
   private scheduleFlush(): void {
