@@ -285,7 +285,6 @@ class ServerWatchStream {
     return ok
   }
 
-
   private forget(id: number): void {
     this.progress.delete(id)
     this.prevKv.delete(id)
