@@ -29,6 +29,8 @@ import {
   WatchRequestCodec,
   WatchResponseCodec,
   encodeWatchEvents,
+  encodeWatchHeaderField,
+  watchEventsFrame,
   watchEventSize,
   type Event,
   type KeyValue,
@@ -82,6 +84,10 @@ class ServerWatchStream {
   private lastIn: readonly WatchEvent[] | undefined
   private lastOut: Event[] = []
   private lastEncoded: Uint8Array | undefined
+  /** The last header field (headerField) and the revision and term it holds. */
+  private field: Uint8Array = new Uint8Array(0)
+  private fieldRevision = -1
+  private fieldTerm = -1
 
   constructor(
     private readonly call: StreamCall<WatchRequest, WatchResponse>,
@@ -100,6 +106,17 @@ class ServerWatchStream {
     const base = s.config.watchProgressNotifyIntervalMs
     this.timer = setInterval(() => this.progressTick(), base + Math.random() * (base / 10))
     this.timer.unref()
+  }
+
+  /** The header of `revision` as field 1, encoded once per revision and term. */
+  private headerField(revision: number): Uint8Array {
+    const term = this.s.node.view.term
+    if (revision !== this.fieldRevision || term !== this.fieldTerm) {
+      this.field = encodeWatchHeaderField(this.header(revision))
+      this.fieldRevision = revision
+      this.fieldTerm = term
+    }
+    return this.field
   }
 
   private header(revision: number): ResponseHeader {
@@ -191,6 +208,14 @@ class ServerWatchStream {
       }
     }
     const canceled = r.compactRevision !== 0
+    if (events.length > 0 && this.progress.get(id) === true) {
+      // An event went out: the next progress notification is not needed (etcd elides it).
+      this.progress.set(id, false)
+    }
+    if (encodedEvents !== undefined && !canceled) {
+      // The common delivery: the frame built from the parts every watcher shares.
+      return this.sendFrame(watchEventsFrame(this.headerField(r.revision), id, encodedEvents))
+    }
     // A literal of one shape (no spread): this runs once per watcher per change.
     const wr: WatchResponse = {
       header: this.header(r.revision),
@@ -204,10 +229,6 @@ class ServerWatchStream {
       encodedEvents,
     }
     if (canceled) this.forget(id)
-    if (events.length > 0 && this.progress.get(id) === true) {
-      // An event went out: the next progress notification is not needed (etcd elides it).
-      this.progress.set(id, false)
-    }
     return fragment ? this.sendFragments(wr) : this.send(wr)
   }
 
@@ -274,7 +295,14 @@ class ServerWatchStream {
   }
 
   private send(wr: WatchResponse): boolean {
-    const ok = this.call.send(wr)
+    return this.sent(this.call.send(wr))
+  }
+
+  private sendFrame(frame: Buffer): boolean {
+    return this.sent(this.call.sendFrame(frame))
+  }
+
+  private sent(ok: boolean): boolean {
     if (!this.flushQueued) {
       // Deliveries run in an immediate of their own; the connection's flush, scheduled from
       // there, would wait for the next round of the loop, after whatever I/O it polls (the

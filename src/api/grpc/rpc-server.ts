@@ -111,6 +111,8 @@ export interface StreamCall<Q, R> extends CallInfo {
   onDrain: (() => void) | null
   /** Sends one message; false when the stream's buffer is full (wait for onDrain) or it ended. */
   send(res: R): boolean
+  /** As `send`, for a message already encoded as a gRPC frame (its 5-byte prefix included). */
+  sendFrame(frame: Buffer): boolean
   /**
    * Writes what was sent now, not at the end of the turn: for sends outside a request's turn
    * (watch deliveries run in their own), which would otherwise wait for the loop's next round.
@@ -554,6 +556,12 @@ export class ServerCall implements CallInfo {
     if (this.done || this.stream.destroyed) return false
     const frame = this.encode(codec, value)
     if (frame === null) return false
+    return this.sendFrame(frame)
+  }
+
+  /** `send` of a message already framed (its 5-byte prefix included). */
+  sendFrame(frame: Buffer): boolean {
+    if (this.done || this.stream.destroyed) return false
     this.sendHeaders()
     return this.stream.write(frame)
   }
@@ -648,6 +656,10 @@ class StreamCallImpl<Q, R> implements StreamCall<Q, R> {
 
   flush(): void {
     this.call.flush()
+  }
+
+  sendFrame(frame: Buffer): boolean {
+    return this.call.sendFrame(frame)
   }
 
   send(res: R): boolean {

@@ -58,6 +58,9 @@ import {
   WatchRequestCodec,
   WatchResponseCodec,
   encodeWatchEvents,
+  encodeWatchHeaderField,
+  watchEventsFrame,
+  watchResponse,
   type WatchRequest,
 } from './rpc-watch.js'
 import { MAX_DEPTH, decodeMessage, encodeMessage, type MessageCodec } from './wire.js'
@@ -531,6 +534,22 @@ test('WatchCreateRequest: filters one per tag (unpacked) read as packed ones', (
   const q = decode(WatchCreateRequestCodec, unpacked)
   assert.deepEqual(q.filters, [0, 1])
   assert.deepEqual(q.key, new Uint8Array([0x61]))
+})
+
+test('watchEventsFrame: a header, an id and events, framed as gRPC frames WatchResponseCodec', (t) => {
+  fc.assert(
+    fc.property(header, int64, fc.array(event, { maxLength: 3 }), (h, watchId, events) => {
+      const frame = watchEventsFrame(encodeWatchHeaderField(h), watchId, encodeWatchEvents(events))
+      const body = encodeMessage(WatchResponseCodec, {
+        ...watchResponse({ header: h, watchId }),
+        events,
+      })
+      assert.equal(frame[0], 0)
+      assert.equal(frame.readUInt32BE(1), body.length)
+      assert.deepEqual(new Uint8Array(frame.subarray(5)), new Uint8Array(body))
+    }),
+    fcParams(t, { numRuns: 150 }),
+  )
 })
 
 test('WatchResponse: events encoded once (encodedEvents) give the same bytes as events', (t) => {

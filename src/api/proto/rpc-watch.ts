@@ -95,6 +95,35 @@ export function encodeWatchEvents(events: readonly Event[]): Uint8Array {
   return buf
 }
 
+/** A response header as WatchResponse's field 1, for watchEventsFrame. */
+export function encodeWatchHeaderField(header: ResponseHeader): Uint8Array {
+  const buf = Buffer.allocUnsafe(nestedSize(1, ResponseHeaderCodec, header))
+  writeNested(new Writer(buf), 1, ResponseHeaderCodec, header)
+  return buf
+}
+
+/**
+ * The common delivery, a WatchResponse of a header, a watch id and events, as a gRPC message
+ * frame (the 5-byte prefix, then what WatchResponseCodec writes for it, byte for byte) from its
+ * parts encoded once: `headerField` (encodeWatchHeaderField) and `encodedEvents`
+ * (encodeWatchEvents) are shared by every watcher a change reaches.
+ */
+export function watchEventsFrame(
+  headerField: Uint8Array,
+  watchId: number,
+  encodedEvents: Uint8Array,
+): Buffer {
+  const n = headerField.length + (watchId === 0 ? 0 : 1 + int64Size(watchId)) + encodedEvents.length
+  const buf = Buffer.allocUnsafe(5 + n)
+  buf[0] = 0
+  buf.writeUInt32BE(n, 1)
+  buf.set(headerField, 5)
+  const w = new Writer(buf, 5 + headerField.length)
+  if (watchId !== 0) w.int64(2, watchId)
+  buf.set(encodedEvents, w.pos)
+  return buf
+}
+
 export function watchResponse(init: Partial<WatchResponse> = {}): WatchResponse {
   return {
     header: null,
