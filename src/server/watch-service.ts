@@ -30,7 +30,8 @@ import {
   WatchResponseCodec,
   encodeWatchEvents,
   encodeWatchHeaderField,
-  watchEventsFrame,
+  watchEventsFrameSize,
+  writeWatchEventsFrame,
   watchEventSize,
   type Event,
   type KeyValue,
@@ -65,6 +66,9 @@ export function registerWatchService(rpc: RpcServer, s: PontoonServer): void {
   })
 }
 
+/** The batch of a stream's deliveries (sendEvents) is sent when it would grow past this. */
+const BATCH_BYTES = 64 * 1024
+
 class ServerWatchStream {
   private readonly ws: WatchStream
   /** Watchers with progress_notify: true if no event went to it since the last notification. */
@@ -76,8 +80,12 @@ class ServerWatchStream {
   private closed = false
   /** A flush of the call's connection is queued for the end of this callback (send). */
   private flushQueued = false
+  /** Frames of shared-event deliveries gathered in this callback (sendEvents), and their bytes. */
+  private batch: Buffer = Buffer.alloc(0)
+  private batchLen = 0
   private readonly flushBound = (): void => {
     this.flushQueued = false
+    if (this.batchLen > 0 && !this.closed) this.sendBatch()
     this.call.flush()
   }
   /** The last events converted without prev_kv, and what they became (shared, read-only). */
@@ -214,7 +222,7 @@ class ServerWatchStream {
     }
     if (encodedEvents !== undefined && !canceled) {
       // The common delivery: the frame built from the parts every watcher shares.
-      return this.sendFrame(watchEventsFrame(this.headerField(r.revision), id, encodedEvents))
+      return this.sendEvents(this.headerField(r.revision), id, encodedEvents)
     }
     // A literal of one shape (no spread): this runs once per watcher per change.
     const wr: WatchResponse = {
@@ -295,11 +303,32 @@ class ServerWatchStream {
   }
 
   private send(wr: WatchResponse): boolean {
+    // After the frames gathered so far, in order.
+    if (this.batchLen > 0) this.sendBatch()
     return this.sent(this.call.send(wr))
   }
 
-  private sendFrame(frame: Buffer): boolean {
-    return this.sent(this.call.sendFrame(frame))
+  /**
+   * A delivery of shared events: its frame joins the others of this callback in `batch`, sent
+   * as one chunk at its end (or when the batch is full). False, as from send, once the call's
+   * buffer is over its mark (its drain resumes the mvcc stream).
+   */
+  private sendEvents(headerField: Uint8Array, id: number, encodedEvents: Uint8Array): boolean {
+    const n = watchEventsFrameSize(headerField, id, encodedEvents)
+    let ok = true
+    if (this.batchLen + n > this.batch.length) {
+      if (this.batchLen > 0) ok = this.sendBatch()
+      if (n > this.batch.length) this.batch = Buffer.allocUnsafe(Math.max(BATCH_BYTES, n))
+    }
+    this.batchLen = writeWatchEventsFrame(this.batch, this.batchLen, headerField, id, encodedEvents)
+    return this.sent(ok)
+  }
+
+  /** The gathered frames go to the call, copied: the batch buffer is reused. */
+  private sendBatch(): boolean {
+    const chunk = Buffer.from(this.batch.subarray(0, this.batchLen))
+    this.batchLen = 0
+    return this.call.sendFrame(chunk)
   }
 
   private sent(ok: boolean): boolean {

@@ -111,7 +111,7 @@ export interface StreamCall<Q, R> extends CallInfo {
   onDrain: (() => void) | null
   /** Sends one message; false when the stream's buffer is full (wait for onDrain) or it ended. */
   send(res: R): boolean
-  /** As `send`, for a message already encoded as a gRPC frame (its 5-byte prefix included). */
+  /** As `send`, for messages already encoded as gRPC frames (5-byte prefixes included). */
   sendFrame(frame: Buffer): boolean
   /**
    * Writes what was sent now, not at the end of the turn: for sends outside a request's turn
@@ -559,7 +559,7 @@ export class ServerCall implements CallInfo {
     return this.sendFrame(frame)
   }
 
-  /** `send` of a message already framed (its 5-byte prefix included). */
+  /** `send` of messages already framed (5-byte prefixes included), one or several. */
   sendFrame(frame: Buffer): boolean {
     if (this.done || this.stream.destroyed) return false
     this.sendHeaders()

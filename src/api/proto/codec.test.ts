@@ -59,8 +59,9 @@ import {
   WatchResponseCodec,
   encodeWatchEvents,
   encodeWatchHeaderField,
-  watchEventsFrame,
+  watchEventsFrameSize,
   watchResponse,
+  writeWatchEventsFrame,
   type WatchRequest,
 } from './rpc-watch.js'
 import { MAX_DEPTH, decodeMessage, encodeMessage, type MessageCodec } from './wire.js'
@@ -536,10 +537,16 @@ test('WatchCreateRequest: filters one per tag (unpacked) read as packed ones', (
   assert.deepEqual(q.key, new Uint8Array([0x61]))
 })
 
-test('watchEventsFrame: a header, an id and events, framed as gRPC frames WatchResponseCodec', (t) => {
+test('writeWatchEventsFrame: a header, an id and events, framed as gRPC frames WatchResponseCodec', (t) => {
   fc.assert(
     fc.property(header, int64, fc.array(event, { maxLength: 3 }), (h, watchId, events) => {
-      const frame = watchEventsFrame(encodeWatchHeaderField(h), watchId, encodeWatchEvents(events))
+      const parts = [encodeWatchHeaderField(h), watchId, encodeWatchEvents(events)] as const
+      const size = watchEventsFrameSize(...parts)
+      // Written after 3 bytes of other content, which it leaves alone.
+      const buf = Buffer.alloc(3 + size, 0xee)
+      assert.equal(writeWatchEventsFrame(buf, 3, ...parts), 3 + size)
+      assert.deepEqual([...buf.subarray(0, 3)], [0xee, 0xee, 0xee])
+      const frame = buf.subarray(3)
       const body = encodeMessage(WatchResponseCodec, {
         ...watchResponse({ header: h, watchId }),
         events,

@@ -102,26 +102,39 @@ export function encodeWatchHeaderField(header: ResponseHeader): Uint8Array {
   return buf
 }
 
-/**
- * The common delivery, a WatchResponse of a header, a watch id and events, as a gRPC message
- * frame (the 5-byte prefix, then what WatchResponseCodec writes for it, byte for byte) from its
- * parts encoded once: `headerField` (encodeWatchHeaderField) and `encodedEvents`
- * (encodeWatchEvents) are shared by every watcher a change reaches.
- */
-export function watchEventsFrame(
+/** The bytes watchEventsFrame writes for these parts. */
+export function watchEventsFrameSize(
   headerField: Uint8Array,
   watchId: number,
   encodedEvents: Uint8Array,
-): Buffer {
-  const n = headerField.length + (watchId === 0 ? 0 : 1 + int64Size(watchId)) + encodedEvents.length
-  const buf = Buffer.allocUnsafe(5 + n)
-  buf[0] = 0
-  buf.writeUInt32BE(n, 1)
-  buf.set(headerField, 5)
-  const w = new Writer(buf, 5 + headerField.length)
+): number {
+  return (
+    5 + headerField.length + (watchId === 0 ? 0 : 1 + int64Size(watchId)) + encodedEvents.length
+  )
+}
+
+/**
+ * The common delivery, a WatchResponse of a header, a watch id and events, as a gRPC message
+ * frame (the 5-byte prefix, then what WatchResponseCodec writes for it, byte for byte), written
+ * into `buf` at `at` (watchEventsFrameSize bytes) from its parts encoded once: `headerField`
+ * (encodeWatchHeaderField) and `encodedEvents` (encodeWatchEvents) are shared by every watcher
+ * a change reaches. Returns the position after it.
+ */
+export function writeWatchEventsFrame(
+  buf: Buffer,
+  at: number,
+  headerField: Uint8Array,
+  watchId: number,
+  encodedEvents: Uint8Array,
+): number {
+  const end = at + watchEventsFrameSize(headerField, watchId, encodedEvents)
+  buf[at] = 0
+  buf.writeUInt32BE(end - at - 5, at + 1)
+  buf.set(headerField, at + 5)
+  const w = new Writer(buf, at + 5 + headerField.length)
   if (watchId !== 0) w.int64(2, watchId)
   buf.set(encodedEvents, w.pos)
-  return buf
+  return end
 }
 
 export function watchResponse(init: Partial<WatchResponse> = {}): WatchResponse {
