@@ -66,8 +66,13 @@ export function registerWatchService(rpc: RpcServer, s: PontoonServer): void {
   })
 }
 
-/** The batch of a stream's deliveries (sendEvents) is sent when it would grow past this. */
-const BATCH_BYTES = 64 * 1024
+/**
+ * A callback's batch of deliveries (sendEvents) starts this small (from Node's buffer pool) and
+ * doubles per buffer filled, up to BATCH_MAX_BYTES: a stream holds no buffer between callbacks,
+ * so that thousands of streams cost nothing idle.
+ */
+const BATCH_MIN_BYTES = 2048
+const BATCH_MAX_BYTES = 64 * 1024
 
 class ServerWatchStream {
   private readonly ws: WatchStream
@@ -81,11 +86,14 @@ class ServerWatchStream {
   /** A flush of the call's connection is queued for the end of this callback (send). */
   private flushQueued = false
   /** Frames of shared-event deliveries gathered in this callback (sendEvents), and their bytes. */
-  private batch: Buffer = Buffer.alloc(0)
+  private batch: Buffer | null = null
   private batchLen = 0
+  private batchNext = BATCH_MIN_BYTES
   private readonly flushBound = (): void => {
     this.flushQueued = false
-    if (this.batchLen > 0 && !this.closed) this.sendBatch()
+    if (this.batch !== null && !this.closed) this.sendBatch()
+    this.batch = null
+    this.batchNext = BATCH_MIN_BYTES
     this.call.flush()
   }
   /** The last events converted without prev_kv, and what they became (shared, read-only). */
@@ -304,7 +312,7 @@ class ServerWatchStream {
 
   private send(wr: WatchResponse): boolean {
     // After the frames gathered so far, in order.
-    if (this.batchLen > 0) this.sendBatch()
+    if (this.batch !== null) this.sendBatch()
     return this.sent(this.call.send(wr))
   }
 
@@ -316,17 +324,19 @@ class ServerWatchStream {
   private sendEvents(headerField: Uint8Array, id: number, encodedEvents: Uint8Array): boolean {
     const n = watchEventsFrameSize(headerField, id, encodedEvents)
     let ok = true
-    if (this.batchLen + n > this.batch.length) {
-      if (this.batchLen > 0) ok = this.sendBatch()
-      if (n > this.batch.length) this.batch = Buffer.allocUnsafe(Math.max(BATCH_BYTES, n))
+    if (this.batch !== null && this.batchLen + n > this.batch.length) ok = this.sendBatch()
+    if (this.batch === null) {
+      this.batch = Buffer.allocUnsafe(Math.max(n, this.batchNext))
+      this.batchNext = Math.min(BATCH_MAX_BYTES, this.batchNext * 2)
     }
     this.batchLen = writeWatchEventsFrame(this.batch, this.batchLen, headerField, id, encodedEvents)
     return this.sent(ok)
   }
 
-  /** The gathered frames go to the call, copied: the batch buffer is reused. */
+  /** The gathered frames go to the call (the buffer with them: the next batch is a new one). */
   private sendBatch(): boolean {
-    const chunk = Buffer.from(this.batch.subarray(0, this.batchLen))
+    const chunk = (this.batch as Buffer).subarray(0, this.batchLen)
+    this.batch = null
     this.batchLen = 0
     return this.call.sendFrame(chunk)
   }
