@@ -183,9 +183,15 @@ class WatcherGroup {
 }
 
 /** A queued response and its watcher (responses of a cancelled watcher are dropped). */
+/** The events of a progress notification or a compaction cancel (read-only, shared). */
+const NO_EVENTS: WatchEvent[] = []
+
 interface Queued {
   w: Watcher
-  r: WatchResponse
+  /** The response's fields; its object is made when it is handed to the sink (flush). */
+  events: WatchEvent[]
+  revision: number
+  compactRevision: number
   bytes: number
   /** Sent even though its watcher is cancelled: the compaction cancel itself. */
   last: boolean
@@ -354,7 +360,7 @@ export class WatchableStore implements StoreObserver {
   progress(w: Watcher): void {
     if (w.state !== 'synced') return
     // If the queue is full the watcher is receiving events: it needs no progress report.
-    w.stream.enqueue(w, { watchId: w.id, events: [], revision: this.rev, compactRevision: 0 })
+    w.stream.enqueue(w, NO_EVENTS, this.rev, 0)
   }
 
   /** @internal */
@@ -413,8 +419,7 @@ export class WatchableStore implements StoreObserver {
         const lost = w.nextRev === compactRev && this.store.tombstoneAtCompactRevision
         if (w.nextRev < compactRev || (lost && !w.replaying)) {
           // etcd leaves the revision unset (0) here, and its header says 0.
-          const r = { watchId: w.id, events: [], revision: 0, compactRevision: compactRev }
-          if (s.enqueue(w, r, true)) s.cancelled(w)
+          if (s.enqueue(w, NO_EVENTS, 0, compactRev, true)) s.cancelled(w)
           continue
         }
         chosen.add(w)
@@ -465,7 +470,7 @@ export class WatchableStore implements StoreObserver {
     const evs = w.filter(events)
     // Everything filtered out: nothing to send, and nothing missed (etcd watcher.send).
     if (evs.length === 0) return true
-    return w.stream.enqueue(w, { watchId: w.id, events: evs, revision: rev, compactRevision: 0 })
+    return w.stream.enqueue(w, evs, rev, 0)
   }
 
   private forEachSynced(fn: (w: Watcher) => void): void {
@@ -594,14 +599,25 @@ export class WatchStream {
     )
   }
 
-  /** @internal Queues a response unless the queue is full; `last` sends it though w is done. */
-  enqueue(w: Watcher, r: WatchResponse, last = false): boolean {
+  /**
+   * @internal Queues a response for `w` unless the queue is full; `last` sends it though w is
+   * done. The response object itself is made at delivery: a queued entry lives until the next
+   * delivery turn, and with thousands of watchers on one key, one object each instead of two is
+   * less for the garbage collector to carry over.
+   */
+  enqueue(
+    w: Watcher,
+    events: WatchEvent[],
+    revision: number,
+    compactRevision: number,
+    last = false,
+  ): boolean {
     if (this.closed) return false
     if (this.queue.length - this.head >= this.ws.queueMax) return false
     if (this.queuedBytes >= this.ws.queueBytesMax) return false
     let bytes = EVENT_OVERHEAD_BYTES
-    for (const e of r.events) bytes += e.kv.key.length + e.kv.value.length + EVENT_OVERHEAD_BYTES
-    this.queue.push({ w, r, bytes, last })
+    for (const e of events) bytes += e.kv.key.length + e.kv.value.length + EVENT_OVERHEAD_BYTES
+    this.queue.push({ w, events, revision, compactRevision, bytes, last })
     this.queuedBytes += bytes
     if (this.ready && !this.flushScheduled) {
       this.flushScheduled = true
@@ -621,7 +637,13 @@ export class WatchStream {
       this.queue[this.head++] = undefined as unknown as Queued
       this.queuedBytes -= q.bytes
       if (q.w.state === 'canceled' && !q.last) continue // etcd drops a cancelled id's events
-      if (!this.sink(q.r)) this.ready = false
+      const r: WatchResponse = {
+        watchId: q.w.id,
+        events: q.events,
+        revision: q.revision,
+        compactRevision: q.compactRevision,
+      }
+      if (!this.sink(r)) this.ready = false
     }
     if (this.head === this.queue.length) {
       this.queue.length = 0
