@@ -30,11 +30,11 @@ import {
   watchCreateRequest,
 } from '../../src/api/index.js'
 import { startCluster, type MemberKind } from '../../test-support/procs.js'
+import { median } from '../harness.js'
 import { GRPC_OK, grpcFrame } from './grpc-client.js'
 import { H2Connection } from './h2-client.js'
 import { warmUpServer } from './load.js'
 import { PUT, decodePut } from './requests.js'
-import { median } from '../harness.js'
 import { Histogram } from './histogram.js'
 
 const STREAMS = 4

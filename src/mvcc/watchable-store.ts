@@ -85,7 +85,10 @@ export interface WatchableStoreOptions {
   /** Records read from the backend per round, rounded up to whole revisions (default 1000). */
   recordsPerSyncMax?: number
   /**
-   * Runs `fn` later (default setImmediate): deliveries to consumers and catch-up rounds. The
+   * Runs `fn` later: deliveries to consumers and catch-up rounds. By default in the event loop's
+   * next round (setImmediate twice): the acknowledgement of the write that produced the events,
+   * flushed in this round's immediates, leaves before them, so that a writer's client reads its
+   * answer first and its next request overlaps with the delivery (as etcd's sendLoop does). The
    * simulator and tests pass their own.
    */
   schedule?: (fn: () => void) => void
@@ -182,10 +185,10 @@ class WatcherGroup {
   }
 }
 
-/** A queued response and its watcher (responses of a cancelled watcher are dropped). */
 /** The events of a progress notification or a compaction cancel (read-only, shared). */
 const NO_EVENTS: WatchEvent[] = []
 
+/** A queued response and its watcher (responses of a cancelled watcher are dropped). */
 interface Queued {
   w: Watcher
   /** The response's fields; its object is made when it is handed to the sink (flush). */
@@ -223,7 +226,7 @@ export class WatchableStore implements StoreObserver {
     this.queueBytesMax = opts.streamQueueBytesMax ?? QUEUE_BYTES_MAX_DEFAULT
     this.watchersPerSync = opts.watchersPerSyncMax ?? WATCHERS_PER_SYNC_DEFAULT
     this.recordsPerSync = opts.recordsPerSyncMax ?? RECORDS_PER_SYNC_DEFAULT
-    this.schedule = opts.schedule ?? ((fn) => void setImmediate(fn))
+    this.schedule = opts.schedule ?? ((fn) => void setImmediate(() => setImmediate(fn)))
     assert(this.queueMax >= 1 && this.watchersPerSync >= 1 && this.recordsPerSync >= 1)
     this.rev = store.currentRevision
     store.observe(this)
@@ -621,8 +624,8 @@ export class WatchStream {
     this.queuedBytes += bytes
     if (this.ready && !this.flushScheduled) {
       this.flushScheduled = true
-      // Later, not in this turn: the write that produced these events is acknowledged first,
-      // and the writer's next request overlaps with the delivery.
+      // Later (see WatchableStoreOptions.schedule): the write that produced these events is
+      // acknowledged first, and the writer's next request overlaps with the delivery.
       this.ws.later(() => {
         this.flushScheduled = false
         this.flush()

@@ -65,6 +65,7 @@ const FORWARD_RETRY_MS = 50
 
 const PROTOBUF = { 'Content-Type': 'application/protobuf' }
 const OCTETS = { 'Content-Type': 'application/octet-stream' }
+const TEXT = { 'Content-Type': 'text/plain; charset=utf-8' }
 
 /** A keepalive waiting for its batch to the leader. */
 interface PendingRenew {
@@ -72,14 +73,13 @@ interface PendingRenew {
   readonly resolve: (ttl: number) => void
   readonly reject: (err: unknown) => void
 }
-const TEXT = { 'Content-Type': 'text/plain; charset=utf-8' }
 
 /** The server's lease operations, local or forwarded to the leader. */
 export class Leases {
   private readonly ids: IdGenerator
   private readonly expiredQueue: bigint[] = []
   private revokesInFlight = 0
-  private renews: PendingRenew[] = []
+  private readonly renews: PendingRenew[] = []
   private renewFlushScheduled = false
   private renewBatchesInFlight = 0
   private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 64 })
@@ -125,11 +125,7 @@ export class Leases {
     setImmediate(() => {
       this.renewFlushScheduled = false
       while (this.renews.length > 0 && this.renewBatchesInFlight < RENEW_BATCHES_IN_FLIGHT_MAX) {
-        const batch =
-          this.renews.length <= RENEW_BATCH_MAX
-            ? this.renews
-            : this.renews.slice(0, RENEW_BATCH_MAX)
-        this.renews = batch === this.renews ? [] : this.renews.slice(RENEW_BATCH_MAX)
+        const batch = this.renews.splice(0, RENEW_BATCH_MAX)
         this.renewBatchesInFlight++
         this.forwardRenews(batch).finally(() => {
           this.renewBatchesInFlight--

@@ -218,8 +218,8 @@ test(
     const ttl = ok(await viaFollower.call('LeaseTimeToLive', { ID: id, keys: true }))
     assert.ok(Number(ttl.TTL) >= 0 && Number(ttl.TTL) <= 2, String(ttl.TTL))
     assert.deepEqual((ttl.keys as Buffer[]).map(String), ['service/a'])
-    // Keepalives of many streams reach the leader in batches (POST /pontoon/leases/renew): each
-    // request still gets its own answer, in order; an unknown lease TTL 0, as etcd.
+    // Keepalives of many streams, forwarded to the leader in batches (POST /pontoon/leases/renew):
+    // each request still gets its own answer, in order; an unknown lease TTL 0, as etcd.
     const other = ok(await viaFollower.call('LeaseGrant', { TTL: 30 })).ID as string
     const streams = Array.from({ length: 8 }, () => new LeaseClient(follower.clientUrl))
     t.after(() => streams.forEach((x) => x.close()))

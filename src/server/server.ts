@@ -141,12 +141,7 @@ export class PontoonServer {
     })
     for (const w of storage.warnings) log.warn({ 'data-dir': config.dataDir }, w)
     const store = MvccStore.open(LmdbBackend.open(join(memberDir, 'db')))
-    const watchable = new WatchableStore(store, {
-      // Deliveries in the loop's next round: a write's acknowledgement, flushed in this round's
-      // immediates, leaves before its events, so that the writer's client reads its answer
-      // first and its next request overlaps with the delivery (as etcd's sendLoop does).
-      schedule: (fn) => void setImmediate(() => setImmediate(fn)),
-    })
+    const watchable = new WatchableStore(store)
     // A joiner that has not received the leader's snapshot yet asks the cluster again.
     const members =
       ServerStateMachine.savedMembers(store) ??

@@ -95,14 +95,14 @@ export function encodeWatchEvents(events: readonly Event[]): Uint8Array {
   return buf
 }
 
-/** A response header as WatchResponse's field 1, for watchEventsFrame. */
+/** A response header as WatchResponse's field 1, for writeWatchEventsFrame. */
 export function encodeWatchHeaderField(header: ResponseHeader): Uint8Array {
   const buf = Buffer.allocUnsafe(nestedSize(1, ResponseHeaderCodec, header))
   writeNested(new Writer(buf), 1, ResponseHeaderCodec, header)
   return buf
 }
 
-/** The bytes watchEventsFrame writes for these parts. */
+/** The bytes writeWatchEventsFrame writes for these parts. */
 export function watchEventsFrameSize(
   headerField: Uint8Array,
   watchId: number,
